@@ -1,0 +1,1 @@
+"""`geolocate batch` (filled in by its stage)."""

@@ -1,0 +1,1 @@
+"""`geolocate cells` (filled in by its stage)."""

@@ -1,0 +1,1 @@
+"""`geolocate demo` (filled in by its stage)."""

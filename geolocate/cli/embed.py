@@ -1,0 +1,1 @@
+"""`geolocate embed` (filled in by its stage)."""

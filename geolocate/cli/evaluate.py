@@ -1,0 +1,1 @@
+"""`geolocate evaluate` (filled in by its stage)."""

@@ -1,0 +1,1 @@
+"""`geolocate fetch` (filled in by its stage)."""

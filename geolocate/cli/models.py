@@ -1,0 +1,1 @@
+"""`geolocate models` (filled in by its stage)."""

@@ -1,0 +1,1 @@
+"""`geolocate predict` (filled in by its stage)."""

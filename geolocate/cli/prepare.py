@@ -1,0 +1,1 @@
+"""`geolocate prepare` (filled in by its stage)."""

@@ -1,0 +1,1 @@
+"""`geolocate sanity` (filled in by its stage)."""

@@ -1,0 +1,1 @@
+"""`geolocate ship` (filled in by its stage)."""

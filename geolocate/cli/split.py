@@ -1,0 +1,1 @@
+"""`geolocate split` (filled in by its stage)."""

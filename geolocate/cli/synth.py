@@ -1,0 +1,1 @@
+"""`geolocate synth` (filled in by its stage)."""

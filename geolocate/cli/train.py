@@ -1,0 +1,1 @@
+"""`geolocate train` (filled in by its stage)."""

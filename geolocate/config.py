@@ -1,0 +1,306 @@
+"""One typed configuration for every command.
+
+`config.toml` holds one table per stage and named profiles that deep-merge over them:
+`--set` overrides beat the profile, which beats the base tables. Every field has a description
+(`geolocate config --profile v1` prints the resolved values) and unknown keys are refused with
+the nearest valid key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from geolocate.errors import UserError
+
+DEFAULT_CONFIG_NAME = "config.toml"
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PathsConfig(_Stage):
+    data: Path = Field(Path("data"), description="Manifest, photos, cells, split (relative to the working directory).")
+    runs: Path = Field(Path("runs"), description="One directory per training run; `runs/latest` is the newest.")
+    models: Path = Field(Path("models"), description="The global best model across runs.")
+    releases: Path = Field(Path("releases"), description="Frozen releases written by `geolocate freeze`.")
+    exports: Path = Field(Path("exports"), description="Snapshot archives written by `geolocate export`.")
+
+
+class FetchConfig(_Stage):
+    api_url: str = Field("https://graph.mapillary.com", description="Mapillary Graph API root; point it at a mirror or a test server.")
+    catalog: Literal["fr", "us"] = Field("fr", description="Which city catalog `--city` and `--batch` read.")
+    thumb_size: Literal[256, 1024, 2048, "original"] = Field(1024, description="Which thumbnail to download (thumb_<size>_url).")
+    limit: int = Field(2000, ge=1, le=2000, description="Items asked per bbox request; a full answer means truncation, so the box is split.")
+    tile_deg: float = Field(0.01, gt=0, le=0.01, description="Side of a search box in degrees; the API rejects boxes larger than 0.01°.")
+    max_split_depth: int = Field(4, ge=0, le=8, description="How many times a truncated box may be split into four.")
+    max_per_city: int = Field(2500, ge=1, description="Photos kept per area, sampled evenly over boxes and sequences.")
+    include_panos: bool = Field(False, description="Keep 360° panoramas (excluded by default: they look nothing like a phone photo).")
+    concurrency: int = Field(16, ge=1, le=256, description="HTTP requests in flight at once.")
+    requests_per_minute: int = Field(6000, ge=1, description="Ceiling on request rate, below Mapillary's search limit.")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries for 429, 5xx, timeouts and connection errors before a box or photo is marked failed.")
+    backoff_s: float = Field(0.5, ge=0, description="First backoff delay; doubles each retry, with jitter.")
+    backoff_max_s: float = Field(60.0, ge=0, description="Longest backoff delay (a Retry-After header is honoured up to this).")
+    timeout_s: float = Field(30.0, gt=0, description="Per-request timeout in seconds.")
+    seed: int = Field(0, description="Seed for the even sampling of photos within an area.")
+    start_captured_at: str | None = Field(None, description="Only photos captured on or after this ISO 8601 date.")
+    end_captured_at: str | None = Field(None, description="Only photos captured before this ISO 8601 date.")
+
+
+class SynthConfig(_Stage):
+    n_photos: int = Field(3000, ge=10, description="Photos the synthetic generator draws.")
+    size: int = Field(160, ge=32, le=1024, description="Side in pixels of each synthetic photo.")
+    seed: int = Field(0, description="Seed: the same seed gives the same data set, byte for byte.")
+    batches: list[str] = Field(default_factory=lambda: ["01", "02"], description="Catalog batches whose cities the synthetic drives fall in.")
+    photos_per_sequence: int = Field(12, ge=1, description="Photos in one synthetic sequence (one stretch of a drive).")
+    sequences_per_drive: int = Field(3, ge=1, description="Sequences one synthetic drive is cut into (as mapillary_tools does).")
+    spread_km: float = Field(6.0, gt=0, description="How far from the city centre drives start, in km.")
+    multiview: bool = Field(False, description="Emit four cardinal views per location (the scout-sniper layout).")
+
+
+class DataConfig(_Stage):
+    max_size: int = Field(512, ge=32, description="Longest side of the processed copy `prepare` writes.")
+    jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of processed copies.")
+    prepare_workers: int = Field(0, ge=0, description="Processes for `prepare` (0 = one per CPU core).")
+    num_workers: int = Field(2, ge=0, description="DataLoader workers for training and evaluation.")
+    image_size: int | None = Field(None, ge=32, description="Input size override; by default the backbone's pretrained config decides.")
+    scale_min: float = Field(0.7, gt=0, le=1, description="Smallest area fraction of the random resized crop (mild).")
+    rotation_deg: float = Field(10.0, ge=0, le=45, description="Random rotation range (±degrees).")
+    color_jitter: float = Field(0.2, ge=0, le=1, description="Brightness/contrast/saturation jitter strength.")
+
+
+class CellsConfig(_Stage):
+    resolution: int = Field(7, ge=0, le=15, description="H3 resolution of the classes.")
+    min_samples: int = Field(150, ge=1, description="Photos a cell needs to be a class.")
+    sparse: Literal["merge-parent", "drop"] = Field("merge-parent", description="What happens to cells under min_samples.")
+    max_merge_levels: int = Field(2, ge=0, le=7, description="How many parent levels a sparse cell may climb when merging.")
+    max_dominance: float = Field(0.25, gt=0, le=1, description="Largest share of train one class may hold (downsampled above it).")
+    res8_min_images: int = Field(150_000, ge=0, description="Photos needed before resolution 8 is allowed (else too sparse).")
+
+
+class SplitConfig(_Stage):
+    train: float = Field(0.8, gt=0, lt=1, description="Share of groups in train.")
+    val: float = Field(0.1, ge=0, lt=1, description="Share of groups in validation.")
+    test: float = Field(0.1, ge=0, lt=1, description="Share of groups in test.")
+    seed: int = Field(0, description="Seed: the same seed and data give the same split.")
+    group_by: Literal["sequence", "drive"] = Field("sequence", description="Unit that never straddles splits: a sequence, or a drive (creator + capture day).")
+    near_m: float = Field(25.0, ge=0, description="Radius of the near-duplicate audit: test photos with a train photo this close.")
+
+
+class ModelConfig(_Stage):
+    name: str = Field("resnet18", description="Registered model name (`geolocate models` lists them).")
+    pretrained: bool = Field(True, description="Start from pretrained weights (hub when online, or `weights`).")
+    weights: Path | None = Field(None, description="Local weights file (safetensors or a plain state dict) for offline machines.")
+    dropout: float = Field(0.3, ge=0, lt=1, description="Dropout before the classifier.")
+    freeze_backbone: bool = Field(False, description="Train only the heads (scout-sniper caches backbone features).")
+    train_last_n_blocks: int | None = Field(None, ge=0, description="With a frozen backbone, unfreeze its last N blocks.")
+    fusion: Literal["transformer", "mean"] = Field("transformer", description="Multi-view fusion of per-view embeddings.")
+    fusion_layers: int = Field(2, ge=1, description="Transformer fusion layers.")
+    fusion_heads: int = Field(8, ge=1, description="Transformer fusion attention heads.")
+    fusion_dim: int = Field(512, ge=8, description="Width of the fusion transformer (embeddings are projected to it).")
+
+
+class TrainConfig(_Stage):
+    epochs: int = Field(30, ge=1, description="Maximum epochs.")
+    batch_size: int = Field(64, ge=1, description="Images per step (per process under torchrun).")
+    lr: float = Field(3e-4, gt=0, description="Peak learning rate (AdamW).")
+    backbone_lr_mult: float = Field(1.0, gt=0, description="Learning-rate multiplier of pretrained backbone parameters.")
+    weight_decay: float = Field(0.05, ge=0, description="AdamW weight decay (not applied to norms and biases).")
+    warmup_epochs: float = Field(1.0, ge=0, description="Linear warm-up before the cosine schedule.")
+    grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this (none when unset).")
+    amp: Literal["auto", "bf16", "fp16", "off"] = Field("auto", description="Mixed precision on CUDA (auto: bf16 where supported, else fp16).")
+    channels_last: bool = Field(True, description="channels_last memory format on CUDA.")
+    seed: int = Field(0, description="Seed for weights, data order and augmentation.")
+    seeds: int = Field(1, ge=1, description="Train this many seeds and report mean ± std (`--seeds`).")
+    patience: int = Field(5, ge=1, description="Early stopping: epochs without a better val median km.")
+    class_weights: Literal["auto", "on", "off"] = Field("auto", description="Inverse-frequency class weights: auto turns them on above the threshold.")
+    class_weight_threshold: float = Field(3.0, ge=1, description="Imbalance (largest / smallest class) above which auto uses class weights.")
+    class_weight_sqrt: bool = Field(True, description="Use the square root of inverse frequency (gentler).")
+    geo_loss: bool = Field(True, description="Haversine label smoothing over cells (the geo loss).")
+    geo_tau_km: float = Field(2.5, gt=0, description="Temperature of the geo loss in km (the card tunes 1.5 → 5.0).")
+    geo_mix_ce: float = Field(0.4, ge=0, le=1, description="Weight of hard-label CE in the geo loss (the card tunes 0.25 → 0.55).")
+    max_steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps per epoch (quick checks).")
+    phase: Literal["scout-clip", "scout-convnext", "sniper", "ensemble", "all"] | None = Field(None, description="Scout-sniper phase to train.")
+    sniper_epochs: int = Field(30, ge=1, description="Epochs of the residual regressor (on cached features).")
+    sniper_offset_at: Literal["true", "predicted"] = Field("true", description="Region whose centroid the sniper's training offsets start from.")
+
+
+class GatesConfig(_Stage):
+    accuracy_min: float = Field(0.50, ge=0, le=1, description="Test top-1 accuracy must be at least this.")
+    median_km_max: float = Field(1.0, gt=0, description="Test median error must be below this (km).")
+    p90_km_max: float = Field(5.0, gt=0, description="Test p90 error must be below this (km).")
+    max_std_km: float = Field(0.25, ge=0, description="Std of val median km over the last epochs must be at most this.")
+
+
+class EvalConfig(_Stage):
+    position: Literal["auto", "top1", "weighted"] = Field("auto", description="Predicted position: top-1 centroid, probability-weighted top-k, or whichever is better on val.")
+    weighted_topk: int = Field(5, ge=1, description="Cells in the probability-weighted position.")
+    stability_last_k: int = Field(5, ge=2, description="Epochs whose val median km the stability gate looks at.")
+    calibrate: bool = Field(True, description="Fit temperature scaling on val.")
+    ece_bins: int = Field(15, ge=2, description="Bins of the expected calibration error.")
+    gates: GatesConfig = Field(default_factory=GatesConfig, description="The release gates, each PASS or FAIL.")
+
+
+class PredictConfig(_Stage):
+    top: int = Field(5, ge=1, description="Classes shown per photo.")
+    model: str = Field("best", description="Checkpoint, run directory, release or `best` (the global best).")
+    batch_size: int = Field(32, ge=1, description="Photos per forward pass in batch mode.")
+
+
+class ViewsConfig(_Stage):
+    radius_m: float = Field(30.0, gt=0, description="Photos within this distance form one location.")
+    tolerance_deg: float = Field(30.0, gt=0, le=45, description="A photo is a cardinal view when its compass angle is this close to 0/90/180/270.")
+
+
+class RegionsConfig(_Stage):
+    source: Literal["column", "h3"] = Field("h3", description="Region labels from a table column (e.g. a US state) or coarse H3 cells.")
+    column: str = Field("region", description="Column holding the region label when source = column.")
+    h3_resolution: int = Field(3, ge=0, le=15, description="H3 resolution of regions when source = h3.")
+    min_samples: int = Field(5, ge=1, description="Locations a region needs in train.")
+
+
+class GeolocateConfig(BaseModel):
+    """The whole resolved configuration, one table per stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: PathsConfig = Field(default_factory=PathsConfig, description="Where things live.")
+    fetch: FetchConfig = Field(default_factory=FetchConfig, description="`geolocate fetch`.")
+    synth: SynthConfig = Field(default_factory=SynthConfig, description="`geolocate synth`.")
+    data: DataConfig = Field(default_factory=DataConfig, description="`prepare` and data loading.")
+    cells: CellsConfig = Field(default_factory=CellsConfig, description="`geolocate cells`.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="`geolocate split`.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The model.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="`geolocate train`.")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="`geolocate evaluate`.")
+    predict: PredictConfig = Field(default_factory=PredictConfig, description="`geolocate predict`.")
+    views: ViewsConfig = Field(default_factory=ViewsConfig, description="Multi-view locations (scout-sniper).")
+    regions: RegionsConfig = Field(default_factory=RegionsConfig, description="Region labels (scout-sniper).")
+    profile: str | None = Field(None, description="The profile these values were resolved with.")
+    source: str | None = Field(None, description="The config file they came from.")
+
+
+# ---------------------------------------------------------------- loading
+
+
+def default_config_path() -> Path:
+    """`./config.toml` when present, else the defaults packaged with geolocate."""
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    if local.is_file():
+        return local
+    return Path(str(resources.files("geolocate") / "defaults" / DEFAULT_CONFIG_NAME))
+
+
+def load_config(
+    path: Path | None = None, profile: str | None = None, overrides: list[str] | None = None
+) -> GeolocateConfig:
+    """Read `path`, merge `profile` over the base tables, apply `--set` overrides, validate.
+
+    Raises:
+        UserError: unreadable file, unknown profile or key, or a bad value, in one line.
+    """
+    path = Path(path) if path else default_config_path()
+    raw = _read_toml(path)
+    profiles = raw.pop("profiles", {})
+    if profile is not None:
+        if profile not in profiles:
+            raise UserError(
+                f"{path}: unknown profile {profile!r}{_suggest(profile, profiles)}; "
+                f"profiles: {', '.join(sorted(profiles)) or 'none'}"
+            )
+        raw = deep_merge(raw, profiles[profile])
+    for item in overrides or []:
+        key, value = parse_override(item)
+        _set_dotted(raw, key, value)
+    raw["profile"], raw["source"] = profile, str(path)
+    return validate_config(raw, path)
+
+
+def validate_config(raw: dict[str, Any], path: Path | str = "config") -> GeolocateConfig:
+    """Validate a raw dict; the first error becomes one line naming the key and what is allowed."""
+    try:
+        return GeolocateConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_explain(exc.errors()[0], path)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"config file {path} not found; pass --config PATH or run from a directory with config.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML ({exc})") from None
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `base` with `over` merged in, tables recursively, other values replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`a.b=value` → ("a.b", value): a TOML literal when it parses as one, else a plain string."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UserError(f"--set {item!r}: expected dotted.key=value, e.g. --set train.epochs=3")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    return key, value
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {key}: {part!r} is a value, not a table")
+        node = child
+    node[leaf] = value
+
+
+def _explain(error: dict[str, Any], path: Path | str) -> str:
+    loc = [str(p) for p in error["loc"]]
+    key = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown key {key!r}{_suggest(loc[-1], _valid_keys(loc[:-1]))}"
+    value = error.get("input")
+    return f"{path}: bad value for {key!r}: {value!r} ({error['msg']})"
+
+
+def _valid_keys(parent: list[str]) -> list[str]:
+    model: type[BaseModel] = GeolocateConfig
+    for part in parent:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _suggest(word: str, choices) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def public_dict(cfg: GeolocateConfig) -> dict[str, Any]:
+    """The resolved config as JSON-ready data, for run snapshots. Holds no secret: the Mapillary
+    token is never part of the config (it lives in the environment only)."""
+    return cfg.model_dump(mode="json")

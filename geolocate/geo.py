@@ -1,0 +1,35 @@
+"""Pure geodesy on numpy arrays (torch versions live with the losses that need gradients)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in km; broadcasts over numpy arrays (degrees in)."""
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(a, dtype=np.float64)) for a in (lat1, lon1, lat2, lon2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def pairwise_haversine_km(lat_a, lon_a, lat_b, lon_b) -> np.ndarray:
+    """Distance matrix [len(a), len(b)] in km."""
+    return haversine_km(
+        np.asarray(lat_a)[:, None], np.asarray(lon_a)[:, None], np.asarray(lat_b)[None, :], np.asarray(lon_b)[None, :]
+    )
+
+
+def offset_m(lat0: float, lon0: float, north_m, east_m) -> tuple[np.ndarray, np.ndarray]:
+    """Move from (lat0, lon0) by metres north and east (equirectangular, fine below ~100 km)."""
+    dlat = np.asarray(north_m) / 111_320.0
+    dlon = np.asarray(east_m) / (111_320.0 * np.cos(np.radians(lat0)))
+    return lat0 + dlat, lon0 + dlon
+
+
+def mean_position(lat, lon) -> tuple[float, float]:
+    """Centroid of points on the sphere (3-D mean, projected back), robust near the antimeridian."""
+    la, lo = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(np.asarray(lon, dtype=np.float64))
+    x, y, z = (np.cos(la) * np.cos(lo)).mean(), (np.cos(la) * np.sin(lo)).mean(), np.sin(la).mean()
+    return float(np.degrees(np.arctan2(z, np.hypot(x, y)))), float(np.degrees(np.arctan2(y, x)))

@@ -1,0 +1,148 @@
+"""Every on-disk name in one place, and the guards that keep ids inside the data directory.
+
+Photo ids become file names, so an id is accepted only when it is all digits (Mapillary's ids
+are; the synthetic generator makes its own that way too). Names (cities, runs, tags) are slugged
+to `[a-z0-9._-]` and may not start with a dot, so nothing the user or the API supplies can climb
+out of the directory it belongs in.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from geolocate.config import PathsConfig
+from geolocate.errors import UserError
+
+_ID = re.compile(r"^[0-9]{1,30}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+def is_valid_image_id(image_id: object) -> bool:
+    """True when `image_id` is a string of 1-30 digits (safe as a file name)."""
+    return isinstance(image_id, str) and bool(_ID.match(image_id))
+
+
+def check_image_id(image_id: str) -> str:
+    """Return `image_id` or raise ValueError when it could not safely name a file."""
+    if not is_valid_image_id(image_id):
+        raise ValueError(f"invalid image id {image_id!r}: ids are digits only")
+    return image_id
+
+
+def slug(name: str) -> str:
+    """ASCII lower-case slug: 'Saint-Étienne' → 'saint-etienne'. Also the matching key for city lookup."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
+    return text
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """`slug(name)` when it is a usable path component; UserError otherwise."""
+    out = slug(name)
+    if not _NAME.match(out):
+        raise UserError(f"{what} {name!r} cannot be used as a file name; use letters, digits, '-', '_' or '.'")
+    return out
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Files under `paths.data`."""
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def processed(self) -> Path:
+        return self.root / "processed"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.parquet"
+
+    @property
+    def cells(self) -> Path:
+        return self.root / "cells.parquet"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labels.parquet"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.parquet"
+
+    @property
+    def split_report(self) -> Path:
+        return self.root / "split_report.json"
+
+    @property
+    def kpi_history(self) -> Path:
+        return self.root / "kpi_history.parquet"
+
+    @property
+    def fetch_state(self) -> Path:
+        return self.root / "fetch_state"
+
+    @property
+    def locations(self) -> Path:
+        return self.root / "locations.parquet"
+
+    @property
+    def features(self) -> Path:
+        return self.root / "features"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    def raw_photo(self, image_id: str) -> Path:
+        return self.raw / f"{check_image_id(image_id)}.jpg"
+
+    def processed_photo(self, image_id: str) -> Path:
+        return self.processed / f"{check_image_id(image_id)}.jpg"
+
+    def area_state(self, area: str) -> Path:
+        return self.fetch_state / f"{safe_name(area, 'area name')}.json"
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """The resolved `[paths]` table."""
+
+    data_root: Path
+    runs: Path
+    models: Path
+    releases: Path
+    exports: Path
+
+    @classmethod
+    def from_config(cls, cfg: PathsConfig) -> "ProjectPaths":
+        return cls(cfg.data, cfg.runs, cfg.models, cfg.releases, cfg.exports)
+
+    @property
+    def data(self) -> DataPaths:
+        return DataPaths(self.data_root)
+
+    @property
+    def latest_run(self) -> Path:
+        return self.runs / "latest"
+
+    @property
+    def best_weights(self) -> Path:
+        return self.models / "best.safetensors"
+
+    @property
+    def best_sidecar(self) -> Path:
+        return self.models / "best.json"
+
+    def run(self, run_id: str) -> Path:
+        return self.runs / safe_name(run_id, "run id")
+
+    def release(self, tag: str) -> Path:
+        return self.releases / safe_name(tag, "tag")

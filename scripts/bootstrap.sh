@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set-up from nothing but Python 3.11, then run the demo or the tests.
+#   bash scripts/bootstrap.sh demo   # venv + install + offline demo
+#   bash scripts/bootstrap.sh test   # venv + install (with test extras) + pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${1:-}"
+case "$target" in demo|test) ;; *) echo "usage: bash scripts/bootstrap.sh demo|test" >&2; exit 2 ;; esac
+
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
+  done
+fi
+[ -n "$python" ] || { echo "error: Python 3.11 not found; install it and run again" >&2; exit 2; }
+
+venv="${GEOLOCATE_VENV:-.venv}"
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+extras="."
+[ "$target" = test ] && extras=".[test]"
+# Quiet, but keep pip's errors. torch/torchvision ranges admit the wheels on local disk.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$extras" 2> >(grep -v "is ignored: it is neither" >&2)
+
+if [ "$target" = demo ]; then
+  exec "$venv/bin/geolocate" demo --workdir demo-run
+else
+  exec "$venv/bin/python" -m pytest -n 2 --durations=15 "${@:2}"
+fi
