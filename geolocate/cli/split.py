@@ -1,1 +1,51 @@
-"""`geolocate split` (filled in by its stage)."""
+"""`geolocate split`: grouped, cell-stratified train/val/test split with a leakage audit."""
+
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.console import console
+from geolocate.paths import ProjectPaths
+from geolocate.schemas import SPLITS
+
+
+@command("split")
+def split_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
+    """Split photos by sequence (or drive) and cell, cap the dominant class, audit leakage.
+
+    Train rows left out by the dominance cap are not listed in split.parquet.
+    """
+    from geolocate.split import run_split
+
+    cfg = load(config, profile, sets)
+    data = ProjectPaths.from_config(cfg.paths).data
+    report = run_split(cfg, data).report
+    if report["cells_dropped"]:
+        console.print(f"[yellow]dropped[/] {len(report['cells_dropped'])} cells without a train photo: {', '.join(report['cells_dropped'])}")
+    dominance = report["dominance"]
+    if not dominance["attainable"]:
+        console.print(f"[bold yellow]warning:[/] the {dominance['cap']:.0%} dominance cap is unattainable with "
+                      f"{report['cells']} classes (it needs at least {1 / dominance['cap']:.0f}); train is not downsampled")
+    console.print(_table(report))
+    console.print(f"[green]✓[/] wrote {data.split} and {data.split_report}")
+    if as_json:
+        print(json.dumps(report, indent=2))
+
+
+def _table(report: dict) -> Table:
+    leak, dom = report["leakage"], report["dominance"]
+    near = leak["near_duplicates"]
+    table = Table(title=f"split by {report['group_by']} (seed {report['seed']})", show_header=False)
+    table.add_row("photos", " / ".join(f"{s} {report['photos'][s]:,}" for s in SPLITS))
+    table.add_row("groups", " / ".join(f"{s} {report['groups'][s]:,}" for s in SPLITS))
+    table.add_row("cells", f"{report['cells']} ({report['cells_without_val']} without val, {report['cells_without_test']} without test)")
+    table.add_row("largest class", f"{dom['largest_share_before']:.1%} → {dom['largest_share_after']:.1%} of train "
+                  f"(cap {dom['cap']:.0%}, {dom['downsampled_rows']:,} train rows left out)")
+    table.add_row("sequences shared", f"[{'green' if leak['sequences_shared'] == 0 else 'red'}]{leak['sequences_shared']}[/]")
+    table.add_row("drives shared", f"{leak['drives_shared']:,}")
+    table.add_row(f"test photos with a train photo < {near['near_m']:g} m",
+                  f"{near['with_train_neighbour']:,} of {near['test_photos']:,} ({near['share']:.1%})")
+    return table

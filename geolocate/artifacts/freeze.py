@@ -1,0 +1,190 @@
+"""`geolocate freeze --run latest --tag v1.0`: turn a run that passed its gates into a release.
+
+A release is `releases/<tag>/`: the run's best checkpoint as `model.safetensors` + `model.json`,
+the classes (`cells.parquet`), the resolved config, the report, plots and metrics, `RELEASE.json`
+(what was frozen, when, from which run, whether gates were forced) and `SHA256SUMS`. It is built
+in a temporary directory and renamed into place, so a release is complete or absent. A tag is
+never overwritten, not even with `--force` (which only overrides failing gates, and is recorded):
+a release others may already use must not change under them. A snapshot export goes with it, and
+an annotated git tag when the working directory is a git repository (never pushed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from geolocate.artifacts.checkpoint import copy_checkpoint, read_sidecar
+from geolocate.artifacts.digest import format_sha256sums, sha256_file
+from geolocate.artifacts.export import run_export
+from geolocate.artifacts.gittag import GitTag, head_commit, tag_release
+from geolocate.artifacts.resolve import file_of
+from geolocate.artifacts.rundir import RunDir, resolve_run
+from geolocate.artifacts.secret_scan import check_text
+from geolocate.artifacts.versions import library_versions
+from geolocate.atomic import write_json, write_text
+from geolocate.config import GeolocateConfig
+from geolocate.errors import UserError
+from geolocate.paths import ProjectPaths, safe_name
+
+FORMAT = "geolocate.release"
+VERSION = 1
+_TEXT_COPIES = ("REPORT.md", "metrics.json")
+
+
+@dataclass
+class FreezeResult:
+    """What `run_freeze` did."""
+
+    release: Path
+    tag: str
+    run_id: str
+    forced: bool
+    failing_gates: list[str]
+    export: Path
+    git: GitTag
+    files: list[str] = field(default_factory=list)
+
+
+def run_freeze(
+    cfg: GeolocateConfig,
+    project_paths: ProjectPaths,
+    run_ref: str,
+    tag: str,
+    force: bool = False,
+    repo_dir: Path | None = None,
+    now: datetime | None = None,
+) -> FreezeResult:
+    """Freeze the run `run_ref` as `releases/<tag>/`, export a snapshot, tag git.
+
+    Raises:
+        UserError: the tag exists, the run has no best checkpoint, or its gates did not all
+            pass and `force` is off.
+    """
+    now = now or datetime.now(timezone.utc)
+    run = resolve_run(run_ref, project_paths)
+    tag = safe_name(tag, "tag")
+    release = project_paths.release(tag)
+    if release.exists():
+        raise UserError(f"{release} already exists and releases are never overwritten; choose a new tag")
+    if not file_of(run.best, ".json").is_file():
+        raise UserError(f"run {run.run_id} has no best checkpoint ({file_of(run.best, '.json')}); train it first with `geolocate train`")
+    gates = read_gates(run, required=not force)
+    failing = [g["name"] for g in gates if not g["passed"]] or ([] if gates else ["(no gates measured)"])
+    if failing and not force:
+        raise UserError(
+            f"run {run.run_id} did not pass its gates ({', '.join(failing)} FAIL); improve it, or freeze anyway "
+            f"with --force (recorded in RELEASE.json)"
+        )
+    export = run_export(cfg, project_paths, now=now)
+    record = _record(run, tag, now, force, gates, failing, export.path, repo_dir)
+    files = _build(run, release, project_paths, record)
+    git = tag_release(tag, f"geolocate release {tag}: run {run.run_id}", repo_dir)
+    return FreezeResult(release, tag, run.run_id, bool(failing), failing, export.path, git, files)
+
+
+def read_gates(run: RunDir, required: bool = True) -> list[dict[str, Any]]:
+    """The run's gates from `metrics.json` as [{name, passed, ...}] (the evaluate stage's rows).
+
+    Raises:
+        UserError: no metrics.json (when `required`): the run was never evaluated.
+    """
+    if not run.metrics_json.is_file():
+        if not required:
+            return []
+        raise UserError(f"run {run.run_id} has no metrics.json: evaluate it first (`geolocate evaluate --run {run.run_id}`)")
+    try:
+        gates = json.loads(run.metrics_json.read_text(encoding="utf-8")).get("gates")
+    except (ValueError, AttributeError):
+        raise UserError(f"{run.metrics_json} is not valid JSON; evaluate the run again") from None
+    if isinstance(gates, dict):  # {name: bool | "PASS" | {...}}
+        gates = [{"name": name, **(g if isinstance(g, dict) else {"passed": g})} for name, g in gates.items()]
+    return [{**g, "passed": _passed(g)} for g in gates or []]
+
+
+def _passed(gate: dict[str, Any]) -> bool:
+    value = gate.get("passed", gate.get("status"))
+    return value is True or (isinstance(value, str) and value.upper() == "PASS")
+
+
+def _record(run, tag, now, force, gates, failing, export: Path, repo_dir) -> dict[str, Any]:
+    sidecar = read_sidecar(run.best)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "tag": tag,
+        "run_id": run.run_id,
+        "created": now.isoformat(timespec="seconds"),
+        "forced": bool(force and failing),
+        "failing_gates": failing,
+        "gates": gates,
+        "model": sidecar.get("model"),
+        "metrics": sidecar.get("metrics"),
+        "data_fingerprint": sidecar.get("data_fingerprint"),
+        "export": {"file": export.name, "sha256": sha256_file(export)},
+        "git_commit": head_commit(repo_dir),
+        "versions": library_versions(),
+    }
+
+
+def _build(run: RunDir, release: Path, paths: ProjectPaths, record: dict[str, Any]) -> list[str]:
+    """Write the release in a temporary sibling, then rename it into place."""
+    release.parent.mkdir(parents=True, exist_ok=True)
+    tmp = release.parent / f".{release.name}.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()
+    try:
+        sidecar = copy_checkpoint(run.best, tmp / "model")
+        record["cells_source"] = _write_cells(paths, sidecar, tmp / "cells.parquet")
+        _copy_text(run.config, tmp / "config.json", fallback=json.dumps(sidecar.get("config", {}), indent=2) + "\n")
+        for name in _TEXT_COPIES:
+            _copy_text(run.root / name, tmp / name)
+        for plot in run.plots:
+            if plot.is_file():
+                shutil.copyfile(plot, tmp / plot.name)
+        check_text(json.dumps(record), tmp / "RELEASE.json")
+        write_json(tmp / "RELEASE.json", record)
+        files = sorted(p.name for p in tmp.iterdir())
+        write_text(tmp / "SHA256SUMS", format_sha256sums({name: sha256_file(tmp / name) for name in files}))
+        os.rename(tmp, release)  # atomic; fails if another freeze created the tag meanwhile
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write {release}: {exc.strerror or exc}") from None
+        raise
+    return [*files, "SHA256SUMS"]
+
+
+def _copy_text(source: Path, target: Path, fallback: str | None = None) -> None:
+    """Copy a text artifact after checking it holds no token (a release leaves the machine)."""
+    if not source.is_file():
+        if fallback is not None:
+            write_text(target, fallback)
+        return
+    text = source.read_text(encoding="utf-8")
+    check_text(text, target)
+    write_text(target, text)
+
+
+def _write_cells(paths: ProjectPaths, sidecar: dict[str, Any], target: Path) -> str:
+    """The model's classes as `cells.parquet`: the data's table when it still matches the model
+    (same cell ids in the same order), else rebuilt from the checkpoint's class list."""
+    import polars as pl
+
+    from geolocate import schemas
+    from geolocate.atomic import write_parquet
+
+    classes = sidecar.get("classes") or []
+    ids = [c["cell_id"] for c in classes]
+    if paths.data.cells.is_file():
+        cells = pl.read_parquet(paths.data.cells).sort("cell_id")
+        if cells["cell_id"].to_list() == ids:
+            write_parquet(target, cells)
+            return "data/cells.parquet"
+    write_parquet(target, schemas.conform(pl.DataFrame(classes), schemas.CELLS) if classes else schemas.empty(schemas.CELLS))
+    return "checkpoint classes"

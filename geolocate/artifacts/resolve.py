@@ -1,0 +1,85 @@
+"""What a checkpoint reference means: "best", "latest", a run, a release, a tag, a file or a stem.
+
+`predict --model`, `evaluate`, `freeze` and `export` all name checkpoints the same way; this
+module turns any of those forms into the stem of a `<stem>.safetensors` + `<stem>.json` pair.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geolocate.artifacts.rundir import resolve_run
+from geolocate.errors import UserError
+from geolocate.paths import ProjectPaths, slug
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+CHECKPOINT_SUFFIXES = (".safetensors", ".json", *PICKLE_SUFFIXES)
+HOW_TO_CREATE = "train one with `geolocate train`"
+
+
+def file_of(stem: Path | str, suffix: str) -> Path:
+    """`<stem><suffix>`; unlike `with_suffix` it keeps dots in the stem (`model-v1.0`)."""
+    return Path(f"{stem}{suffix}")
+
+
+def resolve_checkpoint(ref: Path | str, project_paths: ProjectPaths | None = None) -> Path:
+    """The stem of the checkpoint `ref` names.
+
+    Accepted: a `.safetensors`, `.json` or legacy state-dict file; a stem; a run directory
+    (its `best`); `runs/latest` or "latest"; a run id; a release directory (its `model`) or tag;
+    "best" (the global best, `models/best`).
+
+    Raises:
+        UserError: nothing there, saying how to create it.
+    """
+    paths = project_paths or _default_paths()
+    text = str(ref)
+    if text == "best":
+        stem = paths.models / "best"
+        if not file_of(stem, ".json").is_file():
+            raise UserError(f"no global best model yet ({file_of(stem, '.json')}); {HOW_TO_CREATE}")
+        return stem
+    path = Path(ref)
+    if text == "latest" or (path.name == "latest" and not path.exists()):  # also `runs/latest` without symlinks
+        return _stem_in_dir(resolve_run("latest", paths).root, ref)
+    if path.suffix in CHECKPOINT_SUFFIXES and path.is_file():
+        return _stem_with_sidecar(path.parent / path.stem, ref)
+    if path.is_dir():
+        return _stem_in_dir(path, ref)
+    if file_of(path, ".json").is_file():
+        return path
+    for candidate in _named(text, paths):
+        if candidate.is_dir():
+            return _stem_in_dir(candidate, ref)
+    raise UserError(
+        f"no checkpoint at {text!r}: expected a .safetensors/.json file, a run directory, a release "
+        f"directory, 'latest' or 'best'; {HOW_TO_CREATE}"
+    )
+
+
+def _stem_in_dir(directory: Path, ref: object) -> Path:
+    for name in ("best", "model", "last"):  # run dir → best (else last); release dir → model
+        if file_of(directory / name, ".json").is_file():
+            return directory / name
+    raise UserError(f"{directory} (from {str(ref)!r}) holds no checkpoint (best.json or model.json); {HOW_TO_CREATE}")
+
+
+def _stem_with_sidecar(stem: Path, ref: object) -> Path:
+    if not file_of(stem, ".json").is_file():
+        raise UserError(
+            f"{ref} has no sidecar {file_of(stem, '.json')}: a checkpoint needs one to say which model it is; "
+            f"{HOW_TO_CREATE}"
+        )
+    return stem
+
+
+def _named(text: str, paths: ProjectPaths) -> list[Path]:
+    """A bare run id or release tag, looked up in the project's directories."""
+    name = slug(text)
+    return [paths.runs / name, paths.releases / name] if name and "/" not in text else []
+
+
+def _default_paths() -> ProjectPaths:
+    from geolocate.config import PathsConfig
+
+    return ProjectPaths.from_config(PathsConfig())

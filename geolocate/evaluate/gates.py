@@ -1,0 +1,57 @@
+"""The release gates: each a threshold from `[eval.gates]`, shown PASS or FAIL.
+
+Accuracy must reach its minimum (≥); km errors must stay strictly below theirs (<), as the
+card words it ("median < 1.0 km"); stability may equal its ceiling (≤, "at most"). A missing or
+NaN value fails: a gate nobody could measure has not been passed.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import asdict, dataclass
+from typing import Mapping
+
+from geolocate.config import GatesConfig
+
+_COMPARE = {">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One gate: `value comparison threshold` holds or not."""
+
+    name: str
+    value: float | None
+    threshold: float
+    comparison: str
+    passed: bool
+
+    @property
+    def status(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "status": self.status}
+
+
+def check_gate(name: str, value: float | None, comparison: str, threshold: float) -> GateRow:
+    """A `GateRow` for `value <comparison> threshold` (None and NaN fail)."""
+    measurable = value is not None and not math.isnan(value)
+    passed = measurable and _COMPARE[comparison](value, threshold)
+    return GateRow(name, None if value is None else float(value), float(threshold), comparison, bool(passed))
+
+
+def evaluate_gates(metrics: Mapping[str, float], stability_std_km: float | None, gates: GatesConfig) -> list[GateRow]:
+    """The four gates on test metrics (`acc_top1`, `median_km`, `p90_km`) and the val stability std."""
+    return [
+        check_gate("accuracy", metrics.get("acc_top1"), ">=", gates.accuracy_min),
+        check_gate("median_km", metrics.get("median_km"), "<", gates.median_km_max),
+        check_gate("p90_km", metrics.get("p90_km"), "<", gates.p90_km_max),
+        check_gate("stability_std_km", stability_std_km, "<=", gates.max_std_km),
+    ]
+
+
+def all_pass(rows: list[GateRow]) -> bool:
+    """True when every gate passed (and there is at least one)."""
+    return bool(rows) and all(row.passed for row in rows)

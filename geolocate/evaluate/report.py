@@ -1,0 +1,211 @@
+"""REPORT.md: a pure function of the run's results (dicts in, markdown out).
+
+Everything the reader needs to judge a run sits in one page: metrics (test and val, or one row
+per scout-sniper phase), the gates, calibration, stability, the data, the resolved config, the
+environment, the duration, whether the run became the global best, and links to the artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from importlib import metadata
+from typing import Any, Mapping, Sequence
+
+from geolocate.evaluate.gates import GateRow
+
+ARTIFACTS = ("confusion_matrix.png", "geo_error.png", "metrics.csv", "predictions.parquet")
+METRIC_ORDER = (
+    "n", "acc_top1", "acc_top5", "median_km", "mean_km", "p90_km", "p95_km",
+    "within_1km", "within_5km", "within_25km", "over_200km", "over_500km",
+)  # fmt: skip
+_SHARE_PREFIXES = ("acc", "within_", "over_", "share", "top_class_share")
+
+NamedMetrics = Mapping[str, Mapping[str, Any]] | Sequence[tuple[str, Mapping[str, Any]]]
+
+
+def format_value(key: str, value: Any) -> str:
+    """A metric value as the report prints it: shares in %, km with two decimals."""
+    if hasattr(value, "item"):  # numpy scalars print like Python numbers
+        value = value.item()
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if key.startswith(_SHARE_PREFIXES):
+        return f"{100 * value:.1f} %"
+    if key.endswith("_km"):
+        return f"{value:.2f} km"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4g}"
+
+
+def format_duration(seconds: float) -> str:
+    """`3723.4` → `1 h 02 min 03 s`."""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min {secs:02d} s"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _named(metrics: NamedMetrics) -> list[tuple[str, Mapping[str, Any]]]:
+    return list(metrics.items()) if isinstance(metrics, Mapping) else list(metrics)
+
+
+def metrics_section(metrics: NamedMetrics) -> list[str]:
+    """One column per named metric set (test, val, or a scout-sniper phase), one row per metric."""
+    named = _named(metrics)
+    keys = [k for k in METRIC_ORDER if any(k in m for _, m in named)]
+    keys += sorted({k for _, m in named for k in m} - set(keys))
+    rows = [[k] + [format_value(k, m.get(k)) for _, m in named] for k in keys]
+    return ["## Metrics", ""] + _table(["metric"] + [name for name, _ in named], rows)
+
+
+def gates_section(gates: Sequence[GateRow | Mapping[str, Any]]) -> list[str]:
+    """The gates table and the overall verdict."""
+    rows = [g.as_dict() if isinstance(g, GateRow) else dict(g) for g in gates]
+    table = [
+        [r["name"], format_value(r["name"], r["value"]), r["comparison"], format_value(r["name"], r["threshold"]),
+         "**PASS**" if r["passed"] else "**FAIL**"]
+        for r in rows
+    ]  # fmt: skip
+    verdict = "all gates pass" if rows and all(r["passed"] for r in rows) else "at least one gate fails"
+    return ["## Gates", ""] + _table(["gate", "value", "must be", "threshold", "result"], table) + [f"Verdict: **{verdict}**.", ""]
+
+
+def calibration_section(calibration: Mapping[str, Any]) -> list[str]:
+    """Temperature and ECE/NLL before and after scaling."""
+    rows = [
+        ["ECE", format_value("ece", calibration.get("ece_before")), format_value("ece", calibration.get("ece_after"))],
+        ["NLL", format_value("nll", calibration.get("nll_before")), format_value("nll", calibration.get("nll_after"))],
+    ]
+    head = [f"Temperature fitted on val: T = {calibration.get('temperature', float('nan')):.3f}", ""]
+    return ["## Calibration", ""] + head + _table(["", "before (T = 1)", "after"], rows)
+
+
+def stability_section(stability: Mapping[str, Any]) -> list[str]:
+    """Std of val median km over the last K epochs, with the values it was computed from."""
+    history = ", ".join(f"{v:.2f}" for v in stability.get("val_median_km", []))
+    lines = [
+        "## Stability",
+        "",
+        f"Std of val median km over the last {stability.get('last_k', '?')} epochs: "
+        f"**{format_value('std_km', stability.get('std_km'))}**",
+    ]
+    return lines + ([f"(val median km by epoch: {history})"] if history else []) + [""]
+
+
+def seeds_section(seeds: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Mean ± std of every metric over seeds (`aggregate_seeds` output)."""
+    rows = [[k, f"{format_value(k, v['mean'])} ± {format_value(k, v['std'])}"] for k, v in seeds.items()]
+    return ["## Seeds", ""] + _table(["metric", "mean ± std"], rows)
+
+
+def key_value_section(title: str, values: Mapping[str, Any]) -> list[str]:
+    """A two-column table under a `## title`."""
+    return [f"## {title}", ""] + _table(["", "value"], [[k, format_value(k, v)] for k, v in values.items()])
+
+
+def config_section(config: Mapping[str, Any]) -> list[str]:
+    """The resolved config as JSON (it holds no secret: the token lives in the environment)."""
+    return ["## Resolved config", "", "```json", json.dumps(config, indent=2, default=str), "```", ""]
+
+
+def artifacts_section(artifacts: Sequence[str]) -> list[str]:
+    """Links to the run's files, and the PNGs inline."""
+    lines = ["## Artifacts", ""] + [f"- [{name}]({name})" for name in artifacts] + [""]
+    return lines + [f"![{name}]({name})\n" for name in artifacts if name.endswith(".png")]
+
+
+def render_report(
+    run_id: str,
+    metrics: NamedMetrics,
+    gates: Sequence[GateRow | Mapping[str, Any]],
+    config: Mapping[str, Any],
+    environment: Mapping[str, Any],
+    *,
+    calibration: Mapping[str, Any] | None = None,
+    stability: Mapping[str, Any] | None = None,
+    seeds: Mapping[str, Mapping[str, float]] | None = None,
+    data_kpis: Mapping[str, Any] | None = None,
+    position: Mapping[str, Any] | None = None,
+    duration_s: float | None = None,
+    became_best: bool | None = None,
+    artifacts: Sequence[str] = ARTIFACTS,
+) -> str:
+    """REPORT.md for one run.
+
+    Args:
+        run_id: the run directory's name.
+        metrics: named metric dicts (`geo_metrics` output): `{"test": .., "val": ..}` or a list of
+            `(name, dict)` pairs, e.g. one per scout-sniper phase.
+        gates: `evaluate_gates` rows (or their `as_dict()`).
+        config: the resolved config (`config.public_dict`).
+        environment: versions and device (`collect_environment`).
+        calibration: `calibration_summary` output.
+        stability: `{"std_km", "last_k", "val_median_km": [...]}`.
+        seeds: `aggregate_seeds` output when several seeds were trained.
+        data_kpis: photos, classes, per-split sizes, photos per cell, top class share...
+        position: `{"mode": .., "medians": {"top1": .., "weighted": ..}}` from `choose_position_mode`.
+        duration_s: wall time of the run.
+        became_best: whether this run replaced `models/best.*` (None: not decided).
+        artifacts: file names in the run directory to link.
+    """
+    lines = [f"# geolocate run `{run_id}`", ""]
+    lines += [_summary(gates, duration_s, became_best), ""]
+    lines += metrics_section(metrics) + _position_lines(position) + gates_section(gates)
+    if calibration:
+        lines += calibration_section(calibration)
+    if stability:
+        lines += stability_section(stability)
+    if seeds:
+        lines += seeds_section(seeds)
+    if data_kpis:
+        lines += key_value_section("Data", data_kpis)
+    lines += key_value_section("Environment", environment) + config_section(config) + artifacts_section(artifacts)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _summary(gates, duration_s: float | None, became_best: bool | None) -> str:
+    passed = [g.passed if isinstance(g, GateRow) else g["passed"] for g in gates]
+    parts = [f"Gates: {sum(passed)}/{len(passed)} pass."]
+    if duration_s is not None:
+        parts.append(f"Duration: {format_duration(duration_s)}.")
+    if became_best is True:
+        parts.append("This run **became the global best** (`models/best.*`).")
+    elif became_best is False:
+        parts.append("This run did not beat the global best.")
+    return " ".join(parts)
+
+
+def _position_lines(position: Mapping[str, Any] | None) -> list[str]:
+    if not position:
+        return []
+    medians = ", ".join(f"{mode} {format_value('median_km', km)}" for mode, km in position.get("medians", {}).items())
+    chosen = f"Predicted position: **{position.get('mode')}**"
+    return [chosen + (f" (val median: {medians})." if medians else "."), ""]
+
+
+def collect_environment(device: str) -> dict[str, str]:
+    """Python, platform and library versions (read from package metadata: no torch import) and the device."""
+    env = {"python": sys.version.split()[0], "platform": platform.platform(), "device": device}
+    for package in ("geolocate", "torch", "timm", "numpy", "polars"):
+        try:
+            env[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            env[package] = "not installed"
+    return env

@@ -1,0 +1,222 @@
+"""`geolocate evaluate`: a run's best checkpoint on val and test, in km, with every artifact.
+
+Temperature and position mode are fitted on val only, then applied to test, so the test figures
+are honest. The fitted values go into the checkpoint's sidecar, where `predict` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from geolocate import atomic
+from geolocate.config import GeolocateConfig, public_dict
+from geolocate.console import console
+from geolocate.evaluate.collect import Outputs
+from geolocate.evaluate.metrics import softmax, stability_std_km
+from geolocate.evaluate.position import ScoredSplit, choose_position_mode, score_split
+from geolocate.paths import ProjectPaths
+
+
+@dataclass
+class Classes:
+    """What evaluation needs of the classes: centroids, cell ids, cities."""
+
+    centroids: np.ndarray
+    cell_ids: list[str]
+    cities: list[str]
+
+    @classmethod
+    def from_sidecar(cls, meta: dict) -> "Classes":
+        rows = meta["classes"]
+        return cls(np.array([[c["centroid_lat"], c["centroid_lon"]] for c in rows]),
+                   [c["cell_id"] for c in rows], [str(c.get("city")) for c in rows])
+
+
+def evaluate_session(s, run, fit_seconds: float | None = None) -> dict:
+    """Evaluate the run `s` just trained (its data loaders are already built)."""
+    from geolocate.artifacts.checkpoint import read_checkpoint, read_sidecar
+    from geolocate.evaluate.collect import collect_outputs
+
+    s.net.load_state_dict(read_checkpoint(run.best)[1])
+    val = collect_outputs(s.net, s.val_loader, s.dist.device, s.amp_dtype)
+    test = collect_outputs(s.net, s.test_loader, s.dist.device, s.amp_dtype)
+    classes = Classes.from_sidecar(read_sidecar(run.best))
+    return finish_evaluation(s.cfg, s.paths, run, classes, val, test, str(s.dist.device), fit_seconds)
+
+
+def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dict:
+    """Evaluate a finished run from disk: its best checkpoint on today's val and test photos."""
+    from geolocate.artifacts.checkpoint import load_checkpoint
+    from geolocate.artifacts.rundir import resolve_run
+
+    run = resolve_run(run_ref, paths)
+    if run.root.joinpath("scout_sniper.json").exists() or cfg.train.phase:
+        from geolocate.train.scout_eval import evaluate_scout_sniper
+
+        return evaluate_scout_sniper(cfg, paths, str(run.root))
+    model, meta = load_checkpoint(run.best, paths)
+    classes = Classes.from_sidecar(meta)
+    val, test = _outputs_from_disk(cfg, paths, model, meta, classes)
+    return finish_evaluation(cfg, paths, run, classes, val, test, "cpu", None)
+
+
+def _outputs_from_disk(cfg, paths, model, meta, classes: Classes) -> tuple[Outputs, Outputs]:
+    import torch
+
+    from geolocate.data.dataset import PhotoDataset
+    from geolocate.data.frames import training_frame
+    from geolocate.data.loaders import make_loader
+    from geolocate.data.transforms import eval_transform
+    from geolocate.evaluate.collect import collect_outputs
+
+    frame = training_frame(paths.data)
+    index = pl.DataFrame({"cell_id": classes.cell_ids, "ck_label": range(len(classes.cell_ids))})
+    frame = frame.join(index, on="cell_id", how="inner").with_columns(pl.col("ck_label").alias("label"))
+    transform = eval_transform(meta["preprocessing"])
+    side = int(meta["preprocessing"]["input_size"][-1])
+    out = []
+    for split in ("val", "test"):
+        ds = PhotoDataset(frame.filter(pl.col("split") == split), paths.data.root, transform, decode_side=side)
+        loader = make_loader(ds, cfg.train.batch_size * 2, False, cfg.data.num_workers)
+        out.append(collect_outputs(model, loader, torch.device("cpu")))
+    return out[0], out[1]
+
+
+def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Outputs, device: str,
+                      fit_seconds: float | None) -> dict:
+    """Calibrate and pick the position mode on val, measure test, write every artifact, maybe promote."""
+    from geolocate.artifacts.best import maybe_promote
+    from geolocate.evaluate.calibration import calibration_summary, fit_temperature
+    from geolocate.evaluate.gates import all_pass, evaluate_gates
+
+    e = cfg.eval
+    temperature = fit_temperature(val.logits, val.labels) if e.calibrate else 1.0
+    val_probs, test_probs = softmax(val.logits, temperature), softmax(test.logits, temperature)
+    mode, medians = _position_mode(e, val_probs, val, classes)
+    val_metrics = _score(val, val_probs, classes, mode, e.weighted_topk).metrics
+    scored = _score(test, test_probs, classes, mode, e.weighted_topk)
+    test_metrics = scored.metrics
+    stability = _stability(run, e.stability_last_k)
+    gates = evaluate_gates(test_metrics, stability["std_km"], e.gates)
+    calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
+    _write_predictions(run.predictions, test, test_probs, scored, classes)
+    _write_plots(run, test, test_probs, scored, classes)
+    _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_metrics, test_metrics)
+    became_best = maybe_promote(run.best, val_metrics, paths)
+    summary = {
+        "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
+        "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
+        "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
+        "report_path": str(run.report),
+    }
+    atomic.write_json(run.metrics_json, summary)
+    _write_report(cfg, paths, run, summary, device, fit_seconds, test, classes)
+    _print_summary(summary, gates)
+    return summary
+
+
+def _position_mode(e, val_probs, val: Outputs, classes: Classes):
+    if e.position != "auto":
+        return e.position, {}
+    return choose_position_mode(val_probs, np.stack([val.lat, val.lon], 1), classes.centroids, e.weighted_topk)
+
+
+def _score(out: Outputs, probs, classes: Classes, mode: str, k: int) -> ScoredSplit:
+    return score_split(probs, out.labels, np.stack([out.lat, out.lon], 1), classes.centroids, mode, k)
+
+
+def _stability(run, last_k: int) -> dict:
+    from geolocate.artifacts.rundir import read_metrics_rows
+
+    medians = [float(r["val_median_km"]) for r in read_metrics_rows(run.metrics_csv) if r.get("val_median_km")]
+    return {"std_km": stability_std_km(medians, last_k), "last_k": last_k, "val_median_km": medians}
+
+
+def _write_predictions(path: Path, out: Outputs, probs, scored: ScoredSplit, classes: Classes, k: int = 5) -> None:
+    order = np.argsort(-probs, axis=1)[:, :k]
+    pos, err = scored.pred_latlon, scored.err_km
+    df = pl.DataFrame({
+        "image_id": out.image_ids,
+        "true_lat": out.lat, "true_lon": out.lon,
+        "true_cell": [classes.cell_ids[i] for i in out.labels],
+        "top_cells": [[classes.cell_ids[j] for j in row] for row in order],
+        "top_probs": np.take_along_axis(probs, order, 1).tolist(),
+        "pred_lat": pos[:, 0], "pred_lon": pos[:, 1],
+        "error_km": err,
+    })
+    atomic.write_parquet(path, df)
+
+
+def _write_plots(run, out: Outputs, probs, scored: ScoredSplit, classes: Classes) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from geolocate.evaluate.plots import confusion_matrix_figure, geo_error_figure
+
+    err = scored.err_km
+    figures = {
+        run.confusion_matrix: confusion_matrix_figure(out.labels, probs.argmax(1), classes.cities, classes.cell_ids),
+        run.geo_error: geo_error_figure(err),
+    }
+    for path, fig in figures.items():
+        with atomic.atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+
+
+def _update_sidecar(stem, temperature: float, mode: str, k: int, val: dict, test: dict) -> None:
+    from geolocate.artifacts.checkpoint import read_checkpoint, write_checkpoint
+
+    sidecar, state = read_checkpoint(stem)
+    sidecar.update(temperature=temperature, position=mode, weighted_topk=k)
+    sidecar["metrics"] = {**sidecar.get("metrics", {}), "val": val, "test": test}
+    write_checkpoint(stem, state, sidecar)
+
+
+def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test: Outputs, classes: Classes) -> None:
+    from geolocate.evaluate.report import collect_environment, render_report
+
+    text = render_report(
+        run.run_id, summary["metrics"], summary["gates"], public_dict(cfg), collect_environment(device),
+        calibration=summary["calibration"], stability=summary["stability"], data_kpis=_data_kpis(paths, classes),
+        position=summary["position"], duration_s=fit_seconds, became_best=summary["became_best"],
+    )
+    atomic.write_text(run.report, text)
+
+
+def _data_kpis(paths: ProjectPaths, classes: Classes) -> dict:
+    kpis: dict = {"classes": len(classes.cell_ids)}
+    if paths.data.split.exists():
+        counts = pl.read_parquet(paths.data.split)["split"].value_counts()
+        kpis.update({f"{r['split']} photos": r["count"] for r in counts.iter_rows(named=True)})
+    if paths.data.kpi_history.exists():
+        last = pl.read_parquet(paths.data.kpi_history).tail(1).to_dicts()
+        kpis.update({k: v for k, v in (last[0] if last else {}).items() if k != "timestamp"})
+    return kpis
+
+
+def _print_summary(summary: dict, gates) -> None:
+    from rich.table import Table
+
+    t = summary["metrics"]["test"]
+    console.print(f"test: top-1 {t['acc_top1']:.1%}, top-5 {t.get('acc_top5', float('nan')):.1%}, "
+                  f"median {t['median_km']:.2f} km, p90 {t['p90_km']:.2f} km, >200 km {t['over_200km']:.1%}")
+    table = Table(title="gates", title_justify="left")
+    for col in ("gate", "value", "rule", "status"):
+        table.add_column(col)
+    for g in gates:
+        value = "n/a" if g.value is None else f"{g.value:.3f}"
+        status = "[green]PASS[/]" if g.passed else "[red]FAIL[/]"
+        table.add_row(g.name, value, f"{g.comparison} {g.threshold:g}", status)
+    console.print(table)
+    if summary["became_best"]:
+        console.print("[green]★[/] this run is the new global best (models/best.*)")
+
+
+def load_metrics(run) -> dict:
+    """The metrics.json `evaluate` wrote for `run`."""
+    return json.loads(Path(run.metrics_json).read_text())

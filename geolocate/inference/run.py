@@ -1,0 +1,99 @@
+"""`geolocate predict` for single-view models: files in, a table / JSON / CSV / Parquet out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from rich.table import Table
+
+from geolocate import atomic
+from geolocate.console import console, stdout
+from geolocate.errors import UserError
+from geolocate.inference.predictor import Failure, Predictor
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def expand_photos(items: list[Path]) -> list[Path]:
+    """Files as given (even missing ones, so they are reported), directories as their images, sorted."""
+    out: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            out += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            out.append(item)
+    return out
+
+
+def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth: tuple[float, float] | None,
+                out: Path | None, as_json: bool) -> int:
+    """Predict, print and write; returns the exit code (1 when some photo failed)."""
+    files = expand_photos(photos)
+    if not files:
+        raise UserError(f"no photos found in {', '.join(map(str, photos))}")
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+        raise UserError(f"--out {out}: use a .csv or .parquet file name")
+    predictor = Predictor.load(ref, paths)
+    truths = {str(f): truth for f in files} if truth else None
+    rows, failures = predictor.predict_files(files, top=top, batch_size=batch_size, truth=truths)
+    if len(files) == 1 and failures:
+        raise UserError(failures[0].reason)
+    _show(rows, failures, as_json)
+    if out is not None:
+        _write(out, rows)
+    return 1 if failures else 0
+
+
+def _show(rows: list[dict], failures: list[Failure], as_json: bool) -> None:
+    for f in failures:
+        console.print(f"[red]error:[/] {f.reason}", soft_wrap=True)
+    if as_json:
+        print(json.dumps({"predictions": rows, "failures": [f.__dict__ for f in failures]}, indent=2))
+        return
+    if len(rows) <= 5:
+        for row in rows:
+            stdout.print(_row_table(row))
+    else:
+        stdout.print(_summary_table(rows))
+
+
+def _row_table(row: dict) -> Table:
+    title = f"{row['file']}: {row['lat']:.5f}, {row['lon']:.5f}  (confidence {row['confidence']:.1%})"
+    if row["error_km"] is not None:
+        title += f"  error {row['error_km']:.2f} km"
+    table = Table(title=title, title_justify="left")
+    for col in ("rank", "cell id", "city", "lat", "lon", "probability"):
+        table.add_column(col, justify="right" if col in ("rank", "lat", "lon", "probability") else "left")
+    for c in row["top"]:
+        table.add_row(str(c["rank"]), c["cell_id"], str(c["city"]), f"{c['lat']:.5f}", f"{c['lon']:.5f}", f"{c['prob']:.1%}")
+    return table
+
+
+def _summary_table(rows: list[dict]) -> Table:
+    table = Table(title=f"{len(rows)} photos")
+    for col in ("file", "lat", "lon", "top-1 city", "confidence", "error km"):
+        table.add_column(col)
+    for r in rows:
+        err = "" if r["error_km"] is None else f"{r['error_km']:.2f}"
+        table.add_row(r["file"], f"{r['lat']:.5f}", f"{r['lon']:.5f}", str(r["top"][0]["city"]), f"{r['confidence']:.1%}", err)
+    return table
+
+
+def flat_rows(rows: list[dict]) -> pl.DataFrame:
+    """One flat row per photo: position, confidence, error and the top-k as columns."""
+    flat = []
+    for r in rows:
+        item = {k: r[k] for k in ("file", "lat", "lon", "confidence", "true_lat", "true_lon", "error_km")}
+        for c in r["top"]:
+            item[f"top{c['rank']}_cell"], item[f"top{c['rank']}_city"], item[f"top{c['rank']}_prob"] = c["cell_id"], c["city"], c["prob"]
+        flat.append(item)
+    return pl.DataFrame(flat, infer_schema_length=None)
+
+
+def _write(out: Path, rows: list[dict]) -> None:
+    df = flat_rows(rows)
+    with atomic.atomic_path(out) as tmp:
+        df.write_csv(tmp) if out.suffix.lower() == ".csv" else df.write_parquet(tmp)
+    console.print(f"[green]✓[/] wrote {len(rows)} rows to {out}")

@@ -1,0 +1,168 @@
+"""`geolocate sanity`: is the data set fit to train on? Every check, every violation, one table.
+
+Checks: photos exist and decode, the per-cell minimum, labels consistent with the manifest and
+the cells, split consistent with the labels, zero sequence leakage, the dominance cap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from geolocate.cells.run import read_manifest_columns
+from geolocate.config import GeolocateConfig
+from geolocate.errors import UserError
+from geolocate.paths import DataPaths
+from geolocate.schemas import CELLS, LABELS, SPLIT, SPLITS, conform
+from geolocate.split.grouped import sequence_key
+from geolocate.split.photos import check_photos
+
+# Shares are compared with this slack so a cap met exactly is not a float-rounding violation.
+_SHARE_EPS = 1e-9
+
+
+@dataclass
+class Check:
+    """One line of the sanity table."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class SanityReport:
+    """All checks; `violations` lists the failed ones."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    def add(self, name: str, problems: list[str], fine: str) -> None:
+        self.checks.append(Check(name, not problems, "; ".join(problems) if problems else fine))
+
+    @property
+    def violations(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _examples(ids: list[str], k: int = 3) -> str:
+    shown = ", ".join(ids[:k])
+    return f"{shown}, …" if len(ids) > k else shown
+
+
+def _read(path, schema) -> pl.DataFrame | None:
+    if not path.exists():
+        return None
+    try:
+        return conform(pl.read_parquet(path), schema)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise UserError(f"cannot read {path} ({exc}); run the step that writes it again") from None
+
+
+def run_sanity(cfg: GeolocateConfig, data: DataPaths, quick: bool = False) -> SanityReport:
+    """Run every check on the data directory; never raises for a violation (see `violations`).
+
+    Args:
+        cfg: resolved config (`cells.min_samples`, `cells.max_dominance`).
+        data: the data directory.
+        quick: only check that photos exist, without decoding them.
+    """
+    report = SanityReport()
+    manifest = read_manifest_columns(data, ["image_id", "sequence_id", "path", "processed_path"])
+    _photos(report, manifest, data, quick)
+    cells, labels, split = _read(data.cells, CELLS), _read(data.labels, LABELS), _read(data.split, SPLIT)
+    if cells is None or labels is None:
+        report.add("cells", [f"no {data.cells if cells is None else data.labels}; run `geolocate cells`"], "")
+        return report
+    _cells(report, cells, labels, manifest, cfg.cells.min_samples)
+    if split is None:
+        report.add("split", [f"no {data.split}; run `geolocate split`"], "")
+        return report
+    _split(report, split, labels, cells, _downsampled(data))
+    frame = split.join(labels, on="image_id", how="inner").join(manifest.select("image_id", "sequence_id"), on="image_id", how="left")
+    _leakage(report, frame)
+    _dominance(report, frame, cfg.cells.max_dominance)
+    return report
+
+
+def _photos(report: SanityReport, manifest: pl.DataFrame, data: DataPaths, quick: bool) -> None:
+    found = check_photos(manifest, data, decode=not quick)
+    report.add("photos exist", [f"{len(found.missing)} missing ({_examples(found.missing)})"] if found.missing else [],
+               f"{found.checked:,} photos present")
+    if quick:
+        report.checks.append(Check("photos decode", True, "skipped (--quick)"))
+    else:
+        report.add("photos decode", [f"{len(found.corrupt)} do not decode ({_examples(found.corrupt)})"] if found.corrupt else [],
+                   f"all {found.checked - len(found.missing):,} present photos decode")
+
+
+def _cells(report: SanityReport, cells: pl.DataFrame, labels: pl.DataFrame, manifest: pl.DataFrame, minimum: int) -> None:
+    counts = labels.group_by("cell_id").agg(n=pl.len())
+    small = counts.filter(pl.col("n") < minimum).sort("cell_id")["cell_id"].to_list()
+    report.add("cell minimum", [f"{len(small)} cells under {minimum} photos ({_examples(small)})"] if small else [],
+               f"{cells.height} cells, smallest {counts['n'].min() or 0} photos (minimum {minimum})")
+    problems = []
+    unknown_photos = labels.join(manifest, on="image_id", how="anti")["image_id"].to_list()
+    if unknown_photos:
+        problems.append(f"{len(unknown_photos)} labelled photos not in the manifest ({_examples(unknown_photos)})")
+    unknown_cells = counts.join(cells, on="cell_id", how="anti")["cell_id"].to_list()
+    if unknown_cells:
+        problems.append(f"{len(unknown_cells)} label cells not in cells.parquet ({_examples(unknown_cells)})")
+    stale = cells.join(counts, on="cell_id", how="left").filter(pl.col("n").fill_null(0) != pl.col("n_images"))
+    if stale.height:
+        problems.append(f"{stale.height} cells whose n_images disagrees with labels.parquet; run `geolocate cells`")
+    report.add("labels", problems, f"{labels.height:,} labelled photos consistent with cells and manifest")
+
+
+def _downsampled(data: DataPaths) -> int | None:
+    """Train rows the dominance cap left out, per split_report.json (None when unknown)."""
+    try:
+        return int(json.loads(data.split_report.read_text())["dominance"]["downsampled_rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _split(report: SanityReport, split: pl.DataFrame, labels: pl.DataFrame, cells: pl.DataFrame, downsampled: int | None) -> None:
+    problems = []
+    if split["image_id"].is_duplicated().any():
+        problems.append("photos listed twice in split.parquet")
+    bad = split.filter(~pl.col("split").is_in(list(SPLITS))).height
+    if bad:
+        problems.append(f"{bad} rows with a split other than {'/'.join(SPLITS)}")
+    unlabelled = split.join(labels, on="image_id", how="anti").height
+    if unlabelled:
+        problems.append(f"{unlabelled} split photos have no label; run `geolocate split` again")
+    left_out = labels.join(split, on="image_id", how="anti").height
+    if downsampled is not None and left_out != downsampled:
+        problems.append(f"{left_out} labelled photos not in the split but the report left out {downsampled}; run `geolocate split` again")
+    trained = split.filter(pl.col("split") == "train").join(labels, on="image_id")["cell_id"].unique()
+    untrained = cells.filter(~pl.col("cell_id").is_in(trained.implode()))["cell_id"].to_list()
+    if untrained:
+        problems.append(f"{len(untrained)} classes without a train photo ({_examples(untrained)})")
+    sizes = ", ".join(f"{s} {split.filter(pl.col('split') == s).height:,}" for s in SPLITS)
+    report.add("split", problems, sizes)
+
+
+def _leakage(report: SanityReport, frame: pl.DataFrame) -> None:
+    shared = (
+        frame.with_columns(seq=sequence_key()).group_by("seq").agg(k=pl.col("split").n_unique())
+        .filter(pl.col("k") > 1).sort("seq")["seq"].to_list()
+    )
+    report.add("sequence leakage", [f"{len(shared)} sequences in more than one split ({_examples(shared)})"] if shared else [],
+               "0 sequences shared across splits")
+
+
+def _dominance(report: SanityReport, frame: pl.DataFrame, cap: float) -> None:
+    train = frame.filter(pl.col("split") == "train")
+    if train.is_empty():
+        report.add("dominance cap", ["train is empty"], "")
+        return
+    top = train.group_by("cell_id").agg(n=pl.len()).sort(["n", "cell_id"], descending=[True, False]).row(0)
+    share = top[1] / train.height
+    problem = [f"class {top[0]} holds {share:.1%} of train, above the {cap:.0%} cap"] if share > cap + _SHARE_EPS else []
+    report.add("dominance cap", problem, f"largest class {share:.1%} of train (cap {cap:.0%})")

@@ -1,0 +1,133 @@
+"""Frozen-backbone features, computed once per photo and cached on disk.
+
+With a frozen backbone every epoch of a fusion head, the ensemble fit and the sniper would push
+the same photos through the same network again; caching the per-view embeddings turns those
+phases into seconds of matrix work on a CPU. The cache lives in
+`data/features/<model>/<fingerprint>.safetensors` (a float32 tensor [N, D], rows in the order of
+the JSON index next to it). The fingerprint hashes the backbone's weights and the preprocessing,
+so new weights or another input size never read stale features: they get another file.
+
+`embed_images` is the one embedding code path: the cache and `geolocate embed` both use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from geolocate import atomic
+
+FORMAT = "geolocate.features"
+
+
+def backbone_of(model: nn.Module) -> nn.Module:
+    """What produces one view's embedding: the shared backbone of a multi-view model, else the model."""
+    return model.backbone if hasattr(model, "view_features") else model
+
+
+def embedding_fn(model: nn.Module):
+    """images [B, 3, H, W] → embeddings [B, D] (the per-view path of a multi-view model)."""
+    return model.backbone if hasattr(model, "view_features") else model.forward_features
+
+
+def fingerprint(model: nn.Module, preprocessing: dict) -> str:
+    """SHA-256 of the backbone's weights (names, shapes, bytes) and the preprocessing."""
+    digest = hashlib.sha256(json.dumps(preprocessing, sort_keys=True, default=list).encode())
+    for name, tensor in sorted(backbone_of(model).state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def preprocessing_of(model: nn.Module) -> dict:
+    """The model's preprocessing as plain JSON values."""
+    dc = model.data_config
+    return {"input_size": [int(v) for v in dc["input_size"]], "mean": [float(v) for v in dc["mean"]],
+            "std": [float(v) for v in dc["std"]], "interpolation": str(dc.get("interpolation", "bilinear")),
+            "crop_pct": float(dc.get("crop_pct", 0.875))}
+
+
+class _ViewEmbedder:
+    """Adapter giving `geolocate.models.embed.iter_embeddings` the per-view embedding of any model."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.data_config = model.data_config
+        self.forward_features = embedding_fn(model)
+
+
+def embed_images(model: nn.Module, files: Sequence[Path], batch_size: int = 32, device: str | torch.device = "cpu"):
+    """Embeddings of photos through `geolocate embed`'s code path (`models.embed.iter_embeddings`).
+
+    Returns:
+        (float32 tensor [N, D] in the order of `files`, list of (index, reason) for files that
+        could not be read; their rows are zeros).
+    """
+    from geolocate.models.embed import iter_embeddings
+
+    model = model.to(device).eval()
+    files = [Path(f) for f in files]
+    results = {str(photo): result for photo, result in iter_embeddings(_ViewEmbedder(model), files, batch_size, str(device))}
+    vectors = [results[str(f)] for f in files]
+    width = next((len(v) for v in vectors if not isinstance(v, str)), int(getattr(model, "view_dim", 0)))
+    out = torch.zeros(len(files), width)
+    failed = []
+    for i, vector in enumerate(vectors):
+        if isinstance(vector, str):
+            failed.append((i, vector))
+        else:
+            out[i] = torch.as_tensor(vector)
+    return out, failed
+
+
+class FeatureCache:
+    """Features of one backbone (one fingerprint) under `root/<model_name>/`."""
+
+    def __init__(self, root: Path, model_name: str, model: nn.Module) -> None:
+        self.preprocessing = preprocessing_of(model)
+        self.fingerprint = fingerprint(model, self.preprocessing)
+        self.stem = Path(root) / model_name / self.fingerprint[:16]
+        self.model_name = model_name
+
+    def load(self) -> tuple[list[str], torch.Tensor, list[str]]:
+        """(image ids, features [N, D], ids that failed to decode); empty when nothing is cached."""
+        index = self.stem.with_suffix(".json")
+        if not index.is_file():
+            return [], torch.zeros(0, 0), []
+        meta = json.loads(index.read_text())
+        if meta.get("fingerprint") != self.fingerprint:
+            return [], torch.zeros(0, 0), []
+        from safetensors.torch import load_file
+
+        return meta["image_ids"], load_file(str(self.stem.with_suffix(".safetensors")))["features"], meta.get("failed", [])
+
+    def features(self, model: nn.Module, files: dict[str, Path], batch_size: int, device="cpu") -> tuple[dict[str, int], torch.Tensor]:
+        """Row of every requested image id in the returned tensor; computes and stores the missing ones.
+
+        Photos that cannot be read are left out of the mapping (the caller treats them as missing views).
+        """
+        ids, feats, failed = self.load()
+        known = set(ids) | set(failed)
+        todo = sorted(i for i in files if i not in known)
+        if todo:
+            new, bad = embed_images(model, [files[i] for i in todo], batch_size, device)
+            bad_ids = {todo[i] for i, _ in bad}
+            feats = new if not ids else torch.cat([feats, new])
+            ids, failed = ids + todo, sorted(set(failed) | bad_ids)
+            self._save(ids, feats, failed)
+        skip = set(failed)
+        return {i: row for row, i in enumerate(ids) if i in files and i not in skip}, feats
+
+    def _save(self, ids: list[str], feats: torch.Tensor, failed: list[str]) -> None:
+        from safetensors.torch import save_file
+
+        with atomic.atomic_path(self.stem.with_suffix(".safetensors")) as tmp:
+            save_file({"features": feats.contiguous()}, str(tmp))
+        atomic.write_json(self.stem.with_suffix(".json"), {
+            "format": FORMAT, "model": self.model_name, "fingerprint": self.fingerprint,
+            "preprocessing": self.preprocessing, "image_ids": ids, "failed": failed})

@@ -1,0 +1,139 @@
+"""The training loop: `fit()` calls `train_one_epoch()` and `validate()`, checkpoints every epoch,
+stops early on val median km, and can resume an interrupted run where it stopped."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from rich.progress import TextColumn
+from rich.table import Table
+
+from geolocate.console import console, progress
+from geolocate.evaluate.collect import Outputs, collect_outputs
+from geolocate.train import checkpointing
+from geolocate.train.distributed import barrier, broadcast_flag, mean_across
+from geolocate.train.setup import Session
+
+
+@dataclass
+class FitResult:
+    """What a finished fit leaves behind."""
+
+    best_epoch: int
+    best_val: dict
+    history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def train_one_epoch(s: Session, epoch: int) -> dict:
+    """One pass over the train loader; returns mean loss and images/s."""
+    s.model.train()
+    loader = s.train_loader
+    if hasattr(loader.sampler, "set_epoch"):
+        loader.sampler.set_epoch(epoch)
+    # Reseeding per epoch makes the order (and worker seeds) depend only on seed and epoch,
+    # so a resumed run sees exactly the batches the uninterrupted one would have.
+    loader.generator.manual_seed(s.cfg.train.seed * 100_003 + epoch)
+    steps = len(loader) if not s.cfg.train.max_steps_per_epoch else min(len(loader), s.cfg.train.max_steps_per_epoch)
+    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    with progress(TextColumn("{task.fields[rate]} img/s  loss {task.fields[loss]}")) as bar:
+        task = bar.add_task(f"epoch {epoch + 1}/{s.cfg.train.epochs}", total=steps, rate="-", loss="-")
+        for step, batch in enumerate(loader):
+            if step >= steps:
+                break
+            loss = _step(s, batch)
+            n = batch["label"].shape[0]
+            total_loss, seen = total_loss + loss * n, seen + n
+            rate = seen / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, advance=1, rate=f"{rate:,.0f}", loss=f"{loss:.3f}")
+    seconds = time.perf_counter() - start
+    return {"train_loss": mean_across(s.dist, total_loss / max(seen, 1)), "images_per_s": seen * s.dist.world_size / max(seconds, 1e-9)}
+
+
+def _step(s: Session, batch: dict) -> float:
+    device = s.dist.device
+    images = batch["image"].to(device, non_blocking=True)
+    if device.type == "cuda" and s.cfg.train.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    labels = batch["label"].to(device, non_blocking=True)
+    latlon = torch.stack([batch["lat"], batch["lon"]], dim=1).to(device)
+    with s.autocast():
+        logits = s.model(images)
+    loss = s.loss_fn(logits.float(), labels, latlon)
+    s.optimizer.zero_grad(set_to_none=True)
+    s.scaler.scale(loss).backward()
+    if s.cfg.train.grad_clip:
+        s.scaler.unscale_(s.optimizer)
+        torch.nn.utils.clip_grad_norm_(s.net.parameters(), s.cfg.train.grad_clip)
+    s.scaler.step(s.optimizer)
+    s.scaler.update()
+    s.scheduler.step()
+    return float(loss.detach())
+
+
+def validate(s: Session, loader=None) -> tuple[dict, Outputs]:
+    """Accuracy and km metrics of the bare model on `loader` (val by default)."""
+    from geolocate.evaluate.summary import summarise
+
+    outputs = collect_outputs(s.net, loader or s.val_loader, s.dist.device, s.amp_dtype)
+    return summarise(outputs, s.centroids), outputs
+
+
+def fit(s: Session, run, start_epoch: int = 0, history: list[dict] | None = None) -> FitResult:
+    """Train from `start_epoch` to the end or until val median km stops improving."""
+    cfg, history = s.cfg.train, list(history or [])
+    best = _best_so_far(history)
+    started, stopped = time.perf_counter(), False
+    for epoch in range(start_epoch, cfg.epochs):
+        row = {"epoch": epoch + 1, "lr": s.optimizer.param_groups[0]["lr"], **train_one_epoch(s, epoch)}
+        if s.dist.is_main:
+            val, _ = validate(s)
+            row.update({f"val_{k}": v for k, v in val.items()})
+            row["seconds"] = round(time.perf_counter() - started, 2)
+            history.append(row)
+            improved = best is None or _better(val, best[1])
+            if improved:
+                best = (epoch + 1, val)
+            checkpointing.save_epoch(s, run, epoch, row, history, improved)
+            _print_epoch(row, improved)
+            stopped = epoch + 1 - best[0] >= cfg.patience
+        barrier(s.dist)
+        if broadcast_flag(s.dist, stopped):
+            if s.dist.is_main:
+                console.print(f"[yellow]early stop[/]: val median km has not improved for {cfg.patience} epochs")
+            break
+    best = best or (0, {})
+    return FitResult(best[0], best[1], history, stopped, time.perf_counter() - started)
+
+
+def _better(a: dict, b: dict) -> bool:
+    """Lower val median km wins; p90 breaks ties."""
+    return (a["median_km"], a["p90_km"]) < (b["median_km"], b["p90_km"])
+
+
+def _best_so_far(history: list[dict]) -> tuple[int, dict] | None:
+    best = None
+    for row in history:
+        val = {k[4:]: v for k, v in row.items() if k.startswith("val_")}
+        if val and (best is None or _better(val, best[1])):
+            best = (int(row["epoch"]), val)
+    return best
+
+
+def _print_epoch(row: dict, improved: bool) -> None:
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    cols = [("epoch", "{:d}"), ("train_loss", "{:.4f}"), ("val_acc_top1", "{:.1%}"), ("val_acc_top5", "{:.1%}"),
+            ("val_median_km", "{:.2f}"), ("val_p90_km", "{:.2f}"), ("images_per_s", "{:,.0f}")]
+    for name, _ in cols:
+        table.add_column(name.replace("val_", "val "), justify="right")
+    table.add_column("best")
+    table.add_row(*[fmt.format(row[name]) if _finite(row.get(name)) else "-" for name, fmt in cols], "★" if improved else "")
+    console.print(table)
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)

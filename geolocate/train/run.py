@@ -1,0 +1,98 @@
+"""`geolocate train`: one run (or several seeds), resumable, then evaluated and maybe promoted."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from geolocate import atomic
+from geolocate.config import GeolocateConfig, public_dict, validate_config
+from geolocate.console import console
+from geolocate.paths import ProjectPaths
+from geolocate.train.distributed import Dist, setup, teardown
+
+
+@dataclass
+class RunSummary:
+    """One finished run: where it is, its final metrics, whether it became the global best."""
+
+    run_id: str
+    run_dir: str
+    metrics: dict
+    became_best: bool
+
+
+def run_train(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None, seeds: int | None = None) -> list[RunSummary]:
+    """Train `seeds` runs (seed, seed+1, …), or resume run `resume`; evaluate each on val and test."""
+    d = setup()
+    try:
+        if resume:
+            return [_resume(resume, paths, d)]
+        n = seeds or cfg.train.seeds
+        runs = []
+        for i in range(n):
+            seeded = cfg.model_copy(deep=True)
+            seeded.train.seed = cfg.train.seed + i
+            runs.append(_train_new(seeded, paths, d))
+        if n > 1 and d.is_main:
+            _write_seed_summary(runs, paths)
+        return runs
+    finally:
+        teardown(d)
+
+
+def _train_new(cfg: GeolocateConfig, paths: ProjectPaths, d: Dist) -> RunSummary | None:
+    from geolocate.artifacts.rundir import RunDir
+    from geolocate.train.loop import fit
+    from geolocate.train.setup import build_session
+
+    session = build_session(cfg, paths, d)
+    run = None
+    if d.is_main:
+        run = RunDir.create(paths, cfg.profile or "default")
+        atomic.write_json(run.config, public_dict(cfg))
+        console.print(f"run [bold]{run.run_id}[/]: {session.classes.height} classes, "
+                      f"{len(session.train_loader.dataset)} train / {len(session.val_loader.dataset)} val photos")
+    result = fit(session, run)
+    return _finish(session, run, result) if d.is_main else None
+
+
+def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
+    from geolocate.artifacts.checkpoint import read_checkpoint
+    from geolocate.artifacts.rundir import resolve_run
+    from geolocate.artifacts.state import load_state, restore_rng_state
+    from geolocate.train.loop import fit
+    from geolocate.train.setup import build_session
+
+    run = resolve_run(ref, paths)
+    cfg = validate_config(json.loads(run.config.read_text()), run.config)
+    state = load_state(run.state)
+    session = build_session(cfg, paths, d)
+    session.net.load_state_dict(read_checkpoint(run.last)[1])
+    session.optimizer.load_state_dict(state["optimizer"])
+    session.scheduler.load_state_dict(state["scheduler"])
+    session.scaler.load_state_dict(state["extra"]["scaler"])
+    restore_rng_state(state["rng"])
+    console.print(f"resuming run [bold]{run.run_id}[/] at epoch {state['epoch'] + 1}/{cfg.train.epochs}")
+    result = fit(session, run if d.is_main else None, start_epoch=state["epoch"], history=state["extra"]["history"])
+    return _finish(session, run, result) if d.is_main else None
+
+
+def _finish(session, run, result) -> RunSummary:
+    from geolocate.evaluate.run import evaluate_session
+
+    report = evaluate_session(session, run, fit_seconds=result.seconds)
+    return RunSummary(run.run_id, str(run.root), report["metrics"], report["became_best"])
+
+
+def _write_seed_summary(runs: list[RunSummary], paths: ProjectPaths) -> None:
+    keys = [k for k, v in runs[0].metrics["test"].items() if isinstance(v, (int, float))]
+    summary = {
+        "runs": [r.run_id for r in runs],
+        "test": {k: {"mean": float(np.mean([r.metrics["test"][k] for r in runs])),
+                     "std": float(np.std([r.metrics["test"][k] for r in runs], ddof=1))} for k in keys},
+    }
+    atomic.write_json(paths.runs / f"seeds-{runs[0].run_id}.json", summary)
+    runs[-1].metrics["seeds"] = summary

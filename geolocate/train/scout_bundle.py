@@ -1,0 +1,113 @@
+"""The scout-sniper bundle: what a run's phases produced, and how their outputs combine.
+
+`<run>/scout_sniper.json` names the phase checkpoints (`scout-clip`, `scout-convnext`, `sniper`,
+each a self-describing safetensors + JSON pair beside it), the ensemble weights and the regions
+with their train centroids. `combine` is the one place where scout logits become an ensemble, a
+top-1 region, a confidence and a position before and after the sniper: training, evaluation and
+prediction all call it, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from geolocate import atomic
+from geolocate.errors import UserError
+
+BUNDLE_NAME = "scout_sniper.json"
+FORMAT = "geolocate.scout_sniper"
+SCOUT_PHASES = ("scout-clip", "scout-convnext")
+PHASES = ("scout-clip", "scout-convnext", "ensemble", "sniper")
+SNIPER = "sniper"
+
+
+def bundle_path(root: Path) -> Path:
+    return Path(root) / BUNDLE_NAME
+
+
+def read_bundle(root: Path) -> dict:
+    """The bundle of a run (or a promoted copy); an empty one when no phase has finished yet."""
+    path = bundle_path(root)
+    if not path.is_file():
+        return {"format": FORMAT, "version": 1, "scouts": [], "weights": None, "sniper": None}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if doc.get("format") != FORMAT:
+        raise UserError(f"{path} is not a scout-sniper bundle")
+    return doc
+
+
+def update_bundle(root: Path, **fields) -> dict:
+    doc = {**read_bundle(root), **fields}
+    atomic.write_json(bundle_path(root), doc)
+    return doc
+
+
+def phase_done(root: Path, phase: str) -> bool:
+    """Whether `phase` left its output in `root` (a checkpoint pair, or the ensemble weights)."""
+    if phase == "ensemble":
+        return bool(read_bundle(root).get("weights"))
+    return (Path(root) / f"{phase}.json").is_file() and (Path(root) / f"{phase}.safetensors").is_file()
+
+
+def require_bundle(root: Path) -> dict:
+    """A complete bundle (scouts, ensemble weights, sniper) or a UserError saying which phase is missing."""
+    doc = read_bundle(root)
+    missing = [p for p in PHASES if p != "scout-convnext" and not phase_done(root, p)]
+    if missing:
+        raise UserError(f"{root} has no {', '.join(missing)} yet; run `geolocate train --phase all` (or --resume it)")
+    return doc
+
+
+@dataclass
+class Combined:
+    """The ensemble's answer for each location."""
+
+    logits: np.ndarray  # [L, C] ensemble logits
+    probs: np.ndarray  # [L, C]
+    top1: np.ndarray  # [L] region index
+    confidence: np.ndarray  # [L] probability of the top-1 region
+    before: np.ndarray  # [L, 2] centroid of the top-1 region
+    after: np.ndarray | None  # [L, 2] after the sniper (None without one)
+
+
+def ensemble_of(logits: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    from geolocate.evaluate.ensemble import ensemble_logits
+
+    return ensemble_logits([np.asarray(z, dtype=np.float64) for z in logits], weights)
+
+
+def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[float], centroids: np.ndarray,
+            sniper: torch.nn.Module | None = None) -> Combined:
+    """Ensemble the scouts' logits, read the top-1 region, and let the sniper move its centroid."""
+    from geolocate.evaluate.metrics import softmax
+    from geolocate.train.scout_heads import SniperInputs, sniper_positions
+
+    z = ensemble_of(logits, weights)
+    probs = softmax(z)
+    top1 = probs.argmax(axis=1)
+    confidence = probs[np.arange(len(top1)), top1]
+    before = np.asarray(centroids, dtype=np.float64)[top1]
+    after = None
+    if sniper is not None and len(top1):
+        inputs = SniperInputs(torch.cat(fused, dim=1).float(), torch.as_tensor(top1), torch.as_tensor(confidence).float(),
+                              torch.as_tensor(before), torch.as_tensor(before))
+        sniper.eval()
+        with torch.inference_mode():
+            after = sniper_positions(sniper, inputs).numpy()
+    return Combined(z, probs, top1, confidence, before, after)
+
+
+def load_sniper(stem: Path):
+    """The sniper of a checkpoint pair (it is not a registry model: its sidecar holds its kwargs)."""
+    from geolocate.artifacts.checkpoint import load_checkpoint
+    from geolocate.models.sniper import SniperRegressor
+
+    def factory(name, num_classes=0, pretrained=False, **kwargs):
+        return SniperRegressor(**kwargs)
+
+    return load_checkpoint(stem, factory=factory)

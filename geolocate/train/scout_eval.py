@@ -1,0 +1,155 @@
+"""`geolocate evaluate --profile scout-sniper`: every phase measured on val and test.
+
+One column per phase (each scout alone, the ensemble with the top-1 region's centroid as the
+position, and the ensemble moved by the sniper), so the regressor's gain is visible as the
+difference of the last two. Writes the same artifacts as v1 where they mean something:
+REPORT.md, metrics.json, predictions.parquet (test locations), geo_error.png (after the sniper)
+and confusion_matrix.png (regions). A run whose test median km beats the best scout-sniper so
+far is copied to `models/scout-sniper/` (v1's `models/best` is left alone).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from geolocate import atomic
+from geolocate.config import GeolocateConfig, public_dict, validate_config
+from geolocate.paths import ProjectPaths
+from geolocate.train.scout_bundle import BUNDLE_NAME, SCOUT_PHASES, SNIPER, combine, load_sniper, require_bundle
+
+AFTER = "ensemble + sniper"
+
+
+def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dict:
+    """Measure a scout-sniper run; returns {metrics, report_path, gates_pass, became_best}."""
+    from geolocate.artifacts.rundir import resolve_run
+    from geolocate.train.scout_data import location_frame
+    from geolocate.train.scout_sniper import PhaseContext
+    from geolocate.views.regions import centroids_of, load_regions
+
+    start = time.perf_counter()
+    root = resolve_run(run_ref, paths).root
+    bundle = require_bundle(root)
+    run_cfg = validate_config(json.loads((root / "config.json").read_text()), root / "config.json")
+    ctx = PhaseContext(run_cfg, paths, root, location_frame(paths.data), load_regions(paths.data))
+    centroids = centroids_of(ctx.regions)
+    sniper, _ = load_sniper(root / SNIPER)
+    metrics, test_rows = {}, None
+    for split in ("val", "test"):
+        metrics[split], combined, outs = _split_metrics(ctx, bundle, split, centroids, sniper)
+        if split == "test":
+            test_rows = (combined, outs)
+    before, after = metrics["test"].get("ensemble", {}), metrics["test"].get(AFTER, {})
+    metrics["sniper_gain_median_km"] = _gain(before, after)
+    return _write(ctx, cfg, metrics, test_rows, time.perf_counter() - start)
+
+
+def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper) -> tuple[dict, object, list]:
+    from geolocate.evaluate.metrics import geo_metrics
+    from geolocate.evaluate.position import position_errors_km
+    from geolocate.train.scout_sniper import scout_outputs
+
+    outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
+    if not len(outs[0]["labels"]):
+        return {}, None, outs
+    labels, truth = outs[0]["labels"], outs[0]["latlon"]
+    table = {}
+    for phase, out in zip(bundle["scouts"], outs):
+        pred = centroids[out["logits"].argmax(axis=1)]
+        table[phase] = geo_metrics(position_errors_km(pred, truth), out["logits"], labels)
+    combined = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids, sniper)
+    table["ensemble"] = geo_metrics(position_errors_km(combined.before, truth), combined.logits, labels)
+    table[AFTER] = geo_metrics(position_errors_km(combined.after, truth), combined.logits, labels)
+    return table, combined, outs
+
+
+def _gain(before: dict, after: dict) -> float | None:
+    if "median_km" not in before or "median_km" not in after:
+        return None
+    return before["median_km"] - after["median_km"]
+
+
+def _write(ctx, cfg: GeolocateConfig, metrics: dict, test_rows, seconds: float) -> dict:
+    from geolocate.evaluate.gates import all_pass, evaluate_gates
+    from geolocate.evaluate.metrics import stability_std_km
+
+    history = pl.read_csv(ctx.root / "sniper-metrics.csv")
+    val_km = history["val_median_km"].to_list() if "val_median_km" in history.columns else []
+    std = stability_std_km(val_km, cfg.eval.stability_last_k)
+    gates = evaluate_gates(metrics["test"].get(AFTER, {}), std, cfg.eval.gates)
+    if test_rows is not None and test_rows[0] is not None:
+        _predictions(ctx, *test_rows)
+        _plots(ctx, *test_rows)
+    became_best = _promote(ctx.paths, ctx.root, metrics["test"].get(AFTER, {}).get("median_km"))
+    atomic.write_json(ctx.root / "metrics.json", {**metrics, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates)})
+    report = _report(ctx, metrics, gates, std, seconds, became_best)
+    atomic.write_text(ctx.root / "REPORT.md", report)
+    return {"metrics": metrics, "report_path": str(ctx.root / "REPORT.md"), "gates_pass": all_pass(gates), "became_best": became_best}
+
+
+def _report(ctx, metrics: dict, gates, std: float, seconds: float, became_best: bool) -> str:
+    from geolocate.evaluate.report import collect_environment, metrics_section, render_report
+
+    test = [(f"test: {phase}", m) for phase, m in metrics["test"].items()]
+    text = render_report(ctx.run_id, test, gates, public_dict(ctx.cfg), collect_environment("cpu"),
+                         stability={"std_km": std, "last_k": ctx.cfg.eval.stability_last_k},
+                         data_kpis={"regions": ctx.regions.height, "offset_at": ctx.cfg.train.sniper_offset_at,
+                                    "sniper_gain_median_km": metrics.get("sniper_gain_median_km")},
+                         duration_s=seconds, became_best=became_best,
+                         artifacts=("confusion_matrix.png", "geo_error.png", "predictions.parquet", "metrics.json", BUNDLE_NAME))
+    val = [(f"val: {phase}", m) for phase, m in metrics["val"].items()]
+    return text.replace("## Metrics", "## Metrics per phase (test)", 1) + "\n" + "\n".join(
+        metrics_section(val)).replace("## Metrics", "## Metrics per phase (val)", 1) + "\n"
+
+
+def _predictions(ctx, combined, outs) -> None:
+    from geolocate.evaluate.position import position_errors_km
+
+    names = ctx.regions.sort("label")["region"].to_list()
+    truth = outs[0]["latlon"]
+    frame = pl.DataFrame({
+        "location_id": outs[0]["ids"], "region": [names[i] for i in outs[0]["labels"]],
+        "pred_region": [names[i] for i in combined.top1], "confidence": combined.confidence,
+        "lat": truth[:, 0], "lon": truth[:, 1], "lat_before": combined.before[:, 0], "lon_before": combined.before[:, 1],
+        "lat_after": combined.after[:, 0], "lon_after": combined.after[:, 1],
+        "error_before_km": position_errors_km(combined.before, truth), "error_after_km": position_errors_km(combined.after, truth),
+    })
+    atomic.write_parquet(ctx.root / "predictions.parquet", frame)
+
+
+def _plots(ctx, combined, outs) -> None:
+    from geolocate.evaluate.plots import confusion_matrix_figure, geo_error_figure
+    from geolocate.evaluate.position import position_errors_km
+
+    names = ctx.regions.sort("label")["region"].to_list()
+    for name, fig in (("geo_error.png", geo_error_figure(position_errors_km(combined.after, outs[0]["latlon"]))),
+                      ("confusion_matrix.png", confusion_matrix_figure(outs[0]["labels"], combined.top1, names, names))):
+        with atomic.atomic_path(ctx.root / name) as tmp:
+            fig.savefig(tmp, format="png", dpi=80)
+
+
+def _promote(paths: ProjectPaths, root: Path, median_km: float | None) -> bool:
+    """Copy the run's bundle to `models/scout-sniper/` when its test median km is the best so far."""
+    if median_km is None:
+        return False
+    best = paths.scout_best / "metrics.json"
+    if best.is_file():
+        previous = json.loads(best.read_text()).get("test", {}).get(AFTER, {}).get("median_km")
+        if previous is not None and previous <= median_km and (paths.scout_best / BUNDLE_NAME).is_file():
+            return False
+    from geolocate.artifacts.checkpoint import copy_checkpoint
+
+    paths.scout_best.mkdir(parents=True, exist_ok=True)
+    for phase in (*SCOUT_PHASES, SNIPER):
+        if (root / f"{phase}.json").is_file():
+            copy_checkpoint(root / phase, paths.scout_best / phase)
+    atomic.write_json(best, {"run_id": root.name, "test": {AFTER: {"median_km": median_km}}})
+    shutil.copyfile(root / BUNDLE_NAME, paths.scout_best / f".{BUNDLE_NAME}.tmp")
+    Path(paths.scout_best / f".{BUNDLE_NAME}.tmp").replace(paths.scout_best / BUNDLE_NAME)  # last: the bundle makes it complete
+    return True

@@ -1,0 +1,285 @@
+"""`geolocate train --phase scout-clip | scout-convnext | ensemble | sniper | all` (scout-sniper).
+
+Each phase writes its own output into the run directory and is skipped on `--resume` when that
+output exists: the two scouts (fusion heads over a frozen backbone, trained on cached per-view
+features, saved as complete multi-view models so `predict` needs nothing else), the ensemble
+weights (fitted on val log-loss), and the sniper. `all` runs them in that order; a single phase
+other than `scout-clip` continues the latest scout-sniper run (or the one `--resume` names).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from geolocate import atomic
+from geolocate.config import GeolocateConfig, public_dict, validate_config
+from geolocate.console import console
+from geolocate.errors import UserError
+from geolocate.paths import ProjectPaths
+from geolocate.train.scout_bundle import PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
+
+
+@dataclass
+class ScoutRunSummary:
+    """One finished scout-sniper run (the attributes `geolocate train` prints)."""
+
+    run_id: str
+    run_dir: str
+    metrics: dict
+    became_best: bool
+
+
+@dataclass
+class PhaseContext:
+    """What every phase of one run reads: config, data, the run directory, memoised scout outputs."""
+
+    cfg: GeolocateConfig
+    paths: ProjectPaths
+    root: Path
+    frame: pl.DataFrame
+    regions: pl.DataFrame
+    outputs: dict = field(default_factory=dict)  # phase → {split: (logits, fused)}
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+
+def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None,
+                           seeds: int | None = None) -> list[ScoutRunSummary]:
+    """Run the phases `cfg.train.phase` asks for (all seeds when starting new runs), then evaluate."""
+    _check_frozen(cfg)
+    if resume or cfg.train.phase not in ("all", "scout-clip"):
+        return [_train_run(cfg, paths, _existing_run(cfg, paths, resume), skip_done=bool(resume))]
+    runs = []
+    for i in range(seeds or cfg.train.seeds):
+        seeded = cfg.model_copy(deep=True)
+        seeded.train.seed = cfg.train.seed + i
+        runs.append(_train_run(seeded, paths, None, skip_done=False))
+    return runs
+
+
+def _check_frozen(cfg: GeolocateConfig) -> None:
+    if not cfg.model.freeze_backbone or cfg.model.train_last_n_blocks:
+        raise UserError("scout-sniper trains its heads on cached frozen-backbone features: set "
+                        "model.freeze_backbone=true and leave model.train_last_n_blocks unset")
+
+
+def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None) -> Path:
+    from geolocate.artifacts.rundir import resolve_run
+
+    run = resolve_run(resume or "latest", paths).root
+    if not (run / "config.json").is_file() or not json.loads((run / "config.json").read_text()).get("train", {}).get("phase"):
+        raise UserError(f"{run} is not a scout-sniper run; start one with `geolocate train --phase all`")
+    return run
+
+
+def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, skip_done: bool) -> ScoutRunSummary:
+    from geolocate.train.scout_data import location_frame
+    from geolocate.views.regions import load_regions
+
+    if root is None:
+        from geolocate.artifacts.rundir import RunDir
+
+        root = RunDir.create(paths, cfg.profile or "scout-sniper").root
+        atomic.write_json(root / "config.json", public_dict(cfg))
+    else:  # the run's own settings, with the phase asked for now
+        phase = cfg.train.phase
+        cfg = validate_config(json.loads((root / "config.json").read_text()), root / "config.json")
+        cfg.train.phase = phase
+    ctx = PhaseContext(cfg, paths, root, location_frame(paths.data), load_regions(paths.data))
+    console.print(f"run [bold]{ctx.run_id}[/]: {ctx.regions.height} regions, "
+                  + ", ".join(f"{n} {s}" for s, n in ctx.frame.group_by("split").len().sort("split").iter_rows()) + " locations")
+    for phase in PHASES if cfg.train.phase == "all" else (cfg.train.phase,):
+        if skip_done and phase_done(root, phase):
+            console.print(f"[dim]phase {phase}: already done, skipped[/]")
+            continue
+        RUNNERS[phase](ctx, phase)
+    return _finish(ctx)
+
+
+def _finish(ctx: PhaseContext) -> ScoutRunSummary:
+    if not phase_done(ctx.root, SNIPER) or not phase_done(ctx.root, "ensemble"):
+        return ScoutRunSummary(ctx.run_id, str(ctx.root), {"phases": read_bundle(ctx.root)}, False)
+    from geolocate.train.scout_eval import evaluate_scout_sniper
+
+    report = evaluate_scout_sniper(ctx.cfg, ctx.paths, str(ctx.root))
+    return ScoutRunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"])
+
+
+# ---------------------------------------------------------------- phases
+
+
+def scout_model_name(cfg: GeolocateConfig, phase: str) -> tuple[str, Path | None]:
+    """Registered model and local weights of a scout phase."""
+    m = cfg.model
+    return (m.name, m.weights) if phase == "scout-clip" else (m.second_scout, m.second_weights)
+
+
+def build_scout(cfg: GeolocateConfig, phase: str, num_classes: int):
+    """A multi-view classifier (frozen backbone + fusion head) for `phase`, seeded."""
+    from geolocate.models import create_model
+    from geolocate.train.setup import seed_everything
+
+    seed_everything(cfg.train.seed)
+    name, weights = scout_model_name(cfg, phase)
+    m = cfg.model
+    return create_model(name, num_classes=num_classes, pretrained=m.pretrained, weights=weights, views=4,
+                        dropout=m.dropout, freeze_backbone=True, fusion=m.fusion, fusion_layers=m.fusion_layers,
+                        fusion_heads=m.fusion_heads, fusion_dim=m.fusion_dim)
+
+
+def scout_views(ctx: PhaseContext, model, name: str):
+    """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
+    from geolocate.train.features import FeatureCache
+    from geolocate.train.scout_data import split_views, view_files
+
+    files = view_files(ctx.frame, ctx.paths.data)
+    cache = FeatureCache(ctx.paths.data.features, name, model)
+    rows, feats = cache.features(model, files, ctx.cfg.predict.batch_size)
+    return split_views(ctx.frame, rows, feats), cache.fingerprint
+
+
+def _run_scout(ctx: PhaseContext, phase: str) -> None:
+    from geolocate.artifacts.checkpoint import save_checkpoint
+    from geolocate.train.scout_heads import fit_fusion_head
+
+    model = build_scout(ctx.cfg, phase, ctx.regions.height)
+    name = scout_model_name(ctx.cfg, phase)[0]
+    views, fingerprint = scout_views(ctx, model, name)
+    fit = fit_fusion_head(model.head, views, ctx.cfg.train, ctx.cfg.train.seed)
+    model.head.load_state_dict(fit.state)
+    ctx.outputs[phase] = split_outputs(model.head, views)
+    val = fit.history[fit.best_epoch - 1]
+    save_checkpoint(ctx.root / phase, model, _meta(ctx, phase, val, fit.best_epoch, feature_fingerprint=fingerprint))
+    _write_history(ctx.root / f"{phase}-metrics.csv", fit.history)
+    update_bundle(ctx.root, scouts=[p for p in SCOUT_PHASES if phase_done(ctx.root, p)])
+    console.print(f"[green]✓[/] {phase} ({name}): val top-1 {val['val_acc_top1']:.1%}, best epoch {fit.best_epoch}, "
+                  f"{fit.seconds:.1f} s on cached features")
+
+
+def _meta(ctx: PhaseContext, phase: str, val: dict, epoch: int, **extra) -> dict:
+    from geolocate.artifacts.digest import data_fingerprint
+    from geolocate.views.regions import region_records
+
+    d = ctx.paths.data
+    return {"classes": region_records(ctx.regions), "config": public_dict(ctx.cfg), "metrics": {"val": val},
+            "epoch": epoch, "run_id": ctx.run_id, "phase": phase,
+            "data_fingerprint": data_fingerprint([d.manifest, d.locations, d.location_split, d.regions]),
+            **extra}
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    with atomic.atomic_path(path) as tmp:
+        pl.DataFrame(history).write_csv(tmp)
+
+
+def scout_outputs(ctx: PhaseContext, phase: str) -> dict:
+    """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once, then memoised)."""
+    if phase not in ctx.outputs:
+        from geolocate.artifacts.checkpoint import load_checkpoint
+
+        model, sidecar = load_checkpoint(ctx.root / phase)
+        views, _ = scout_views(ctx, model, sidecar["model"]["name"])
+        ctx.outputs[phase] = split_outputs(model.head, views)
+    return ctx.outputs[phase]
+
+
+def split_outputs(head, views: dict) -> dict:
+    """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's ViewSet."""
+    from geolocate.train.scout_heads import head_outputs
+
+    out = {}
+    for split, v in views.items():
+        logits, fused = head_outputs(head, v)
+        out[split] = {"logits": logits, "fused": fused, "labels": v.labels.numpy(), "latlon": v.latlon.numpy(),
+                      "ids": v.location_ids}
+    return out
+
+
+def _trained_scouts(ctx: PhaseContext) -> list[str]:
+    scouts = [p for p in SCOUT_PHASES if phase_done(ctx.root, p)]
+    if not scouts:
+        raise UserError(f"run {ctx.run_id} has no trained scout; run `geolocate train --phase scout-clip` first")
+    return scouts
+
+
+def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
+    from geolocate.evaluate.ensemble import fit_ensemble_weights
+
+    scouts = _trained_scouts(ctx)
+    labels = _labels(ctx, "val")
+    fit = fit_ensemble_weights([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], labels)
+    update_bundle(ctx.root, scouts=scouts, weights=fit.weights, ensemble_val_nll=fit.nll, single_val_nll=fit.single_nll)
+    console.print(f"[green]✓[/] ensemble of {', '.join(scouts)}: weights {', '.join(f'{w:.2f}' for w in fit.weights)}, "
+                  f"val log-loss {fit.nll:.3f} (scouts: {', '.join(f'{v:.3f}' for v in fit.single_nll)})")
+
+
+def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
+    return scout_outputs(ctx, _trained_scouts(ctx)[0])[split]["labels"]
+
+
+def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str):
+    """The sniper's inputs for a split, the offset read at the true or the predicted region.
+
+    Why "true" is the default for training (`train.sniper_offset_at`): on the training set the
+    scouts are nearly always right, so "predicted" sees almost the same regions anyway, while
+    "true" gives every training location a consistent target (its own region's centroid) and
+    never teaches the sniper to jump across regions, which a residual offset cannot do well.
+    Prediction (and val, for model selection) always reads the argmax region.
+    """
+    from geolocate.train.scout_bundle import combine
+    from geolocate.train.scout_heads import SniperInputs
+
+    bundle = read_bundle(ctx.root)
+    outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
+    comb = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids)
+    labels = outs[0]["labels"]
+    region = labels if at == "true" else comb.top1
+    confidence = comb.probs[np.arange(len(region)), region]
+    return SniperInputs(torch.cat([o["fused"] for o in outs], dim=1).float(), torch.as_tensor(region),
+                        torch.as_tensor(confidence).float(), torch.as_tensor(centroids[region]),
+                        torch.as_tensor(outs[0]["latlon"]))
+
+
+def _run_sniper(ctx: PhaseContext, phase: str) -> None:
+    from geolocate.artifacts.checkpoint import save_checkpoint
+    from geolocate.models.sniper import SniperRegressor
+    from geolocate.train.scout_heads import fit_sniper
+    from geolocate.views.regions import centroids_of
+
+    bundle = read_bundle(ctx.root)
+    if not bundle.get("weights"):
+        raise UserError(f"run {ctx.run_id} has no ensemble yet; run `geolocate train --phase ensemble` first")
+    centroids = centroids_of(ctx.regions)
+    at = ctx.cfg.train.sniper_offset_at
+    train = sniper_inputs(ctx, "train", centroids, at)
+    val = sniper_inputs(ctx, "val", centroids, "predicted")
+    scale = _offset_scale(train)
+    sniper = SniperRegressor(train.features.shape[1], ctx.regions.height, offset_scale_deg=scale)
+    fit = fit_sniper(sniper, train, val, ctx.cfg.train, ctx.cfg.train.seed)
+    sniper.load_state_dict(fit.state)
+    meta = _meta(ctx, phase, {"median_km": fit.history[fit.best_epoch - 1]["val_median_km"] if fit.best_epoch else None},
+                 fit.best_epoch, offset_at=at)
+    meta["model"] = {"name": "sniper_residual_mlp", "kwargs": sniper.model_kwargs, "num_classes": ctx.regions.height}
+    meta["preprocessing"] = None
+    save_checkpoint(ctx.root / SNIPER, sniper, meta)
+    _write_history(ctx.root / "sniper-metrics.csv", fit.history or [{"epoch": 0}])
+    update_bundle(ctx.root, sniper=SNIPER, offset_at=at)
+    console.print(f"[green]✓[/] sniper (offsets at the {at} region): val median {meta['metrics']['val']['median_km']} km "
+                  f"at best epoch {fit.best_epoch}, {fit.seconds:.1f} s")
+
+
+def _offset_scale(train) -> float:
+    """Typical distance in degrees of train positions from their region's centroid (the sniper's unit)."""
+    offsets = (train.truth - train.centroid).abs()
+    return max(float(offsets.std()), 1e-4)
+
+
+RUNNERS = {"scout-clip": _run_scout, "scout-convnext": _run_scout, "ensemble": _run_ensemble, "sniper": _run_sniper}

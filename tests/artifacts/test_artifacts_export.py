@@ -1,0 +1,171 @@
+"""`geolocate export`: a complete snapshot, verified by hash; hostile archives and secrets refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+
+import polars as pl
+import pytest
+
+from geolocate.artifacts.digest import verify_sha256sums
+from geolocate.artifacts.export import run_export
+from geolocate.artifacts.lock import DataLock
+from geolocate.artifacts.verify import extract_export, verify_export
+from geolocate.errors import UserError
+
+TOKEN = "MLY|4242424242|0123456789abcdef0123456789abcdef"
+
+
+def _names(path):
+    with tarfile.open(path) as tar:
+        return tar.getnames()
+
+
+def _rewrite(source, target, change=None, drop=None, extra=None):
+    """Copy an archive member by member, changing, dropping or adding one (a tampered export)."""
+    with tarfile.open(source) as src, tarfile.open(target, "w:gz") as dst:
+        for member in src.getmembers():
+            if member.name == drop:
+                continue
+            data = src.extractfile(member).read()
+            if member.name == change:
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+        if extra:
+            info = tarfile.TarInfo(extra)
+            info.size = 3
+            dst.addfile(info, io.BytesIO(b"new"))
+
+
+def test_export_holds_the_project_state_and_verifies(populated, cfg):
+    project, run = populated
+    result = run_export(cfg, project)
+    assert result.path.parent == project.exports and result.path.name.startswith("snapshot-")
+    names = set(_names(result.path))
+    expected = {f"data/{n}" for n in ("manifest.parquet", "cells.parquet", "labels.parquet", "split.parquet",
+                                      "split_report.json", "kpi_history.parquet")}
+    expected |= {"config.json", "models/best.safetensors", "models/best.json", "manifest.json", "SHA256SUMS"}
+    expected |= {f"runs/{run.run_id}/{n}" for n in ("REPORT.md", "confusion_matrix.png", "geo_error.png",
+                                                    "metrics.csv", "metrics.json", "config.json")}
+    assert names == expected and result.skipped == []
+    assert not any(n.startswith("data/processed") for n in names)
+    assert verify_export(result.path) == []
+    with tarfile.open(result.path) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        best = json.load(tar.extractfile("models/best.json"))
+    sizes = {m["name"]: m["size"] for m in manifest["members"]}
+    assert sizes["data/split_report.json"] == project.data.split_report.stat().st_size
+    assert manifest["format"] == "geolocate.export" and best["run_id"] == run.run_id
+
+
+def test_images_only_with_the_flag(populated, cfg):
+    project, _ = populated
+    names = _names(run_export(cfg, project, with_images=True).path)
+    assert sorted(n for n in names if n.startswith("data/processed/")) == [f"data/processed/{i}.jpg" for i in ("101", "102", "103")]
+
+
+def test_missing_optional_parts_are_listed_as_skipped(project, cfg):
+    project.data_root.mkdir(parents=True)
+    project.data.split_report.write_text("{}")
+    result = run_export(cfg, project)
+    skipped = {s["name"] for s in result.skipped}
+    assert {"data/manifest.parquet", "models/best.safetensors", "runs/latest"} <= skipped
+    assert verify_export(result.path) == []
+
+
+def test_extracted_export_checks_with_sha256sums(populated, cfg, tmp_path):
+    project, _ = populated
+    target = extract_export(run_export(cfg, project).path, tmp_path / "restored")
+    assert verify_sha256sums(target) == []
+    assert (target / "data" / "cells.parquet").read_bytes() == project.data.cells.read_bytes()
+
+
+def test_verify_names_a_tampered_a_missing_and_an_extra_member(populated, cfg, tmp_path):
+    project, _ = populated
+    good = run_export(cfg, project).path
+    _rewrite(good, tmp_path / "changed.tar.gz", change="data/cells.parquet")
+    _rewrite(good, tmp_path / "dropped.tar.gz", drop="models/best.safetensors")
+    _rewrite(good, tmp_path / "added.tar.gz", extra="data/bonus.txt")
+    (changed,) = verify_export(tmp_path / "changed.tar.gz")
+    assert changed.startswith("data/cells.parquet: SHA-256 mismatch")
+    assert verify_export(tmp_path / "dropped.tar.gz") == ["models/best.safetensors: listed in manifest.json but missing from the archive"]
+    assert verify_export(tmp_path / "added.tar.gz") == ["data/bonus.txt: not listed in manifest.json (extra member)"]
+
+
+def test_verify_rejects_escaping_members_and_writes_nothing(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    absolute = tmp_path / "abs_evil"
+    archive = tmp_path / "hostile.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("../evil", str(absolute)):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"evil"))
+        link = tarfile.TarInfo("innocent")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+        device = tarfile.TarInfo("dev")
+        device.type = tarfile.CHRTYPE
+        tar.addfile(device)
+    problems = verify_export(archive)
+    assert "member '../evil': path leaves the archive's directory (rejected)" in problems
+    assert f"member '{absolute}': absolute path (rejected)" in problems
+    assert any("innocent" in p and "link" in p for p in problems)
+    assert any("'dev'" in p and "special file" in p for p in problems)
+    with pytest.raises(UserError, match="did not verify"):
+        extract_export(archive, work / "out")
+    assert not (tmp_path / "evil").exists() and not absolute.exists() and not (work / "out").exists()
+    assert sorted(os.listdir(work)) == []
+
+
+def test_verify_of_garbage_says_so(tmp_path):
+    (tmp_path / "x.tar.gz").write_bytes(b"not an archive at all")
+    (problem,) = verify_export(tmp_path / "x.tar.gz")
+    assert "not a readable tar.gz archive" in problem
+
+
+@pytest.mark.parametrize("where", ["split_report", "report_prefix", "parquet_column"])
+def test_export_refuses_the_token(populated, cfg, monkeypatch, where):
+    project, run = populated
+    monkeypatch.setenv("MAPILLARY_TOKEN", TOKEN)
+    if where == "split_report":
+        project.data.split_report.write_text(json.dumps({"url": f"https://x/?access_token={TOKEN}"}))
+    elif where == "report_prefix":
+        run.report.write_text("debug: MLY|leaked\n")
+    else:
+        frame = pl.read_parquet(project.data.manifest).with_columns(pl.lit(TOKEN).alias("creator_username"))
+        frame.write_parquet(project.data.manifest)
+    with pytest.raises(UserError, match="refusing to export"):
+        run_export(cfg, project)
+    assert not project.exports.exists() or list(project.exports.iterdir()) == []
+
+
+def test_export_waits_for_no_one_while_data_is_locked(populated, cfg):
+    project, _ = populated
+    info = {"pid": os.getppid(), "hostname": __import__("socket").gethostname(), "command": "geolocate fetch", "started": "now"}
+    project.data.lock.write_text(json.dumps(info))
+    with pytest.raises(UserError, match="is locked by pid"):
+        run_export(cfg, project)
+    project.data.lock.unlink()
+    with DataLock(project.data.lock):  # the same process may export while it holds the lock (batch)
+        assert verify_export(run_export(cfg, project).path) == []
+
+
+def test_cli_export_then_verify(populated, cli, monkeypatch):
+    project, _ = populated
+    monkeypatch.chdir(project.data_root.parent)
+    result = cli("export", "--json")
+    assert result.exit_code == 0, result.output
+    path = json.loads(result.stdout)["file"]
+    verified = cli("export", "--verify", path)
+    assert verified.exit_code == 0 and "every member verified" in verified.output
+    tampered = project.data_root.parent / "tampered.tar.gz"
+    _rewrite(path, tampered, change="config.json")
+    failed = cli("export", "--verify", str(tampered))
+    assert failed.exit_code == 1 and "config.json: SHA-256 mismatch" in failed.output

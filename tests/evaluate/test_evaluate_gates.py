@@ -1,0 +1,46 @@
+"""Gates: ≥ for accuracy, strict < for km, ≤ for stability; unmeasured values fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from geolocate.config import GatesConfig
+from geolocate.evaluate.gates import all_pass, check_gate, evaluate_gates
+
+GATES = GatesConfig(accuracy_min=0.5, median_km_max=1.0, p90_km_max=5.0, max_std_km=0.25)
+
+
+def _statuses(metrics, std):
+    return {row.name: row.status for row in evaluate_gates(metrics, std, GATES)}
+
+
+def test_boundaries():
+    at_limits = _statuses({"acc_top1": 0.5, "median_km": 1.0, "p90_km": 5.0}, 0.25)
+    assert at_limits == {"accuracy": "PASS", "median_km": "FAIL", "p90_km": "FAIL", "stability_std_km": "PASS"}
+    inside = _statuses({"acc_top1": 0.5001, "median_km": 0.999, "p90_km": 4.99}, 0.0)
+    assert set(inside.values()) == {"PASS"}
+    outside = _statuses({"acc_top1": 0.4999, "median_km": 1.05, "p90_km": 457.0}, 0.2501)
+    assert set(outside.values()) == {"FAIL"}
+
+
+def test_unmeasured_values_fail():
+    rows = evaluate_gates({"median_km": 0.5, "p90_km": 1.0}, float("nan"), GATES)
+    status = {r.name: r.status for r in rows}
+    assert status["accuracy"] == "FAIL" and status["stability_std_km"] == "FAIL"
+    assert rows[0].value is None and not all_pass(rows)
+
+
+def test_rows_carry_threshold_and_comparison():
+    rows = evaluate_gates({"acc_top1": 0.7, "median_km": 0.5, "p90_km": 1.0}, 0.1, GATES)
+    assert all_pass(rows)
+    assert [(r.comparison, r.threshold) for r in rows] == [(">=", 0.5), ("<", 1.0), ("<", 5.0), ("<=", 0.25)]
+    assert rows[1].as_dict() == {
+        "name": "median_km", "value": 0.5, "threshold": 1.0, "comparison": "<", "passed": True, "status": "PASS",
+    }  # fmt: skip
+    assert not all_pass([])
+
+
+def test_check_gate_single():
+    assert check_gate("x", 2.0, "<=", 2.0).passed
+    with pytest.raises(KeyError):
+        check_gate("x", 1.0, "==", 1.0)

@@ -1,0 +1,119 @@
+"""`geolocate sanity`: a clean data set passes; each kind of damage is caught and listed."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from manifest_factory import manifest_frame, write
+from PIL import Image
+
+from geolocate.cells import run_cells
+from geolocate.config import load_config
+from geolocate.split import run_split
+from geolocate.split.sanity import run_sanity
+
+OVERRIDES = ["cells.min_samples=20", "paths.data=data"]
+
+
+def build(root, cfg):
+    """A tiny data set with real (tiny) JPEGs, labelled and split."""
+    data = write(root / "data", manifest_frame(n_sequences=40, per_sequence=8, seed=11))
+    data.raw.mkdir(parents=True)
+    for i, image_id in enumerate(pl.read_parquet(data.manifest)["image_id"]):
+        Image.new("RGB", (16, 12), (i % 256, 80, 160)).save(data.raw_photo(image_id), quality=85)
+    run_cells(cfg.cells, data)
+    run_split(cfg, data)
+    return data
+
+
+@pytest.fixture
+def cfg():
+    return load_config(None, "tiny", OVERRIDES)
+
+
+@pytest.fixture
+def data(workdir, cfg):
+    return build(workdir, cfg)
+
+
+def failed(report) -> dict[str, str]:
+    return {c.name: c.detail for c in report.checks if not c.ok}
+
+
+def test_a_clean_data_set_passes_every_check(data, cfg):
+    report = run_sanity(cfg, data)
+    assert report.ok, report.violations
+    assert {c.name for c in report.checks} == {
+        "photos exist", "photos decode", "cell minimum", "labels", "split", "sequence leakage", "dominance cap"}
+
+
+def test_missing_and_corrupt_photos_are_listed(data, cfg):
+    ids = pl.read_parquet(data.manifest)["image_id"].to_list()
+    data.raw_photo(ids[0]).unlink()
+    data.raw_photo(ids[1]).write_bytes(data.raw_photo(ids[1]).read_bytes()[:60])  # truncated JPEG
+    data.raw_photo(ids[2]).write_bytes(b"not an image at all")
+    problems = failed(run_sanity(cfg, data))
+    assert set(problems) == {"photos exist", "photos decode"}
+    assert problems["photos exist"].startswith("1 missing") and ids[0] in problems["photos exist"]
+    assert problems["photos decode"].startswith("2 do not decode") and ids[1] in problems["photos decode"]
+    assert set(failed(run_sanity(cfg, data, quick=True))) == {"photos exist"}  # --quick does not decode
+
+
+def test_the_processed_copy_is_checked_when_there_is_one(data, cfg):
+    manifest = pl.read_parquet(data.manifest)
+    first = manifest["image_id"][0]
+    write(data.root, manifest.with_columns(
+        processed_path=pl.when(pl.col("image_id") == first).then(pl.lit(f"processed/{first}.jpg"))))
+    assert "photos exist" in failed(run_sanity(cfg, data, quick=True))
+    data.processed.mkdir()
+    data.raw_photo(first).rename(data.processed_photo(first))
+    assert run_sanity(cfg, data).ok
+
+
+def test_sequence_leakage_is_caught(data, cfg):
+    split = pl.read_parquet(data.split).join(pl.read_parquet(data.manifest), on="image_id")
+    seq = split.filter(pl.col("split") == "test")["sequence_id"][0]
+    one = split.filter(pl.col("sequence_id") == seq)["image_id"][0]
+    leaked = pl.read_parquet(data.split).with_columns(
+        split=pl.when(pl.col("image_id") == one).then(pl.lit("train")).otherwise(pl.col("split")))
+    leaked.write_parquet(data.split)
+    problems = failed(run_sanity(cfg, data, quick=True))
+    assert "sequence leakage" in problems and problems["sequence leakage"].startswith("1 sequences")
+
+
+def test_cell_minimum_dominance_and_label_consistency_are_checked(data, cfg):
+    stricter = load_config(None, "tiny", OVERRIDES + ["cells.min_samples=10000", "cells.max_dominance=0.01"])
+    problems = failed(run_sanity(stricter, data, quick=True))
+    assert {"cell minimum", "dominance cap"} <= set(problems)
+    labels = pl.read_parquet(data.labels)
+    labels.with_columns(cell_id=pl.lit("8f2830828052d25")).head(3).vstack(labels.slice(3)).write_parquet(data.labels)
+    problems = failed(run_sanity(cfg, data, quick=True))
+    assert "labels" in problems and "not in cells.parquet" in problems["labels"]
+
+
+def test_missing_tables_are_violations_that_say_what_to_run(workdir, cfg):
+    data = write(workdir / "data", manifest_frame(n_sequences=3, per_sequence=2))
+    problems = failed(run_sanity(cfg, data, quick=True))
+    assert "geolocate cells" in problems["cells"]
+
+
+def test_cli_sanity_exits_zero_when_clean_and_one_listing_every_violation(cli, data):
+    ok = cli("sanity", "--profile", "tiny", *(a for o in OVERRIDES for a in ("--set", o)), "--json")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["ok"] is True
+    ids = pl.read_parquet(data.manifest)["image_id"].to_list()
+    data.raw_photo(ids[5]).unlink()
+    bad = cli("sanity", "--profile", "tiny", "--set", "cells.min_samples=10000")
+    assert bad.exit_code == 1
+    error = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "2 violation(s)" in error[0] and "photos exist" in error[0] and "cell minimum" in error[0]
+
+
+def test_a_split_that_no_longer_matches_the_labels_is_caught(data, cfg):
+    capped = json.loads(data.split_report.read_text())["dominance"]["downsampled_rows"]
+    pl.read_parquet(data.split).slice(1).write_parquet(data.split)  # one labelled photo vanished
+    problems = failed(run_sanity(cfg, data, quick=True))
+    assert set(problems) == {"split"}
+    assert f"{capped + 1} labelled photos not in the split but the report left out {capped}" in problems["split"]
