@@ -1,0 +1,66 @@
+"""The sniper: a residual MLP that moves a prediction from its region's centroid.
+
+Input: the fused location features, the top-1 region (embedded) and its confidence. Output: a
+(Δlat, Δlon) offset in degrees from that region's centroid. The last layer starts at zero, so an
+untrained sniper predicts the centroid itself and training can only start from the scout's answer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ResidualBlock(nn.Module):
+    """x + MLP(LayerNorm(x)): pre-norm, GELU, dropout."""
+
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+class SniperRegressor(nn.Module):
+    """Fused features [B, D] + region [B] + confidence [B] → offset [B, 2] in degrees (Δlat, Δlon).
+
+    Args:
+        in_dim: width of the fused features.
+        num_regions: number of region classes (the embedding table size).
+        region_dim: width of the region embedding.
+        hidden: width of the residual trunk.
+        blocks: number of residual blocks.
+        dropout: dropout inside the blocks.
+        offset_scale_deg: the network works in units of this many degrees; set it to the typical
+            spread of positions around region centroids (e.g. their std in the training set) so
+            raw outputs stay near unit scale whatever the region size.
+    """
+
+    def __init__(self, in_dim: int, num_regions: int, region_dim: int = 32, hidden: int = 256, blocks: int = 2,
+                 dropout: float = 0.1, offset_scale_deg: float = 1.0) -> None:
+        super().__init__()
+        self.model_kwargs = {"in_dim": in_dim, "num_regions": num_regions, "region_dim": region_dim, "hidden": hidden,
+                             "blocks": blocks, "dropout": dropout, "offset_scale_deg": offset_scale_deg}
+        self.region_embed = nn.Embedding(num_regions, region_dim)
+        self.stem = nn.Linear(in_dim + region_dim + 1, hidden)
+        self.blocks = nn.Sequential(*[ResidualBlock(hidden, dropout) for _ in range(blocks)])
+        self.norm = nn.LayerNorm(hidden)
+        self.out = nn.Linear(hidden, 2)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.register_buffer("offset_scale", torch.tensor(float(offset_scale_deg)))
+
+    def forward(self, features: torch.Tensor, region: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([features, self.region_embed(region.long()), confidence.reshape(-1, 1).to(features.dtype)], dim=1)
+        x = self.blocks(self.stem(x))
+        return self.out(self.norm(x)) * self.offset_scale
+
+    @staticmethod
+    def apply_offset(centroids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Centroids [B, 2] (lat, lon) + offsets [B, 2] → positions, latitude clamped, longitude wrapped."""
+        lat = (centroids[:, 0] + offsets[:, 0]).clamp(-90.0, 90.0)
+        lon = torch.remainder(centroids[:, 1] + offsets[:, 1] + 180.0, 360.0) - 180.0
+        return torch.stack([lat, lon], dim=1)
