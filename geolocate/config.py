@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from geolocate.errors import UserError
 
 DEFAULT_CONFIG_NAME = "config.toml"
+CONFIG_VERSION = 1  # the top-level `version` of config.toml; a file without one is this version
+# Keys renamed from one config version to the next: {old version: {old dotted key: new dotted key}}.
+CONFIG_RENAMES: dict[int, dict[str, str]] = {}
 
 
 class _Stage(BaseModel):
@@ -105,6 +108,8 @@ class ModelConfig(_Stage):
     fusion_layers: int = Field(2, ge=1, description="Transformer fusion layers.")
     fusion_heads: int = Field(8, ge=1, description="Transformer fusion attention heads.")
     fusion_dim: int = Field(512, ge=8, description="Width of the fusion transformer (embeddings are projected to it).")
+    second_scout: str = Field("convnextv2_large", description="Scout-sniper: the second scout's registered model (phase scout-convnext).")
+    second_weights: Path | None = Field(None, description="Scout-sniper: local weights of the second scout (like `weights` for the first).")
 
 
 class TrainConfig(_Stage):
@@ -127,6 +132,7 @@ class TrainConfig(_Stage):
     geo_tau_km: float = Field(2.5, gt=0, description="Temperature of the geo loss in km (the card tunes 1.5 → 5.0).")
     geo_mix_ce: float = Field(0.4, ge=0, le=1, description="Weight of hard-label CE in the geo loss (the card tunes 0.25 → 0.55).")
     max_steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps per epoch (quick checks).")
+    cpu_threads: int | None = Field(None, ge=1, description="torch threads when training on the CPU (unset: torch's default). 1 is fastest for tiny models.")
     phase: Literal["scout-clip", "scout-convnext", "sniper", "ensemble", "all"] | None = Field(None, description="Scout-sniper phase to train.")
     sniper_epochs: int = Field(30, ge=1, description="Epochs of the residual regressor (on cached features).")
     sniper_offset_at: Literal["true", "predicted"] = Field("true", description="Region whose centroid the sniper's training offsets start from.")
@@ -171,6 +177,7 @@ class GeolocateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    version: int = Field(CONFIG_VERSION, description="Config format version: older files are migrated, newer ones refused.")
     paths: PathsConfig = Field(default_factory=PathsConfig, description="Where things live.")
     fetch: FetchConfig = Field(default_factory=FetchConfig, description="`geolocate fetch`.")
     synth: SynthConfig = Field(default_factory=SynthConfig, description="`geolocate synth`.")
@@ -207,7 +214,7 @@ def load_config(
         UserError: unreadable file, unknown profile or key, or a bad value, in one line.
     """
     path = Path(path) if path else default_config_path()
-    raw = _read_toml(path)
+    raw = migrate_config(_read_toml(path), path)
     profiles = raw.pop("profiles", {})
     if profile is not None:
         if profile not in profiles:
@@ -226,9 +233,44 @@ def load_config(
 def validate_config(raw: dict[str, Any], path: Path | str = "config") -> GeolocateConfig:
     """Validate a raw dict; the first error becomes one line naming the key and what is allowed."""
     try:
-        return GeolocateConfig.model_validate(raw)
+        return GeolocateConfig.model_validate(migrate_config(raw, path))
     except ValidationError as exc:
         raise UserError(_explain(exc.errors()[0], path)) from None
+
+
+def migrate_config(raw: dict[str, Any], path: Path | str = "config") -> dict[str, Any]:
+    """Bring a raw config of an older `version` up to date (renamed keys, in profiles too).
+
+    Raises:
+        UserError: a version newer than this geolocate reads, or one too old to migrate.
+    """
+    version = raw.get("version", CONFIG_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise UserError(f"{path}: version must be an integer, e.g. version = {CONFIG_VERSION}")
+    if version > CONFIG_VERSION:
+        from geolocate import __version__
+
+        raise UserError(f"{path} is config version {version}, written for a newer geolocate; this geolocate "
+                        f"{__version__} reads up to version {CONFIG_VERSION}: upgrade geolocate")
+    raw = copy.deepcopy(raw)
+    for old in range(version, CONFIG_VERSION):
+        if old not in CONFIG_RENAMES:
+            raise UserError(f"{path}: config version {old} can no longer be migrated; start again from geolocate's config.toml")
+        for table in [raw, *raw.get("profiles", {}).values()]:
+            for before, after in CONFIG_RENAMES[old].items():
+                _rename_dotted(table, before, after)
+    raw["version"] = CONFIG_VERSION
+    return raw
+
+
+def _rename_dotted(raw: dict[str, Any], before: str, after: str) -> None:
+    """Move the value at dotted key `before` to `after`, when there is one."""
+    *parents, leaf = before.split(".")
+    node = raw
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and leaf in node:
+        _set_dotted(raw, after, node.pop(leaf))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

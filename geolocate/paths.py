@@ -98,6 +98,16 @@ class DataPaths:
         return self.root / "features"
 
     @property
+    def regions(self) -> Path:
+        """Scout-sniper classes: one row per region, centroid from train locations."""
+        return self.root / "regions.parquet"
+
+    @property
+    def location_split(self) -> Path:
+        """Scout-sniper split: location_id → region, split."""
+        return self.root / "location_split.parquet"
+
+    @property
     def lock(self) -> Path:
         return self.root / ".lock"
 
@@ -109,6 +119,10 @@ class DataPaths:
 
     def area_state(self, area: str) -> Path:
         return self.fetch_state / f"{safe_name(area, 'area name')}.json"
+
+    def area_candidates(self, area: str) -> Path:
+        """Every image fetch found in `area` (metadata only, no URL), so done boxes need no re-query."""
+        return self.fetch_state / f"{safe_name(area, 'area name')}.candidates.parquet"
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,11 @@ class ProjectPaths:
     @property
     def best_sidecar(self) -> Path:
         return self.models / "best.json"
+
+    @property
+    def scout_best(self) -> Path:
+        """The best scout-sniper bundle (its own directory: v1's models/best stays a v1 model)."""
+        return self.models / "scout-sniper"
 
     def run(self, run_id: str) -> Path:
         return self.runs / safe_name(run_id, "run id")

@@ -8,6 +8,9 @@ import matplotlib
 import pytest
 
 matplotlib.use("Agg")
+# Two xdist workers on two cores: one torch thread each, or they fight over the cores
+# (the tiny models run several times slower oversubscribed). Set before torch is imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MAPILLARY_TOKEN", "")  # tests set their own fake token explicitly
 
 
@@ -34,3 +37,37 @@ def cli(runner):
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
 
     return invoke
+
+
+# --- the synthetic data set (synth + prepare stage) ------------------------------------------
+
+
+def _build_synth_data(root, **synth):
+    from geolocate.acquire.prepare import run_prepare
+    from geolocate.config import DataConfig, SynthConfig
+    from geolocate.paths import DataPaths
+    from geolocate.synth import run_synth
+
+    data = DataPaths(root)
+    run_synth(SynthConfig(**synth), data)
+    run_prepare(DataConfig(max_size=64), data)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory):
+    """A prepared synthetic data directory, built once per session; treat it as read-only.
+
+    800 photos of 64 px in batch 01's five cities (seed 0): manifest, raw/ and processed/ (64 px).
+    Point a command at it with `--set paths.data=<it>`, or `shutil.copytree` it into
+    `workdir / "data"` before anything writes to it.
+    """
+    return _build_synth_data(tmp_path_factory.mktemp("synth") / "data", n_photos=800, size=64, batches=["01"])
+
+
+@pytest.fixture(scope="session")
+def synth_multiview_data(tmp_path_factory):
+    """Like `synth_data` but four-view: 120 locations (north/east/south/west, a few views missing)."""
+    return _build_synth_data(
+        tmp_path_factory.mktemp("synth_mv") / "data", n_photos=480, size=64, batches=["01"], multiview=True
+    )

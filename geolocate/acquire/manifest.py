@@ -13,6 +13,10 @@ from geolocate.errors import UserError
 from geolocate.paths import DataPaths
 from geolocate.schemas import MANIFEST, conform, empty
 
+# Written into the manifest's parquet key-value metadata, with the geolocate version: a manifest
+# from a newer format is refused (naming its writer); an older one is conformed (new columns null).
+MANIFEST_VERSION = 1
+
 
 def read_manifest(data: DataPaths, required: bool = False) -> pl.DataFrame:
     """The manifest, or an empty frame when there is none yet (UserError when `required`)."""
@@ -21,15 +25,53 @@ def read_manifest(data: DataPaths, required: bool = False) -> pl.DataFrame:
             raise UserError(f"no manifest at {data.manifest}; run `geolocate fetch` (or `geolocate synth`) first")
         return empty(MANIFEST)
     try:
-        return conform(pl.read_parquet(data.manifest), MANIFEST)
+        check_manifest_version(data)
+        manifest = conform(pl.read_parquet(data.manifest), MANIFEST)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise UserError(f"cannot read {data.manifest} ({exc}); restore it from an export or re-run fetch") from None
+    check_manifest_rows(manifest, data)
+    return manifest
+
+
+def check_manifest_rows(manifest: pl.DataFrame, data: DataPaths) -> None:
+    """Refuse rows whose id or paths could name a file outside the data directory.
+
+    geolocate writes digit-only ids and `raw/<id>.jpg` / `processed/<id>.jpg` paths; anything
+    else (`../../etc/passwd`, an absolute path) came from elsewhere and is never opened.
+    """
+    if "image_id" not in manifest.columns:
+        return
+    image_id = pl.col("image_id")
+    unsafe = ~image_id.str.contains(r"^[0-9]{1,30}$").fill_null(False)
+    for column, folder in (("path", "raw/"), ("processed_path", "processed/")):  # those of them present
+        if column in manifest.columns:
+            value = pl.col(column)
+            unsafe = unsafe | (value.is_not_null() & (value != "") & (value != folder + image_id + ".jpg")).fill_null(True)
+    bad = manifest.filter(unsafe)
+    if bad.height:
+        example = bad.row(0, named=True)
+        raise UserError(f"{data.manifest}: {bad.height} rows have an image id or path that could leave {data.root} "
+                        f"(e.g. image_id {example['image_id']!r}, path {example.get('path')!r}); remove them: geolocate "
+                        "writes digit-only ids and raw/<id>.jpg paths")
 
 
 def write_manifest(data: DataPaths, df: pl.DataFrame) -> None:
     """Replace the manifest atomically with `df` (conformed, one row per image_id, sorted)."""
+    from geolocate import __version__
+
     df = conform(df, MANIFEST).unique("image_id", keep="last", maintain_order=True).sort("image_id")
-    atomic.write_parquet(data.manifest, df)
+    with atomic.atomic_path(data.manifest) as tmp:
+        df.write_parquet(tmp, metadata={"geolocate.manifest_version": str(MANIFEST_VERSION), "geolocate_version": __version__})
+
+
+def check_manifest_version(data: DataPaths) -> None:
+    """Refuse a manifest written by a newer geolocate (one without the key predates versioning)."""
+    meta = pl.read_parquet_metadata(data.manifest)
+    version = meta.get("geolocate.manifest_version", "0")
+    if not version.isdigit() or int(version) > MANIFEST_VERSION:
+        writer = f"geolocate {meta['geolocate_version']}" if "geolocate_version" in meta else "an unknown geolocate"
+        raise UserError(f"{data.manifest} was written by {writer} (manifest format {version}); this geolocate "
+                        f"reads up to format {MANIFEST_VERSION}: upgrade geolocate to use it")
 
 
 def merge_manifest(data: DataPaths, new_rows: pl.DataFrame) -> pl.DataFrame:

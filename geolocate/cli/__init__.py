@@ -9,6 +9,7 @@ from geolocate.cli import (  # noqa: F401
     prepare,
     cells,
     split,
+    views,
     sanity,
     models,
     train,

@@ -23,11 +23,13 @@ def cells_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign H3 cells, merge or drop sparse ones, write cells.parquet and labels.parquet."""
+    from geolocate.artifacts.lock import DataLock
     from geolocate.cells import run_cells
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    result = run_cells(cfg.cells, data, resolution=res, force=force)
+    with DataLock(data.lock, command="geolocate cells"):  # another command writing data/ gets a clear error
+        result = run_cells(cfg.cells, data, resolution=res, force=force)
     if result.merged:
         children = sum(len(m["children"]) for m in result.merged)
         console.print(f"merged {children} sparse cells into {len(result.merged)} parent cells (--json lists them)")

@@ -1,1 +1,77 @@
-"""`geolocate fetch` (filled in by its stage)."""
+"""`geolocate fetch`: download Mapillary photos of a catalog city, a batch or any box."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.console import console, stdout
+from geolocate.paths import ProjectPaths
+
+
+@command("fetch")
+def fetch_command(
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    sets: SetOpt = None,
+    city: Optional[str] = typer.Option(None, "--city", help="A catalog city (case- and accent-insensitive).", show_default=False),
+    batch: Optional[str] = typer.Option(None, "--batch", help="A catalog batch, e.g. 03.", show_default=False),
+    bbox: Optional[str] = typer.Option(None, "--bbox", help="Any area: MINLON,MINLAT,MAXLON,MAXLAT (use --bbox=... for negative values).", show_default=False),
+    name: Optional[str] = typer.Option(None, "--name", help="Name of the --bbox area (its city in the manifest).", show_default=False),
+    catalog_name: Optional[str] = typer.Option(None, "--catalog", help="fr or us (default: fetch.catalog).", show_default=False),
+    max_per_city: Optional[int] = typer.Option(None, "--max-per-city", min=1, help="Photos kept per area (default: fetch.max_per_city).", show_default=False),
+    list_areas: bool = typer.Option(False, "--list", help="Print the catalog and exit."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch photos (token from MAPILLARY_TOKEN); re-run the same command to resume or retry failures."""
+    from geolocate.acquire.fetch import catalog_listing, run_fetch, select_areas
+
+    cfg = load(config, profile, sets)
+    catalog_name = catalog_name or cfg.fetch.catalog
+    if list_areas:
+        _print_catalog(catalog_listing(catalog_name), as_json)
+        return
+    areas = select_areas(catalog_name, city=city, batch=batch, bbox=bbox, name=name)
+    data = ProjectPaths.from_config(cfg.paths).data
+    report = run_fetch(cfg.fetch, data, areas, max_per_city=max_per_city)
+    console.print(_summary_table(report))
+    _print_problems(report)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+
+
+def _print_catalog(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    regions = any(row["region"] for row in rows)
+    table = Table("batch", "name", "kind", *(["region"] if regions else []), "bbox")
+    for row in rows:
+        bbox = ",".join(f"{v:.3f}" for v in row["bbox"])
+        table.add_row(row["batch"], row["name"], row["kind"], *([row["region"]] if regions else []), bbox)
+    stdout.print(table)
+
+
+def _print_problems(report) -> None:
+    for a in report.areas:
+        for what, items in (("boxes failed", a.failed_boxes), ("photos failed", a.failed_photos)):
+            if items:
+                key, reason = next(iter(items.items()))
+                console.print(f"[yellow]{a.area}[/]: {len(items)} {what}, e.g. {key}: {reason}", markup=True, highlight=False)
+        if a.bad_ids:
+            console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_ids)} records with an invalid image id: {', '.join(map(repr, a.bad_ids[:3]))}")
+    if not report.complete:
+        console.print("[yellow]run the same command again to retry what failed[/] (done boxes and photos are skipped)")
+
+
+def _summary_table(report) -> Table:
+    table = Table("area", "boxes done", "failed", "truncated", "found", "new", "skipped", "failed photos", "bad ids",
+                  title=f"fetch: {report.requests} requests in {report.seconds:.1f} s")
+    for a in report.areas:
+        table.add_row(a.area, f"{a.boxes_done}/{a.boxes}", str(a.boxes_failed), str(a.boxes_truncated), str(a.found),
+                      str(a.photos_new), str(a.photos_skipped), str(a.photos_failed), str(len(a.bad_ids)))
+    return table

@@ -22,7 +22,7 @@ def predict_command(
     lat: Optional[float] = typer.Option(None, "--lat", help="True latitude, to report the error in km."),
     lon: Optional[float] = typer.Option(None, "--lon", help="True longitude, to report the error in km."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write one row per photo to a .csv or .parquet file."),
-    views: Optional[list[Path]] = typer.Option(None, "--views", help="Scout-sniper: up to four views in N, E, S, W order."),
+    views: Optional[list[Path]] = typer.Option(None, "--views", help="Scout-sniper: up to four views in N, E, S, W order (--views n.jpg e.jpg s.jpg w.jpg)."),
     north: Optional[Path] = typer.Option(None, "--north", help="Scout-sniper: the north view."),
     east: Optional[Path] = typer.Option(None, "--east", help="Scout-sniper: the east view."),
     south: Optional[Path] = typer.Option(None, "--south", help="Scout-sniper: the south view."),
@@ -40,6 +40,8 @@ def predict_command(
     if views or north or east or south or west or locations:
         from geolocate.inference.multiview import run_predict_views
 
+        # Click gives an option one value: `--views a b c d` leaves b c d as positional photos.
+        views = [*(views or []), *(photos or [])] if views else views
         code = run_predict_views(ref, paths, k, views, {"north": north, "east": east, "south": south, "west": west},
                                  locations, out, as_json)
         raise typer.Exit(code)

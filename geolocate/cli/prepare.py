@@ -1,1 +1,41 @@
-"""`geolocate prepare` (filled in by its stage)."""
+"""`geolocate prepare`: write the processed copy (longest side data.max_size) of every new photo."""
+
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.console import console
+from geolocate.paths import ProjectPaths
+
+_SHOW_FAILED = 10
+
+
+@command("prepare")
+def prepare_command(
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    sets: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resize new photos into data/processed/ in parallel and record them in the manifest; re-runs skip done photos."""
+    from geolocate.acquire.prepare import run_prepare
+
+    cfg = load(config, profile, sets)
+    data = ProjectPaths.from_config(cfg.paths).data
+    report = run_prepare(cfg.data, data)
+    table = Table("photos", "processed", "already done", "failed", "workers", "seconds",
+                  title=f"prepare: longest side {cfg.data.max_size} px, JPEG q{cfg.data.jpeg_quality}")
+    table.add_row(*(f"{v:,}" for v in (report.photos, report.processed, report.already_done, len(report.failed), report.workers)),
+                  f"{report.seconds:.1f}")
+    console.print(table)
+    for image_id, reason in sorted(report.failed.items())[:_SHOW_FAILED]:
+        console.print(f"[yellow]failed[/] {image_id}: {reason}", soft_wrap=True)
+    if len(report.failed) > _SHOW_FAILED:
+        console.print(f"… and {len(report.failed) - _SHOW_FAILED} more (--json lists them all)")
+    if report.failed:
+        console.print("[yellow]failed photos are kept out of processed/[/]: re-fetch them, then run prepare again")
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))

@@ -18,11 +18,13 @@ def split_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: Se
 
     Train rows left out by the dominance cap are not listed in split.parquet.
     """
+    from geolocate.artifacts.lock import DataLock
     from geolocate.split import run_split
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    report = run_split(cfg, data).report
+    with DataLock(data.lock, command="geolocate split"):  # another command writing data/ gets a clear error
+        report = run_split(cfg, data).report
     if report["cells_dropped"]:
         console.print(f"[yellow]dropped[/] {len(report['cells_dropped'])} cells without a train photo: {', '.join(report['cells_dropped'])}")
     dominance = report["dominance"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -38,4 +39,6 @@ def train_command(
     if as_json:
         print(json.dumps([s.__dict__ for s in summaries], indent=2, default=str))
     for s in summaries:
-        console.print(f"[green]✓[/] run {s.run_id}: report {s.run_dir}/REPORT.md" + (" (new global best)" if s.became_best else ""))
+        report = Path(s.run_dir) / "REPORT.md"
+        where = f"report {report}" if report.is_file() else f"run directory {s.run_dir}"
+        console.print(f"[green]✓[/] run {s.run_id}: {where}" + (" (new global best)" if s.became_best else ""))

@@ -1,8 +1,8 @@
 """The scout-sniper bundle: what a run's phases produced, and how their outputs combine.
 
-`<run>/scout_sniper.json` names the phase checkpoints (`scout-clip`, `scout-convnext`, `sniper`,
-each a self-describing safetensors + JSON pair beside it), the ensemble weights and the regions
-with their train centroids. `combine` is the one place where scout logits become an ensemble, a
+`<run>/scout_sniper.json` names the trained scouts and the sniper (each a self-describing
+safetensors + JSON pair beside it, whose sidecar holds the regions with their train centroids,
+the preprocessing and the model kwargs) and the ensemble weights with their val log-loss. `combine` is the one place where scout logits become an ensemble, a
 top-1 region, a confidence and a position before and after the sniper: training, evaluation and
 prediction all call it, so they cannot disagree.
 """

@@ -57,7 +57,7 @@ def view_files(frame: pl.DataFrame, data) -> dict[str, Path]:
     from geolocate.acquire.manifest import read_manifest
 
     ids = pl.concat([frame[v].drop_nulls() for v in VIEWS]).unique()
-    manifest = read_manifest(data, required=True).filter(pl.col("image_id").is_in(ids))
+    manifest = read_manifest(data, required=True).filter(pl.col("image_id").is_in(ids.to_list()))
     files = {}
     for image_id, processed, raw in manifest.select("image_id", "processed_path", "path").iter_rows():
         rel = processed or raw

@@ -95,11 +95,16 @@ def _write(ctx, cfg: GeolocateConfig, metrics: dict, test_rows, seconds: float) 
 
 def _report(ctx, metrics: dict, gates, std: float, seconds: float, became_best: bool) -> str:
     from geolocate.evaluate.report import collect_environment, metrics_section, render_report
+    from geolocate.train.scout_bundle import read_bundle
+
+    bundle = read_bundle(ctx.root)
 
     test = [(f"test: {phase}", m) for phase, m in metrics["test"].items()]
+    weights = ", ".join(f"{p} {w:.3f}" for p, w in zip(bundle["scouts"], bundle["weights"]))
     text = render_report(ctx.run_id, test, gates, public_dict(ctx.cfg), collect_environment("cpu"),
                          stability={"std_km": std, "last_k": ctx.cfg.eval.stability_last_k},
                          data_kpis={"regions": ctx.regions.height, "offset_at": ctx.cfg.train.sniper_offset_at,
+                                    "ensemble_weights": weights,
                                     "sniper_gain_median_km": metrics.get("sniper_gain_median_km")},
                          duration_s=seconds, became_best=became_best,
                          artifacts=("confusion_matrix.png", "geo_error.png", "predictions.parquet", "metrics.json", BUNDLE_NAME))

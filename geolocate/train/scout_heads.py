@@ -34,7 +34,8 @@ def small_ops():
 
 @dataclass
 class FitResult:
-    """The best weights of a head, when they were reached and the per-epoch history."""
+    """The best weights of a head, when they were reached and the per-epoch history (`history[i]` is
+    epoch `best_epoch`'s row for the sniper, whose history starts at epoch 0; fusion heads start at 1)."""
 
     state: dict
     best_epoch: int
@@ -146,7 +147,9 @@ def _fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: 
     loss_fn, gen = HaversineLoss(), torch.Generator().manual_seed(seed)
     steps = max(1, -(-len(train) // cfg.batch_size))
     optimizer, scheduler = _optimizer(sniper, cfg, cfg.sniper_epochs, steps)
-    best, history, start = (_median_km(sniper, val), copy.deepcopy(sniper.state_dict()), 0), [], time.perf_counter()
+    # Epoch 0 is the untrained sniper (zero offsets: the centroid itself), so training never ends worse than that.
+    initial = _median_km(sniper, val)
+    best, history, start = (initial, copy.deepcopy(sniper.state_dict()), 0), [{"epoch": 0, "val_median_km": initial}], time.perf_counter()
     for epoch in range(cfg.sniper_epochs):
         sniper.train()
         losses = []

@@ -2,7 +2,8 @@
 
 Each phase writes its own output into the run directory and is skipped on `--resume` when that
 output exists: the two scouts (fusion heads over a frozen backbone, trained on cached per-view
-features, saved as complete multi-view models so `predict` needs nothing else), the ensemble
+features, or through the images when `model.train_last_n_blocks` unfreezes some blocks; saved as
+complete multi-view models so `predict` needs nothing else), the ensemble
 weights (fitted on val log-loss), and the sniper. `all` runs them in that order; a single phase
 other than `scout-clip` continues the latest scout-sniper run (or the one `--resume` names).
 """
@@ -54,7 +55,6 @@ class PhaseContext:
 def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None,
                            seeds: int | None = None) -> list[ScoutRunSummary]:
     """Run the phases `cfg.train.phase` asks for (all seeds when starting new runs), then evaluate."""
-    _check_frozen(cfg)
     if resume or cfg.train.phase not in ("all", "scout-clip"):
         return [_train_run(cfg, paths, _existing_run(cfg, paths, resume), skip_done=bool(resume))]
     runs = []
@@ -63,12 +63,6 @@ def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: st
         seeded.train.seed = cfg.train.seed + i
         runs.append(_train_run(seeded, paths, None, skip_done=False))
     return runs
-
-
-def _check_frozen(cfg: GeolocateConfig) -> None:
-    if not cfg.model.freeze_backbone or cfg.model.train_last_n_blocks:
-        raise UserError("scout-sniper trains its heads on cached frozen-backbone features: set "
-                        "model.freeze_backbone=true and leave model.train_last_n_blocks unset")
 
 
 def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None) -> Path:
@@ -131,8 +125,13 @@ def build_scout(cfg: GeolocateConfig, phase: str, num_classes: int):
     name, weights = scout_model_name(cfg, phase)
     m = cfg.model
     return create_model(name, num_classes=num_classes, pretrained=m.pretrained, weights=weights, views=4,
-                        dropout=m.dropout, freeze_backbone=True, fusion=m.fusion, fusion_layers=m.fusion_layers,
-                        fusion_heads=m.fusion_heads, fusion_dim=m.fusion_dim)
+                        dropout=m.dropout, freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks,
+                        fusion=m.fusion, fusion_layers=m.fusion_layers, fusion_heads=m.fusion_heads, fusion_dim=m.fusion_dim)
+
+
+def trains_backbone(cfg: GeolocateConfig) -> bool:
+    """Whether some backbone weights train (then the scout reads images, not cached features)."""
+    return not cfg.model.freeze_backbone or bool(cfg.model.train_last_n_blocks)
 
 
 def scout_views(ctx: PhaseContext, model, name: str):
@@ -142,7 +141,10 @@ def scout_views(ctx: PhaseContext, model, name: str):
 
     files = view_files(ctx.frame, ctx.paths.data)
     cache = FeatureCache(ctx.paths.data.features, name, model)
-    rows, feats = cache.features(model, files, ctx.cfg.predict.batch_size)
+    # The backbone pass is the only heavy step of scout-sniper training: give it the GPU when there is one.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)
+    model.to("cpu")
     return split_views(ctx.frame, rows, feats), cache.fingerprint
 
 
@@ -152,16 +154,24 @@ def _run_scout(ctx: PhaseContext, phase: str) -> None:
 
     model = build_scout(ctx.cfg, phase, ctx.regions.height)
     name = scout_model_name(ctx.cfg, phase)[0]
-    views, fingerprint = scout_views(ctx, model, name)
-    fit = fit_fusion_head(model.head, views, ctx.cfg.train, ctx.cfg.train.seed)
-    model.head.load_state_dict(fit.state)
+    if trains_backbone(ctx.cfg):
+        from geolocate.train.scout_data import view_files
+        from geolocate.train.scout_finetune import fit_end_to_end
+
+        fit = fit_end_to_end(model, ctx.frame, view_files(ctx.frame, ctx.paths.data), ctx.cfg, ctx.cfg.train.seed)
+        model.load_state_dict(fit.state)
+        views, fingerprint = scout_views(ctx, model, name)  # the tuned backbone: a new fingerprint, fresh features
+    else:
+        views, fingerprint = scout_views(ctx, model, name)
+        fit = fit_fusion_head(model.head, views, ctx.cfg.train, ctx.cfg.train.seed)
+        model.head.load_state_dict(fit.state)
     ctx.outputs[phase] = split_outputs(model.head, views)
     val = fit.history[fit.best_epoch - 1]
     save_checkpoint(ctx.root / phase, model, _meta(ctx, phase, val, fit.best_epoch, feature_fingerprint=fingerprint))
     _write_history(ctx.root / f"{phase}-metrics.csv", fit.history)
     update_bundle(ctx.root, scouts=[p for p in SCOUT_PHASES if phase_done(ctx.root, p)])
     console.print(f"[green]✓[/] {phase} ({name}): val top-1 {val['val_acc_top1']:.1%}, best epoch {fit.best_epoch}, "
-                  f"{fit.seconds:.1f} s on cached features")
+                  f"{fit.seconds:.1f} s" + ("" if trains_backbone(ctx.cfg) else " on cached features"))
 
 
 def _meta(ctx: PhaseContext, phase: str, val: dict, epoch: int, **extra) -> dict:
@@ -228,11 +238,12 @@ def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
 def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str):
     """The sniper's inputs for a split, the offset read at the true or the predicted region.
 
-    Why "true" is the default for training (`train.sniper_offset_at`): on the training set the
-    scouts are nearly always right, so "predicted" sees almost the same regions anyway, while
-    "true" gives every training location a consistent target (its own region's centroid) and
-    never teaches the sniper to jump across regions, which a residual offset cannot do well.
-    Prediction (and val, for model selection) always reads the argmax region.
+    Why "true" is the default for training (`train.sniper_offset_at`): it gives every training
+    location a consistent target (its own region's centroid) and never asks the sniper to jump
+    across regions, which a residual offset cannot do. Measured on synthetic multi-view features
+    (benchmarks/results/scout.md): with a strong scout both choices give the same test median
+    (the scout is right on train, so the regions coincide); with a weak one "predicted" was twice
+    as far off as "true". Prediction (and val, for model selection) always reads the argmax region.
     """
     from geolocate.train.scout_bundle import combine
     from geolocate.train.scout_heads import SniperInputs
@@ -265,15 +276,14 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     sniper = SniperRegressor(train.features.shape[1], ctx.regions.height, offset_scale_deg=scale)
     fit = fit_sniper(sniper, train, val, ctx.cfg.train, ctx.cfg.train.seed)
     sniper.load_state_dict(fit.state)
-    meta = _meta(ctx, phase, {"median_km": fit.history[fit.best_epoch - 1]["val_median_km"] if fit.best_epoch else None},
-                 fit.best_epoch, offset_at=at)
+    meta = _meta(ctx, phase, {"median_km": fit.history[fit.best_epoch]["val_median_km"]}, fit.best_epoch, offset_at=at)
     meta["model"] = {"name": "sniper_residual_mlp", "kwargs": sniper.model_kwargs, "num_classes": ctx.regions.height}
     meta["preprocessing"] = None
     save_checkpoint(ctx.root / SNIPER, sniper, meta)
-    _write_history(ctx.root / "sniper-metrics.csv", fit.history or [{"epoch": 0}])
+    _write_history(ctx.root / "sniper-metrics.csv", fit.history)
     update_bundle(ctx.root, sniper=SNIPER, offset_at=at)
-    console.print(f"[green]✓[/] sniper (offsets at the {at} region): val median {meta['metrics']['val']['median_km']} km "
-                  f"at best epoch {fit.best_epoch}, {fit.seconds:.1f} s")
+    console.print(f"[green]✓[/] sniper (offsets at the {at} region): val median {meta['metrics']['val']['median_km']:.2f} km "
+                  f"at best epoch {fit.best_epoch} (0 = the centroid), {fit.seconds:.1f} s")
 
 
 def _offset_scale(train) -> float:

@@ -75,6 +75,10 @@ def amp_dtype_for(mode: str, device: torch.device) -> torch.dtype | None:
 def build_session(cfg: GeolocateConfig, paths: ProjectPaths, d: Dist) -> Session:
     """Data, model, loss, optimizer and schedule for `cfg`; checks the data first."""
     seed_everything(cfg.train.seed + d.rank)
+    if d.device.type == "cpu" and cfg.train.cpu_threads:
+        # Small models spend their time in thread hand-offs, not arithmetic: one thread is
+        # several times faster for the tiny twins (benchmarks/RESULTS.md).
+        torch.set_num_threads(cfg.train.cpu_threads)
     data = paths.data
     classes = load_classes(data)
     frame = training_frame(data, classes)

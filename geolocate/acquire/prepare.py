@@ -1,0 +1,151 @@
+"""`run_prepare`: the processed copy of every photo that training reads.
+
+Training never opens the raw downloads: each manifest photo gets a copy under
+`data/processed/<id>.jpg` with its longest side at most `data.max_size`, EXIF orientation
+applied, in RGB, at `data.jpeg_quality`. The run is incremental (a photo whose `processed_path`
+is set and whose file exists is skipped; a row whose processed file vanished is redone), parallel
+(a process pool), and safe to interrupt (files are written atomically and the manifest is
+updated every few thousand photos). A raw file that is missing or does not decode is reported,
+not fatal, and tried again by the next run.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from geolocate import atomic
+from geolocate.acquire.manifest import merge_manifest, read_manifest
+from geolocate.config import DataConfig
+from geolocate.console import progress
+from geolocate.paths import DataPaths, is_valid_image_id
+
+_INLINE_BELOW = 64  # fewer photos than this: a pool costs more than it saves
+_CHUNK = 8
+_FLUSH_EVERY = 5000  # manifest updates during a long run, so an interrupt loses little
+_DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+@dataclass
+class PrepareReport:
+    """What `run_prepare` did."""
+
+    photos: int  # rows in the manifest
+    processed: int  # copies written by this run
+    already_done: int
+    failed: dict[str, str] = field(default_factory=dict)  # image_id → reason (missing / undecodable)
+    seconds: float = 0.0
+    workers: int = 1
+
+    def to_dict(self) -> dict:
+        return {"photos": self.photos, "processed": self.processed, "already_done": self.already_done,
+                "failed": len(self.failed), "failed_ids": sorted(self.failed), "failures": self.failed,
+                "seconds": round(self.seconds, 3), "workers": self.workers}
+
+
+def prepare_photo(raw: Path, out: Path, max_size: int, quality: int) -> tuple[int, int]:
+    """Write the processed copy of `raw` to `out` (atomically); returns the raw (width, height).
+
+    Raises:
+        FileNotFoundError: no raw file. OSError / UnidentifiedImageError…: it does not decode.
+    """
+    with Image.open(raw) as image:
+        width, height = image.size
+        scale = max_size / max(width, height)
+        if scale < 1:
+            # JPEG draft: decode at 1/2, 1/4 or 1/8 scale straight from the DCT, still ≥ the target.
+            image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+        copy = ImageOps.exif_transpose(image).convert("RGB")
+    copy.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
+    with atomic.atomic_path(out) as tmp:
+        copy.save(tmp, format="JPEG", quality=quality)
+    return width, height
+
+
+def photos_to_prepare(manifest: pl.DataFrame, data: DataPaths) -> pl.DataFrame:
+    """Rows without a processed copy on disk (never processed, or the file is gone)."""
+    recorded = manifest["processed_path"].to_list()
+    done = [bool(p) and (data.root / p).is_file() for p in recorded]
+    return manifest.filter(~pl.Series(done, dtype=pl.Boolean))
+
+
+def run_prepare(cfg: DataConfig, data: DataPaths, workers: int | None = None) -> PrepareReport:
+    """Process every manifest photo not processed yet and record it in the manifest.
+
+    Args:
+        cfg: the `[data]` settings (`max_size`, `jpeg_quality`, `prepare_workers`).
+        data: the data directory (manifest, raw/ and processed/).
+        workers: processes (default `cfg.prepare_workers`; 0 = one per CPU core).
+    """
+    start = time.perf_counter()
+    manifest = read_manifest(data, required=True)
+    todo = photos_to_prepare(manifest, data)
+    workers = workers or cfg.prepare_workers or os.cpu_count() or 1
+    report = PrepareReport(photos=manifest.height, processed=0, already_done=manifest.height - todo.height, workers=workers)
+    tasks = [(row["image_id"], str(data.root), cfg.max_size, cfg.jpeg_quality) for row in todo.iter_rows(named=True)]
+    rows_by_id = {row["image_id"]: row for row in todo.iter_rows(named=True)}
+    updated: list[dict] = []
+    try:
+        for image_id, outcome in _process_all(tasks, workers):
+            if isinstance(outcome, str):
+                report.failed[image_id] = outcome
+                continue
+            updated.append(_recorded(rows_by_id[image_id], data, *outcome))
+            report.processed += 1
+            if len(updated) >= _FLUSH_EVERY:
+                merge_manifest(data, pl.DataFrame(updated, schema=manifest.schema))
+                updated = []
+    finally:
+        if updated:  # also on Ctrl-C: keep what was done
+            merge_manifest(data, pl.DataFrame(updated, schema=manifest.schema))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _recorded(row: dict, data: DataPaths, width: int, height: int, nbytes: int) -> dict:
+    """The manifest row with its processed copy, and the raw size filled in where unknown."""
+    image_id = row["image_id"]
+    return {**row, "processed_path": f"processed/{image_id}.jpg", "width": row["width"] or width,
+            "height": row["height"] or height, "bytes": row["bytes"] or nbytes}
+
+
+def _process_one(task: tuple) -> tuple[str, tuple[int, int, int] | str]:
+    """(image_id, (width, height, raw bytes)) or (image_id, reason it failed)."""
+    image_id, root, max_size, quality = task
+    if not is_valid_image_id(image_id):
+        return image_id, "invalid image id"
+    data = DataPaths(Path(root))
+    raw = data.raw_photo(image_id)
+    try:
+        width, height = prepare_photo(raw, data.processed_photo(image_id), max_size, quality)
+    except FileNotFoundError:
+        return image_id, "raw file missing"
+    except _DECODE_ERRORS as exc:
+        return image_id, f"undecodable ({type(exc).__name__}: {exc})"
+    return image_id, (width, height, raw.stat().st_size)
+
+
+def _process_all(tasks: list[tuple], workers: int):
+    """Yield results as they come, with a progress bar; a process pool when it pays off."""
+    pool = None
+    if workers > 1 and len(tasks) >= _INLINE_BELOW:
+        # Fork before the progress bar starts its refresh thread (forking with threads is unsafe).
+        pool = multiprocessing.get_context("fork").Pool(workers)
+    try:
+        with progress() as bar:
+            job = bar.add_task("preparing photos", total=len(tasks))
+            results = pool.imap_unordered(_process_one, tasks, chunksize=_CHUNK) if pool else map(_process_one, tasks)
+            for result in results:
+                bar.advance(job)
+                yield result
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()

@@ -1,0 +1,65 @@
+"""`geolocate locations`, `import-locations`, `regions`: the scout-sniper's multi-view data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.console import console, stdout
+from geolocate.paths import ProjectPaths
+
+
+@command("locations")
+def locations_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
+    """Group manifest photos into four-view locations (views.radius_m, views.tolerance_deg) → data/locations.parquet."""
+    from geolocate.views.locations import run_locations, view_counts
+
+    cfg = load(config, profile, sets)
+    data = ProjectPaths.from_config(cfg.paths).data
+    table = run_locations(cfg, data)
+    summary = {"locations": table.height, **view_counts(table), "file": str(data.locations)}
+    if as_json:
+        print(json.dumps(summary))
+    console.print(f"[green]✓[/] {table.height} locations → {data.locations} ({', '.join(f'{k}: {v}' for k, v in view_counts(table).items())})")
+
+
+@command("import-locations")
+def import_locations_command(
+    table: Path = typer.Argument(..., help="CSV with one row per location: id, north, east, south, west [, lat, lon, region]."),
+    images_dir: Optional[Path] = typer.Option(None, "--images-dir", help="Base directory of the view paths (default: the CSV's)."),
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    sets: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a locations table (competition layout); unreadable views are reported, not fatal."""
+    from geolocate.views.import_csv import import_locations
+
+    cfg = load(config, profile, sets)
+    data = ProjectPaths.from_config(cfg.paths).data
+    result = import_locations(table, images_dir, data, cfg.regions.column)
+    if as_json:
+        print(json.dumps(result.__dict__))
+    for bad in result.unreadable:
+        console.print(f"[yellow]unreadable[/] {bad['location_id']} {bad['view']}: {bad['reason']}", soft_wrap=True)
+    console.print(f"[green]✓[/] {result.locations} locations, {result.views} views imported "
+                  f"({len(result.unreadable)} unreadable); next: `geolocate prepare`, then `geolocate regions`")
+
+
+@command("regions")
+def regions_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
+    """Label locations with regions, split them without leakage, centroids from train → data/regions.parquet."""
+    from geolocate.views.regions import run_regions
+
+    cfg = load(config, profile, sets)
+    result = run_regions(cfg, ProjectPaths.from_config(cfg.paths).data)
+    if as_json:
+        print(json.dumps(result.report, default=str))
+    else:
+        stdout.print(json.dumps(result.report, indent=2, default=str), markup=False)
+    n = result.report["locations"]
+    console.print(f"[green]✓[/] {result.report['regions']} regions; locations train {n['train']} / val {n['val']} / test {n['test']}")

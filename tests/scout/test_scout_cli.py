@@ -1,0 +1,84 @@
+"""The whole tiny scout-sniper profile through the CLI, in a temporary directory (tiny twins, CPU)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import polars as pl
+
+P = ("--profile", "tiny-scout-sniper")
+
+
+def test_tiny_scout_sniper_end_to_end(cli, workdir):
+    assert cli("synth", *P, "--n", "240").exit_code == 0
+    assert cli("prepare", *P).exit_code == 0
+    result = cli("locations", *P, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[-1])["locations"] > 40
+    result = cli("regions", *P, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["regions"] >= 2 and report["leakage"]["sequences_shared"] == 0
+
+    result = cli("train", *P, "--phase", "all", "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout[result.stdout.index("["):])[0]
+    root = workdir / "runs" / run["run_id"]
+    for phase in ("scout-clip", "scout-convnext", "sniper"):
+        assert (root / f"{phase}.safetensors").is_file() and (root / f"{phase}.json").is_file()
+    assert len(json.loads((root / "scout_sniper.json").read_text())["weights"]) == 2
+
+    # --resume skips every finished phase and evaluates again
+    result = cli("train", *P, "--phase", "all", "--resume", "latest")
+    assert result.exit_code == 0 and result.output.count("already done") == 4, result.output
+
+    result = cli("evaluate", *P, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["metrics"]["test"]
+    assert {"scout-clip", "scout-convnext", "ensemble", "ensemble + sniper"} <= set(metrics)
+    report_md = (root / "REPORT.md").read_text()
+    assert "ensemble + sniper" in report_md and "median_km" in report_md
+    assert (root / "predictions.parquet").is_file() and (root / "geo_error.png").is_file()
+
+    _predict_views(cli, workdir)
+    _predict_batch(cli, workdir)
+
+
+def _locations_with_paths(workdir) -> pl.DataFrame:
+    data = workdir / "data"
+    manifest = pl.read_parquet(data / "manifest.parquet").select("image_id", "processed_path")
+    locations = pl.read_parquet(data / "locations.parquet")
+    paths = dict(manifest.iter_rows())
+    return locations.with_columns(
+        [pl.col(v).replace_strict(paths, default=None).alias(v) for v in ("north", "east", "south", "west")]
+    )
+
+
+def _predict_views(cli, workdir) -> None:
+    loc = _locations_with_paths(workdir).filter(pl.col("north").is_not_null() & pl.col("south").is_not_null()).row(0, named=True)
+    data = workdir / "data"
+    result = cli("predict", *P, "--north", data / loc["north"], "--south", data / loc["south"], "--top", "3", "--json")
+    assert result.exit_code == 0, result.output
+    prediction = json.loads(result.stdout)["predictions"][0]
+    assert len(prediction["top"]) == 3 and -90 <= prediction["lat"] <= 90
+    # A missing file is reported (exit 1) and the location is still predicted from the other view.
+    result = cli("predict", *P, "--views", data / loc["north"], "--views", workdir / "missing.jpg", "--json")
+    assert result.exit_code == 1
+    assert len(json.loads(result.stdout)["predictions"]) == 1
+
+
+def _predict_batch(cli, workdir) -> None:
+    locations = _locations_with_paths(workdir).head(6)
+    table = workdir / "data" / "test_locations.csv"
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "north", "east", "south", "west"])
+        for row in locations.iter_rows(named=True):
+            writer.writerow([f"loc{row['location_id'][-4:]}"] + [row[v] or "" for v in ("north", "east", "south", "west")])
+    out = workdir / "submission.csv"
+    result = cli("predict", *P, "--locations", table, "--out", out)
+    assert result.exit_code == 0, result.output
+    submission = pl.read_csv(out)
+    assert submission.columns == ["id", "lat", "lon", "region", "top_regions"]
+    assert submission.height == 6 and submission["top_regions"].str.split(" ").list.len().min() >= 2

@@ -1,0 +1,58 @@
+"""The frozen-feature cache: same path as `geolocate embed`, reused, invalidated by new weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from geolocate.models import create_model
+from geolocate.train import features as features_module
+from geolocate.train.features import FeatureCache, embed_images
+
+
+@pytest.fixture
+def photos(tmp_path):
+    rng = np.random.default_rng(0)
+    files = {}
+    for i in range(5):
+        path = tmp_path / f"{i}.jpg"
+        Image.fromarray(rng.integers(0, 255, (70, 90, 3), dtype=np.uint8)).save(path)
+        files[str(100 + i)] = path
+    files["999"] = tmp_path / "missing.jpg"
+    return files
+
+
+def _model(seed: int = 0):
+    torch.manual_seed(seed)
+    return create_model("tiny_convnext", num_classes=3, views=4, fusion="mean")
+
+
+def test_embed_images_matches_the_backbone_and_reports_bad_files(photos):
+    from geolocate.data.images import load_rgb
+    from geolocate.data.transforms import eval_transform
+
+    model = _model().eval()
+    files = list(photos.values())
+    feats, failed = embed_images(model, files, batch_size=2)
+    assert feats.shape == (6, model.view_dim) and failed == [(5, f"{files[5]}: no such file")]
+    image = eval_transform(model.data_config)(load_rgb(files[0], 64))[None]
+    with torch.no_grad():
+        assert torch.allclose(feats[0], model.backbone(image)[0], atol=1e-5)
+
+
+def test_cache_is_reused_and_new_weights_get_a_new_file(tmp_path, photos, monkeypatch):
+    calls = []
+    real = features_module.embed_images
+    monkeypatch.setattr(features_module, "embed_images", lambda m, f, *a: calls.append(len(f)) or real(m, f, *a))
+    model = _model(0)
+    rows, feats = FeatureCache(tmp_path / "features", "tiny_convnext", model).features(model, photos, 4)
+    assert sorted(rows) == ["100", "101", "102", "103", "104"]  # the unreadable photo is left out
+    again, feats2 = FeatureCache(tmp_path / "features", "tiny_convnext", model).features(model, photos, 4)
+    assert calls == [6] and again == rows and torch.equal(feats, feats2)
+    other = _model(1)
+    cache = FeatureCache(tmp_path / "features", "tiny_convnext", other)
+    rows3, feats3 = cache.features(other, photos, 4)
+    assert calls == [6, 6] and not torch.allclose(feats3[rows3["100"]], feats[rows["100"]])
+    assert len(list((tmp_path / "features" / "tiny_convnext").glob("*.safetensors"))) == 2

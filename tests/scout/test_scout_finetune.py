@@ -1,0 +1,47 @@
+"""Scouts with trainable backbone blocks read images: the unfrozen block learns, the rest stays put."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import torch
+from PIL import Image
+
+from geolocate.config import load_config
+from geolocate.models import create_model
+from geolocate.train.scout_finetune import LocationViews, fit_end_to_end
+
+
+def _locations(tmp_path, n: int = 12):
+    rng = np.random.default_rng(0)
+    files, rows = {}, []
+    for i in range(n):
+        ids = [str(1000 + 4 * i + v) for v in range(4)]
+        for image_id in ids[:3]:  # every west view is missing
+            path = tmp_path / f"{image_id}.jpg"
+            Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(path)
+            files[image_id] = path
+        rows.append({"location_id": str(i), "north": ids[0], "east": ids[1], "south": ids[2], "west": None,
+                     "label": i % 2, "split": "val" if i % 4 == 0 else "train"})
+    return pl.DataFrame(rows), files
+
+
+def test_views_dataset_masks_the_missing_view(tmp_path):
+    frame, files = _locations(tmp_path, 2)
+    item = LocationViews(frame, files, lambda image: torch.ones(3, 8, 8), 8)[0]
+    assert item["views"].shape == (4, 3, 8, 8) and item["mask"].tolist() == [True, True, True, False]
+    assert not item["views"][3].any()
+
+
+def test_fit_end_to_end_trains_only_the_unfrozen_blocks(tmp_path):
+    frame, files = _locations(tmp_path)
+    cfg = load_config(None, "tiny-scout-sniper", ["model.train_last_n_blocks=1", "train.epochs=1", "train.batch_size=4"])
+    torch.manual_seed(0)
+    model = create_model("tiny_convnext", num_classes=2, views=4, fusion="mean", freeze_backbone=True, train_last_n_blocks=1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fit = fit_end_to_end(model, frame, files, cfg, seed=0)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    changed = {k for k, v in fit.state.items() if v.dtype.is_floating_point and not torch.equal(v, before[k])}
+    assert any(k.startswith("backbone.") for k in changed) and any(k.startswith("head.") for k in changed)
+    assert changed <= trainable | {k for k in changed if "running" in k}
+    assert fit.history[0]["val_nll"] > 0 and len(fit.history) == 1

@@ -1,0 +1,95 @@
+"""Fusion heads on cached features with missing views, the fitted ensemble, and the sniper's gain."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from geolocate.config import TrainConfig
+from geolocate.evaluate.calibration import nll
+from geolocate.evaluate.ensemble import fit_ensemble_weights
+from geolocate.geo import haversine_km
+from geolocate.models.multiview import FusionHead
+from geolocate.models.sniper import SniperRegressor
+from geolocate.train.scout_bundle import combine, ensemble_of
+from geolocate.train.scout_data import gather_views
+from geolocate.train.scout_heads import SniperInputs, drop_views, fit_fusion_head, fit_sniper, head_outputs, sniper_positions
+from geolocate.train.scout_synthetic import appearance_views
+
+CFG = TrainConfig(epochs=12, batch_size=32, lr=3e-3, sniper_epochs=20)
+
+
+@pytest.fixture(scope="module")
+def views():
+    return appearance_views(n_locations=480, seed=1)
+
+
+def test_gather_views_masks_missing_and_unreadable_views():
+    frame = pl.DataFrame({"location_id": ["a", "b"], "north": ["1", None], "east": ["2", "3"], "south": [None, "9"],
+                          "west": [None, None], "label": [0, 1], "lat": [1.0, 2.0], "lon": [3.0, 4.0]})
+    feats = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    views = gather_views(frame, {"1": 0, "2": 1, "3": 2}, feats)  # "9" failed to decode: not in the table
+    assert views.features.shape == (2, 4, 4) and views.mask.tolist() == [[True, True, False, False], [False, True, False, False]]
+    assert torch.equal(views.features[1, 1], feats[2]) and not views.features[1, 2].any()
+
+
+@pytest.mark.parametrize("kind", ["mean", "transformer"])
+def test_masked_views_do_not_change_the_output(kind):
+    torch.manual_seed(0)
+    head = FusionHead(8, 3, kind=kind, fusion_dim=16, layers=1, heads=2).eval()
+    feats, mask = torch.randn(5, 4, 8), torch.tensor([[1, 1, 1, 1], [1, 0, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0], [0, 1, 1, 1]], dtype=torch.bool)
+    noisy = feats.clone()
+    noisy[~mask] = torch.randn(int((~mask).sum()), 8) * 100
+    with torch.no_grad():
+        assert head(feats, mask).shape == (5, 3)
+        assert torch.allclose(head(feats, mask), head(noisy, mask), atol=1e-5)
+
+
+def test_view_dropout_hides_only_present_views_and_never_all():
+    mask = torch.rand(2000, 4) > 0.3
+    mask[:, 0] |= ~mask.any(dim=1)
+    dropped = drop_views(mask, 0.6, torch.Generator().manual_seed(0))
+    assert not (dropped & ~mask).any() and dropped.any(dim=1).all() and dropped.sum() < mask.sum()
+
+
+def _scout(views, kind: str, seed: int):
+    torch.manual_seed(seed)
+    head = FusionHead(32, 4, kind=kind, fusion_dim=32, layers=1, heads=2)
+    head.load_state_dict(fit_fusion_head(head, views, CFG, seed).state)
+    return {split: head_outputs(head, v) for split, v in views.items()}
+
+
+def test_ensemble_weights_fitted_on_val_are_no_worse_than_either_scout(views):
+    sets, _ = views
+    scouts = [_scout(sets, "mean", 0), _scout(sets, "transformer", 1)]
+    labels = sets["val"].labels.numpy()
+    fit = fit_ensemble_weights([s["val"][0] for s in scouts], labels)
+    assert all(w >= 0 for w in fit.weights) and sum(fit.weights) > 0
+    ensemble_nll = nll(ensemble_of([s["val"][0] for s in scouts], fit.weights), labels)
+    assert ensemble_nll <= min(nll(s["val"][0], labels) for s in scouts) + 1e-9
+    assert ensemble_nll == pytest.approx(fit.nll)
+
+
+def test_sniper_lowers_median_km_against_the_region_centroid(views):
+    sets, centroids = views
+    scout = _scout(sets, "transformer", 0)
+
+    def inputs(split: str) -> SniperInputs:
+        logits, fused = scout[split]
+        comb = combine([logits], [fused], [1.0], centroids)
+        region = sets[split].labels.numpy() if split == "train" else comb.top1
+        return SniperInputs(fused, torch.as_tensor(region), torch.as_tensor(comb.probs[np.arange(len(region)), region]).float(),
+                            torch.as_tensor(centroids[region]), sets[split].latlon)
+
+    train, val, test = inputs("train"), inputs("val"), inputs("test")
+    torch.manual_seed(0)
+    sniper = SniperRegressor(train.features.shape[1], 4, hidden=64, offset_scale_deg=float((train.truth - train.centroid).abs().std()))
+    sniper.load_state_dict(fit_sniper(sniper, train, val, CFG, 0).state)
+    with torch.no_grad():
+        after = sniper_positions(sniper.eval(), test).numpy()
+    truth, before = test.truth.numpy(), test.centroid.numpy()
+    km_before = np.median(haversine_km(before[:, 0], before[:, 1], truth[:, 0], truth[:, 1]))
+    km_after = np.median(haversine_km(after[:, 0], after[:, 1], truth[:, 0], truth[:, 1]))
+    assert km_after < 0.8 * km_before, (km_before, km_after)

@@ -1,0 +1,73 @@
+"""Importing a competition-style locations table: copies, digit ids, unreadable views reported."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+from PIL import Image
+
+from geolocate.paths import DataPaths, is_valid_image_id
+from geolocate.views.import_csv import import_locations
+
+
+def _table(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a_n.jpg", "a_e.png", "b_s.jpg"):
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(images / name)
+    (images / "b_w.jpg").write_bytes(b"this is not a jpeg")
+    table = tmp_path / "train.csv"
+    table.write_text("id,north,east,south,west,lat,lon,state\n"
+                     "A,a_n.jpg,a_e.png,,,39.7,-104.9,Colorado\n"
+                     "B,,,b_s.jpg,b_w.jpg,40.0,-105.2,Colorado\n")
+    return table, images
+
+
+def test_import_copies_views_and_reports_the_unreadable_one(tmp_path):
+    table, images = _table(tmp_path)
+    data = DataPaths(tmp_path / "data")
+    result = import_locations(table, images, data, region_column="state")
+    assert (result.locations, result.views) == (2, 3)
+    assert [(u["location_id"], u["view"]) for u in result.unreadable] == [("B", "west")]
+    locations = pl.read_parquet(data.locations).sort("location_id")
+    a, b = locations.rows(named=True)
+    assert a["north"] and a["east"] and a["south"] is None and a["region"] == "Colorado"
+    assert b["south"] and b["west"] is None  # the unreadable view is left empty
+    manifest = pl.read_parquet(data.manifest)
+    assert manifest.height == 3 and all(is_valid_image_id(i) for i in manifest["image_id"])
+    for row in manifest.iter_rows(named=True):
+        assert (data.root / row["path"]).is_file() and row["source"] == "import"
+    assert sorted(manifest["compass_angle"].to_list()) == [0.0, 90.0, 180.0]
+    json.dumps(result.__dict__)  # the CLI prints it as JSON
+
+
+def test_importing_the_same_table_twice_changes_nothing(tmp_path):
+    table, images = _table(tmp_path)
+    data = DataPaths(tmp_path / "data")
+    import_locations(table, images, data)
+    first = pl.read_parquet(data.locations)
+    import_locations(table, images, data)
+    assert pl.read_parquet(data.locations).equals(first)
+    assert pl.read_parquet(data.manifest).height == 3
+
+
+def test_import_command_reports_and_exits_zero(cli, workdir):
+    table, images = _table(workdir)
+    result = cli("import-locations", table, "--images-dir", images)
+    assert result.exit_code == 0, result.output
+    assert "unreadable" in result.output and "B west" in result.output
+
+
+def test_data_commands_do_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+
+    table, images = _table(tmp_path)
+    code = ("import sys; from typer.testing import CliRunner; from geolocate.cli import app; "
+            f"r = CliRunner().invoke(app, ['import-locations', {str(table)!r}, '--images-dir', {str(images)!r}]); "
+            "print(r.exit_code, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "False"]
