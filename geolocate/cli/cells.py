@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
 from geolocate.console import console
 from geolocate.paths import ProjectPaths
 
@@ -23,12 +23,11 @@ def cells_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign H3 cells, merge or drop sparse ones, write cells.parquet and labels.parquet."""
-    from geolocate.artifacts.lock import DataLock
     from geolocate.cells import run_cells
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    with DataLock(data.lock, command="geolocate cells"):  # another command writing data/ gets a clear error
+    with locked(data, "cells"):
         result = run_cells(cfg.cells, data, resolution=res, force=force)
     if result.merged:
         children = sum(len(m["children"]) for m in result.merged)

@@ -6,7 +6,7 @@ import json
 
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
 from geolocate.console import console
 from geolocate.paths import ProjectPaths
 from geolocate.schemas import SPLITS
@@ -18,12 +18,11 @@ def split_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: Se
 
     Train rows left out by the dominance cap are not listed in split.parquet.
     """
-    from geolocate.artifacts.lock import DataLock
     from geolocate.split import run_split
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    with DataLock(data.lock, command="geolocate split"):  # another command writing data/ gets a clear error
+    with locked(data, "split"):
         report = run_split(cfg, data).report
     if report["cells_dropped"]:
         console.print(f"[yellow]dropped[/] {len(report['cells_dropped'])} cells without a train photo: {', '.join(report['cells_dropped'])}")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
 from geolocate.console import console, stdout
 from geolocate.paths import ProjectPaths
 
@@ -20,7 +20,8 @@ def locations_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    table = run_locations(cfg, data)
+    with locked(data, "locations"):
+        table = run_locations(cfg, data)
     summary = {"locations": table.height, **view_counts(table), "file": str(data.locations)}
     if as_json:
         print(json.dumps(summary))
@@ -41,7 +42,8 @@ def import_locations_command(
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    result = import_locations(table, images_dir, data, cfg.regions.column)
+    with locked(data, "import-locations"):
+        result = import_locations(table, images_dir, data, cfg.regions.column)
     if as_json:
         print(json.dumps(result.__dict__))
     for bad in result.unreadable:
@@ -56,7 +58,9 @@ def regions_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: 
     from geolocate.views.regions import run_regions
 
     cfg = load(config, profile, sets)
-    result = run_regions(cfg, ProjectPaths.from_config(cfg.paths).data)
+    data = ProjectPaths.from_config(cfg.paths).data
+    with locked(data, "regions"):
+        result = run_regions(cfg, data)
     if as_json:
         print(json.dumps(result.report, default=str))
     else:
