@@ -24,6 +24,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        # mkstemp makes 0600 files; give the result the permissions a plain open() would.
+        os.fchmod(fd, 0o666 & ~_umask())
         os.close(fd)
     except OSError as exc:
         raise _as_user_error(exc, target) from None
@@ -57,6 +59,12 @@ def write_parquet(target: Path | str, df) -> None:
     """Write a polars DataFrame atomically."""
     with atomic_path(target) as tmp:
         df.write_parquet(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync(path: Path) -> None:

@@ -77,3 +77,17 @@ def test_importing_the_cli_does_not_import_torch():
     code = "import sys, geolocate.cli; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from geolocate import atomic
+
+    target = tmp_path / "x.json"
+    atomic.write_json(target, {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary left behind

@@ -62,7 +62,7 @@ class GeoLoss(nn.Module):
             raise ValueError(f"mix_ce must be within [0, 1], not {mix_ce}")
         if tau_km <= 0:
             raise ValueError(f"tau_km must be positive, not {tau_km}")
-        centroids = torch.as_tensor(np.asarray(centroids_latlon, dtype=np.float64))
+        centroids = torch.as_tensor(np.array(centroids_latlon, dtype=np.float64))  # a copy: polars arrays are read-only
         if centroids.ndim != 2 or centroids.shape[1] != 2:
             raise ValueError(f"centroids_latlon must be [C, 2], got {tuple(centroids.shape)}")
         self.tau_km, self.mix_ce = float(tau_km), float(mix_ce)
