@@ -2,8 +2,10 @@
 VENV ?= .venv
 GEO := $(VENV)/bin/geolocate
 BATCH ?= 01
+PROFILE ?= v1
+ARGS ?=
 
-.PHONY: demo test batch export clean-raw bench
+.PHONY: demo test batch export clean-raw kpi bench
 
 demo:
 	bash scripts/bootstrap.sh demo
@@ -11,14 +13,18 @@ demo:
 test:
 	bash scripts/bootstrap.sh test
 
+# make batch BATCH=03 [PROFILE=tiny] [ARGS="--synthetic --clean-raw"]: the per-batch plan, resumable.
 batch:
-	$(GEO) batch $(BATCH) --profile v1
+	$(GEO) batch $(BATCH) --profile $(PROFILE) $(ARGS)
 
 export:
-	$(GEO) export
+	$(GEO) export $(ARGS)
 
 clean-raw:
-	$(GEO) clean-raw
+	$(GEO) clean-raw $(ARGS)
+
+kpi:
+	$(GEO) kpi
 
 bench:
 	$(VENV)/bin/python benchmarks/run_all.py

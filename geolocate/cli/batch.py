@@ -1,1 +1,111 @@
-"""`geolocate batch` (filled in by its stage)."""
+"""`geolocate batch`, `geolocate clean-raw`, `geolocate kpi`: running the project batch by batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.console import console
+from geolocate.paths import ProjectPaths
+
+
+@command("batch")
+def batch_command(
+    batch: str = typer.Argument(..., help="Catalog batch to add, e.g. 03."),
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    sets: SetOpt = None,
+    synthetic: bool = typer.Option(False, "--synthetic", help="Offline: synthetic photos of the batch's cities (synth.n_photos per batch) instead of fetching."),
+    clean_raw: bool = typer.Option(False, "--clean-raw", help="Delete the raw downloads at the end (processed copies stay)."),
+    as_json: JsonOpt = False,
+) -> None:
+    """fetch → prepare → cells → split → sanity → train → evaluate → export [→ clean-raw]; re-run to resume."""
+    from geolocate.ops.batch import Plan, run_batch
+
+    cfg = load(config, profile, sets)
+    result = run_batch(Plan(cfg, ProjectPaths.from_config(cfg.paths), batch, synthetic, clean_raw))
+    console.print(kpi_table(result.kpi_history, cfg.cells.max_dominance))
+    if result.gates:
+        console.print(gates_table(result.gates, result.run_id))
+    ran = sum(s["status"] == "ran" for s in result.steps)
+    console.print(f"[bold green]batch {result.batch} done[/]: {ran} steps ran, {len(result.steps) - ran} skipped; "
+                  f"export {result.export}; KPI figure {result.kpi_figure}")
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+
+
+@command("clean-raw")
+def clean_raw_command(
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    sets: SetOpt = None,
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted; delete nothing."),
+    force: bool = typer.Option(False, "--force", help="Also delete raw photos that have no processed copy."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete the raw downloads under data/raw/ whose processed copy exists (fetch restores them by id)."""
+    from geolocate.ops.clean_raw import run_clean_raw
+
+    cfg = load(config, profile, sets)
+    report = run_clean_raw(ProjectPaths.from_config(cfg.paths).data, dry_run=dry_run, force=force)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    if dry_run:
+        for path in report.files:
+            console.print(f"would delete {path}", highlight=False)
+        if report.blocked:
+            console.print(f"[yellow]kept[/] {len(report.blocked)} raw photos without a processed copy (run `geolocate prepare` first)")
+    if report.forced:
+        console.print(f"[yellow]forced[/]: {len(report.forced)} raw photos had no processed copy")
+    verb = "would free" if dry_run else "freed"
+    console.print(f"[green]✓[/] {verb} {len(report.files)} files, {report.bytes / 1e6:.1f} MB"
+                  + ("" if dry_run else f"; {report.manifest_rows} manifest rows now have no raw path"))
+
+
+@command("kpi")
+def kpi_command(
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    sets: SetOpt = None,
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write the figure (default: data/kpi_history.png).", show_default=False),
+    as_json: JsonOpt = False,
+) -> None:
+    """The data-set KPI history across batches, as a table and kpi_history.png."""
+    from geolocate.ops.kpi import run_kpi
+
+    cfg = load(config, profile, sets)
+    report = run_kpi(ProjectPaths.from_config(cfg.paths).data, cfg.cells.max_dominance, out=out)
+    console.print(kpi_table(report.history, cfg.cells.max_dominance))
+    console.print(f"[green]✓[/] wrote {report.figure}")
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+
+
+def kpi_table(history, limit: float) -> Table:
+    """One row per `geolocate cells` run: batches, photos, classes, per-cell spread, top share."""
+    table = Table(title="KPI history")
+    for name in ("when", "batches", "photos", "classes", "min / median / max per cell", "top class"):
+        table.add_column(name, justify="left" if name in ("when", "batches") else "right")
+    for row in history.iter_rows(named=True):
+        share = row["top_class_share"]
+        colour = "red" if share > limit else "green"
+        table.add_row(f"{row['timestamp']:%Y-%m-%d %H:%M}", row["batches"] or "-", f"{row['photos']:,}", f"{row['classes']:,}",
+                      f"{row['min_per_cell']:,} / {row['median_per_cell']:g} / {row['max_per_cell']:,}", f"[{colour}]{share:.1%}[/]")
+    return table
+
+
+def gates_table(gates: list[dict], run_id: str | None) -> Table:
+    """The run's gates, PASS or FAIL."""
+    table = Table(title=f"gates of run {run_id}")
+    for name in ("gate", "value", "rule", "status"):
+        table.add_column(name)
+    for g in gates:
+        value = "n/a" if g.get("value") is None else f"{g['value']:.3f}"
+        rule = f"{g.get('comparison', '')} {g.get('threshold', '')}".strip()
+        table.add_row(g["name"], value, rule, "[green]PASS[/]" if g["passed"] else "[red]FAIL[/]")
+    return table
