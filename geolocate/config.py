@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geolocate.errors import UserError
 
@@ -56,6 +56,17 @@ class FetchConfig(_Stage):
     start_captured_at: str | None = Field(None, description="Only photos captured on or after this ISO 8601 date.")
     end_captured_at: str | None = Field(None, description="Only photos captured before this ISO 8601 date.")
 
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # Refused here, not at the first request, so a typo costs one line instead of a failed run.
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("api_url must be an http:// or https:// URL with a host, e.g. https://graph.mapillary.com")
+        return value
+
 
 class SynthConfig(_Stage):
     n_photos: int = Field(3000, ge=10, description="Photos the synthetic generator draws.")
@@ -90,11 +101,19 @@ class CellsConfig(_Stage):
 
 class SplitConfig(_Stage):
     train: float = Field(0.8, gt=0, lt=1, description="Share of groups in train.")
-    val: float = Field(0.1, ge=0, lt=1, description="Share of groups in validation.")
-    test: float = Field(0.1, ge=0, lt=1, description="Share of groups in test.")
+    val: float = Field(0.1, gt=0, lt=1, description="Share of groups in validation (above 0: training selects its best epoch on val).")
+    test: float = Field(0.1, gt=0, lt=1, description="Share of groups in test (above 0: evaluation reports on test).")
     seed: int = Field(0, description="Seed: the same seed and data give the same split.")
     group_by: Literal["sequence", "drive"] = Field("sequence", description="Unit that never straddles splits: a sequence, or a drive (creator + capture day).")
     near_m: float = Field(25.0, ge=0, description="Radius of the near-duplicate audit: test photos with a train photo this close.")
+
+    @field_validator("val", "test", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        # Said before pydantic's generic "greater than 0", so the user learns why 0 is refused.
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            raise ValueError("evaluation needs val and test photos: use a share above 0, e.g. 0.1")
+        return value
 
 
 class ModelConfig(_Stage):
@@ -280,6 +299,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"config file {path} not found; pass --config PATH or run from a directory with config.toml") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"cannot read config {path}: {exc.strerror or exc}; pass --config with a TOML file") from None
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -4,14 +4,14 @@ Per area: tiles not yet done are searched (truncated boxes split, failures recor
 images join the area's candidate pool, `max_per_city` photos are picked spread over the pool
 (`sampling.spread_order`), the ones not already present are downloaded, and their manifest rows
 are merged every `_MERGE_EVERY` photos, so a kill loses at most that many rows, and even those
-are recovered from the files on disk by the next run. A second run finds everything done and
+are recovered from the files on disk by the next run. Manifest rows whose raw file went missing are downloaded
+again by id (`plan.py` says which: not after `clean-raw` unless `restore_raw`). A second run finds everything done and
 downloads nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Iterable, TypeVar
@@ -22,9 +22,9 @@ import polars as pl
 from geolocate.acquire.catalog import Area, batch_areas, bbox_area, catalog, find_area
 from geolocate.acquire.client import MapillaryClient, open_client, read_token
 from geolocate.acquire.download import download_photo, file_row, rows_frame
-from geolocate.acquire.manifest import merge_manifest, read_manifest
+from geolocate.acquire.manifest import merge_manifest
 from geolocate.acquire.ratelimit import Sleep
-from geolocate.acquire.sampling import spread_order
+from geolocate.acquire.plan import plan_downloads
 from geolocate.acquire.search import TileResult, search_tile
 from geolocate.acquire.state import AreaState, load_candidates, load_state, merge_candidates, save_candidates, save_state
 from geolocate.acquire.tiling import Box, box_key, tile_bbox
@@ -51,9 +51,11 @@ class AreaReport:
     found: int = 0
     panos_excluded: int = 0
     photos_new: int = 0
+    photos_restored: int = 0
     photos_skipped: int = 0
     photos_failed: int = 0
     bad_ids: list[str] = field(default_factory=list)
+    bad_positions: list[str] = field(default_factory=list)
     failed_boxes: dict[str, str] = field(default_factory=dict)
     failed_photos: dict[str, str] = field(default_factory=dict)
 
@@ -112,7 +114,7 @@ def catalog_listing(catalog_name: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the run
 
 
-def run_fetch(cfg: FetchConfig, data: DataPaths, areas: list[Area], *, max_per_city: int | None = None,
+def run_fetch(cfg: FetchConfig, data: DataPaths, areas: list[Area], *, max_per_city: int | None = None, restore_raw: bool = False,
               transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep = asyncio.sleep) -> FetchReport:
     """Fetch `areas` into `data` (raw photos, manifest, fetch state) and report what happened.
 
@@ -121,6 +123,8 @@ def run_fetch(cfg: FetchConfig, data: DataPaths, areas: list[Area], *, max_per_c
         data: the data directory.
         areas: what to fetch (see `select_areas`).
         max_per_city: photos kept per area (default `cfg.max_per_city`).
+        restore_raw: download again every raw file of the areas' manifest rows that is missing, even
+            when its processed copy exists (after `clean-raw`); by default only photos with neither.
         transport: HTTP transport (tests); default `client.transport_factory`, else the network.
         sleep: backoff / rate-limit sleep (tests pass a fast one).
 
@@ -129,18 +133,18 @@ def run_fetch(cfg: FetchConfig, data: DataPaths, areas: list[Area], *, max_per_c
     """
     token = read_token()
     started = time.perf_counter()
-    report = asyncio.run(_fetch(cfg, token, data, areas, max_per_city or cfg.max_per_city, transport, sleep))
+    report = asyncio.run(_fetch(cfg, token, data, areas, max_per_city or cfg.max_per_city, restore_raw, transport, sleep))
     report.seconds = time.perf_counter() - started
     return report
 
 
-async def _fetch(cfg: FetchConfig, token: str, data: DataPaths, areas: list[Area], max_per_city: int, transport, sleep: Sleep) -> FetchReport:
+async def _fetch(cfg: FetchConfig, token: str, data: DataPaths, areas: list[Area], max_per_city: int, restore_raw: bool, transport, sleep: Sleep) -> FetchReport:
     report = FetchReport()
     async with open_client(cfg, token, transport=transport, sleep=sleep, seed=cfg.seed) as client:
         with progress() as bars:
             ticks = _Bars(bars)
             for area in areas:
-                report.areas.append(await _fetch_area(client, data, area, max_per_city, ticks))
+                report.areas.append(await _fetch_area(client, data, area, max_per_city, restore_raw, ticks))
         report.requests = client.requests
     return report
 
@@ -161,7 +165,7 @@ class _Bars:
         self.bars.update(task, advance=1, description=f"{kind} · {area}")
 
 
-async def _fetch_area(client: MapillaryClient, data: DataPaths, area: Area, max_per_city: int, bars: _Bars) -> AreaReport:
+async def _fetch_area(client: MapillaryClient, data: DataPaths, area: Area, max_per_city: int, restore_raw: bool, bars: _Bars) -> AreaReport:
     report = AreaReport(area.name, area.batch)
     state, pool = load_state(data, area), load_candidates(data, area)
     tiles = tile_bbox(area.bbox, client.cfg.tile_deg)
@@ -173,7 +177,7 @@ async def _fetch_area(client: MapillaryClient, data: DataPaths, area: Area, max_
     report.boxes_failed, report.boxes_truncated = len(report.failed_boxes), len(state.truncated)
     eligible = pool if client.cfg.include_panos else pool.filter(~pl.col("is_pano").fill_null(False))
     report.found, report.panos_excluded = eligible.height, pool.height - eligible.height
-    await _download_area(client, data, area, eligible, urls, max_per_city, report, bars)
+    await _download_area(client, data, area, eligible, urls, max_per_city, restore_raw, report, bars)
     return report
 
 
@@ -201,6 +205,7 @@ def _record_tile(result: TileResult, state: AreaState, report: AreaReport, buffe
     urls.update((r["image_id"], r["thumb_url"]) for r in result.records if r["thumb_url"])
     state.truncated.update(result.truncated)
     report.bad_ids.extend(result.bad_ids)
+    report.bad_positions.extend(result.bad_positions)
     if result.error:
         state.failed[result.key] = result.error
     else:
@@ -214,44 +219,36 @@ def _save(data: DataPaths, area: Area, state: AreaState, pool: pl.DataFrame) -> 
 
 
 async def _download_area(client: MapillaryClient, data: DataPaths, area: Area, pool: pl.DataFrame, urls: dict[str, str],
-                         max_per_city: int, report: AreaReport, bars: _Bars) -> None:
-    """Download the spread-out sample's missing photos, merging manifest rows as they come."""
-    chosen, orphans, have = _plan_downloads(data, area, pool, max_per_city, client.cfg)
-    report.photos_skipped = len(have)
-    rows = pool.filter(pl.col("image_id").is_in(chosen + orphans)).iter_rows(named=True)
+                         max_per_city: int, restore_raw: bool, report: AreaReport, bars: _Bars) -> None:
+    """Download the spread-out sample's missing photos (and lost raw files), merging manifest rows as they come."""
+    plan = plan_downloads(data, area, pool, max_per_city, client.cfg, restore_raw)
+    report.photos_skipped = len(plan.have) - len(plan.restore)
+    rows = pool.filter(pl.col("image_id").is_in(plan.chosen + plan.orphans)).iter_rows(named=True)
     candidates = {r["image_id"]: r | {"thumb_url": urls.get(r["image_id"])} for r in rows}
+    # A restored photo keeps its manifest row; no thumb_url, so its URL comes from a lookup by id.
+    candidates |= {i: row | {"thumb_url": urls.get(i)} for i, row in plan.restore.items()}
     # Files a killed run wrote before merging their rows: describe them from disk, do not re-download.
-    buffer = [row for i in orphans if (row := await asyncio.to_thread(file_row, candidates[i], area, data))]
-    bars.add(bars.photos, len(chosen))
-    async for result in _completed(download_photo(client, data, candidates[i], area) for i in chosen):
+    buffer = [row for i in plan.orphans if (row := await asyncio.to_thread(file_row, candidates[i], area, data))]
+    todo = plan.chosen + list(plan.restore)
+    bars.add(bars.photos, len(todo))
+    async for result in _completed(download_photo(client, data, candidates[i], area) for i in todo):
         bars.done(bars.photos, area.name)
         if result.row is None:
             report.photos_failed += 1
             report.failed_photos[result.image_id] = result.error or "failed"
             continue
-        report.photos_new += 1
-        buffer.append(result.row)
+        old = plan.restore.get(result.image_id)
+        if old is None:
+            report.photos_new += 1
+            buffer.append(result.row)
+        else:  # the row keeps what later stages recorded (processed_path...); only the file's facts change
+            report.photos_restored += 1
+            buffer.append(old | {k: result.row[k] for k in ("path", "width", "height", "bytes", "fetched_at")})
         if len(buffer) >= _MERGE_EVERY:
             await asyncio.to_thread(merge_manifest, data, rows_frame(buffer))
             buffer = []
     if buffer:
         await asyncio.to_thread(merge_manifest, data, rows_frame(buffer))
-
-
-def _plan_downloads(data: DataPaths, area: Area, pool: pl.DataFrame, max_per_city: int, cfg: FetchConfig) -> tuple[list[str], list[str], set[str]]:
-    """(ids to download, ids on disk missing from the manifest, ids of the area already present).
-
-    The area keeps at most `max_per_city` photos: those it already has count first, then the
-    spread order fills the rest. Ids already in the manifest under another area are left alone.
-    """
-    manifest = read_manifest(data).select("image_id", "city")
-    known = set(manifest["image_id"].to_list())
-    on_disk = _raw_ids(data) & set(pool["image_id"].to_list())
-    have = set(manifest.filter(pl.col("city") == area.name)["image_id"].to_list()) | (on_disk - known)
-    need = max(0, max_per_city - len(have))
-    order = spread_order(pool, cfg.tile_deg, cfg.seed)
-    chosen = [i for i in order if i not in have and i not in known][:need]
-    return chosen, sorted(on_disk - known), have
 
 
 async def _completed(coros: Iterable[Awaitable[T]]) -> AsyncIterator[T]:
@@ -266,9 +263,3 @@ async def _completed(coros: Iterable[Awaitable[T]]) -> AsyncIterator[T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-
-def _raw_ids(data: DataPaths) -> set[str]:
-    """Ids of the photos in `data/raw` (one directory listing instead of a stat per candidate)."""
-    if not data.raw.is_dir():
-        return set()
-    return {e.name[:-4] for e in os.scandir(data.raw) if e.name.endswith(".jpg") and not e.name.startswith(".")}

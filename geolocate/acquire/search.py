@@ -26,7 +26,8 @@ class TileResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
     error: str | None = None
-    bad_ids: list[str] = field(default_factory=list)
+    bad_ids: list[str] = field(default_factory=list)  # records skipped: id not digits
+    bad_positions: list[str] = field(default_factory=list)  # records skipped: no valid capture position
 
 
 async def search_tile(client: MapillaryClient, tile: Box) -> TileResult:
@@ -44,10 +45,12 @@ async def search_tile(client: MapillaryClient, tile: Box) -> TileResult:
     await _search_box(client, tile, 0, raw, result)
     for item in raw:
         record = parse_record(item, client.thumb_field)
-        if record is None:
+        if record is not None:
+            result.records.append(record)
+        elif record_problem(item) == "id":
             result.bad_ids.append(str(item.get("id"))[:40])
         else:
-            result.records.append(record)
+            result.bad_positions.append(str(item.get("id"))[:40])
     return result
 
 
@@ -67,16 +70,15 @@ async def _search_box(client: MapillaryClient, box: Box, depth: int, raw: list, 
 
 
 def parse_record(item: dict[str, Any], thumb_field: str = "thumb_1024_url") -> dict[str, Any] | None:
-    """A search record as a candidate row (manifest metadata), or None when its id is not digits.
+    """A search record as a candidate row (manifest metadata), or None when `record_problem` finds one.
 
     The position is `geometry` (the capture GPS, what bbox search filters on), not
     `computed_geometry`: the SfM position is missing for many images and occasionally far off.
     """
-    image_id = item.get("id")
-    image_id = str(image_id) if isinstance(image_id, int) else image_id
-    coords = (item.get("geometry") or {}).get("coordinates") or [None, None]
-    if not is_valid_image_id(image_id) or not _is_position(coords):
+    if record_problem(item) is not None:
         return None
+    image_id = _record_id(item)
+    coords = item["geometry"]["coordinates"]
     creator = item.get("creator") or {}
     return {
         "image_id": image_id,
@@ -91,6 +93,20 @@ def parse_record(item: dict[str, Any], thumb_field: str = "thumb_1024_url") -> d
         "camera_type": _text(item.get("camera_type")),
         "thumb_url": _text(item.get(thumb_field)),  # short-lived: used this run, never stored
     }
+
+
+def record_problem(item: dict[str, Any]) -> str | None:
+    """Why a search record cannot be used: "id" (not digits), "position" (no valid geometry), or None."""
+    if not is_valid_image_id(_record_id(item)):
+        return "id"
+    geometry = item.get("geometry")
+    coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    return None if _is_position(coords) else "position"
+
+
+def _record_id(item: dict[str, Any]) -> Any:
+    image_id = item.get("id")
+    return str(image_id) if isinstance(image_id, int) and not isinstance(image_id, bool) else image_id
 
 
 def _is_position(coords: Any) -> bool:

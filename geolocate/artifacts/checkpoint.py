@@ -71,6 +71,21 @@ def write_checkpoint(stem: Path | str, state: Mapping[str, Any], sidecar: Mappin
     return sidecar
 
 
+def update_sidecar(stem: Path | str, update: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Change a checkpoint's sidecar in place (e.g. evaluate's temperature), leaving the weights alone.
+
+    The `weights_id` is kept, so the pair still matches; the weights file is not rewritten
+    (a StreetCLIP-L checkpoint is over a gigabyte).
+    """
+    path = file_of(resolve_checkpoint(stem), ".json")
+    sidecar = _read_sidecar_file(path)
+    update(sidecar)
+    text = dump_sidecar(sidecar)
+    check_text(text, path)
+    write_text(path, text)
+    return sidecar
+
+
 def _storable(state: Mapping[str, Any]) -> dict[str, Any]:
     """CPU, contiguous tensors with no two sharing memory (safetensors refuses shared storage:
     tied weights are stored twice and tied again by `load_state_dict`)."""

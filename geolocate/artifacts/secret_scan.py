@@ -13,13 +13,14 @@ from typing import Mapping
 
 from geolocate.errors import UserError
 
-TOKEN_ENV = "MAPILLARY_TOKEN"
 TOKEN_PREFIX = b"MLY|"
 _MIN_TOKEN_LEN = 8  # shorter values (a placeholder, an empty string) would match by accident
 
 
 def secret_patterns(binary: bool = False, env: Mapping[str, str] | None = None) -> list[bytes]:
     """Byte strings that must not appear in an artifact: the token value, plus `MLY|` in text."""
+    from geolocate.acquire.client import TOKEN_ENV  # lazily: the client imports httpx, not needed to load this module
+
     env = os.environ if env is None else env
     token = env.get(TOKEN_ENV, "").strip()
     patterns = [token.encode()] if len(token) >= _MIN_TOKEN_LEN else []
@@ -35,6 +36,8 @@ def find_secret(data: bytes, patterns: list[bytes]) -> bytes | None:
 
 def describe(pattern: bytes) -> str:
     """How to name a found secret in a message without printing it."""
+    from geolocate.acquire.client import TOKEN_ENV  # lazily, see secret_patterns
+
     return "the Mapillary token prefix MLY|" if pattern == TOKEN_PREFIX else f"the value of ${TOKEN_ENV}"
 
 

@@ -24,10 +24,15 @@ def fetch_command(
     name: Optional[str] = typer.Option(None, "--name", help="Name of the --bbox area (its city in the manifest).", show_default=False),
     catalog_name: Optional[str] = typer.Option(None, "--catalog", help="fr or us (default: fetch.catalog).", show_default=False),
     max_per_city: Optional[int] = typer.Option(None, "--max-per-city", min=1, help="Photos kept per area (default: fetch.max_per_city).", show_default=False),
+    restore_raw: bool = typer.Option(False, "--restore-raw", help="Download again the raw files of every manifest row of the area whose raw file is missing, even when its processed copy exists (rebuilds data/raw after clean-raw)."),
     list_areas: bool = typer.Option(False, "--list", help="Print the catalog and exit."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch photos (token from MAPILLARY_TOKEN); re-run the same command to resume or retry failures."""
+    """Fetch photos (token from MAPILLARY_TOKEN); re-run the same command to resume or retry failures.
+
+    Photos lost from both data/raw and data/processed are downloaded again by id. Exits 1 when
+    some box or photo failed (the summary still prints), 0 when the fetch is complete.
+    """
     from geolocate.acquire.fetch import catalog_listing, run_fetch, select_areas
 
     cfg = load(config, profile, sets)
@@ -38,11 +43,13 @@ def fetch_command(
     areas = select_areas(catalog_name, city=city, batch=batch, bbox=bbox, name=name)
     data = ProjectPaths.from_config(cfg.paths).data
     with locked(data, "fetch"):
-        report = run_fetch(cfg.fetch, data, areas, max_per_city=max_per_city)
+        report = run_fetch(cfg.fetch, data, areas, max_per_city=max_per_city, restore_raw=restore_raw)
     console.print(_summary_table(report))
     _print_problems(report)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
+    if not report.complete:
+        raise typer.Exit(1)  # scripts must not mistake a partial fetch for a finished one
 
 
 def _print_catalog(rows: list[dict], as_json: bool) -> None:
@@ -65,14 +72,17 @@ def _print_problems(report) -> None:
                 console.print(f"[yellow]{a.area}[/]: {len(items)} {what}, e.g. {key}: {reason}", markup=True, highlight=False)
         if a.bad_ids:
             console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_ids)} records with an invalid image id: {', '.join(map(repr, a.bad_ids[:3]))}")
+        if a.bad_positions:
+            console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_positions)} records without a valid position: {', '.join(map(repr, a.bad_positions[:3]))}")
     if not report.complete:
         console.print("[yellow]run the same command again to retry what failed[/] (done boxes and photos are skipped)")
 
 
 def _summary_table(report) -> Table:
-    table = Table("area", "boxes done", "failed", "truncated", "found", "new", "skipped", "failed photos", "bad ids",
+    table = Table("area", "boxes done", "failed", "truncated", "found", "new", "skipped", "restored", "failed photos", "bad ids", "bad positions",
                   title=f"fetch: {report.requests} requests in {report.seconds:.1f} s")
     for a in report.areas:
         table.add_row(a.area, f"{a.boxes_done}/{a.boxes}", str(a.boxes_failed), str(a.boxes_truncated), str(a.found),
-                      str(a.photos_new), str(a.photos_skipped), str(a.photos_failed), str(len(a.bad_ids)))
+                      str(a.photos_new), str(a.photos_skipped), str(a.photos_restored), str(a.photos_failed), str(len(a.bad_ids)),
+                      str(len(a.bad_positions)))
     return table

@@ -22,7 +22,7 @@ def predict_command(
     lat: Optional[float] = typer.Option(None, "--lat", help="True latitude, to report the error in km."),
     lon: Optional[float] = typer.Option(None, "--lon", help="True longitude, to report the error in km."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write one row per photo to a .csv or .parquet file."),
-    views: Optional[list[Path]] = typer.Option(None, "--views", help="Scout-sniper: up to four views in N, E, S, W order (--views n.jpg e.jpg s.jpg w.jpg)."),
+    views: bool = typer.Option(False, "--views", help="Scout-sniper: the photos are up to four views of one location, in N, E, S, W order (--views n.jpg e.jpg s.jpg w.jpg)."),
     north: Optional[Path] = typer.Option(None, "--north", help="Scout-sniper: the north view."),
     east: Optional[Path] = typer.Option(None, "--east", help="Scout-sniper: the east view."),
     south: Optional[Path] = typer.Option(None, "--south", help="Scout-sniper: the south view."),
@@ -37,13 +37,14 @@ def predict_command(
     cfg = load(config, profile, sets)
     paths = ProjectPaths.from_config(cfg.paths)
     ref, k = model or cfg.predict.model, top or cfg.predict.top
-    if views or north or east or south or west or locations:
+    named = {"north": north, "east": east, "south": south, "west": west}
+    if views or locations or any(named.values()):
         from geolocate.inference.multiview import run_predict_views
 
-        # Click gives an option one value: `--views a b c d` leaves b c d as positional photos.
-        views = [*(views or []), *(photos or [])] if views else views
-        code = run_predict_views(ref, paths, k, views, {"north": north, "east": east, "south": south, "west": west},
-                                 locations, out, as_json)
+        if photos and (locations or any(named.values())):
+            raise UserError("give views either by position (--views n.jpg e.jpg …) or by name (--north …), "
+                            "or a --locations table, not several at once")
+        code = run_predict_views(ref, paths, k, photos if views else None, named, locations, out, as_json)
         raise typer.Exit(code)
     from geolocate.inference.run import run_predict
 

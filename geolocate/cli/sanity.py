@@ -9,7 +9,6 @@ from rich.table import Table
 
 from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
 from geolocate.console import console
-from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 
 
@@ -34,6 +33,5 @@ def sanity_command(
     console.print(table)
     if as_json:
         print(json.dumps({"ok": report.ok, "checks": [vars(c) for c in report.checks]}, indent=2))
-    if not report.ok:
-        raise UserError(f"{len(report.violations)} violation(s): " + " | ".join(report.violations), exit_code=1)
+    report.raise_for_violations()
     console.print("[green]✓[/] the data set is ready to train on")

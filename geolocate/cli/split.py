@@ -9,7 +9,6 @@ from rich.table import Table
 from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
 from geolocate.console import console
 from geolocate.paths import ProjectPaths
-from geolocate.schemas import SPLITS
 
 
 @command("split")
@@ -40,8 +39,8 @@ def _table(report: dict) -> Table:
     leak, dom = report["leakage"], report["dominance"]
     near = leak["near_duplicates"]
     table = Table(title=f"split by {report['group_by']} (seed {report['seed']})", show_header=False)
-    table.add_row("photos", " / ".join(f"{s} {report['photos'][s]:,}" for s in SPLITS))
-    table.add_row("groups", " / ".join(f"{s} {report['groups'][s]:,}" for s in SPLITS))
+    table.add_row("photos", " / ".join(f"{s} {report['photos'][s]:,}" for s in ("train", "val", "test")))
+    table.add_row("groups", " / ".join(f"{s} {report['groups'][s]:,}" for s in ("train", "val", "test")))
     table.add_row("cells", f"{report['cells']} ({report['cells_without_val']} without val, {report['cells_without_test']} without test)")
     table.add_row("largest class", f"{dom['largest_share_before']:.1%} → {dom['largest_share_after']:.1%} of train "
                   f"(cap {dom['cap']:.0%}, {dom['downsampled_rows']:,} train rows left out)")

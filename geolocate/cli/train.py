@@ -10,7 +10,11 @@ import typer
 
 from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
 from geolocate.console import console
+from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
+
+
+PHASES = ("scout-clip", "scout-convnext", "sniper", "ensemble", "all")
 
 
 @command("train")
@@ -28,6 +32,8 @@ def train_command(
     Multi-GPU: torchrun --nproc-per-node N -m geolocate train --profile v1
     """
     if phase:
+        if phase not in PHASES:
+            raise UserError(f"--phase {phase!r}: choose one of {', '.join(PHASES)}")
         sets = [*(sets or []), f"train.phase={json.dumps(phase)}"]
     cfg = load(config, profile, sets)
     paths = ProjectPaths.from_config(cfg.paths)

@@ -8,10 +8,23 @@ one-line reason, so batch prediction can report it and go on.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def expand_photos(items: list[Path]) -> list[Path]:
+    """Files as given (missing ones too, so they are reported), directories as their images, sorted."""
+    out: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            out += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            out.append(item)
+    return out
 
 
 class BadImage(ValueError):
@@ -28,14 +41,16 @@ def load_rgb(path: Path | str, min_side: int | None = None) -> Image.Image:
     if not path.is_file():
         raise BadImage(f"{path}: no such file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if min_side and img.format == "JPEG":
-                    img.draft("RGB", _draft_size(img.size, min_side))
-                img = ImageOps.exif_transpose(img)
-                return img.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        with Image.open(path) as img:
+            # Checked by hand rather than by turning Pillow's warning into an error:
+            # warning filters are process-wide and not thread-safe (predict decodes in threads).
+            if Image.MAX_IMAGE_PIXELS and img.width * img.height > Image.MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(path)
+            if min_side and img.format == "JPEG":
+                img.draft("RGB", _draft_size(img.size, min_side))
+            img = ImageOps.exif_transpose(img)  # a loaded copy, safe to use after the file closes
+            return img if img.mode == "RGB" else img.convert("RGB")
+    except Image.DecompressionBombError:
         raise BadImage(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS} pixels, a possible decompression bomb)") from None
     except UnidentifiedImageError:
         raise BadImage(f"{path}: not an image Pillow can read") from None

@@ -53,6 +53,8 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     """Evaluate a finished run from disk: its best checkpoint on today's val and test photos."""
     from geolocate.artifacts.checkpoint import load_checkpoint
     from geolocate.artifacts.rundir import resolve_run
+    from geolocate.cells import load_classes
+    from geolocate.train.consistency import check_same_data
 
     run = resolve_run(run_ref, paths)
     if run.root.joinpath("scout_sniper.json").exists() or cfg.train.phase:
@@ -61,6 +63,7 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
         return evaluate_scout_sniper(cfg, paths, str(run.root))
     model, meta = load_checkpoint(run.best, paths)
     classes = Classes.from_sidecar(meta)
+    check_same_data(meta, paths.data, load_classes(paths.data)["cell_id"].to_list(), f"evaluate run {run.run_id}")
     val, test = _outputs_from_disk(cfg, paths, model, meta, classes)
     return finish_evaluation(cfg, paths, run, classes, val, test, "cpu", None)
 
@@ -169,12 +172,13 @@ def _write_plots(run, out: Outputs, probs, scored: ScoredSplit, classes: Classes
 
 
 def _update_sidecar(stem, temperature: float, mode: str, k: int, val: dict, test: dict) -> None:
-    from geolocate.artifacts.checkpoint import read_checkpoint, write_checkpoint
+    from geolocate.artifacts.checkpoint import update_sidecar
 
-    sidecar, state = read_checkpoint(stem)
-    sidecar.update(temperature=temperature, position=mode, weighted_topk=k)
-    sidecar["metrics"] = {**sidecar.get("metrics", {}), "val": val, "test": test}
-    write_checkpoint(stem, state, sidecar)
+    def apply(sidecar: dict) -> None:
+        sidecar.update(temperature=temperature, position=mode, weighted_topk=k)
+        sidecar["metrics"] = {**sidecar.get("metrics", {}), "val": val, "test": test}
+
+    update_sidecar(stem, apply)
 
 
 def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test: Outputs, classes: Classes) -> None:

@@ -86,7 +86,12 @@ class ScoutSniperPredictor:
         return {"location": i, "lat": float(result.after[i, 0]), "lon": float(result.after[i, 1]),
                 "region": self.regions[int(result.top1[i])]["cell_id"], "confidence": float(result.confidence[i]),
                 "centroid_lat": float(result.before[i, 0]), "centroid_lon": float(result.before[i, 1]),
-                "top": [{"region": self.regions[int(k)]["cell_id"], "probability": float(result.probs[i, k])} for k in best]}
+                "top": [self._region_entry(rank, int(k), float(result.probs[i, k])) for rank, k in enumerate(best, 1)]}
+
+    def _region_entry(self, rank: int, k: int, prob: float) -> dict:
+        """One top-k entry, keyed like single-photo predictions (`region` in place of `cell_id`)."""
+        r = self.regions[k]
+        return {"rank": rank, "region": r["cell_id"], "lat": r["centroid_lat"], "lon": r["centroid_lon"], "prob": prob}
 
 
 def _location_features(model, locations: list[dict], batch_size: int):
@@ -175,8 +180,8 @@ def _show(rows: list[dict], failures: list[dict], as_json: bool, single: bool) -
         table.add_column("#", justify="right")
         table.add_column("region")
         table.add_column("probability", justify="right")
-        for k, item in enumerate(row["top"], 1):
-            table.add_row(str(k), item["region"], f"{item['probability']:.1%}")
+        for item in row["top"]:
+            table.add_row(str(item["rank"]), item["region"], f"{item['prob']:.1%}")
         stdout.print(table)
     if not single:
         console.print(f"{len(rows)} locations predicted, {len(failures)} unreadable views")

@@ -10,22 +10,9 @@ from rich.table import Table
 
 from geolocate import atomic
 from geolocate.console import console, stdout
+from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
 from geolocate.inference.predictor import Failure, Predictor
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-def expand_photos(items: list[Path]) -> list[Path]:
-    """Files as given (even missing ones, so they are reported), directories as their images, sorted."""
-    out: list[Path] = []
-    for item in items:
-        if item.is_dir():
-            out += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        else:
-            out.append(item)
-    return out
-
 
 def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth: tuple[float, float] | None,
                 out: Path | None, as_json: bool) -> int:

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-
 
 @dataclass
 class EmbedResult:
@@ -25,17 +23,6 @@ class EmbedResult:
     rows: int
     dim: int
     bad: list[str] = field(default_factory=list)
-
-
-def collect_photos(inputs: list[Path]) -> list[Path]:
-    """Files as given (missing ones too, so they are reported), directories expanded to their images."""
-    photos: list[Path] = []
-    for item in inputs:
-        if item.is_dir():
-            photos.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
-        else:
-            photos.append(item)
-    return photos
 
 
 def embed_batch(model, images):
@@ -93,7 +80,7 @@ def run_embed(photos: list[Path], model_name: str, out: Path, weights: Path | No
     from geolocate.atomic import write_parquet
     from geolocate.models.registry import create_model
 
-    files = collect_photos(photos)
+    files = expand_photos(photos)
     if not files:
         raise UserError("no photos to embed: pass image files or directories that contain some")
     model = create_model(model_name, num_classes=0, pretrained=pretrained, weights=weights).to(device).eval()

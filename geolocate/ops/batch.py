@@ -176,8 +176,7 @@ def _sanity(plan: Plan, _resume: str | None) -> dict[str, Any]:
     from geolocate.split.sanity import run_sanity
 
     report = run_sanity(plan.cfg, plan.paths.data)
-    if report.violations:
-        raise UserError(f"{len(report.violations)} violation(s): " + " | ".join(report.violations), exit_code=1)
+    report.raise_for_violations()
     return {"detail": f"{len(report.checks)} checks passed"}
 
 
@@ -214,6 +213,17 @@ _STEPS: dict[str, Callable[[Plan, str | None], dict[str, Any]]] = {
     "fetch": _fetch, "synth": _synth, "prepare": _prepare, "cells": _cells, "split": _split,
     "sanity": _sanity, "train": _train, "export": _export, "clean-raw": _clean_raw,
 }
+
+
+def run_step(plan: Plan, name: str) -> str:
+    """Run one step of `plan` alone, with no state file, skip or lock; returns its detail line.
+
+    The demo builds its data this way, so it checks exactly what a batch checks.
+
+    Raises:
+        UserError: the step failed (unwrapped: the caller names the step).
+    """
+    return _STEPS[name](plan, None)["detail"]
 
 
 # ---------------------------------------------------------------- training resume, summary

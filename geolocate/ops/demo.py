@@ -46,26 +46,27 @@ def run_demo(workdir: Path, profile: str = "tiny", overrides: list[str] | None =
 
 
 def prepare_data(cfg: GeolocateConfig, paths: ProjectPaths) -> None:
-    """synth → prepare → cells → split → sanity, each a library call (as the CLI commands do)."""
-    from geolocate.acquire.prepare import run_prepare
-    from geolocate.cells import run_cells
-    from geolocate.split.run import run_split
-    from geolocate.split.sanity import run_sanity
+    """synth → prepare → cells → split → sanity: the batch plan's own steps (`ops.batch.run_step`).
+
+    synth is called directly: the batch step redraws every earlier synthetic batch under one
+    batch name, while the demo draws `cfg.synth` exactly as configured.
+    """
+    from geolocate.ops.batch import Plan, run_step
     from geolocate.synth.generate import run_synth
 
-    data = paths.data
     with step(f"synth: {cfg.synth.n_photos} synthetic street photos"):
-        run_synth(cfg.synth, data)
-    with step("prepare: processed copies for training"):
-        run_prepare(cfg.data, data)
-    with step("cells: H3 classes"):
-        run_cells(cfg.cells, data)
-    with step("split: grouped by sequence, leakage audit"):
-        run_split(cfg, data)
-    with step("sanity"):
-        report = run_sanity(cfg, data, quick=True)
-        if report.violations:
-            raise UserError("sanity failed: " + "; ".join(map(str, report.violations)))
+        run_synth(cfg.synth, paths.data)
+    plan = Plan(cfg, paths, batch="demo", synthetic=True)  # the batch name is read by fetch/synth only
+    for name, what in _DATA_STEPS:
+        with step(f"{name}: {what}"):
+            try:
+                run_step(plan, name)
+            except UserError as exc:
+                raise UserError(f"demo stopped at {name}: {exc}", exc.exit_code) from None
+
+
+_DATA_STEPS = [("prepare", "processed copies for training"), ("cells", "H3 classes"),
+               ("split", "grouped by sequence, leakage audit"), ("sanity", "every photo decodes, no leakage")]
 
 
 def _train(cfg: GeolocateConfig, paths: ProjectPaths) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from geolocate import atomic
-from geolocate.cells.run import read_manifest_columns
+from geolocate.acquire.manifest import read_manifest
 from geolocate.config import GeolocateConfig, SplitConfig
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths
@@ -48,7 +48,7 @@ def read_labelled(data: DataPaths) -> tuple[pl.DataFrame, pl.DataFrame]:
             raise UserError(f"no {path}; run `geolocate cells` first")
     cells = conform(pl.read_parquet(data.cells), CELLS)
     labels = conform(pl.read_parquet(data.labels), LABELS)
-    manifest = read_manifest_columns(data, ["image_id", "sequence_id", "creator_id", "captured_at", "lat", "lon"])
+    manifest = read_manifest(data, required=True, columns=["image_id", "sequence_id", "creator_id", "captured_at", "lat", "lon"])
     labels = labels.join(cells.select("cell_id"), on="cell_id", how="semi")  # classes that exist
     frame = labels.join(manifest, on="image_id", how="inner")
     if frame.is_empty():

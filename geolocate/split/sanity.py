@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from geolocate.cells.run import read_manifest_columns
+from geolocate.acquire.manifest import read_manifest
 from geolocate.config import GeolocateConfig
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths
@@ -49,6 +49,15 @@ class SanityReport:
     def ok(self) -> bool:
         return not self.violations
 
+    def raise_for_violations(self, prefix: str = "") -> None:
+        """Raise one UserError (exit code 1) listing every violation; do nothing when all pass.
+
+        Args:
+            prefix: put before the count, e.g. "sanity failed: " where the context needs naming.
+        """
+        if self.violations:
+            raise UserError(f"{prefix}{len(self.violations)} violation(s): " + " | ".join(self.violations), exit_code=1)
+
 
 def _examples(ids: list[str], k: int = 3) -> str:
     shown = ", ".join(ids[:k])
@@ -73,7 +82,7 @@ def run_sanity(cfg: GeolocateConfig, data: DataPaths, quick: bool = False) -> Sa
         quick: only check that photos exist, without decoding them.
     """
     report = SanityReport()
-    manifest = read_manifest_columns(data, ["image_id", "sequence_id", "path", "processed_path"])
+    manifest = read_manifest(data, required=True, columns=["image_id", "sequence_id", "path", "processed_path"])
     _photos(report, manifest, data, quick)
     cells, labels, split = _read(data.cells, CELLS), _read(data.labels, LABELS), _read(data.split, SPLIT)
     if cells is None or labels is None:
@@ -144,6 +153,10 @@ def _split(report: SanityReport, split: pl.DataFrame, labels: pl.DataFrame, cell
     untrained = cells.filter(~pl.col("cell_id").is_in(trained.implode()))["cell_id"].to_list()
     if untrained:
         problems.append(f"{len(untrained)} classes without a train photo ({_examples(untrained)})")
+    # Evaluation reads val (model selection) and test (the reported figures): neither may be empty.
+    empty_splits = [s for s in SPLITS if split.filter(pl.col("split") == s).is_empty()]
+    if empty_splits:
+        problems.append(f"{'/'.join(empty_splits)} empty; every split needs photos: fetch more or raise split.val/split.test")
     sizes = ", ".join(f"{s} {split.filter(pl.col('split') == s).height:,}" for s in SPLITS)
     report.add("split", problems, sizes)
 

@@ -14,6 +14,7 @@ from geolocate.config import public_dict
 def checkpoint_meta(s, epoch: int, metrics: dict, run_id: str) -> dict[str, Any]:
     """The self-describing sidecar: enough to rebuild the model and predict with nothing else."""
     from geolocate.artifacts.digest import data_fingerprint
+    from geolocate.train.consistency import split_fingerprint
 
     net = s.net
     classes = s.classes.select("cell_id", "centroid_lat", "centroid_lon", "city").to_dicts()
@@ -30,6 +31,7 @@ def checkpoint_meta(s, epoch: int, metrics: dict, run_id: str) -> dict[str, Any]
         "metrics": {"val": metrics},
         "versions": {"geolocate": __version__, "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version()},
         "data_fingerprint": data_fingerprint([s.paths.data.manifest, s.paths.data.labels, s.paths.data.split]),
+        "split_fingerprint": split_fingerprint(s.paths.data),
         "epoch": epoch + 1,
         "run_id": run_id,
     }
@@ -51,6 +53,9 @@ def save_epoch(s, run, epoch: int, row: dict, history: list[dict], improved: boo
     from geolocate.artifacts.checkpoint import save_checkpoint
     from geolocate.artifacts.state import capture_rng_state, save_state
 
+    # metrics.csv first: a kill after the checkpoint then never leaves a run without it, and a
+    # resumed run that redoes this epoch replaces the row instead of duplicating it.
+    run.append_metrics_row(row)
     val = {k[4:]: v for k, v in row.items() if k.startswith("val_")}
     meta = checkpoint_meta(s, epoch, val, run.run_id)
     save_checkpoint(run.last, s.net, meta)
@@ -64,4 +69,3 @@ def save_epoch(s, run, epoch: int, row: dict, history: list[dict], improved: boo
         rng_state=capture_rng_state(),
         extra={"scaler": s.scaler.state_dict(), "history": history},
     )
-    run.append_metrics_row(row)

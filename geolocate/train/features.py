@@ -3,9 +3,12 @@
 With a frozen backbone every epoch of a fusion head, the ensemble fit and the sniper would push
 the same photos through the same network again; caching the per-view embeddings turns those
 phases into seconds of matrix work on a CPU. The cache lives in
-`data/features/<model>/<fingerprint>.safetensors` (a float32 tensor [N, D], rows in the order of
-the JSON index next to it). The fingerprint hashes the backbone's weights and the preprocessing,
-so new weights or another input size never read stale features: they get another file.
+`data/features/<model>/<fingerprint>.safetensors`: a float32 tensor [N, D] whose row order (the
+image ids) is stored in the same file's metadata, so one atomic rename publishes rows and ids
+together and a crash can never pair an id list with another tensor. A file whose ids do not
+match its rows is discarded and rebuilt. The fingerprint hashes the backbone's weights and the
+preprocessing, so new weights or another input size never read stale features: they get
+another file.
 
 `embed_images` is the one embedding code path: the cache and `geolocate embed` both use it.
 """
@@ -95,16 +98,23 @@ class FeatureCache:
         self.model_name = model_name
 
     def load(self) -> tuple[list[str], torch.Tensor, list[str]]:
-        """(image ids, features [N, D], ids that failed to decode); empty when nothing is cached."""
-        index = self.stem.with_suffix(".json")
-        if not index.is_file():
-            return [], torch.zeros(0, 0), []
-        meta = json.loads(index.read_text())
-        if meta.get("fingerprint") != self.fingerprint:
-            return [], torch.zeros(0, 0), []
-        from safetensors.torch import load_file
+        """(image ids, features [N, D], ids that failed to decode); empty when nothing usable is cached."""
+        from safetensors import safe_open
 
-        return meta["image_ids"], load_file(str(self.stem.with_suffix(".safetensors")))["features"], meta.get("failed", [])
+        empty = [], torch.zeros(0, 0), []
+        path = self.stem.with_suffix(".safetensors")
+        if not path.is_file():
+            return empty
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                meta = handle.metadata() or {}
+                feats = handle.get_tensor("features")
+            ids, failed = json.loads(meta["image_ids"]), json.loads(meta.get("failed", "[]"))
+        except Exception:  # truncated, foreign or pre-metadata file: recompute rather than trust it
+            return empty
+        if meta.get("format") != FORMAT or meta.get("fingerprint") != self.fingerprint or len(ids) != feats.shape[0]:
+            return empty
+        return ids, feats, failed
 
     def features(self, model: nn.Module, files: dict[str, Path], batch_size: int, device="cpu") -> tuple[dict[str, int], torch.Tensor]:
         """Row of every requested image id in the returned tensor; computes and stores the missing ones.
@@ -124,10 +134,10 @@ class FeatureCache:
         return {i: row for row, i in enumerate(ids) if i in files and i not in skip}, feats
 
     def _save(self, ids: list[str], feats: torch.Tensor, failed: list[str]) -> None:
+        """Tensor and its row ids in one file, published by one atomic rename."""
         from safetensors.torch import save_file
 
+        meta = {"format": FORMAT, "model": self.model_name, "fingerprint": self.fingerprint,
+                "preprocessing": json.dumps(self.preprocessing), "image_ids": json.dumps(ids), "failed": json.dumps(failed)}
         with atomic.atomic_path(self.stem.with_suffix(".safetensors")) as tmp:
-            save_file({"features": feats.contiguous()}, str(tmp))
-        atomic.write_json(self.stem.with_suffix(".json"), {
-            "format": FORMAT, "model": self.model_name, "fingerprint": self.fingerprint,
-            "preprocessing": self.preprocessing, "image_ids": ids, "failed": failed})
+            save_file({"features": feats.contiguous()}, str(tmp), metadata=meta)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
-import numpy as np
+from pathlib import Path
 
 from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict, validate_config
@@ -63,6 +62,7 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     from geolocate.artifacts.checkpoint import read_checkpoint
     from geolocate.artifacts.rundir import resolve_run
     from geolocate.artifacts.state import load_state, restore_rng_state
+    from geolocate.train.consistency import check_same_data
     from geolocate.train.loop import fit
     from geolocate.train.setup import build_session
 
@@ -70,7 +70,9 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     cfg = validate_config(json.loads(run.config.read_text()), run.config)
     state = load_state(run.state)
     session = build_session(cfg, paths, d)
-    session.net.load_state_dict(read_checkpoint(run.last)[1])
+    sidecar, weights = read_checkpoint(run.last)
+    check_same_data(sidecar, paths.data, session.classes["cell_id"].to_list(), f"resume run {run.run_id}")
+    session.net.load_state_dict(weights)
     session.optimizer.load_state_dict(state["optimizer"])
     session.scheduler.load_state_dict(state["scheduler"])
     session.scaler.load_state_dict(state["extra"]["scaler"])
@@ -88,11 +90,24 @@ def _finish(session, run, result) -> RunSummary:
 
 
 def _write_seed_summary(runs: list[RunSummary], paths: ProjectPaths) -> None:
-    keys = [k for k, v in runs[0].metrics["test"].items() if isinstance(v, (int, float))]
-    summary = {
-        "runs": [r.run_id for r in runs],
-        "test": {k: {"mean": float(np.mean([r.metrics["test"][k] for r in runs])),
-                     "std": float(np.std([r.metrics["test"][k] for r in runs], ddof=1))} for k in keys},
-    }
+    """Mean ± std over seeds: printed, saved next to the runs, and added to the last run's report."""
+    from rich.table import Table
+
+    from geolocate.evaluate.metrics import aggregate_seeds
+    from geolocate.evaluate.report import seeds_section
+
+    summary = {"runs": [r.run_id for r in runs],
+               **{split: aggregate_seeds([r.metrics[split] for r in runs]) for split in ("val", "test")}}
     atomic.write_json(paths.runs / f"seeds-{runs[0].run_id}.json", summary)
+    table = Table(title=f"{len(runs)} seeds (test)", title_justify="left")
+    for col in ("metric", "mean", "std"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for key, v in summary["test"].items():
+        table.add_row(key, f"{v['mean']:.4g}", f"{v['std']:.3g}")
+    console.print(table)
+    report = Path(runs[-1].run_dir) / "REPORT.md"
+    if report.is_file():
+        lines = seeds_section(summary["test"])
+        lines[0] = f"## Seeds ({len(runs)} runs: {', '.join(summary['runs'])}; test split)"
+        atomic.write_text(report, report.read_text() + "\n" + "\n".join(lines) + "\n")
     runs[-1].metrics["seeds"] = summary

@@ -62,6 +62,12 @@ def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: st
         seeded = cfg.model_copy(deep=True)
         seeded.train.seed = cfg.train.seed + i
         runs.append(_train_run(seeded, paths, None, skip_done=False))
+    if len(runs) > 1:
+        from geolocate.train.scout_seeds import write_seed_summary
+
+        summary = write_seed_summary(runs, paths)
+        if summary is not None:
+            runs[-1].metrics["seeds"] = summary  # `--json` shows it, as the v1 path does
     return runs
 
 

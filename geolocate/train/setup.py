@@ -83,8 +83,10 @@ def build_session(cfg: GeolocateConfig, paths: ProjectPaths, d: Dist) -> Session
     classes = load_classes(data)
     frame = training_frame(data, classes)
     splits = {name: frame.filter(pl.col("split") == name) for name in ("train", "val", "test")}
-    if splits["train"].height == 0 or splits["val"].height == 0:
-        raise UserError("the split has no train or no val photos; run `geolocate split` on more data")
+    empty = [name for name, frame in splits.items() if frame.height == 0]
+    if empty:
+        raise UserError(f"the split has no {' and no '.join(empty)} photos: training needs all three; "
+                        "run `geolocate split` with non-zero ratios on more data")
     net = _build_model(cfg, classes.height).to(d.device)
     if d.device.type == "cuda" and cfg.train.channels_last:
         net = net.to(memory_format=torch.channels_last)

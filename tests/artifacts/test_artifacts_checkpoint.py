@@ -185,3 +185,16 @@ def test_plain_state_dict_pickle_with_sidecar_loads(tmp_path, make_model, meta, 
     torch.save(model.state_dict(), tmp_path / "legacy.pth")
     loaded, _ = load_checkpoint(tmp_path / "legacy.pth", factory=factory)
     assert torch.equal(loaded(_inputs()), model(_inputs()))
+
+
+def test_update_sidecar_keeps_the_weights_and_their_pairing(tmp_path, make_model, meta, factory):
+    from geolocate.artifacts.checkpoint import update_sidecar
+
+    model = make_model(seed=5)
+    save_checkpoint(tmp_path / "ckpt", model, meta)
+    weights = (tmp_path / "ckpt.safetensors").read_bytes()
+    update_sidecar(tmp_path / "ckpt", lambda s: s.update(temperature=1.7, position="weighted"))
+    assert (tmp_path / "ckpt.safetensors").read_bytes() == weights
+    loaded, sidecar = load_checkpoint(tmp_path / "ckpt", factory=factory)  # the pair still matches
+    assert sidecar["temperature"] == 1.7 and sidecar["position"] == "weighted"
+    assert torch.equal(loaded(_inputs()), model(_inputs()))

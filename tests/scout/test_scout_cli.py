@@ -62,6 +62,11 @@ def _predict_views(cli, workdir) -> None:
     assert result.exit_code == 0, result.output
     prediction = json.loads(result.stdout)["predictions"][0]
     assert len(prediction["top"]) == 3 and -90 <= prediction["lat"] <= 90
+    # top-k entries are keyed like single-photo predictions (rank, lat, lon, prob), region for cell_id
+    top = prediction["top"]
+    assert all(set(t) == {"rank", "region", "lat", "lon", "prob"} for t in top)
+    assert [t["rank"] for t in top] == [1, 2, 3] and top[0]["region"] == prediction["region"]
+    assert all(a["prob"] >= b["prob"] for a, b in zip(top, top[1:])) and 0 < sum(t["prob"] for t in top) <= 1 + 1e-6
     # A missing file is reported (exit 1) and the location is still predicted from the other view.
     result = cli("predict", *P, "--views", data / loc["north"], "--views", workdir / "missing.jpg", "--json")
     assert result.exit_code == 1

@@ -56,3 +56,47 @@ def test_cache_is_reused_and_new_weights_get_a_new_file(tmp_path, photos, monkey
     rows3, feats3 = cache.features(other, photos, 4)
     assert calls == [6, 6] and not torch.allclose(feats3[rows3["100"]], feats[rows["100"]])
     assert len(list((tmp_path / "features" / "tiny_convnext").glob("*.safetensors"))) == 2
+
+
+def _expected_rows(model, photos, rows, feats):
+    """Each id's cached row equals the embedding of that id's own photo."""
+    ids = sorted(rows)
+    truth, _ = embed_images(model, [photos[i] for i in ids], batch_size=4)
+    return all(torch.allclose(feats[rows[i]], truth[k], atol=1e-5) for k, i in enumerate(ids))
+
+
+def test_ids_live_in_the_tensor_file_so_one_rename_publishes_both(tmp_path, photos):
+    model = _model(0)
+    cache = FeatureCache(tmp_path / "features", "tiny_convnext", model)
+    cache.features(model, photos, 4)
+    files = sorted(p.name for p in (tmp_path / "features" / "tiny_convnext").iterdir())
+    assert files == [cache.stem.name + ".safetensors"]  # no separate index that a crash could leave behind
+    ids, feats, failed = cache.load()
+    assert len(ids) == feats.shape[0] and failed == ["999"]
+
+
+@pytest.mark.parametrize("tear", ["more_rows_than_ids", "legacy_index_next_to_tensor", "truncated"])
+def test_a_torn_cache_is_rebuilt_never_misaligned(tmp_path, photos, tear):
+    from safetensors.torch import save_file
+
+    model = _model(0)
+    cache = FeatureCache(tmp_path / "features", "tiny_convnext", model)
+    first = {k: photos[k] for k in ("100", "101")}
+    cache.features(model, first, 4)
+    ids, feats, failed = cache.load()
+    path = cache.stem.with_suffix(".safetensors")
+    if tear == "more_rows_than_ids":  # a newer tensor carrying an older id list
+        junk = torch.randn(3, feats.shape[1])
+        meta = {"format": "geolocate.features", "fingerprint": cache.fingerprint, "image_ids": '["101", "100"]'}
+        save_file({"features": torch.cat([junk, feats])}, str(path), metadata=meta)
+    elif tear == "legacy_index_next_to_tensor":  # the old two-file layout, torn between the writes
+        save_file({"features": torch.randn(4, feats.shape[1])}, str(path))
+        cache.stem.with_suffix(".json").write_text('{"fingerprint": "%s", "image_ids": ["100", "101"]}' % cache.fingerprint)
+    else:
+        path.write_bytes(path.read_bytes()[:40])
+    assert cache.load()[0] == []
+    rows, feats = cache.features(model, photos, 4)
+    assert sorted(rows) == ["100", "101", "102", "103", "104"]
+    assert _expected_rows(model, photos, rows, feats)
+    ids, stored, _ = cache.load()
+    assert len(ids) == stored.shape[0] == 6

@@ -69,7 +69,7 @@ def _dominated(tmp_path):
                                           ("Lille", 50.6292, 3.0573, "02"), ("Nice", 43.7102, 7.262, "03")), spread_m=300)
         .with_columns(image_id=(pl.col("image_id").cast(pl.Int64) + 10**6).cast(pl.Utf8),
                       sequence_id=pl.lit("b") + pl.col("sequence_id")),
-    ])
+    ]).with_columns(path=pl.lit("raw/") + pl.col("image_id") + ".jpg")  # the manifest guard checks it
     data = write(tmp_path / "data", frame)
     cfg = load_config(None, "tiny", ["cells.resolution=3", "cells.min_samples=10"])
     run_cells(cfg.cells, data)

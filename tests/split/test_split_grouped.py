@@ -144,7 +144,8 @@ def test_cli_split_bad_ratios_in_one_line(cli, workdir):
 
 def test_labels_that_match_no_manifest_photo_are_refused_without_touching_cells(labelled, cfg):
     before = labelled.cells.read_bytes()
-    write(labelled.root, manifest_frame(3).with_columns(image_id=pl.lit("9") + pl.col("image_id")))
+    other = manifest_frame(3).with_columns(image_id=pl.lit("9") + pl.col("image_id"))
+    write(labelled.root, other.with_columns(path=pl.lit("raw/") + pl.col("image_id") + ".jpg"))  # guarded paths
     with pytest.raises(UserError, match="run `geolocate cells` again"):
         run_split(cfg, labelled)
     assert labelled.cells.read_bytes() == before

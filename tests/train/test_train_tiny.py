@@ -42,7 +42,11 @@ def test_run_writes_every_artifact(tiny_trained):
                  "metrics.json", "config.json", "best.safetensors", "best.json", "last.safetensors", "state.pt"):
         assert (run / name).is_file(), name
     report = (run / "REPORT.md").read_text()
-    assert "PASS" in report or "FAIL" in report
+    gates = json.loads((run / "metrics.json").read_text())["gates"]
+    gate_lines = report.split("## Gates", 1)[1].splitlines()
+    for gate in gates:  # every gate is in the report with the status evaluate decided
+        row = next(line for line in gate_lines if line.startswith(f"| {gate['name']} |"))
+        assert f"**{gate['status']}**" in row
     preds = pl.read_parquet(run / "predictions.parquet")
     assert preds.height == tiny_trained["metrics"]["test"]["n"]
     assert {"top_cells", "top_probs", "error_km", "pred_lat"} <= set(preds.columns)

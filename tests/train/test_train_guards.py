@@ -1,0 +1,65 @@
+"""Seeds summary, and refusals when the data under a run changed or a split is empty."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from geolocate.errors import UserError
+
+pytestmark = pytest.mark.slow
+QUICK = ["train.epochs=2", "train.max_steps_per_epoch=3", "train.patience=10"]
+
+
+@pytest.fixture
+def project(tiny_data, tmp_path, in_project):
+    shutil.copytree(tiny_data / "data", tmp_path / "data")
+    return in_project(tmp_path)
+
+
+def test_seeds_report_mean_and_std(project, tiny_config):
+    from geolocate.paths import ProjectPaths
+    from geolocate.train.run import run_train
+
+    cfg = tiny_config(QUICK)
+    runs = run_train(cfg, ProjectPaths.from_config(cfg.paths), seeds=2)
+    assert len({r.run_id for r in runs}) == 2
+    summary = json.loads(next((project / "runs").glob("seeds-*.json")).read_text())
+    assert summary["runs"] == [r.run_id for r in runs]
+    medians = [r.metrics["test"]["median_km"] for r in runs]
+    assert summary["test"]["median_km"]["mean"] == pytest.approx(sum(medians) / 2)
+    assert "## Seeds" in (project / runs[-1].run_dir / "REPORT.md").read_text()
+
+
+def test_resume_and_evaluate_refuse_changed_labels(project, tiny_config):
+    from geolocate.cells import run_cells
+    from geolocate.evaluate.run import run_evaluate
+    from geolocate.paths import ProjectPaths
+    from geolocate.split.run import run_split
+    from geolocate.train.run import run_train
+
+    cfg = tiny_config(QUICK)
+    paths = ProjectPaths.from_config(cfg.paths)
+    run_train(cfg, paths)
+    changed = tiny_config([*QUICK, "split.seed=7"])
+    run_cells(changed.cells, paths.data)
+    run_split(changed, paths.data)
+    with pytest.raises(UserError, match="changed since it was trained"):
+        run_evaluate(changed, paths, "latest")
+    with pytest.raises(UserError, match="changed since it was trained"):
+        run_train(changed, paths, resume="latest")
+
+
+def test_training_refuses_an_empty_split(project, tiny_config):
+    import polars as pl
+
+    from geolocate.paths import ProjectPaths
+    from geolocate.train.run import run_train
+
+    cfg = tiny_config(QUICK)
+    split = project / "data/split.parquet"
+    pl.read_parquet(split).filter(pl.col("split") != "test").write_parquet(split)
+    with pytest.raises(UserError, match="no test photos"):
+        run_train(cfg, ProjectPaths.from_config(cfg.paths))
