@@ -26,5 +26,11 @@ clean-raw:
 kpi:
 	$(GEO) kpi
 
+# Every benchmark, short runs (see benchmarks/README.md for the full commands behind RESULTS.md).
 bench:
-	$(VENV)/bin/python benchmarks/run_all.py
+	$(VENV)/bin/python benchmarks/bench_cli_startup.py --quick
+	$(VENV)/bin/python benchmarks/bench_cells_split.py --runs 1
+	$(VENV)/bin/python benchmarks/bench_fetch.py --runs 1
+	$(VENV)/bin/python benchmarks/bench_synth.py --runs 1
+	$(VENV)/bin/python benchmarks/bench_train_loader.py --quick
+	$(VENV)/bin/python benchmarks/bench_predict.py --quick

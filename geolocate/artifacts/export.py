@@ -56,9 +56,13 @@ class ExportResult:
 
 
 def run_export(
-    cfg: GeolocateConfig, project_paths: ProjectPaths, with_images: bool = False, now: datetime | None = None
+    cfg: GeolocateConfig, project_paths: ProjectPaths, with_images: bool = False, now: datetime | None = None,
+    run_ref: str = "latest",
 ) -> ExportResult:
     """Write `exports/snapshot-<UTC time>.tar.gz` atomically and return what is in it.
+
+    `run_ref` names the run whose report, plots, metrics and best checkpoint go in (freeze passes
+    the run it releases, so the snapshot never describes another run).
 
     Raises:
         UserError: the data directory is locked by another command, or a member holds the token.
@@ -68,7 +72,7 @@ def run_export(
     data_root = project_paths.data_root
     lock = DataLock(project_paths.data.lock, command="geolocate export") if data_root.is_dir() else contextlib.nullcontext()
     with lock, tempfile.TemporaryDirectory(prefix="geolocate-export-") as staging:
-        sources, skipped = _collect(cfg, project_paths, Path(staging), with_images)
+        sources, skipped = _collect(cfg, project_paths, Path(staging), with_images, run_ref)
         result = ExportResult(target, skipped=skipped)
         with atomic_path(target) as tmp, tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
             for name, source in sources:
@@ -90,7 +94,7 @@ def _free_name(folder: Path, base: str) -> Path:
 
 
 def _collect(
-    cfg: GeolocateConfig, paths: ProjectPaths, staging: Path, with_images: bool
+    cfg: GeolocateConfig, paths: ProjectPaths, staging: Path, with_images: bool, run_ref: str = "latest"
 ) -> tuple[list[tuple[str, Path | bytes]], list[dict[str, str]]]:
     """(archive name, file or bytes) for every member, plus the skipped ones with a reason.
 
@@ -103,7 +107,7 @@ def _collect(
     ]
     wanted.append(("config.json", (json.dumps(public_dict(cfg), indent=2) + "\n").encode()))
     wanted += _best_model(paths, staging)
-    wanted += _latest_run(paths)
+    wanted += _run_files(paths, run_ref, staging)
     if with_images:
         wanted += _photos(data.processed)
     members, skipped = [], []
@@ -125,13 +129,17 @@ def _best_model(paths: ProjectPaths, staging: Path) -> list[tuple[str, Path | st
     return [(names[0], file_of(stem, ".safetensors")), (names[1], file_of(stem, ".json"))]
 
 
-def _latest_run(paths: ProjectPaths) -> list[tuple[str, Path | str]]:
+def _run_files(paths: ProjectPaths, run_ref: str, staging: Path) -> list[tuple[str, Path | str]]:
     try:
-        run = resolve_run("latest", paths)
+        run = resolve_run(run_ref, paths)
     except UserError:
-        return [("runs/latest", "no runs yet")]
-    files = [run.report, *run.plots, run.metrics_csv, run.metrics_json, run.config]
-    return [(f"runs/{run.run_id}/{p.name}", p) for p in files]
+        return [(f"runs/{run_ref}", "no such run")]
+    files = [(f"runs/{run.run_id}/{p.name}", p) for p in (run.report, *run.plots, run.metrics_csv, run.metrics_json, run.config)]
+    if file_of(run.best, ".json").is_file():
+        stem = staging / f"run-{run.run_id}-best"
+        copy_checkpoint(run.best, stem)  # a consistent pair even if evaluate rewrites the sidecar meanwhile
+        files += [(f"runs/{run.run_id}/best{suffix}", file_of(stem, suffix)) for suffix in (".safetensors", ".json")]
+    return files
 
 
 def _photos(folder: Path) -> list[tuple[str, Path | str]]:

@@ -82,7 +82,7 @@ def run_freeze(
             f"run {run.run_id} did not pass its gates ({', '.join(failing)} FAIL); improve it, or freeze anyway "
             f"with --force (recorded in RELEASE.json)"
         )
-    export = run_export(cfg, project_paths, now=now)
+    export = run_export(cfg, project_paths, now=now, run_ref=str(run.root))
     record = _record(run, tag, now, force, gates, failing, export.path, repo_dir)
     files = _build(run, release, project_paths, record)
     git = tag_release(tag, f"geolocate release {tag}: run {run.run_id}", repo_dir)

@@ -50,7 +50,8 @@ def test_export_holds_the_project_state_and_verifies(populated, cfg):
                                       "split_report.json", "kpi_history.parquet")}
     expected |= {"config.json", "models/best.safetensors", "models/best.json", "manifest.json", "SHA256SUMS"}
     expected |= {f"runs/{run.run_id}/{n}" for n in ("REPORT.md", "confusion_matrix.png", "geo_error.png",
-                                                    "metrics.csv", "metrics.json", "config.json")}
+                                                    "metrics.csv", "metrics.json", "config.json",
+                                                    "best.safetensors", "best.json")}
     assert names == expected and result.skipped == []
     assert not any(n.startswith("data/processed") for n in names)
     assert verify_export(result.path) == []
@@ -60,6 +61,17 @@ def test_export_holds_the_project_state_and_verifies(populated, cfg):
     sizes = {m["name"]: m["size"] for m in manifest["members"]}
     assert sizes["data/split_report.json"] == project.data.split_report.stat().st_size
     assert manifest["format"] == "geolocate.export" and best["run_id"] == run.run_id
+
+
+def test_export_of_a_named_run_describes_that_run(populated, cfg):
+    """freeze exports the run it releases, not whatever runs/latest points at."""
+    from geolocate.artifacts.rundir import RunDir
+
+    project, run = populated
+    newer = RunDir.create(project, "tiny")  # runs/latest now points at an empty newer run
+    names = set(_names(run_export(cfg, project, run_ref=run.run_id).path))
+    assert f"runs/{run.run_id}/best.json" in names and f"runs/{run.run_id}/REPORT.md" in names
+    assert not any(n.startswith(f"runs/{newer.run_id}") for n in names)
 
 
 def test_images_only_with_the_flag(populated, cfg):
@@ -73,7 +85,7 @@ def test_missing_optional_parts_are_listed_as_skipped(project, cfg):
     project.data.split_report.write_text("{}")
     result = run_export(cfg, project)
     skipped = {s["name"] for s in result.skipped}
-    assert {"data/manifest.parquet", "models/best.safetensors", "runs/latest"} <= skipped
+    assert {"data/manifest.parquet", "models/best.safetensors", "runs/latest"} <= skipped  # "no such run"
     assert verify_export(result.path) == []
 
 
