@@ -91,3 +91,10 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     os.umask(mask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary left behind
+
+
+def test_a_directory_given_as_a_file_is_one_line(cli, workdir):
+    for args in (["config", "--config", str(workdir)], ["import-locations", str(workdir)]):
+        result = cli(*args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), result.output

@@ -44,6 +44,10 @@ def read_table(csv_path: Path) -> list[dict[str, str]]:
             header = rows[0].keys() if rows else []
     except FileNotFoundError:
         raise UserError(f"no locations table at {csv_path}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{csv_path}: not UTF-8 text; save the locations table as UTF-8 CSV") from None
+    except (OSError, csv.Error) as exc:
+        raise UserError(f"cannot read locations table {csv_path}: {getattr(exc, 'strerror', None) or exc}") from None
     id_column = next((c for c in ID_COLUMNS if c in header), None)
     if id_column is None or not any(v in header for v in VIEWS):
         raise UserError(f"{csv_path}: expected an 'id' column and view columns (north, east, south, west); got {', '.join(header) or 'nothing'}")
