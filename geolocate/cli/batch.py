@@ -25,13 +25,14 @@ def batch_command(
     as_json: JsonOpt = False,
 ) -> None:
     """fetch → prepare → cells → split → sanity → train → evaluate → export [→ clean-raw]; re-run to resume."""
+    from geolocate.evaluate.gates import gates_table
     from geolocate.ops.batch import Plan, run_batch
 
     cfg = load(config, profile, sets)
     result = run_batch(Plan(cfg, ProjectPaths.from_config(cfg.paths), batch, synthetic, clean_raw))
     console.print(kpi_table(result.kpi_history, cfg.cells.max_dominance))
     if result.gates:
-        console.print(gates_table(result.gates, result.run_id))
+        console.print(gates_table(result.gates, f"gates of run {result.run_id}"))
     ran = sum(s["status"] == "ran" for s in result.steps)
     console.print(f"[bold green]batch {result.batch} done[/]: {ran} steps ran, {len(result.steps) - ran} skipped; "
                   f"export {result.export}; KPI figure {result.kpi_figure}")
@@ -96,16 +97,4 @@ def kpi_table(history, limit: float) -> Table:
         colour = "red" if share > limit else "green"
         table.add_row(f"{row['timestamp']:%Y-%m-%d %H:%M}", row["batches"] or "-", f"{row['photos']:,}", f"{row['classes']:,}",
                       f"{row['min_per_cell']:,} / {row['median_per_cell']:g} / {row['max_per_cell']:,}", f"[{colour}]{share:.1%}[/]")
-    return table
-
-
-def gates_table(gates: list[dict], run_id: str | None) -> Table:
-    """The run's gates, PASS or FAIL."""
-    table = Table(title=f"gates of run {run_id}")
-    for name in ("gate", "value", "rule", "status"):
-        table.add_column(name)
-    for g in gates:
-        value = "n/a" if g.get("value") is None else f"{g['value']:.3f}"
-        rule = f"{g.get('comparison', '')} {g.get('threshold', '')}".strip()
-        table.add_row(g["name"], value, rule, "[green]PASS[/]" if g["passed"] else "[red]FAIL[/]")
     return table

@@ -55,3 +55,16 @@ def evaluate_gates(metrics: Mapping[str, float], stability_std_km: float | None,
 def all_pass(rows: list[GateRow]) -> bool:
     """True when every gate passed (and there is at least one)."""
     return bool(rows) and all(row.passed for row in rows)
+
+
+def gates_table(gates: list[Mapping], title: str = "gates"):
+    """A rich table of gate rows (`GateRow.as_dict()` or metrics.json's "gates"), PASS or FAIL."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for name in ("gate", "value", "rule", "status"):
+        table.add_column(name)
+    for g in gates:
+        value = "n/a" if g.get("value") is None else f"{g['value']:.3f}"
+        table.add_row(g["name"], value, f"{g['comparison']} {g['threshold']:g}", "[green]PASS[/]" if g["passed"] else "[red]FAIL[/]")
+    return table

@@ -6,7 +6,6 @@ are honest. The fitted values go into the checkpoint's sidecar, where `predict` 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,23 +203,11 @@ def _data_kpis(paths: ProjectPaths, classes: Classes) -> dict:
 
 
 def _print_summary(summary: dict, gates) -> None:
-    from rich.table import Table
+    from geolocate.evaluate.gates import gates_table
 
     t = summary["metrics"]["test"]
     console.print(f"test: top-1 {t['acc_top1']:.1%}, top-5 {t.get('acc_top5', float('nan')):.1%}, "
                   f"median {t['median_km']:.2f} km, p90 {t['p90_km']:.2f} km, >200 km {t['over_200km']:.1%}")
-    table = Table(title="gates", title_justify="left")
-    for col in ("gate", "value", "rule", "status"):
-        table.add_column(col)
-    for g in gates:
-        value = "n/a" if g.value is None else f"{g.value:.3f}"
-        status = "[green]PASS[/]" if g.passed else "[red]FAIL[/]"
-        table.add_row(g.name, value, f"{g.comparison} {g.threshold:g}", status)
-    console.print(table)
+    console.print(gates_table([g.as_dict() for g in gates]))
     if summary["became_best"]:
         console.print("[green]★[/] this run is the new global best (models/best.*)")
-
-
-def load_metrics(run) -> dict:
-    """The metrics.json `evaluate` wrote for `run`."""
-    return json.loads(Path(run.metrics_json).read_text())
