@@ -32,12 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from geolocate.config import TrainConfig, load_config  # noqa: E402
 from geolocate.evaluate.calibration import nll  # noqa: E402
-from geolocate.evaluate.ensemble import fit_ensemble_weights  # noqa: E402
+from geolocate.scout.ensemble import fit_ensemble_weights  # noqa: E402
 from geolocate.geo import haversine_km  # noqa: E402
 from geolocate.models.multiview import FusionHead  # noqa: E402
 from geolocate.paths import ProjectPaths  # noqa: E402
-from geolocate.train.scout_bundle import combine, ensemble_of  # noqa: E402
-from geolocate.train.scout_heads import SniperInputs, fit_fusion_head, fit_sniper, head_outputs, sniper_positions  # noqa: E402
+from geolocate.scout.bundle import combine, ensemble_of  # noqa: E402
+from geolocate.scout.heads import SniperInputs, fit_fusion_head, fit_sniper, head_outputs, sniper_positions  # noqa: E402
 
 CFG = TrainConfig(epochs=20, batch_size=32, lr=3e-3, sniper_epochs=40)
 
@@ -45,8 +45,8 @@ CFG = TrainConfig(epochs=20, batch_size=32, lr=3e-3, sniper_epochs=40)
 def tiny_data(workdir: Path, photos: int):
     """Synthetic four-view photos, locations and regions under `workdir` (made once)."""
     from geolocate.synth.generate import run_synth
-    from geolocate.views.locations import run_locations
-    from geolocate.views.regions import run_regions
+    from geolocate.scout.locations import run_locations
+    from geolocate.scout.regions import run_regions
 
     cfg = load_config(ROOT / "config.toml", "tiny-scout-sniper", [f"synth.n_photos={photos}", f"paths.data='{workdir / 'data'}'"])
     paths = ProjectPaths.from_config(cfg.paths)
@@ -61,9 +61,9 @@ def bench_cache(cfg, paths, runs: int = 3) -> dict:
     """Seconds for one epoch of the fusion head: through the frozen backbone vs from cached features."""
     from geolocate.data.images import load_rgb
     from geolocate.data.transforms import eval_transform
-    from geolocate.train.features import FeatureCache
-    from geolocate.train.scout_data import location_frame, split_views, view_files
-    from geolocate.train.scout_sniper import build_scout
+    from geolocate.scout.features import FeatureCache
+    from geolocate.scout.data import location_frame, split_views, view_files
+    from geolocate.scout.train import build_scout
 
     frame = location_frame(paths.data)
     train = frame.filter(frame["split"] == "train")
@@ -102,7 +102,7 @@ def _epoch_images(model, train, files, transform, side, optimizer, load_rgb) -> 
 
 
 def _epoch_cached(head, views, optimizer) -> float:
-    from geolocate.train.scout_heads import small_ops
+    from geolocate.scout.heads import small_ops
 
     start = time.perf_counter()
     head.train()
@@ -140,7 +140,7 @@ def _scores(logits: np.ndarray, labels: np.ndarray) -> dict:
 def bench_sniper(seed: int, noise: float) -> dict:
     """Test median km: region centroid vs sniper trained at the true / the predicted region."""
     from geolocate.models.sniper import SniperRegressor
-    from geolocate.train.scout_synthetic import appearance_views
+    from geolocate.scout.synthetic import appearance_views
 
     sets, centroids = appearance_views(seed=seed, noise=noise)
     torch.manual_seed(seed)
@@ -206,9 +206,9 @@ def main() -> None:
 
 
 def _tiny_scouts(cfg, paths, seed: int) -> dict:
-    from geolocate.train.features import FeatureCache
-    from geolocate.train.scout_data import location_frame, split_views, view_files
-    from geolocate.train.scout_sniper import build_scout
+    from geolocate.scout.features import FeatureCache
+    from geolocate.scout.data import location_frame, split_views, view_files
+    from geolocate.scout.train import build_scout
 
     frame = location_frame(paths.data)
     files, n_classes, sets, dims = view_files(frame, paths.data), int(frame["label"].max()) + 1, [], []
@@ -221,7 +221,7 @@ def _tiny_scouts(cfg, paths, seed: int) -> dict:
 
 
 def _appearance_scouts(seed: int) -> dict:
-    from geolocate.train.scout_synthetic import appearance_views
+    from geolocate.scout.synthetic import appearance_views
 
     first, _ = appearance_views(seed=seed, dim=32)
     second, _ = appearance_views(seed=seed, dim=32, noise=0.8)  # same locations (same seed), a noisier "expert"

@@ -39,7 +39,7 @@ def predict_command(
     ref, k = model or cfg.predict.model, top or cfg.predict.top
     named = {"north": north, "east": east, "south": south, "west": west}
     if views or locations or any(named.values()):
-        from geolocate.inference.multiview import run_predict_views
+        from geolocate.scout.predict import run_predict_views
 
         if photos and (locations or any(named.values())):
             raise UserError("give views either by position (--views n.jpg e.jpg …) or by name (--north …), "

@@ -38,7 +38,7 @@ def train_command(
     cfg = load(config, profile, sets)
     paths = ProjectPaths.from_config(cfg.paths)
     if cfg.train.phase:
-        from geolocate.train.scout_sniper import run_train_scout_sniper as run
+        from geolocate.scout.train import run_train_scout_sniper as run
     else:
         from geolocate.train.run import run_train as run
     summaries = [s for s in run(cfg, paths, resume=resume, seeds=seeds) if s is not None]

@@ -16,7 +16,7 @@ from geolocate.paths import ProjectPaths
 @command("locations")
 def locations_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
     """Group manifest photos into four-view locations (views.radius_m, views.tolerance_deg) → data/locations.parquet."""
-    from geolocate.views.locations import run_locations, view_counts
+    from geolocate.scout.locations import run_locations, view_counts
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
@@ -38,7 +38,7 @@ def import_locations_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a locations table (competition layout); unreadable views are reported, not fatal."""
-    from geolocate.views.import_csv import import_locations
+    from geolocate.scout.import_csv import import_locations
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
@@ -55,7 +55,7 @@ def import_locations_command(
 @command("regions")
 def regions_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
     """Label locations with regions, split them without leakage, centroids from train → data/regions.parquet."""
-    from geolocate.views.regions import run_regions
+    from geolocate.scout.regions import run_regions
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data

@@ -53,11 +53,11 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     from geolocate.artifacts.checkpoint import load_checkpoint
     from geolocate.artifacts.rundir import resolve_run
     from geolocate.cells import load_classes
-    from geolocate.train.consistency import check_same_data
+    from geolocate.artifacts.consistency import check_same_data
 
     run = resolve_run(run_ref, paths)
     if run.root.joinpath("scout_sniper.json").exists() or cfg.train.phase:
-        from geolocate.train.scout_eval import evaluate_scout_sniper
+        from geolocate.scout.evaluate import evaluate_scout_sniper
 
         return evaluate_scout_sniper(cfg, paths, str(run.root))
     model, meta = load_checkpoint(run.best, paths)

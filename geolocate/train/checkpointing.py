@@ -14,7 +14,7 @@ from geolocate.config import public_dict
 def checkpoint_meta(s, epoch: int, metrics: dict, run_id: str) -> dict[str, Any]:
     """The self-describing sidecar: enough to rebuild the model and predict with nothing else."""
     from geolocate.artifacts.digest import data_fingerprint
-    from geolocate.train.consistency import split_fingerprint
+    from geolocate.artifacts.consistency import split_fingerprint
 
     net = s.net
     classes = s.classes.select("cell_id", "centroid_lat", "centroid_lon", "city").to_dicts()

@@ -62,7 +62,7 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     from geolocate.artifacts.checkpoint import read_checkpoint
     from geolocate.artifacts.rundir import resolve_run
     from geolocate.artifacts.state import load_state, restore_rng_state
-    from geolocate.train.consistency import check_same_data
+    from geolocate.artifacts.consistency import check_same_data
     from geolocate.train.loop import fit
     from geolocate.train.setup import build_session
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from geolocate.config import load_config
 from geolocate.models import create_model
-from geolocate.train.scout_finetune import LocationViews, fit_end_to_end
+from geolocate.scout.finetune import LocationViews, fit_end_to_end
 
 
 def _locations(tmp_path, n: int = 12):

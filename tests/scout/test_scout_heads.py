@@ -9,14 +9,14 @@ import torch
 
 from geolocate.config import TrainConfig
 from geolocate.evaluate.calibration import nll
-from geolocate.evaluate.ensemble import fit_ensemble_weights
+from geolocate.scout.ensemble import fit_ensemble_weights
 from geolocate.geo import haversine_km
 from geolocate.models.multiview import FusionHead
 from geolocate.models.sniper import SniperRegressor
-from geolocate.train.scout_bundle import combine, ensemble_of
-from geolocate.train.scout_data import gather_views
-from geolocate.train.scout_heads import SniperInputs, drop_views, fit_fusion_head, fit_sniper, head_outputs, sniper_positions
-from geolocate.train.scout_synthetic import appearance_views
+from geolocate.scout.bundle import combine, ensemble_of
+from geolocate.scout.data import gather_views
+from geolocate.scout.heads import SniperInputs, drop_views, fit_fusion_head, fit_sniper, head_outputs, sniper_positions
+from geolocate.scout.synthetic import appearance_views
 
 CFG = TrainConfig(epochs=12, batch_size=32, lr=3e-3, sniper_epochs=20)
 

@@ -9,7 +9,7 @@ import polars as pl
 from PIL import Image
 
 from geolocate.paths import DataPaths, is_valid_image_id
-from geolocate.views.import_csv import import_locations
+from geolocate.scout.import_csv import import_locations
 
 
 def _table(tmp_path):

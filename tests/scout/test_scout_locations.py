@@ -11,8 +11,8 @@ import pytest
 from geolocate.errors import UserError
 from geolocate.geo import offset_m
 from geolocate.schemas import MANIFEST, conform
-from geolocate.views.locations import cardinal_view, group_locations
-from geolocate.views.regions import label_regions, region_table, split_locations
+from geolocate.scout.locations import cardinal_view, group_locations
+from geolocate.scout.regions import label_regions, region_table, split_locations
 
 T0 = datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
 
@@ -87,7 +87,7 @@ def test_split_keeps_sequences_whole_and_centroids_come_from_train_only():
 
 
 def test_regions_come_from_the_us_catalog_state_of_the_city():
-    from geolocate.views.locations import regions_from_catalog
+    from geolocate.scout.locations import regions_from_catalog
 
     rows = [_photo(0, 39.74, -104.99, 0.0), _photo(1, 39.74, -104.99, 90.0), _photo(2, 45.0, 5.0, 0.0)]
     manifest = _manifest(rows).with_columns(city=pl.Series(["Denver", "Denver", "Nowhere"]))

@@ -8,8 +8,8 @@ import numpy as np
 
 from geolocate.config import load_config
 from geolocate.paths import ProjectPaths
-from geolocate.train import scout_sniper
-from geolocate.train.scout_sniper import ScoutRunSummary
+from geolocate.scout import train as scout_sniper
+from geolocate.scout.train import ScoutRunSummary
 
 
 def _fake_runs(seed_metrics):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geolocate.config import TrainConfig
-from geolocate.train.scout_data import ViewSet
+from geolocate.scout.data import ViewSet
 
 VIEW_DROPOUT = 0.2  # share of present views hidden per training step: missing views are normal at test time
 

@@ -23,7 +23,7 @@ from geolocate.config import GeolocateConfig, public_dict, validate_config
 from geolocate.console import console
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
-from geolocate.train.scout_bundle import PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
+from geolocate.scout.bundle import PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
 
 
 @dataclass
@@ -63,7 +63,7 @@ def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: st
         seeded.train.seed = cfg.train.seed + i
         runs.append(_train_run(seeded, paths, None, skip_done=False))
     if len(runs) > 1:
-        from geolocate.train.scout_seeds import write_seed_summary
+        from geolocate.scout.seeds import write_seed_summary
 
         summary = write_seed_summary(runs, paths)
         if summary is not None:
@@ -81,8 +81,8 @@ def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None)
 
 
 def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, skip_done: bool) -> ScoutRunSummary:
-    from geolocate.train.scout_data import location_frame
-    from geolocate.views.regions import load_regions
+    from geolocate.scout.data import location_frame
+    from geolocate.scout.regions import load_regions
 
     if root is None:
         from geolocate.artifacts.rundir import RunDir
@@ -107,7 +107,7 @@ def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, ski
 def _finish(ctx: PhaseContext) -> ScoutRunSummary:
     if not phase_done(ctx.root, SNIPER) or not phase_done(ctx.root, "ensemble"):
         return ScoutRunSummary(ctx.run_id, str(ctx.root), {"phases": read_bundle(ctx.root)}, False)
-    from geolocate.train.scout_eval import evaluate_scout_sniper
+    from geolocate.scout.evaluate import evaluate_scout_sniper
 
     report = evaluate_scout_sniper(ctx.cfg, ctx.paths, str(ctx.root))
     return ScoutRunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"])
@@ -142,8 +142,8 @@ def trains_backbone(cfg: GeolocateConfig) -> bool:
 
 def scout_views(ctx: PhaseContext, model, name: str):
     """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
-    from geolocate.train.features import FeatureCache
-    from geolocate.train.scout_data import split_views, view_files
+    from geolocate.scout.features import FeatureCache
+    from geolocate.scout.data import split_views, view_files
 
     files = view_files(ctx.frame, ctx.paths.data)
     cache = FeatureCache(ctx.paths.data.features, name, model)
@@ -156,13 +156,13 @@ def scout_views(ctx: PhaseContext, model, name: str):
 
 def _run_scout(ctx: PhaseContext, phase: str) -> None:
     from geolocate.artifacts.checkpoint import save_checkpoint
-    from geolocate.train.scout_heads import fit_fusion_head
+    from geolocate.scout.heads import fit_fusion_head
 
     model = build_scout(ctx.cfg, phase, ctx.regions.height)
     name = scout_model_name(ctx.cfg, phase)[0]
     if trains_backbone(ctx.cfg):
-        from geolocate.train.scout_data import view_files
-        from geolocate.train.scout_finetune import fit_end_to_end
+        from geolocate.scout.data import view_files
+        from geolocate.scout.finetune import fit_end_to_end
 
         fit = fit_end_to_end(model, ctx.frame, view_files(ctx.frame, ctx.paths.data), ctx.cfg, ctx.cfg.train.seed)
         model.load_state_dict(fit.state)
@@ -182,7 +182,7 @@ def _run_scout(ctx: PhaseContext, phase: str) -> None:
 
 def _meta(ctx: PhaseContext, phase: str, val: dict, epoch: int, **extra) -> dict:
     from geolocate.artifacts.digest import data_fingerprint
-    from geolocate.views.regions import region_records
+    from geolocate.scout.regions import region_records
 
     d = ctx.paths.data
     return {"classes": region_records(ctx.regions), "config": public_dict(ctx.cfg), "metrics": {"val": val},
@@ -209,7 +209,7 @@ def scout_outputs(ctx: PhaseContext, phase: str) -> dict:
 
 def split_outputs(head, views: dict) -> dict:
     """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's ViewSet."""
-    from geolocate.train.scout_heads import head_outputs
+    from geolocate.scout.heads import head_outputs
 
     out = {}
     for split, v in views.items():
@@ -227,7 +227,7 @@ def _trained_scouts(ctx: PhaseContext) -> list[str]:
 
 
 def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
-    from geolocate.evaluate.ensemble import fit_ensemble_weights
+    from geolocate.scout.ensemble import fit_ensemble_weights
 
     scouts = _trained_scouts(ctx)
     labels = _labels(ctx, "val")
@@ -251,8 +251,8 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
     (the scout is right on train, so the regions coincide); with a weak one "predicted" was twice
     as far off as "true". Prediction (and val, for model selection) always reads the argmax region.
     """
-    from geolocate.train.scout_bundle import combine
-    from geolocate.train.scout_heads import SniperInputs
+    from geolocate.scout.bundle import combine
+    from geolocate.scout.heads import SniperInputs
 
     bundle = read_bundle(ctx.root)
     outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
@@ -268,8 +268,8 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
 def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     from geolocate.artifacts.checkpoint import save_checkpoint
     from geolocate.models.sniper import SniperRegressor
-    from geolocate.train.scout_heads import fit_sniper
-    from geolocate.views.regions import centroids_of
+    from geolocate.scout.heads import fit_sniper
+    from geolocate.scout.regions import centroids_of
 
     bundle = read_bundle(ctx.root)
     if not bundle.get("weights"):

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from geolocate.schemas import VIEWS
-from geolocate.train.scout_heads import VIEW_DROPOUT, FitResult, drop_views
+from geolocate.scout.heads import VIEW_DROPOUT, FitResult, drop_views
 
 
 class LocationViews(Dataset):

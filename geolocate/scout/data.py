@@ -40,8 +40,8 @@ class ViewSet:
 
 def location_frame(data) -> pl.DataFrame:
     """locations ⨝ location_split ⨝ regions: one row per labelled location with its split and label."""
-    from geolocate.views.locations import read_locations
-    from geolocate.views.regions import load_regions
+    from geolocate.scout.locations import read_locations
+    from geolocate.scout.regions import load_regions
 
     regions = load_regions(data)
     split = pl.read_parquet(data.location_split)

@@ -26,7 +26,7 @@ from geolocate.schemas import VIEWS
 def resolve_bundle(ref: str | Path, paths) -> Path:
     """Directory holding a scout-sniper bundle: `best` (models/scout-sniper), a run, or a directory."""
     from geolocate.artifacts.rundir import resolve_run
-    from geolocate.train.scout_bundle import bundle_path
+    from geolocate.scout.bundle import bundle_path
 
     if str(ref) == "best":
         if bundle_path(paths.scout_best).is_file():
@@ -52,7 +52,7 @@ class ScoutSniperPredictor:
     @classmethod
     def load(cls, root: Path) -> "ScoutSniperPredictor":
         from geolocate.artifacts.checkpoint import load_checkpoint
-        from geolocate.train.scout_bundle import SNIPER, load_sniper, require_bundle
+        from geolocate.scout.bundle import SNIPER, load_sniper, require_bundle
 
         bundle = require_bundle(root)
         loaded = [load_checkpoint(root / phase) for phase in bundle["scouts"]]
@@ -61,8 +61,8 @@ class ScoutSniperPredictor:
 
     def predict(self, locations: list[dict[str, Path | None]], top: int, batch_size: int = 32) -> tuple[list[dict], list[dict]]:
         """One row per location with at least one readable view; failures per unreadable view."""
-        from geolocate.train.scout_bundle import combine
-        from geolocate.train.scout_heads import head_outputs
+        from geolocate.scout.bundle import combine
+        from geolocate.scout.heads import head_outputs
 
         logits, fused, failures, mask = [], [], [], None
         for model in self.scouts:
@@ -96,8 +96,8 @@ class ScoutSniperPredictor:
 
 def _location_features(model, locations: list[dict], batch_size: int):
     """A `ViewSet` of the locations' view embeddings by `model` (unreadable views masked out)."""
-    from geolocate.train.features import embed_images
-    from geolocate.train.scout_data import ViewSet
+    from geolocate.scout.features import embed_images
+    from geolocate.scout.data import ViewSet
 
     slots = [(i, v, loc[view]) for i, loc in enumerate(locations) for v, view in enumerate(VIEWS) if loc.get(view)]
     feats, bad = embed_images(model, [path for _, _, path in slots], batch_size)
@@ -126,7 +126,7 @@ def views_from_options(views: list[Path] | None, named: dict[str, Path | None]) 
 
 def read_locations_csv(path: Path) -> tuple[list[str], list[dict[str, Path | None]]]:
     """(ids, locations) of a competition-style table; view paths are relative to the table's directory."""
-    from geolocate.views.import_csv import read_table
+    from geolocate.scout.import_csv import read_table
 
     rows = read_table(Path(path))
     base = Path(path).parent

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from geolocate.geo import mean_position, offset_m
-from geolocate.train.scout_data import ViewSet
+from geolocate.scout.data import ViewSet
 
 CITIES = ((48.8566, 2.3522), (45.7640, 4.8357), (48.1173, -1.6778), (47.3220, 5.0415))
 

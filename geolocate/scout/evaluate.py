@@ -21,7 +21,7 @@ import polars as pl
 from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict, validate_config
 from geolocate.paths import ProjectPaths
-from geolocate.train.scout_bundle import BUNDLE_NAME, SCOUT_PHASES, SNIPER, combine, load_sniper, require_bundle
+from geolocate.scout.bundle import BUNDLE_NAME, SCOUT_PHASES, SNIPER, combine, load_sniper, require_bundle
 
 AFTER = "ensemble + sniper"
 
@@ -29,9 +29,9 @@ AFTER = "ensemble + sniper"
 def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dict:
     """Measure a scout-sniper run; returns {metrics, report_path, gates_pass, became_best}."""
     from geolocate.artifacts.rundir import resolve_run
-    from geolocate.train.scout_data import location_frame
-    from geolocate.train.scout_sniper import PhaseContext
-    from geolocate.views.regions import centroids_of, load_regions
+    from geolocate.scout.data import location_frame
+    from geolocate.scout.train import PhaseContext
+    from geolocate.scout.regions import centroids_of, load_regions
 
     start = time.perf_counter()
     root = resolve_run(run_ref, paths).root
@@ -53,7 +53,7 @@ def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: st
 def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper) -> tuple[dict, object, list]:
     from geolocate.evaluate.metrics import geo_metrics
     from geolocate.evaluate.position import position_errors_km
-    from geolocate.train.scout_sniper import scout_outputs
+    from geolocate.scout.train import scout_outputs
 
     outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
     if not len(outs[0]["labels"]):
@@ -95,7 +95,7 @@ def _write(ctx, cfg: GeolocateConfig, metrics: dict, test_rows, seconds: float) 
 
 def _report(ctx, metrics: dict, gates, std: float, seconds: float, became_best: bool) -> str:
     from geolocate.evaluate.report import collect_environment, metrics_section, render_report
-    from geolocate.train.scout_bundle import read_bundle
+    from geolocate.scout.bundle import read_bundle
 
     bundle = read_bundle(ctx.root)
 

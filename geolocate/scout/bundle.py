@@ -76,7 +76,7 @@ class Combined:
 
 
 def ensemble_of(logits: list[np.ndarray], weights: list[float]) -> np.ndarray:
-    from geolocate.evaluate.ensemble import ensemble_logits
+    from geolocate.scout.ensemble import ensemble_logits
 
     return ensemble_logits([np.asarray(z, dtype=np.float64) for z in logits], weights)
 
@@ -85,7 +85,7 @@ def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[f
             sniper: torch.nn.Module | None = None) -> Combined:
     """Ensemble the scouts' logits, read the top-1 region, and let the sniper move its centroid."""
     from geolocate.evaluate.metrics import softmax
-    from geolocate.train.scout_heads import SniperInputs, sniper_positions
+    from geolocate.scout.heads import SniperInputs, sniper_positions
 
     z = ensemble_of(logits, weights)
     probs = softmax(z)

@@ -80,7 +80,7 @@ def run_regions(cfg, data) -> RegionsResult:
     from geolocate import atomic
     from geolocate.split.audit import audit
     from geolocate.split.run import check_ratios
-    from geolocate.views.locations import read_locations
+    from geolocate.scout.locations import read_locations
 
     check_ratios(cfg.split)
     rc = cfg.regions
