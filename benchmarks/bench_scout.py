@@ -63,7 +63,7 @@ def bench_cache(cfg, paths, runs: int = 3) -> dict:
     from geolocate.data.transforms import eval_transform
     from geolocate.scout.features import FeatureCache
     from geolocate.scout.data import location_frame, split_views, view_files
-    from geolocate.scout.train import build_scout
+    from geolocate.scout.context import build_scout
 
     frame = location_frame(paths.data)
     train = frame.filter(frame["split"] == "train")
@@ -208,7 +208,7 @@ def main() -> None:
 def _tiny_scouts(cfg, paths, seed: int) -> dict:
     from geolocate.scout.features import FeatureCache
     from geolocate.scout.data import location_frame, split_views, view_files
-    from geolocate.scout.train import build_scout
+    from geolocate.scout.context import build_scout
 
     frame = location_frame(paths.data)
     files, n_classes, sets, dims = view_files(frame, paths.data), int(frame["label"].max()) + 1, [], []

@@ -131,6 +131,10 @@ class ModelConfig(_Stage):
     second_weights: Path | None = Field(None, description="Scout-sniper: local weights of the second scout (like `weights` for the first).")
 
 
+SCOUT_SNIPER_PHASES = ("scout-clip", "scout-convnext", "ensemble", "sniper")  # the scout-sniper's phases, in training order
+TRAIN_PHASES = (*SCOUT_SNIPER_PHASES, "all")
+
+
 class TrainConfig(_Stage):
     epochs: int = Field(30, ge=1, description="Maximum epochs.")
     batch_size: int = Field(64, ge=1, description="Images per step (per process under torchrun).")
@@ -152,7 +156,7 @@ class TrainConfig(_Stage):
     geo_mix_ce: float = Field(0.4, ge=0, le=1, description="Weight of hard-label CE in the geo loss (the card tunes 0.25 → 0.55).")
     max_steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps per epoch (quick checks).")
     cpu_threads: int | None = Field(None, ge=1, description="torch threads when training on the CPU (unset: torch's default). 1 is fastest for tiny models.")
-    phase: Literal["scout-clip", "scout-convnext", "sniper", "ensemble", "all"] | None = Field(None, description="Scout-sniper phase to train.")
+    phase: Literal[TRAIN_PHASES] | None = Field(None, description="Scout-sniper phase to train.")
     sniper_epochs: int = Field(30, ge=1, description="Epochs of the residual regressor (on cached features).")
     sniper_offset_at: Literal["true", "predicted"] = Field("true", description="Region whose centroid the sniper's training offsets start from.")
 

@@ -18,9 +18,9 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from geolocate.artifacts.checkpoint import copy_checkpoint, read_sidecar
+from geolocate.artifacts.checkpoint import copy_checkpoint
 from geolocate.artifacts.digest import format_sha256sums, sha256_file
 from geolocate.artifacts.export import run_export
 from geolocate.artifacts.gittag import GitTag, head_commit, tag_release
@@ -36,6 +36,19 @@ from geolocate.paths import ProjectPaths, safe_name
 FORMAT = "geolocate.release"
 VERSION = 1
 _TEXT_COPIES = ("REPORT.md", "metrics.json")
+
+
+@dataclass(frozen=True)
+class ReleaseModel:
+    """How one system's trained model goes into a release (the `systems` seam picks one).
+
+    `require(run)` raises a UserError when the run has nothing to release; `copy(run, target,
+    paths)` writes the model files into the release being built and returns what RELEASE.json
+    records of it: {model, metrics, data_fingerprint, ...}.
+    """
+
+    require: Callable[[RunDir], None]
+    copy: Callable[[RunDir, Path, ProjectPaths], dict[str, Any]]
 
 
 @dataclass
@@ -60,6 +73,7 @@ def run_freeze(
     force: bool = False,
     repo_dir: Path | None = None,
     now: datetime | None = None,
+    model: ReleaseModel | None = None,
 ) -> FreezeResult:
     """Freeze the run `run_ref` as `releases/<tag>/`, export a snapshot, tag git.
 
@@ -68,13 +82,13 @@ def run_freeze(
             pass and `force` is off.
     """
     now = now or datetime.now(timezone.utc)
+    model = model or CHECKPOINT_RELEASE
     run = resolve_run(run_ref, project_paths)
     tag = safe_name(tag, "tag")
     release = project_paths.release(tag)
     if release.exists():
         raise UserError(f"{release} already exists and releases are never overwritten; choose a new tag")
-    if not file_of(run.best, ".json").is_file():
-        raise UserError(f"run {run.run_id} has no best checkpoint ({file_of(run.best, '.json')}); train it first with `geolocate train`")
+    model.require(run)
     gates = read_gates(run, required=not force)
     failing = [g["name"] for g in gates if not g["passed"]] or ([] if gates else ["(no gates measured)"])
     if failing and not force:
@@ -84,7 +98,7 @@ def run_freeze(
         )
     export = run_export(cfg, project_paths, now=now, run_ref=str(run.root))
     record = _record(run, tag, now, force, gates, failing, export.path, repo_dir)
-    files = _build(run, release, project_paths, record)
+    files = _build(run, release, project_paths, record, model)
     git = tag_release(tag, f"geolocate release {tag}: run {run.run_id}", repo_dir)
     return FreezeResult(release, tag, run.run_id, bool(failing), failing, export.path, git, files)
 
@@ -114,7 +128,6 @@ def _passed(gate: dict[str, Any]) -> bool:
 
 
 def _record(run, tag, now, force, gates, failing, export: Path, repo_dir) -> dict[str, Any]:
-    sidecar = read_sidecar(run.best)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -124,24 +137,20 @@ def _record(run, tag, now, force, gates, failing, export: Path, repo_dir) -> dic
         "forced": bool(force and failing),
         "failing_gates": failing,
         "gates": gates,
-        "model": sidecar.get("model"),
-        "metrics": sidecar.get("metrics"),
-        "data_fingerprint": sidecar.get("data_fingerprint"),
         "export": {"file": export.name, "sha256": sha256_file(export)},
         "git_commit": head_commit(repo_dir),
         "versions": library_versions(),
     }
 
 
-def _build(run: RunDir, release: Path, paths: ProjectPaths, record: dict[str, Any]) -> list[str]:
+def _build(run: RunDir, release: Path, paths: ProjectPaths, record: dict[str, Any], model: ReleaseModel) -> list[str]:
     """Write the release in a temporary sibling, then rename it into place."""
     release.parent.mkdir(parents=True, exist_ok=True)
     tmp = release.parent / f".{release.name}.{secrets.token_hex(4)}.tmp"
     tmp.mkdir()
     try:
-        sidecar = copy_checkpoint(run.best, tmp / "model")
-        record["cells_source"] = _write_cells(paths, sidecar, tmp / "cells.parquet")
-        _copy_text(run.config, tmp / "config.json", fallback=json.dumps(sidecar.get("config", {}), indent=2) + "\n")
+        record.update(model.copy(run, tmp, paths))
+        _copy_text(run.config, tmp / "config.json", fallback=json.dumps(record.pop("config", None) or {}, indent=2) + "\n")
         for name in _TEXT_COPIES:
             _copy_text(run.root / name, tmp / name)
         for plot in run.plots:
@@ -158,6 +167,21 @@ def _build(run: RunDir, release: Path, paths: ProjectPaths, record: dict[str, An
             raise UserError(f"cannot write {release}: {exc.strerror or exc}") from None
         raise
     return [*files, "SHA256SUMS"]
+
+
+def _require_best(run: RunDir) -> None:
+    if not file_of(run.best, ".json").is_file():
+        raise UserError(f"run {run.run_id} has no best checkpoint ({file_of(run.best, '.json')}); train it first with `geolocate train`")
+
+
+def _copy_best(run: RunDir, target: Path, paths: ProjectPaths) -> dict[str, Any]:
+    """The run's best checkpoint as `model.*`, and its classes as `cells.parquet`."""
+    sidecar = copy_checkpoint(run.best, target / "model")
+    return {"model": sidecar.get("model"), "metrics": sidecar.get("metrics"), "data_fingerprint": sidecar.get("data_fingerprint"),
+            "cells_source": _write_cells(paths, sidecar, target / "cells.parquet"), "config": sidecar.get("config")}
+
+
+CHECKPOINT_RELEASE = ReleaseModel(require=_require_best, copy=_copy_best)
 
 
 def _copy_text(source: Path, target: Path, fallback: str | None = None) -> None:

@@ -23,9 +23,10 @@ def evaluate_command(
     """Accuracy, median/p90 km, catastrophic errors, calibration and gates; writes REPORT.md and plots."""
     cfg = load(config, profile, sets)
     paths = ProjectPaths.from_config(cfg.paths)
-    from geolocate.evaluate.run import run_evaluate
+    from geolocate.artifacts.rundir import resolve_run
+    from geolocate.systems import evaluator
 
-    report = run_evaluate(cfg, paths, run)
+    report = evaluator(resolve_run(run, paths).root)(cfg, paths, run)
     if as_json:
         print(json.dumps(report, indent=2, default=str))
     console.print(f"[green]✓[/] report: {report['report_path']}")

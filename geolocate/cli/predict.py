@@ -38,13 +38,16 @@ def predict_command(
     paths = ProjectPaths.from_config(cfg.paths)
     ref, k = model or cfg.predict.model, top or cfg.predict.top
     named = {"north": north, "east": east, "south": south, "west": west}
-    if views or locations or any(named.values()):
+    from geolocate.systems import predicts_views
+
+    if predicts_views(Path(ref) if model else None, bool(views or locations or any(named.values()))):
         from geolocate.scout.predict import run_predict_views
 
         if photos and (locations or any(named.values())):
             raise UserError("give views either by position (--views n.jpg e.jpg …) or by name (--north …), "
                             "or a --locations table, not several at once")
-        code = run_predict_views(ref, paths, k, photos if views else None, named, locations, out, as_json)
+        code = run_predict_views(ref, paths, k, photos if views or not (locations or any(named.values())) else None,
+                                 named, locations, out, as_json)
         raise typer.Exit(code)
     from geolocate.inference.run import run_predict
 

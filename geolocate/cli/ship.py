@@ -56,9 +56,12 @@ def freeze_command(
 ) -> None:
     """Freeze a run whose gates all PASS into releases/<tag>/, with a snapshot export and a git tag."""
     from geolocate.artifacts.freeze import run_freeze
+    from geolocate.artifacts.rundir import resolve_run
+    from geolocate.systems import release_model
 
     cfg = load(config, profile, sets)
-    result = run_freeze(cfg, ProjectPaths.from_config(cfg.paths), run, tag, force=force)
+    paths = ProjectPaths.from_config(cfg.paths)
+    result = run_freeze(cfg, paths, run, tag, force=force, model=release_model(resolve_run(run, paths).root))
     if as_json:
         print(json.dumps({"release": str(result.release), "tag": result.tag, "run_id": result.run_id, "forced": result.forced,
                           "failing_gates": result.failing_gates, "export": str(result.export), "git": result.git.status}, indent=2))

@@ -9,12 +9,10 @@ from typing import Optional
 import typer
 
 from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.config import TRAIN_PHASES
 from geolocate.console import console
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
-
-
-PHASES = ("scout-clip", "scout-convnext", "sniper", "ensemble", "all")
 
 
 @command("train")
@@ -32,15 +30,15 @@ def train_command(
     Multi-GPU: torchrun --nproc-per-node N -m geolocate train --profile v1
     """
     if phase:
-        if phase not in PHASES:
-            raise UserError(f"--phase {phase!r}: choose one of {', '.join(PHASES)}")
+        if phase not in TRAIN_PHASES:
+            raise UserError(f"--phase {phase!r}: choose one of {', '.join(TRAIN_PHASES)}")
         sets = [*(sets or []), f"train.phase={json.dumps(phase)}"]
     cfg = load(config, profile, sets)
     paths = ProjectPaths.from_config(cfg.paths)
-    if cfg.train.phase:
-        from geolocate.scout.train import run_train_scout_sniper as run
-    else:
-        from geolocate.train.run import run_train as run
+    from geolocate.artifacts.rundir import resolve_run
+    from geolocate.systems import trainer
+
+    run = trainer(cfg, resolve_run(resume, paths).root if resume else None)
     summaries = [s for s in run(cfg, paths, resume=resume, seeds=seeds) if s is not None]
     if as_json:
         print(json.dumps([s.__dict__ for s in summaries], indent=2, default=str))

@@ -56,10 +56,6 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     from geolocate.artifacts.consistency import check_same_data
 
     run = resolve_run(run_ref, paths)
-    if run.root.joinpath("scout_sniper.json").exists() or cfg.train.phase:
-        from geolocate.scout.evaluate import evaluate_scout_sniper
-
-        return evaluate_scout_sniper(cfg, paths, str(run.root))
     model, meta = load_checkpoint(run.best, paths)
     classes = Classes.from_sidecar(meta)
     check_same_data(meta, paths.data, load_classes(paths.data)["cell_id"].to_list(), f"evaluate run {run.run_id}")

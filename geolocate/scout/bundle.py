@@ -10,19 +10,20 @@ prediction all call it, so they cannot disagree.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from geolocate import atomic
+from geolocate import atomic, config
 from geolocate.errors import UserError
 
 BUNDLE_NAME = "scout_sniper.json"
 FORMAT = "geolocate.scout_sniper"
-SCOUT_PHASES = ("scout-clip", "scout-convnext")
-PHASES = ("scout-clip", "scout-convnext", "ensemble", "sniper")
+SCOUT_PHASES = ("scout-clip", "scout-convnext")  # the phases that train a scout
+PHASES = config.SCOUT_SNIPER_PHASES
 SNIPER = "sniper"
 
 
@@ -61,6 +62,25 @@ def require_bundle(root: Path) -> dict:
     if missing:
         raise UserError(f"{root} has no {', '.join(missing)} yet; run `geolocate train --phase all` (or --resume it)")
     return doc
+
+
+def copy_bundle(source: Path, target: Path, before_bundle=None) -> list[str]:
+    """Copy a run's phase checkpoints, then its bundle file last (the bundle makes a copy complete).
+
+    `before_bundle` runs between the two (a promotion records its score there). Returns the
+    names of the phases copied.
+    """
+    from geolocate.artifacts.checkpoint import copy_checkpoint
+
+    copied = [phase for phase in (*SCOUT_PHASES, SNIPER) if (Path(source) / f"{phase}.json").is_file()]
+    for phase in copied:
+        copy_checkpoint(Path(source) / phase, Path(target) / phase)
+    if before_bundle is not None:
+        before_bundle()
+    tmp = Path(target) / f".{BUNDLE_NAME}.tmp"
+    shutil.copyfile(bundle_path(source), tmp)
+    tmp.replace(bundle_path(target))
+    return copied
 
 
 @dataclass

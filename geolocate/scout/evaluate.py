@@ -11,7 +11,6 @@ far is copied to `models/scout-sniper/` (v1's `models/best` is left alone).
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import polars as pl
 from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict, validate_config
 from geolocate.paths import ProjectPaths
-from geolocate.scout.bundle import BUNDLE_NAME, SCOUT_PHASES, SNIPER, combine, load_sniper, require_bundle
+from geolocate.scout.bundle import BUNDLE_NAME, SNIPER, combine, copy_bundle, load_sniper, require_bundle
 
 AFTER = "ensemble + sniper"
 
@@ -30,7 +29,7 @@ def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: st
     """Measure a scout-sniper run; returns {metrics, report_path, gates_pass, became_best}."""
     from geolocate.artifacts.rundir import resolve_run
     from geolocate.scout.data import location_frame
-    from geolocate.scout.train import PhaseContext
+    from geolocate.scout.context import PhaseContext
     from geolocate.scout.regions import centroids_of, load_regions
 
     start = time.perf_counter()
@@ -53,7 +52,7 @@ def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: st
 def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper) -> tuple[dict, object, list]:
     from geolocate.evaluate.metrics import geo_metrics
     from geolocate.evaluate.position import position_errors_km
-    from geolocate.scout.train import scout_outputs
+    from geolocate.scout.context import scout_outputs
 
     outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
     if not len(outs[0]["labels"]):
@@ -148,13 +147,7 @@ def _promote(paths: ProjectPaths, root: Path, median_km: float | None) -> bool:
         previous = json.loads(best.read_text()).get("test", {}).get(AFTER, {}).get("median_km")
         if previous is not None and previous <= median_km and (paths.scout_best / BUNDLE_NAME).is_file():
             return False
-    from geolocate.artifacts.checkpoint import copy_checkpoint
-
     paths.scout_best.mkdir(parents=True, exist_ok=True)
-    for phase in (*SCOUT_PHASES, SNIPER):
-        if (root / f"{phase}.json").is_file():
-            copy_checkpoint(root / phase, paths.scout_best / phase)
-    atomic.write_json(best, {"run_id": root.name, "test": {AFTER: {"median_km": median_km}}})
-    shutil.copyfile(root / BUNDLE_NAME, paths.scout_best / f".{BUNDLE_NAME}.tmp")
-    Path(paths.scout_best / f".{BUNDLE_NAME}.tmp").replace(paths.scout_best / BUNDLE_NAME)  # last: the bundle makes it complete
+    copy_bundle(root, paths.scout_best, before_bundle=lambda: atomic.write_json(
+        best, {"run_id": root.name, "test": {AFTER: {"median_km": median_km}}}))
     return True

@@ -11,7 +11,6 @@ other than `scout-clip` continues the latest scout-sniper run (or the one `--res
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,37 +22,13 @@ from geolocate.config import GeolocateConfig, public_dict, validate_config
 from geolocate.console import console
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
+from geolocate.train.run import RunSummary
+from geolocate.scout.context import PhaseContext, build_scout, scout_model_name, scout_outputs, scout_views, split_outputs, trains_backbone
 from geolocate.scout.bundle import PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
 
 
-@dataclass
-class ScoutRunSummary:
-    """One finished scout-sniper run (the attributes `geolocate train` prints)."""
-
-    run_id: str
-    run_dir: str
-    metrics: dict
-    became_best: bool
-
-
-@dataclass
-class PhaseContext:
-    """What every phase of one run reads: config, data, the run directory, memoised scout outputs."""
-
-    cfg: GeolocateConfig
-    paths: ProjectPaths
-    root: Path
-    frame: pl.DataFrame
-    regions: pl.DataFrame
-    outputs: dict = field(default_factory=dict)  # phase → {split: (logits, fused)}
-
-    @property
-    def run_id(self) -> str:
-        return self.root.name
-
-
 def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None,
-                           seeds: int | None = None) -> list[ScoutRunSummary]:
+                           seeds: int | None = None) -> list[RunSummary]:
     """Run the phases `cfg.train.phase` asks for (all seeds when starting new runs), then evaluate."""
     if resume or cfg.train.phase not in ("all", "scout-clip"):
         return [_train_run(cfg, paths, _existing_run(cfg, paths, resume), skip_done=bool(resume))]
@@ -80,7 +55,7 @@ def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None)
     return run
 
 
-def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, skip_done: bool) -> ScoutRunSummary:
+def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, skip_done: bool) -> RunSummary:
     from geolocate.scout.data import location_frame
     from geolocate.scout.regions import load_regions
 
@@ -90,7 +65,7 @@ def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, ski
         root = RunDir.create(paths, cfg.profile or "scout-sniper").root
         atomic.write_json(root / "config.json", public_dict(cfg))
     else:  # the run's own settings, with the phase asked for now
-        phase = cfg.train.phase
+        phase = cfg.train.phase or "all"  # `train --resume RUN` alone finishes every phase left
         cfg = validate_config(json.loads((root / "config.json").read_text()), root / "config.json")
         cfg.train.phase = phase
     ctx = PhaseContext(cfg, paths, root, location_frame(paths.data), load_regions(paths.data))
@@ -104,54 +79,16 @@ def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, ski
     return _finish(ctx)
 
 
-def _finish(ctx: PhaseContext) -> ScoutRunSummary:
+def _finish(ctx: PhaseContext) -> RunSummary:
     if not phase_done(ctx.root, SNIPER) or not phase_done(ctx.root, "ensemble"):
-        return ScoutRunSummary(ctx.run_id, str(ctx.root), {"phases": read_bundle(ctx.root)}, False)
+        return RunSummary(ctx.run_id, str(ctx.root), {"phases": read_bundle(ctx.root)}, False)
     from geolocate.scout.evaluate import evaluate_scout_sniper
 
     report = evaluate_scout_sniper(ctx.cfg, ctx.paths, str(ctx.root))
-    return ScoutRunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"])
+    return RunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"])
 
 
 # ---------------------------------------------------------------- phases
-
-
-def scout_model_name(cfg: GeolocateConfig, phase: str) -> tuple[str, Path | None]:
-    """Registered model and local weights of a scout phase."""
-    m = cfg.model
-    return (m.name, m.weights) if phase == "scout-clip" else (m.second_scout, m.second_weights)
-
-
-def build_scout(cfg: GeolocateConfig, phase: str, num_classes: int):
-    """A multi-view classifier (frozen backbone + fusion head) for `phase`, seeded."""
-    from geolocate.models import create_model
-    from geolocate.train.setup import seed_everything
-
-    seed_everything(cfg.train.seed)
-    name, weights = scout_model_name(cfg, phase)
-    m = cfg.model
-    return create_model(name, num_classes=num_classes, pretrained=m.pretrained, weights=weights, views=4,
-                        dropout=m.dropout, freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks,
-                        fusion=m.fusion, fusion_layers=m.fusion_layers, fusion_heads=m.fusion_heads, fusion_dim=m.fusion_dim)
-
-
-def trains_backbone(cfg: GeolocateConfig) -> bool:
-    """Whether some backbone weights train (then the scout reads images, not cached features)."""
-    return not cfg.model.freeze_backbone or bool(cfg.model.train_last_n_blocks)
-
-
-def scout_views(ctx: PhaseContext, model, name: str):
-    """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
-    from geolocate.scout.features import FeatureCache
-    from geolocate.scout.data import split_views, view_files
-
-    files = view_files(ctx.frame, ctx.paths.data)
-    cache = FeatureCache(ctx.paths.data.features, name, model)
-    # The backbone pass is the only heavy step of scout-sniper training: give it the GPU when there is one.
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)
-    model.to("cpu")
-    return split_views(ctx.frame, rows, feats), cache.fingerprint
 
 
 def _run_scout(ctx: PhaseContext, phase: str) -> None:
@@ -194,29 +131,6 @@ def _meta(ctx: PhaseContext, phase: str, val: dict, epoch: int, **extra) -> dict
 def _write_history(path: Path, history: list[dict]) -> None:
     with atomic.atomic_path(path) as tmp:
         pl.DataFrame(history).write_csv(tmp)
-
-
-def scout_outputs(ctx: PhaseContext, phase: str) -> dict:
-    """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once, then memoised)."""
-    if phase not in ctx.outputs:
-        from geolocate.artifacts.checkpoint import load_checkpoint
-
-        model, sidecar = load_checkpoint(ctx.root / phase)
-        views, _ = scout_views(ctx, model, sidecar["model"]["name"])
-        ctx.outputs[phase] = split_outputs(model.head, views)
-    return ctx.outputs[phase]
-
-
-def split_outputs(head, views: dict) -> dict:
-    """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's ViewSet."""
-    from geolocate.scout.heads import head_outputs
-
-    out = {}
-    for split, v in views.items():
-        logits, fused = head_outputs(head, v)
-        out[split] = {"logits": logits, "fused": fused, "labels": v.labels.numpy(), "latlon": v.latlon.numpy(),
-                      "ids": v.location_ids}
-    return out
 
 
 def _trained_scouts(ctx: PhaseContext) -> list[str]:

@@ -43,6 +43,7 @@ def test_tiny_scout_sniper_end_to_end(cli, workdir):
 
     _predict_views(cli, workdir)
     _predict_batch(cli, workdir)
+    _freeze_and_predict_from_release(cli, workdir, run["run_id"])
 
 
 def _locations_with_paths(workdir) -> pl.DataFrame:
@@ -87,3 +88,21 @@ def _predict_batch(cli, workdir) -> None:
     submission = pl.read_csv(out)
     assert submission.columns == ["id", "lat", "lon", "region", "top_regions"]
     assert submission.height == 6 and submission["top_regions"].str.split(" ").list.len().min() >= 2
+
+
+def _freeze_and_predict_from_release(cli, workdir, run_id: str) -> None:
+    """A scout-sniper run freezes like a v1 run; the release predicts from four views without the run."""
+    from geolocate.artifacts.digest import verify_sha256sums
+
+    result = cli("freeze", *P, "--tag", "ss1", "--force", "--json")
+    assert result.exit_code == 0, result.output
+    release = workdir / "releases" / "ss1"
+    record = json.loads((release / "RELEASE.json").read_text())
+    assert record["run_id"] == run_id and record["model"]["system"] == "scout-sniper"
+    assert (release / "scout_sniper.json").is_file() and (release / "sniper.safetensors").is_file()
+    assert verify_sha256sums(release) == []
+    assert pl.read_parquet(release / "regions.parquet").height >= 2
+    loc = _locations_with_paths(workdir).filter(pl.col("north").is_not_null()).row(0, named=True)
+    result = cli("predict", *P, "--model", release, workdir / "data" / loc["north"], "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["predictions"]) == 1

@@ -9,7 +9,7 @@ import numpy as np
 from geolocate.config import load_config
 from geolocate.paths import ProjectPaths
 from geolocate.scout import train as scout_sniper
-from geolocate.scout.train import ScoutRunSummary
+from geolocate.train.run import RunSummary as ScoutRunSummary
 
 
 def _fake_runs(seed_metrics):

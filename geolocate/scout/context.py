@@ -1,0 +1,91 @@
+"""What every scout-sniper phase, its evaluation and the seeds share: one run's context and the
+scouts' outputs over cached features (each scout is loaded from its checkpoint once per run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import torch
+
+from geolocate.config import GeolocateConfig
+from geolocate.paths import ProjectPaths
+
+
+@dataclass
+class PhaseContext:
+    """What every phase of one run reads: config, data, the run directory, memoised scout outputs."""
+
+    cfg: GeolocateConfig
+    paths: ProjectPaths
+    root: Path
+    frame: pl.DataFrame
+    regions: pl.DataFrame
+    outputs: dict = field(default_factory=dict)  # phase → {split: (logits, fused)}
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+
+def scout_model_name(cfg: GeolocateConfig, phase: str) -> tuple[str, Path | None]:
+    """Registered model and local weights of a scout phase."""
+    m = cfg.model
+    return (m.name, m.weights) if phase == "scout-clip" else (m.second_scout, m.second_weights)
+
+
+def build_scout(cfg: GeolocateConfig, phase: str, num_classes: int):
+    """A multi-view classifier (frozen backbone + fusion head) for `phase`, seeded."""
+    from geolocate.models import create_model
+    from geolocate.train.setup import seed_everything
+
+    seed_everything(cfg.train.seed)
+    name, weights = scout_model_name(cfg, phase)
+    m = cfg.model
+    return create_model(name, num_classes=num_classes, pretrained=m.pretrained, weights=weights, views=4,
+                        dropout=m.dropout, freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks,
+                        fusion=m.fusion, fusion_layers=m.fusion_layers, fusion_heads=m.fusion_heads, fusion_dim=m.fusion_dim)
+
+
+def trains_backbone(cfg: GeolocateConfig) -> bool:
+    """Whether some backbone weights train (then the scout reads images, not cached features)."""
+    return not cfg.model.freeze_backbone or bool(cfg.model.train_last_n_blocks)
+
+
+def scout_views(ctx: PhaseContext, model, name: str):
+    """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
+    from geolocate.scout.features import FeatureCache
+    from geolocate.scout.data import split_views, view_files
+
+    files = view_files(ctx.frame, ctx.paths.data)
+    cache = FeatureCache(ctx.paths.data.features, name, model)
+    # The backbone pass is the only heavy step of scout-sniper training: give it the GPU when there is one.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)
+    model.to("cpu")
+    return split_views(ctx.frame, rows, feats), cache.fingerprint
+
+
+def scout_outputs(ctx: PhaseContext, phase: str) -> dict:
+    """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once, then memoised)."""
+    if phase not in ctx.outputs:
+        from geolocate.artifacts.checkpoint import load_checkpoint
+
+        model, sidecar = load_checkpoint(ctx.root / phase)
+        views, _ = scout_views(ctx, model, sidecar["model"]["name"])
+        ctx.outputs[phase] = split_outputs(model.head, views)
+    return ctx.outputs[phase]
+
+
+def split_outputs(head, views: dict) -> dict:
+    """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's ViewSet."""
+    from geolocate.scout.heads import head_outputs
+
+    out = {}
+    for split, v in views.items():
+        logits, fused = head_outputs(head, v)
+        out[split] = {"logits": logits, "fused": fused, "labels": v.labels.numpy(), "latlon": v.latlon.numpy(),
+                      "ids": v.location_ids}
+    return out

@@ -1,0 +1,70 @@
+"""Which system a config or a run belongs to, and that system's train, evaluate, predict, freeze.
+
+Two systems share the pipeline: France v1 (one photo, one classifier) and the US scout-sniper
+(four views, two scouts, an ensemble, a residual sniper; `geolocate/scout/`). A config is a
+scout-sniper one when it names a training phase (`train.phase`); a run is what the config it
+saved says. Commands ask here once; the shared stages never import `geolocate.scout`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+V1, SCOUT_SNIPER = "v1", "scout-sniper"
+_BUNDLE = "scout_sniper.json"  # runs and releases of the scout-sniper hold this file
+
+
+def system_of(cfg) -> str:
+    """The system a resolved config trains."""
+    return SCOUT_SNIPER if cfg.train.phase else V1
+
+
+def system_of_run(root: Path) -> str:
+    """The system of a run (or release) directory, from its saved config (its bundle when the config is gone)."""
+    config = Path(root) / "config.json"
+    try:
+        saved = json.loads(config.read_text(encoding="utf-8"))
+        phase = saved.get("train", {}).get("phase") if isinstance(saved, dict) else None
+    except (OSError, ValueError, AttributeError):
+        phase = None
+    return SCOUT_SNIPER if phase or (Path(root) / _BUNDLE).is_file() else V1
+
+
+def trainer(cfg, run_root: Path | None = None) -> Callable:
+    """`run_train(cfg, paths, resume=, seeds=)` of the config's system (of the run's, when resuming one)."""
+    if (system_of_run(run_root) if run_root is not None else system_of(cfg)) == SCOUT_SNIPER:
+        from geolocate.scout.train import run_train_scout_sniper
+
+        return run_train_scout_sniper
+    from geolocate.train.run import run_train
+
+    return run_train
+
+
+def evaluator(run_root: Path) -> Callable:
+    """`run_evaluate(cfg, paths, run_ref)` of the run's system."""
+    if system_of_run(run_root) == SCOUT_SNIPER:
+        from geolocate.scout.evaluate import evaluate_scout_sniper
+
+        return evaluate_scout_sniper
+    from geolocate.evaluate.run import run_evaluate
+
+    return run_evaluate
+
+
+def release_model(run_root: Path):
+    """What `freeze` copies into a release as the model: v1's best checkpoint or the scout-sniper bundle."""
+    if system_of_run(run_root) == SCOUT_SNIPER:
+        from geolocate.scout.release import BUNDLE_RELEASE
+
+        return BUNDLE_RELEASE
+    from geolocate.artifacts.freeze import CHECKPOINT_RELEASE
+
+    return CHECKPOINT_RELEASE
+
+
+def predicts_views(model_dir: Path | None, views_given: bool) -> bool:
+    """Whether `predict` runs the scout-sniper: views were given, or the model named is a scout-sniper one."""
+    return views_given or (model_dir is not None and Path(model_dir).is_dir() and system_of_run(model_dir) == SCOUT_SNIPER)

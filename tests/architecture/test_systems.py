@@ -1,0 +1,36 @@
+"""The systems seam: one place says which system a config or a run is, and picks its entry points."""
+
+from __future__ import annotations
+
+import json
+
+from geolocate import systems
+from geolocate.config import load_config
+
+
+def test_a_config_is_scout_sniper_when_it_names_a_phase(workdir):
+    assert systems.system_of(load_config(None, "tiny", [])) == systems.V1
+    assert systems.system_of(load_config(None, "tiny-scout-sniper", ["train.phase='all'"])) == systems.SCOUT_SNIPER
+
+
+def test_a_run_is_what_its_saved_config_says(tmp_path):
+    v1, scout, bundle_only = (tmp_path / n for n in ("v1", "scout", "bundle-only"))
+    for root in (v1, scout, bundle_only):
+        root.mkdir()
+    (v1 / "config.json").write_text(json.dumps({"train": {"phase": None}}))
+    (scout / "config.json").write_text(json.dumps({"train": {"phase": "sniper"}}))
+    (bundle_only / "scout_sniper.json").write_text("{}")
+    assert systems.system_of_run(v1) == systems.V1
+    assert systems.system_of_run(scout) == systems.SCOUT_SNIPER
+    assert systems.system_of_run(bundle_only) == systems.SCOUT_SNIPER
+    assert systems.evaluator(v1).__module__ == "geolocate.evaluate.run"
+    assert systems.evaluator(scout).__module__ == "geolocate.scout.evaluate"
+    assert systems.release_model(v1) is not systems.release_model(scout)
+
+
+def test_predict_runs_the_scout_sniper_for_views_or_a_scout_sniper_model(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"phase": "all"}}))
+    assert systems.predicts_views(None, views_given=True)
+    assert not systems.predicts_views(None, views_given=False)
+    assert systems.predicts_views(tmp_path, views_given=False)
+    assert not systems.predicts_views(tmp_path / "nowhere", views_given=False)
