@@ -27,7 +27,7 @@ def models_command(
 
     cfg = load(config, profile, sets)
     if export:
-        from geolocate.models.weights import export_weights
+        from geolocate.models.registry import export_weights
 
         written = export_weights(export[0], export[1])
         console.print(f"[green]✓[/] wrote {export[0]} weights to {written}; use: --set model.name={export[0]} --set model.weights={written}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geolocate.models.registry import BackboneSpec
+from geolocate.models.spec import BackboneSpec, create_backbone  # create_backbone re-exported
 
 DATA_CONFIG_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct")
 
@@ -50,19 +50,6 @@ def build_model(
         load_weights(model, weights, spec)
     set_backbone_trainable(model, freeze_backbone or train_last_n_blocks is not None, train_last_n_blocks)
     return model
-
-
-def create_backbone(spec: BackboneSpec, pretrained: bool = False):
-    """The timm backbone of `spec`, pooled (num_classes=0) or ending in CLIP's bias-free projection."""
-    import timm
-    from torch import nn
-
-    num_classes = spec.projection_dim or 0
-    backbone = timm.create_model(spec.timm_name, pretrained=pretrained, num_classes=num_classes, **spec.timm_kwargs)
-    if spec.projection_dim:
-        # CLIP's visual projection has no bias; timm's head does, so swap it for the real shape.
-        backbone.head = nn.Linear(backbone.num_features, spec.projection_dim, bias=False)
-    return backbone
 
 
 def model_data_config(backbone, spec: BackboneSpec) -> dict[str, Any]:

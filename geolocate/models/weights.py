@@ -15,15 +15,13 @@ import torch
 from torch import nn
 
 from geolocate.errors import UserError
-from geolocate.models.registry import BackboneSpec
+from geolocate.models.spec import BackboneSpec, create_backbone
 
 _OFFLINE_HINT = 'go online, or set model.weights = "path/to/weights.safetensors"'
 
 
 def pretrained_backbone(spec: BackboneSpec) -> nn.Module:
     """The backbone with pretrained weights: an installed weights package first, then timm's hub."""
-    from geolocate.models.build import create_backbone
-
     if spec.package_weights and _package_available(spec):
         backbone = create_backbone(spec)
         load_backbone_state(backbone, package_state_dict(spec, backbone), spec, source=spec.package_weights)
@@ -158,14 +156,3 @@ def _read_hf_directory(path: Path) -> dict[str, torch.Tensor]:
 
 def _eg(keys: list[str]) -> str:
     return f" (e.g. {', '.join(keys[:3])})" if keys else ""
-
-
-def export_weights(name: str, path) -> Path:
-    """Write the offline weights of registered model `name` to `path` (safetensors, timm key names)."""
-    from geolocate.models.efficientnet_lite import PACKAGE, export_efficientnet_lite0
-    from geolocate.models.registry import get_spec, list_models
-
-    if get_spec(name).package_weights != PACKAGE:
-        offline = [n for n in list_models() if get_spec(n).package_weights]
-        raise UserError(f"{name} has no offline weights package to export; models with one: {', '.join(offline)}")
-    return export_efficientnet_lite0(path)

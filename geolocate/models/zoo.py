@@ -6,7 +6,8 @@ path on CPU in milliseconds; tests parametrise over `list_models("tiny*")`.
 
 from __future__ import annotations
 
-from geolocate.models.registry import BackboneSpec, register_model
+from geolocate.models.registry import register_model
+from geolocate.models.spec import BackboneSpec
 
 # Tiny CLIP tower: the structure of OpenAI CLIP (pre-norm, class token, QuickGELU, token pooling,
 # bias-free projection) at toy size; `streetclip.clip_timm_kwargs` maps an HF config to these names.
