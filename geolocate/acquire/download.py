@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,7 +58,9 @@ def store_if_image(target: Path, body: bytes) -> tuple[int, int] | None:
 
     One call so that checking and writing cost one hand-off to a worker thread.
     """
-    size = decoded_size(body)
+    from geolocate.data.images import decoded_size
+
+    size = decoded_size(body, verify=True)
     if size is not None:
         atomic.write_bytes(target, body)
     return size
@@ -81,25 +82,13 @@ async def _fresh_url(client: MapillaryClient, image_id: str) -> str:
     return url
 
 
-def decoded_size(body: bytes) -> tuple[int, int] | None:
-    """(width, height) when `body` is a complete, decodable image; None otherwise."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(body)) as img:
-            img.verify()
-        with Image.open(io.BytesIO(body)) as img:
-            img.load()
-            return img.size
-    except Exception:  # Pillow raises many types for bad data (OSError, SyntaxError, ValueError...)
-        return None
-
-
 def file_row(candidate: dict[str, Any], area: Area, data: DataPaths) -> dict[str, Any] | None:
     """The manifest row of a photo already on disk (an interrupted run wrote it but not its row)."""
     path = data.raw_photo(candidate["image_id"])
+    from geolocate.data.images import decoded_size
+
     body = path.read_bytes()
-    size = decoded_size(body)
+    size = decoded_size(body, verify=True)
     if size is None:
         return None
     fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)

@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from geolocate import atomic
 from geolocate.acquire.manifest import merge_manifest, read_manifest
 from geolocate.config import DataConfig
+from geolocate.data.images import DECODE_ERRORS, open_photo
 from geolocate.console import progress
 from geolocate.paths import DataPaths, is_valid_image_id
 
 _INLINE_BELOW = 64  # fewer photos than this: a pool costs more than it saves
 _CHUNK = 8
 _FLUSH_EVERY = 5000  # manifest updates during a long run, so an interrupt loses little
-_DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 @dataclass
@@ -54,9 +54,9 @@ def prepare_photo(raw: Path, out: Path, max_size: int, quality: int) -> tuple[in
     """Write the processed copy of `raw` to `out` (atomically); returns the raw (width, height).
 
     Raises:
-        FileNotFoundError: no raw file. OSError / UnidentifiedImageError…: it does not decode.
+        FileNotFoundError: no raw file. One of `DECODE_ERRORS`: it does not decode.
     """
-    with Image.open(raw) as image:
+    with open_photo(raw) as image:
         width, height = image.size
         scale = max_size / max(width, height)
         if scale < 1:
@@ -127,7 +127,7 @@ def _process_one(task: tuple) -> tuple[str, tuple[int, int, int] | str]:
         width, height = prepare_photo(raw, data.processed_photo(image_id), max_size, quality)
     except FileNotFoundError:
         return image_id, "raw file missing"
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         return image_id, f"undecodable ({type(exc).__name__}: {exc})"
     return image_id, (width, height, raw.stat().st_size)
 

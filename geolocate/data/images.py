@@ -8,11 +8,17 @@ one-line reason, so batch prediction can report it and go on.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
+from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 
+# Every way Pillow reports bad data: unidentified or truncated files are OSErrors, a garbled
+# header can raise SyntaxError or ValueError, an image over the pixel limit DecompressionBombError.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
@@ -31,6 +37,46 @@ class BadImage(ValueError):
     """A file that cannot be used as a photo; the message is one line."""
 
 
+@contextlib.contextmanager
+def open_photo(source: Path | str | bytes) -> Iterator[Image.Image]:
+    """`Image.open` over a file or bytes that refuses an image over Pillow's pixel limit before decoding it.
+
+    Raises:
+        one of DECODE_ERRORS (a missing file is a FileNotFoundError, an OSError).
+    """
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+        # Checked by hand rather than by turning Pillow's warning into an error:
+        # warning filters are process-wide and not thread-safe (predict decodes in threads).
+        if Image.MAX_IMAGE_PIXELS and img.width * img.height > Image.MAX_IMAGE_PIXELS:
+            raise Image.DecompressionBombError(f"{img.width * img.height} pixels")
+        yield img
+
+
+def decoded_size(source: Path | str | bytes, scale: int = 1, verify: bool = False) -> tuple[int, int] | None:
+    """(width, height) when `source` decodes completely; None when it does not.
+
+    `scale` > 1 decodes JPEGs at 1/scale (DCT scaling): cheap, yet a truncated or garbled file
+    still fails. `verify` also runs Pillow's structural check (checksums) first.
+    """
+    try:
+        if verify:
+            with open_photo(source) as img:
+                img.verify()
+        with open_photo(source) as img:
+            size = img.size
+            if scale > 1:
+                img.draft("RGB", (max(1, img.width // scale), max(1, img.height // scale)))
+            img.load()
+        return size
+    except DECODE_ERRORS:
+        return None
+
+
+def decodes(source: Path | str | bytes, scale: int = 8) -> bool:
+    """True when Pillow decodes `source` (JPEGs at 1/`scale`, see `decoded_size`)."""
+    return decoded_size(source, scale) is not None
+
+
 def load_rgb(path: Path | str, min_side: int | None = None) -> Image.Image:
     """Open `path` as an RGB image, EXIF-rotated, decoded no larger than needed for `min_side`.
 
@@ -41,11 +87,7 @@ def load_rgb(path: Path | str, min_side: int | None = None) -> Image.Image:
     if not path.is_file():
         raise BadImage(f"{path}: no such file")
     try:
-        with Image.open(path) as img:
-            # Checked by hand rather than by turning Pillow's warning into an error:
-            # warning filters are process-wide and not thread-safe (predict decodes in threads).
-            if Image.MAX_IMAGE_PIXELS and img.width * img.height > Image.MAX_IMAGE_PIXELS:
-                raise Image.DecompressionBombError(path)
+        with open_photo(path) as img:
             if min_side and img.format == "JPEG":
                 img.draft("RGB", _draft_size(img.size, min_side))
             img = ImageOps.exif_transpose(img)  # a loaded copy, safe to use after the file closes
@@ -54,7 +96,7 @@ def load_rgb(path: Path | str, min_side: int | None = None) -> Image.Image:
         raise BadImage(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS} pixels, a possible decompression bomb)") from None
     except UnidentifiedImageError:
         raise BadImage(f"{path}: not an image Pillow can read") from None
-    except OSError as exc:
+    except DECODE_ERRORS as exc:
         raise BadImage(f"{path}: unreadable or truncated image ({exc})") from None
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from geolocate.data.images import decodes
 from geolocate.paths import DataPaths
 
 
@@ -32,20 +33,6 @@ def photo_paths(manifest: pl.DataFrame, data: DataPaths) -> list[tuple[str, Path
     )
     rows = manifest.select("image_id", rel.alias("file")).iter_rows()
     return [(image_id, data.root / f if f else None) for image_id, f in rows]
-
-
-def decodes(path: Path) -> bool:
-    """True when Pillow decodes `path`. JPEGs are decoded at 1/8 scale (DCT scaling): cheap, yet
-    a truncated or garbled file still fails."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
-        return True
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return False
 
 
 def check_photos(manifest: pl.DataFrame, data: DataPaths, decode: bool = True, workers: int | None = None) -> PhotoCheck:

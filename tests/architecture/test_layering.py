@@ -15,7 +15,8 @@ PACKAGE = Path(geolocate.__file__).parent
 
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS = (
-    ("geolocate", "errors", "console", "geo", "schemas", "atomic", "config", "paths"),  # the floor
+    # the floor; `data.images` is the one "does this photo decode?" every stage asks
+    ("geolocate", "errors", "console", "geo", "schemas", "atomic", "config", "paths", "data.images"),
     ("acquire", "synth"),  # photos in
     ("cells", "split"),  # labels and splits
     ("data", "models", "losses"),  # what training reads and builds
@@ -68,12 +69,13 @@ def _graph() -> dict[str, set[str]]:
 
 
 def _layer(module: str) -> int:
-    top = module.split(".")[1] if "." in module else "geolocate"
-    top = top.removesuffix(".py")
-    for i, names in enumerate(LAYERS):
-        if top in names:
-            return i
-    raise AssertionError(f"{module}: its top-level name {top!r} is in no layer; add it to LAYERS")
+    """The layer of the longest LAYERS entry that names `module` or a package above it."""
+    parts = module.split(".")[1:] or ["geolocate"]
+    for n in range(len(parts), 0, -1):
+        for i, names in enumerate(LAYERS):
+            if ".".join(parts[:n]) in names:
+                return i
+    raise AssertionError(f"{module}: in no layer; add its package to LAYERS")
 
 
 def test_every_module_has_a_layer():
