@@ -28,8 +28,15 @@ def offset_m(lat0: float, lon0: float, north_m, east_m) -> tuple[np.ndarray, np.
     return lat0 + dlat, lon0 + dlon
 
 
-def mean_position(lat, lon) -> tuple[float, float]:
-    """Centroid of points on the sphere (3-D mean, projected back), robust near the antimeridian."""
+def spherical_mean(lat, lon, weights=None):
+    """Centroid of points on the sphere (weighted mean of unit vectors, projected back) over the last axis.
+
+    Robust near the antimeridian, where averaging longitudes is wrong. 1-D input gives a
+    (lat, lon) pair of floats; [..., K] input gives two arrays [...] (one centroid per row).
+    """
     la, lo = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(np.asarray(lon, dtype=np.float64))
-    x, y, z = (np.cos(la) * np.cos(lo)).mean(), (np.cos(la) * np.sin(lo)).mean(), np.sin(la).mean()
-    return float(np.degrees(np.arctan2(z, np.hypot(x, y)))), float(np.degrees(np.arctan2(y, x)))
+    w = np.ones_like(la) if weights is None else np.asarray(weights, dtype=np.float64)
+    xyz = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+    x, y, z = (xyz * w).sum(axis=-1) / w.sum(axis=-1)
+    mean_lat, mean_lon = np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
+    return (float(mean_lat), float(mean_lon)) if np.ndim(mean_lat) == 0 else (mean_lat, mean_lon)

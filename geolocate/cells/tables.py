@@ -6,6 +6,7 @@ import h3
 import polars as pl
 
 from geolocate.cells.assign import cell_ids
+from geolocate.geo import spherical_mean
 from geolocate.schemas import CELLS, LABELS, conform
 
 
@@ -20,11 +21,7 @@ def cells_table(labelled: pl.DataFrame) -> pl.DataFrame:
     The centroid is the mean position of the member photos, taken on the sphere (mean of unit
     vectors) so a class straddling the antimeridian still gets a sensible centre.
     """
-    stats = labelled.group_by("label").agg(
-        n_images=pl.len(),
-        centroid_lat=_sphere_mean_lat(),
-        centroid_lon=_sphere_mean_lon(),
-    )
+    stats = _centroids(labelled.group_by("label").agg(n_images=pl.len(), lat=pl.col("lat"), lon=pl.col("lon")))
     hexes = _hex_ids(stats["label"])
     stats = stats.join(hexes, on="label", how="left").join(_majority_city(labelled), on="label", how="left")
     return conform(stats, CELLS).sort("cell_id")
@@ -64,16 +61,8 @@ def _majority_city(labelled: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _unit_vectors() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    lat, lon = pl.col("lat").radians(), pl.col("lon").radians()
-    return lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()
-
-
-def _sphere_mean_lat() -> pl.Expr:
-    x, y, z = _unit_vectors()
-    return pl.arctan2(z.mean(), (x.mean() ** 2 + y.mean() ** 2).sqrt()).degrees()
-
-
-def _sphere_mean_lon() -> pl.Expr:
-    x, y, _ = _unit_vectors()
-    return pl.arctan2(y.mean(), x.mean()).degrees()
+def _centroids(groups: pl.DataFrame) -> pl.DataFrame:
+    """Each group's member positions (list columns lat, lon) → its spherical mean (centroid_lat, centroid_lon)."""
+    means = [spherical_mean(lat.to_numpy(), lon.to_numpy()) for lat, lon in zip(groups["lat"], groups["lon"])]
+    return groups.drop("lat", "lon").with_columns(centroid_lat=pl.Series([m[0] for m in means], dtype=pl.Float64),
+                                                  centroid_lon=pl.Series([m[1] for m in means], dtype=pl.Float64))

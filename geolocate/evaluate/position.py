@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from geolocate.evaluate.metrics import geo_metrics, topk_indices
-from geolocate.geo import haversine_km
+from geolocate.geo import haversine_km, spherical_mean
 
 PositionMode = Literal["top1", "weighted"]
 POSITION_MODES: tuple[PositionMode, ...] = ("top1", "weighted")
@@ -31,11 +31,8 @@ def weighted_positions(probs: np.ndarray, centroids_latlon: np.ndarray, k: int =
     probs = np.asarray(probs, dtype=np.float64)
     top = topk_indices(probs, k)
     weights = np.take_along_axis(probs, top, axis=1)
-    weights = weights / weights.sum(axis=1, keepdims=True)
-    lat, lon = (np.radians(np.asarray(centroids_latlon, dtype=np.float64)[top][..., i]) for i in (0, 1))
-    xyz = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
-    x, y, z = (weights[..., None] * xyz).sum(axis=1).T
-    return np.degrees(np.stack([np.arctan2(z, np.hypot(x, y)), np.arctan2(y, x)], axis=1))
+    members = np.asarray(centroids_latlon, dtype=np.float64)[top]  # [N, k, 2]
+    return np.stack(spherical_mean(members[..., 0], members[..., 1], weights), axis=1)
 
 
 def _positions(probs: np.ndarray, centroids_latlon: np.ndarray, mode: PositionMode, k: int) -> np.ndarray:

@@ -61,14 +61,14 @@ def split_locations(labelled: pl.DataFrame, group_by: str, val: float, test: flo
 
 def region_table(split: pl.DataFrame) -> pl.DataFrame:
     """One row per region with a train location: label (sorted by region), train centroid, counts."""
-    from geolocate.geo import mean_position
+    from geolocate.geo import spherical_mean
 
     rows = []
     for region, group in split.group_by("region"):
         train = group.filter(pl.col("split") == "train")
         if train.is_empty():
             continue
-        lat, lon = mean_position(train["lat"].to_numpy(), train["lon"].to_numpy())
+        lat, lon = spherical_mean(train["lat"].to_numpy(), train["lon"].to_numpy())
         counts = {f"n_{s}": group.filter(pl.col("split") == s).height for s in ("train", "val", "test")}
         rows.append({"region": region[0], "centroid_lat": lat, "centroid_lon": lon, **counts})
     table = pl.DataFrame(rows, infer_schema_length=None).sort("region").with_row_index("label")

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from geolocate.geo import mean_position, offset_m
+from geolocate.geo import spherical_mean, offset_m
 from geolocate.scout.data import ViewSet
 
 CITIES = ((48.8566, 2.3522), (45.7640, 4.8357), (48.1173, -1.6778), (47.3220, 5.0415))
@@ -51,7 +51,7 @@ def appearance_views(n_locations: int = 800, dim: int = 32, radius_km: float = 6
                           torch.as_tensor(np.stack([lat[idx], lon[idx]], axis=1)))
             for name, idx in zip(("train", "val", "test"), parts)}
     train = parts[0]
-    centroids = np.array([mean_position(lat[train][labels[train] == c], lon[train][labels[train] == c]) for c in range(len(CITIES))])
+    centroids = np.array([spherical_mean(lat[train][labels[train] == c], lon[train][labels[train] == c]) for c in range(len(CITIES))])
     return sets, centroids
 
 
