@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from geolocate.artifacts.checkpoint import copy_checkpoint
 from geolocate.artifacts.resolve import file_of
-from geolocate.artifacts.lock import DataLock
+from geolocate.lock import DataLock
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 

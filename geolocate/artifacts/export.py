@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from geolocate.artifacts.checkpoint import copy_checkpoint
 from geolocate.artifacts.digest import format_sha256sums
-from geolocate.artifacts.lock import DataLock
+from geolocate.lock import DataLock
 from geolocate.artifacts.resolve import file_of
 from geolocate.artifacts.rundir import resolve_run
 from geolocate.artifacts.secret_scan import StreamScanner, describe, secret_patterns

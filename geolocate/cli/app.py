@@ -61,7 +61,7 @@ def load(config: Optional[Path], profile: Optional[str], sets: Optional[list[str
 
 def locked(data, name: str):
     """Hold the data directory's lock while `name` writes to it: a second writer gets a one-line error."""
-    from geolocate.artifacts.lock import DataLock
+    from geolocate.lock import DataLock
 
     return DataLock(data.lock, command=f"geolocate {name}")
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import polars as pl
 
-from geolocate.artifacts.lock import DataLock
+from geolocate.lock import DataLock
 from geolocate.config import GeolocateConfig
 from geolocate.console import console
 from geolocate.errors import UserError

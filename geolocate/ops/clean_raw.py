@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from geolocate.acquire.manifest import read_manifest, write_manifest
-from geolocate.artifacts.lock import DataLock
+from geolocate.lock import DataLock
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths, is_valid_image_id
 

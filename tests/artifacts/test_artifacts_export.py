@@ -12,7 +12,7 @@ import pytest
 
 from geolocate.artifacts.digest import verify_sha256sums
 from geolocate.artifacts.export import run_export
-from geolocate.artifacts.lock import DataLock
+from geolocate.lock import DataLock
 from geolocate.artifacts.verify import extract_export, verify_export
 from geolocate.errors import UserError
 

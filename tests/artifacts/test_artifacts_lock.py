@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from geolocate.artifacts.lock import DataLock, read_lock
+from geolocate.lock import DataLock, read_lock
 from geolocate.errors import UserError
 
 HOLDER = """
 import sys, time
-from geolocate.artifacts.lock import DataLock
+from geolocate.lock import DataLock
 with DataLock(sys.argv[1], command="geolocate fetch"):
     print("locked", flush=True)
     sys.stdin.readline()
@@ -25,7 +25,7 @@ with DataLock(sys.argv[1], command="geolocate fetch"):
 
 RACER = """
 import sys, time
-from geolocate.artifacts.lock import DataLock
+from geolocate.lock import DataLock
 from geolocate.errors import UserError
 start = float(sys.argv[2])
 while time.time() < start:

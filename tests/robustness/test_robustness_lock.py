@@ -17,7 +17,7 @@ from tests.robustness.conftest import child_env, wait_for
 
 HOLD = """
 import sys, time
-from geolocate.artifacts.lock import DataLock
+from geolocate.lock import DataLock
 with DataLock(sys.argv[1], command="geolocate fetch"):
     print("held", flush=True)
     time.sleep(60)
