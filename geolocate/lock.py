@@ -11,6 +11,8 @@ each lock the data directory.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import socket
@@ -19,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from geolocate.errors import UserError
 
@@ -99,6 +102,27 @@ class DataLock:
 
     def _busy_message(self, holder: LockInfo) -> str:
         return f"{self.path.parent}/ is locked by {holder.describe()}; wait for it or remove {self.path} if that process is gone"
+
+
+def locks_data(command: str) -> Callable:
+    """Decorator for a `run_<stage>` that writes the data directory: hold its lock while it runs.
+
+    The lock is found from the function's `data` argument (a `DataPaths`); it is re-entrant, so a
+    stage called by `geolocate batch` or `demo`, which hold the lock already, goes straight in.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            data = signature.bind_partial(*args, **kwargs).arguments["data"]
+            with DataLock(data.lock, command=f"geolocate {command}"):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def read_lock(path: Path) -> LockInfo | None:

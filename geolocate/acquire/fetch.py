@@ -32,6 +32,7 @@ from geolocate.config import FetchConfig
 from geolocate.console import progress
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths, safe_name
+from geolocate.lock import locks_data
 
 T = TypeVar("T")
 _MERGE_EVERY = 200  # manifest rows merged per write while downloading
@@ -114,6 +115,7 @@ def catalog_listing(catalog_name: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the run
 
 
+@locks_data("fetch")
 def run_fetch(cfg: FetchConfig, data: DataPaths, areas: list[Area], *, max_per_city: int | None = None, restore_raw: bool = False,
               transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep = asyncio.sleep) -> FetchReport:
     """Fetch `areas` into `data` (raw photos, manifest, fetch state) and report what happened.

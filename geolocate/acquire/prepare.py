@@ -27,6 +27,7 @@ from geolocate.config import DataConfig
 from geolocate.data.images import DECODE_ERRORS, open_photo
 from geolocate.console import progress
 from geolocate.paths import DataPaths, is_valid_image_id
+from geolocate.lock import locks_data
 
 _INLINE_BELOW = 64  # fewer photos than this: a pool costs more than it saves
 _CHUNK = 8
@@ -76,6 +77,7 @@ def photos_to_prepare(manifest: pl.DataFrame, data: DataPaths) -> pl.DataFrame:
     return manifest.filter(~pl.Series(done, dtype=pl.Boolean))
 
 
+@locks_data("prepare")
 def run_prepare(cfg: DataConfig, data: DataPaths, workers: int | None = None) -> PrepareReport:
     """Process every manifest photo not processed yet and record it in the manifest.
 

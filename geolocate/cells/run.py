@@ -14,6 +14,7 @@ from geolocate.cells.tables import cells_table, labelled_photos, labels_table
 from geolocate.config import CellsConfig
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths
+from geolocate.lock import locks_data
 
 # Above this resolution cells are small (res 8 ≈ 0.7 km²): only a large data set fills them.
 FINE_RESOLUTION = 8
@@ -56,6 +57,7 @@ def check_resolution(resolution: int, photos: int, cfg: CellsConfig, force: bool
         )
 
 
+@locks_data("cells")
 def run_cells(cfg: CellsConfig, data: DataPaths, resolution: int | None = None, force: bool = False) -> CellsResult:
     """Label every manifest photo with its class cell and write the cells, labels and KPI tables.
 

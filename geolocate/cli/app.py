@@ -59,13 +59,6 @@ def load(config: Optional[Path], profile: Optional[str], sets: Optional[list[str
     return load_config(config, profile, sets or [])
 
 
-def locked(data, name: str):
-    """Hold the data directory's lock while `name` writes to it: a second writer gets a one-line error."""
-    from geolocate.lock import DataLock
-
-    return DataLock(data.lock, command=f"geolocate {name}")
-
-
 def command(*args, **kwargs) -> Callable:
     """`app.command`, plus: a UserError prints one line and exits non-zero; Ctrl-C says how to resume."""
 

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
 from geolocate.console import console
 from geolocate.paths import ProjectPaths
 
@@ -27,8 +27,7 @@ def cells_command(
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    with locked(data, "cells"):
-        result = run_cells(cfg.cells, data, resolution=res, force=force)
+    result = run_cells(cfg.cells, data, resolution=res, force=force)
     if result.merged:
         children = sum(len(m["children"]) for m in result.merged)
         console.print(f"merged {children} sparse cells into {len(result.merged)} parent cells (--json lists them)")

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
 from geolocate.console import console, stdout
 from geolocate.paths import ProjectPaths
 
@@ -42,8 +42,7 @@ def fetch_command(
         return
     areas = select_areas(catalog_name, city=city, batch=batch, bbox=bbox, name=name)
     data = ProjectPaths.from_config(cfg.paths).data
-    with locked(data, "fetch"):
-        report = run_fetch(cfg.fetch, data, areas, max_per_city=max_per_city, restore_raw=restore_raw)
+    report = run_fetch(cfg.fetch, data, areas, max_per_city=max_per_city, restore_raw=restore_raw)
     console.print(_summary_table(report))
     _print_problems(report)
     if as_json:

@@ -6,7 +6,7 @@ import json
 
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
 from geolocate.console import console
 from geolocate.paths import ProjectPaths
 
@@ -25,8 +25,7 @@ def prepare_command(
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    with locked(data, "prepare"):
-        report = run_prepare(cfg.data, data)
+    report = run_prepare(cfg.data, data)
     table = Table("photos", "processed", "already done", "failed", "workers", "seconds",
                   title=f"prepare: longest side {cfg.data.max_size} px, JPEG q{cfg.data.jpeg_quality}")
     table.add_row(*(f"{v:,}" for v in (report.photos, report.processed, report.already_done, len(report.failed), report.workers)),

@@ -6,7 +6,7 @@ import json
 
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
 from geolocate.console import console
 from geolocate.paths import ProjectPaths
 
@@ -21,8 +21,7 @@ def split_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: Se
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    with locked(data, "split"):
-        report = run_split(cfg, data).report
+    report = run_split(cfg, data).report
     if report["cells_dropped"]:
         console.print(f"[yellow]dropped[/] {len(report['cells_dropped'])} cells without a train photo: {', '.join(report['cells_dropped'])}")
     dominance = report["dominance"]

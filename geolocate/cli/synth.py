@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
 from geolocate.console import console
 from geolocate.paths import ProjectPaths
 
@@ -31,8 +31,7 @@ def synth_command(
     cfg = load(config, profile, sets)
     settings = resolve_settings(cfg.synth, n_photos=n, size=size, seed=seed, batches=batch, multiview=multiview)
     data = ProjectPaths.from_config(cfg.paths).data
-    with locked(data, "synth"):
-        report = run_synth(settings, data)
+    report = run_synth(settings, data)
     console.print(_summary_table(report))
     console.print(f"{report.drives} drives, {report.sequences} sequences, {report.locations} locations, "
                   f"{report.creators} creators; {report.photos_per_minute:,.0f} photos/min")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
+from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
 from geolocate.console import console, stdout
 from geolocate.paths import ProjectPaths
 
@@ -20,8 +20,7 @@ def locations_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    with locked(data, "locations"):
-        table = run_locations(cfg, data)
+    table = run_locations(cfg, data)
     summary = {"locations": table.height, **view_counts(table), "file": str(data.locations)}
     if as_json:
         print(json.dumps(summary))
@@ -42,8 +41,7 @@ def import_locations_command(
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    with locked(data, "import-locations"):
-        result = import_locations(table, images_dir, data, cfg.regions.column)
+    result = import_locations(table, images_dir, data, cfg.regions.column)
     if as_json:
         print(json.dumps(result.__dict__))
     for bad in result.unreadable:
@@ -59,8 +57,7 @@ def regions_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: 
 
     cfg = load(config, profile, sets)
     data = ProjectPaths.from_config(cfg.paths).data
-    with locked(data, "regions"):
-        result = run_regions(cfg, data)
+    result = run_regions(cfg, data)
     if as_json:
         print(json.dumps(result.report, default=str))
     else:

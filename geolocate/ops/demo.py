@@ -17,6 +17,7 @@ import polars as pl
 from geolocate.config import GeolocateConfig, load_config
 from geolocate.console import console, step
 from geolocate.errors import UserError
+from geolocate.lock import DataLock
 from geolocate.paths import ProjectPaths
 
 
@@ -37,7 +38,8 @@ def run_demo(workdir: Path, profile: str = "tiny", overrides: list[str] | None =
     with working_directory(workdir):
         cfg = load_config(None, profile, overrides)
         paths = ProjectPaths.from_config(cfg.paths)
-        prepare_data(cfg, paths)
+        with DataLock(paths.data.lock, command="geolocate demo"):  # its data steps, like `batch`
+            prepare_data(cfg, paths)
         summary = _train(cfg, paths)
         prediction = _predict_one(paths)
     summary["prediction"] = prediction

@@ -60,7 +60,7 @@ def scout_views(ctx: PhaseContext, model, name: str):
     from geolocate.scout.data import split_views, view_files
 
     files = view_files(ctx.frame, ctx.paths.data)
-    cache = FeatureCache(ctx.paths.data.features, name, model)
+    cache = FeatureCache(ctx.paths.data.features, name, model, lock=ctx.paths.data.lock)
     # The backbone pass is the only heavy step of scout-sniper training: give it the GPU when there is one.
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)

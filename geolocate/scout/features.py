@@ -15,6 +15,7 @@ another file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -24,8 +25,10 @@ import torch
 from torch import nn
 
 from geolocate import atomic
+from geolocate.lock import DataLock
 
 FORMAT = "geolocate.features"
+_LOCK_WAIT_S = 60.0
 
 
 def backbone_of(model: nn.Module) -> nn.Module:
@@ -91,7 +94,8 @@ def embed_images(model: nn.Module, files: Sequence[Path], batch_size: int = 32, 
 class FeatureCache:
     """Features of one backbone (one fingerprint) under `root/<model_name>/`."""
 
-    def __init__(self, root: Path, model_name: str, model: nn.Module) -> None:
+    def __init__(self, root: Path, model_name: str, model: nn.Module, lock: Path | None = None) -> None:
+        self.lock = lock  # the data directory's lock, held while the cache file is replaced
         self.preprocessing = preprocessing_of(model)
         self.fingerprint = fingerprint(model, self.preprocessing)
         self.stem = Path(root) / model_name / self.fingerprint[:16]
@@ -139,5 +143,8 @@ class FeatureCache:
 
         meta = {"format": FORMAT, "model": self.model_name, "fingerprint": self.fingerprint,
                 "preprocessing": json.dumps(self.preprocessing), "image_ids": json.dumps(ids), "failed": json.dumps(failed)}
-        with atomic.atomic_path(self.stem.with_suffix(".safetensors")) as tmp:
+        # The cache lives in the data directory: write it under the data lock, waiting a little
+        # for a short command (cells, split) rather than failing a long training run.
+        held = DataLock(self.lock, command="geolocate train (feature cache)", wait_s=_LOCK_WAIT_S) if self.lock else contextlib.nullcontext()
+        with held, atomic.atomic_path(self.stem.with_suffix(".safetensors")) as tmp:
             save_file({"features": feats.contiguous()}, str(tmp), metadata=meta)

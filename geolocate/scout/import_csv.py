@@ -23,6 +23,7 @@ import polars as pl
 
 from geolocate.errors import UserError
 from geolocate.schemas import LOCATIONS, VIEWS, conform
+from geolocate.lock import locks_data
 
 ID_COLUMNS = ("id", "location_id")
 
@@ -77,6 +78,7 @@ def _float(text: str | None) -> float | None:
         return None
 
 
+@locks_data("import-locations")
 def import_locations(csv_path: Path, images_dir: Path | None, data, region_column: str = "region") -> ImportResult:
     """Copy the views of every row into `data` and add the locations and manifest rows.
 

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from geolocate.schemas import LOCATIONS, VIEWS, conform
+from geolocate.lock import locks_data
 
 CARDINALS = (0.0, 90.0, 180.0, 270.0)
 _M_PER_DEG = 111_320.0
@@ -133,6 +134,7 @@ def regions_from_catalog(locations: pl.DataFrame, manifest: pl.DataFrame, catalo
     return out.with_columns(region=pl.coalesce("region", "region_new")).drop("region_new")
 
 
+@locks_data("locations")
 def run_locations(cfg, data) -> pl.DataFrame:
     """`geolocate locations`: group the manifest's photos and write `data/locations.parquet`.
 

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from geolocate.errors import UserError
+from geolocate.lock import locks_data
 
 REGIONS = {"region": pl.Utf8, "label": pl.Int64, "centroid_lat": pl.Float64, "centroid_lon": pl.Float64,
            "n_train": pl.Int64, "n_val": pl.Int64, "n_test": pl.Int64}
@@ -75,6 +76,7 @@ def region_table(split: pl.DataFrame) -> pl.DataFrame:
     return table.select([pl.col(k).cast(v) for k, v in REGIONS.items()])
 
 
+@locks_data("regions")
 def run_regions(cfg, data) -> RegionsResult:
     """Label, filter sparse regions, split and write `regions.parquet` + `location_split.parquet`."""
     from geolocate import atomic

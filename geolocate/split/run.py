@@ -21,6 +21,7 @@ from geolocate.schemas import CELLS, LABELS, SPLIT, SPLITS, conform
 from geolocate.split.audit import audit
 from geolocate.split.dominance import cap_dominance
 from geolocate.split.grouped import assign_splits, with_groups
+from geolocate.lock import locks_data
 
 
 @dataclass
@@ -71,6 +72,7 @@ def drop_untrained_cells(data: DataPaths, cells: pl.DataFrame, frame: pl.DataFra
     return dropped
 
 
+@locks_data("split")
 def run_split(cfg: GeolocateConfig, data: DataPaths) -> SplitResult:
     """Split the labelled photos, cap the dominant classes, audit leakage, write split + report.
 

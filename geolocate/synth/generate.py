@@ -26,6 +26,7 @@ from geolocate.schemas import MANIFEST, conform
 from geolocate.synth.drives import DrivePlan, Shot, plan_shots
 from geolocate.synth.scene import View, render_jpegs
 from geolocate.synth.world import AppearanceField, looks_at
+from geolocate.lock import locks_data
 
 SOURCE = "synthetic"
 _INLINE_BELOW = 200  # below this many photos a process pool costs more than it saves
@@ -67,6 +68,7 @@ def resolve_settings(cfg: SynthConfig, **overrides) -> SynthConfig:
         raise UserError(f"synth.{'.'.join(map(str, error['loc']))}: bad value {error.get('input')!r} ({error['msg']})") from None
 
 
+@locks_data("synth")
 def run_synth(cfg: SynthConfig, data: DataPaths, workers: int | None = None) -> SynthReport:
     """Generate the synthetic data set described by `cfg` under `data` and merge it into the manifest.
 

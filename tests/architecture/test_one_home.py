@@ -57,3 +57,21 @@ def test_an_image_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monk
     assert not decodes(path)
     with pytest.raises(BadImage, match="too large"):
         load_rgb(path)
+
+
+def test_each_stage_takes_the_data_lock_itself(tmp_path):
+    """Called from the library, not only the CLI, a stage refuses to run beside another writer."""
+    import json
+    import os
+
+    from geolocate.config import CellsConfig
+    from geolocate.errors import UserError
+    from geolocate.cells import run_cells
+    from geolocate.paths import DataPaths
+
+    data = DataPaths(tmp_path / "data")
+    data.root.mkdir()
+    holder = {"pid": os.getppid(), "hostname": __import__("socket").gethostname(), "command": "geolocate fetch", "started": "now"}
+    data.lock.write_text(json.dumps(holder))
+    with pytest.raises(UserError, match="geolocate fetch"):
+        run_cells(CellsConfig(), data)
