@@ -15,7 +15,7 @@ test:
 
 # make batch BATCH=03 [PROFILE=tiny] [ARGS="--synthetic --clean-raw"]: the per-batch plan, resumable.
 batch:
-	$(GEO) batch $(BATCH) --profile $(PROFILE) $(ARGS)
+	$(GEO) batch --batch $(BATCH) --profile $(PROFILE) $(ARGS)
 
 export:
 	$(GEO) export $(ARGS)

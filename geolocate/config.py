@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from geolocate.errors import UserError
 
 DEFAULT_CONFIG_NAME = "config.toml"
-CONFIG_VERSION = 1  # the top-level `version` of config.toml; a file without one is this version
+CONFIG_VERSION = 2  # the top-level `version` of config.toml; a file without one is this version
 # Keys renamed from one config version to the next: {old version: {old dotted key: new dotted key}}.
-CONFIG_RENAMES: dict[int, dict[str, str]] = {}
+CONFIG_RENAMES: dict[int, dict[str, str]] = {
+    1: {"predict.model": "predict.checkpoint"},  # `model` names a registry architecture everywhere else
+}
 
 
 class _Stage(BaseModel):
@@ -179,7 +181,7 @@ class EvalConfig(_Stage):
 
 class PredictConfig(_Stage):
     top: int = Field(5, ge=1, description="Classes shown per photo.")
-    model: str = Field("best", description="Checkpoint, run directory, release or `best` (the global best).")
+    checkpoint: str = Field("best", description="Trained model `predict` uses: a run, a release, `best` (the global best) or a checkpoint file.")
     batch_size: int = Field(32, ge=1, description="Photos per forward pass in batch mode.")
 
 

@@ -81,14 +81,16 @@ class FetchReport:
 # ---------------------------------------------------------------- choosing areas
 
 
-def select_areas(catalog_name: str, *, city: str | None = None, batch: str | None = None, bbox: str | None = None, name: str | None = None) -> list[Area]:
-    """The areas named by exactly one of `city`, `batch` or `bbox` (+ `name`)."""
+def select_areas(catalog_name: str, *, city: str | None = None, batch: str | list[str] | None = None, bbox: str | None = None,
+                 name: str | None = None) -> list[Area]:
+    """The areas named by exactly one of `city`, `batch` (one or several catalog batches) or `bbox` (+ `name`)."""
+    batch = [batch] if isinstance(batch, str) else (batch or None)
     if sum(x is not None for x in (city, batch, bbox)) != 1:
         raise UserError("say what to fetch with exactly one of --city NAME, --batch NN or --bbox MINLON,MINLAT,MAXLON,MAXLAT --name NAME")
     if city is not None:
         return [find_area(city, catalog_name)]
     if batch is not None:
-        return list(batch_areas(batch, catalog_name))
+        return [area for one in dict.fromkeys(batch) for area in batch_areas(one, catalog_name)]
     box = parse_bbox(bbox)
     if not name:
         raise UserError("--bbox needs --name NAME: the area's name in the manifest and the fetch state")

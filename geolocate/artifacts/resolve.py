@@ -1,6 +1,6 @@
 """What a checkpoint reference means: "best", "latest", a run, a release, a tag, a file or a stem.
 
-`predict --model`, `evaluate`, `freeze` and `export` all name checkpoints the same way; this
+`predict --checkpoint`, `evaluate`, `freeze` and `export` all name checkpoints the same way; this
 module turns any of those forms into the stem of a `<stem>.safetensors` + `<stem>.json` pair.
 """
 

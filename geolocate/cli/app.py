@@ -7,9 +7,13 @@ imported inside the commands that need them, so `--help` and the data commands s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
+import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -52,21 +56,63 @@ def _root(
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+_SHARED = {"config": (ConfigOpt, None), "profile": (ProfileOpt, None), "sets": (SetOpt, None), "as_json": (JsonOpt, False)}
 
 
-def load(config: Optional[Path], profile: Optional[str], sets: Optional[list[str]]) -> GeolocateConfig:
-    """Resolve the configuration from the shared options."""
-    return load_config(config, profile, sets or [])
+def load(config: Optional[Path] = None, profile: Optional[str] = None,
+         sets: Optional[list[str]] = None) -> tuple[GeolocateConfig, "ProjectPaths"]:
+    """Resolve the configuration from the shared options, and the project's paths with it."""
+    from geolocate.paths import ProjectPaths
+
+    cfg = load_config(config, profile, sets or [])
+    return cfg, ProjectPaths.from_config(cfg.paths)
+
+
+def emit(result: Any, as_json: bool, indent: int | None = 2) -> None:
+    """Print `result` as JSON on stdout when `--json` asked for it; every command's one way out.
+
+    Results with `to_dict()` and dataclasses are converted; paths and dates become strings.
+    """
+    if not as_json:
+        return
+    if hasattr(result, "to_dict"):
+        result = result.to_dict()
+    elif dataclasses.is_dataclass(result):
+        result = dataclasses.asdict(result)
+    print(json.dumps(result, indent=indent, default=str, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the shared options resolve to: the config, its paths, and whether to print JSON."""
+
+    cfg: GeolocateConfig
+    paths: Any  # ProjectPaths (imported lazily with the config's paths)
+    as_json: bool
+
+    def emit(self, result: Any, indent: int | None = 2) -> None:
+        emit(result, self.as_json, indent)
 
 
 def command(*args, **kwargs) -> Callable:
-    """`app.command`, plus: a UserError prints one line and exits non-zero; Ctrl-C says how to resume."""
+    """`app.command`, plus the shared options and the one-line error handling.
+
+    A command that declares `inv: Invocation` gets `--config`, `--profile`, `--set` and `--json`
+    after its own options, resolved once into `inv` (config, paths, output). A UserError prints
+    one line and exits non-zero; Ctrl-C says how to resume.
+    """
 
     def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn, eval_str=True)
+        shared = "inv" in signature.parameters
+
         @functools.wraps(fn)
-        def wrapper(*a, **kw):
+        def wrapper(**kw):
             try:
-                return fn(*a, **kw)
+                if shared:
+                    cfg, paths = load(kw.pop("config"), kw.pop("profile"), kw.pop("sets"))
+                    kw["inv"] = Invocation(cfg, paths, kw.pop("as_json"))
+                return fn(**kw)
             except UserError as exc:
                 console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
                 raise typer.Exit(exc.exit_code) from None
@@ -74,6 +120,17 @@ def command(*args, **kwargs) -> Callable:
                 console.print("[yellow]interrupted[/]: what was written is kept; run the same command again to resume")
                 raise typer.Exit(130) from None
 
+        params = [p for p in signature.parameters.values() if p.name != "inv"]
+        if shared:
+            params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+                       for name, (kind, default) in _SHARED.items()]
+        wrapper.__signature__ = signature.replace(parameters=params)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
         return app.command(*args, **kwargs)(wrapper)
 
     return decorate
+
+
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr for an option spelling kept for one release."""
+    console.print(f"[yellow]note:[/] {old} is deprecated and will be removed in the next release; use {new}")

@@ -2,60 +2,63 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command, deprecated
 from geolocate.console import console
-from geolocate.paths import ProjectPaths
+from geolocate.errors import UserError
 
 
 @command("batch")
 def batch_command(
-    batch: str = typer.Argument(..., help="Catalog batch to add, e.g. 03."),
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    inv: Invocation,
+    batch: Optional[str] = typer.Option(None, "--batch", help="Catalog batch to add, e.g. 03.", show_default=False),
+    old_batch: Optional[str] = typer.Argument(None, metavar="[BATCH]", help="Deprecated: the batch as a positional argument; use --batch.", show_default=False),
     synthetic: bool = typer.Option(False, "--synthetic", help="Offline: synthetic photos of the batch's cities (synth.n_photos per batch) instead of fetching."),
     clean_raw: bool = typer.Option(False, "--clean-raw", help="Delete the raw downloads at the end (processed copies stay)."),
-    as_json: JsonOpt = False,
 ) -> None:
     """fetch → prepare → cells → split → sanity → train → evaluate → export [→ clean-raw]; re-run to resume."""
     from geolocate.evaluate.gates import gates_table
     from geolocate.ops.batch import Plan, run_batch
 
-    cfg = load(config, profile, sets)
-    result = run_batch(Plan(cfg, ProjectPaths.from_config(cfg.paths), batch, synthetic, clean_raw))
+    cfg = inv.cfg
+    batch = _batch_option(batch, old_batch)
+    result = run_batch(Plan(cfg, inv.paths, batch, synthetic, clean_raw))
     console.print(kpi_table(result.kpi_history, cfg.cells.max_dominance))
     if result.gates:
         console.print(gates_table(result.gates, f"gates of run {result.run_id}"))
     ran = sum(s["status"] == "ran" for s in result.steps)
     console.print(f"[bold green]batch {result.batch} done[/]: {ran} steps ran, {len(result.steps) - ran} skipped; "
                   f"export {result.export}; KPI figure {result.kpi_figure}")
-    if as_json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+    inv.emit(result.to_dict())
+
+
+def _batch_option(batch: Optional[str], old_batch: Optional[str]) -> str:
+    if old_batch is not None:
+        deprecated("geolocate batch NN", "geolocate batch --batch NN")
+        if batch is not None and batch != old_batch:
+            raise UserError(f"two batches given ({old_batch} and --batch {batch}); give one, with --batch")
+    if (batch or old_batch) is None:
+        raise UserError("say which catalog batch to add: geolocate batch --batch 03")
+    return batch or old_batch
 
 
 @command("clean-raw")
 def clean_raw_command(
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    inv: Invocation,
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted; delete nothing."),
     force: bool = typer.Option(False, "--force", help="Also delete raw photos that have no processed copy."),
-    as_json: JsonOpt = False,
 ) -> None:
     """Delete the raw downloads under data/raw/ whose processed copy exists (fetch restores them by id)."""
     from geolocate.ops.clean_raw import run_clean_raw
 
-    cfg = load(config, profile, sets)
-    report = run_clean_raw(ProjectPaths.from_config(cfg.paths).data, dry_run=dry_run, force=force)
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+    cfg = inv.cfg
+    report = run_clean_raw(inv.paths.data, dry_run=dry_run, force=force)
+    inv.emit(report.to_dict())
     if dry_run:
         for path in report.files:
             console.print(f"would delete {path}", highlight=False)
@@ -70,21 +73,17 @@ def clean_raw_command(
 
 @command("kpi")
 def kpi_command(
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    inv: Invocation,
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write the figure (default: data/kpi_history.png).", show_default=False),
-    as_json: JsonOpt = False,
 ) -> None:
     """The data-set KPI history across batches, as a table and kpi_history.png."""
     from geolocate.ops.kpi import run_kpi
 
-    cfg = load(config, profile, sets)
-    report = run_kpi(ProjectPaths.from_config(cfg.paths).data, cfg.cells.max_dominance, out=out)
+    cfg = inv.cfg
+    report = run_kpi(inv.paths.data, cfg.cells.max_dominance, out=out)
     console.print(kpi_table(report.history, cfg.cells.max_dominance))
     console.print(f"[green]✓[/] wrote {report.figure}")
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+    inv.emit(report.to_dict())
 
 
 def kpi_table(history, limit: float) -> Table:

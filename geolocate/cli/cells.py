@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console
-from geolocate.paths import ProjectPaths
 
 
 @command("cells")
 def cells_command(
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    inv: Invocation,
     res: Optional[int] = typer.Option(None, "--res", help="H3 resolution (default: cells.resolution).", show_default=False),
     force: bool = typer.Option(False, "--force", help="Allow resolution ≥ 8 below cells.res8_min_images photos."),
-    as_json: JsonOpt = False,
 ) -> None:
     """Assign H3 cells, merge or drop sparse ones, write cells.parquet and labels.parquet."""
     from geolocate.cells import run_cells
 
-    cfg = load(config, profile, sets)
-    data = ProjectPaths.from_config(cfg.paths).data
+    cfg = inv.cfg
+    data = inv.paths.data
     result = run_cells(cfg.cells, data, resolution=res, force=force)
     if result.merged:
         children = sum(len(m["children"]) for m in result.merged)
@@ -37,8 +32,7 @@ def cells_command(
         console.print(f"[yellow]skipped[/] {result.invalid_positions} photos without a valid position")
     console.print(_kpi_table(result.kpis, result.resolution))
     console.print(f"[green]✓[/] wrote {data.cells} and {data.labels}; appended {data.kpi_history}")
-    if as_json:
-        print(json.dumps(result.summary(), indent=2))
+    inv.emit(result.summary())
 
 
 def _kpi_table(kpis: dict, resolution: int) -> Table:

@@ -6,28 +6,25 @@ import json
 
 import typer
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.config import GeolocateConfig, public_dict
 from geolocate.console import stdout
 
 
 @command("config")
 def config_command(
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    inv: Invocation,
     explain: bool = typer.Option(False, "--explain", help="List every key with its description instead."),
-    as_json: JsonOpt = False,
 ) -> None:
     """Print the configuration as resolved from file, profile and --set overrides."""
-    cfg = load(config, profile, sets)
+    cfg = inv.cfg
     if explain:
         for line in _explain_lines(GeolocateConfig):
             stdout.print(line, markup=False)
         return
     data = public_dict(cfg)
-    if as_json:
-        print(json.dumps(data, indent=2))
+    if inv.as_json:
+        inv.emit(data)
         return
     for stage, values in data.items():
         if isinstance(values, dict):

@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console
 
 
 @command("embed")
 def embed_command(
+    inv: Invocation,
     photos: list[Path] = typer.Argument(..., help="Photo files or directories of photos."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model (default: model.name)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Local weights (default: model.weights when --model is the configured one)."),
     out: Path = typer.Option(Path("embeddings.parquet"), "--out", "-o", help="Parquet file to write (path, name, embedding)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Photos per forward pass."),
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Write each photo's backbone embedding (the vectors the feature cache and retrieval use)."""
     from geolocate.models.embed import run_embed  # torch loads here, not at CLI import
 
-    cfg = load(config, profile, sets)
+    cfg = inv.cfg
     name = model or cfg.model.name
     if weights is None and name == cfg.model.name:
         weights = cfg.model.weights
@@ -35,7 +31,7 @@ def embed_command(
     for reason in result.bad:
         console.print(f"[yellow]skipped[/] {reason}", soft_wrap=True)
     summary = {"model": result.model, "out": str(result.out), "rows": result.rows, "dim": result.dim, "bad": len(result.bad)}
-    if as_json:
-        print(json.dumps(summary))
+    if inv.as_json:
+        inv.emit(summary, indent=None)
     else:
         console.print(f"[green]✓[/] {result.rows} embeddings of dim {result.dim} ({result.model}) → {result.out} (bad photos: {len(result.bad)})")

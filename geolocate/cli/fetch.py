@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command, emit
 from geolocate.console import console, stdout
-from geolocate.paths import ProjectPaths
 
 
 @command("fetch")
 def fetch_command(
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    inv: Invocation,
     city: Optional[str] = typer.Option(None, "--city", help="A catalog city (case- and accent-insensitive).", show_default=False),
-    batch: Optional[str] = typer.Option(None, "--batch", help="A catalog batch, e.g. 03.", show_default=False),
+    batch: Optional[list[str]] = typer.Option(None, "--batch", help="A catalog batch, e.g. 03; repeatable.", show_default=False),
     bbox: Optional[str] = typer.Option(None, "--bbox", help="Any area: MINLON,MINLAT,MAXLON,MAXLAT (use --bbox=... for negative values).", show_default=False),
     name: Optional[str] = typer.Option(None, "--name", help="Name of the --bbox area (its city in the manifest).", show_default=False),
     catalog_name: Optional[str] = typer.Option(None, "--catalog", help="fr or us (default: fetch.catalog).", show_default=False),
     max_per_city: Optional[int] = typer.Option(None, "--max-per-city", min=1, help="Photos kept per area (default: fetch.max_per_city).", show_default=False),
     restore_raw: bool = typer.Option(False, "--restore-raw", help="Download again the raw files of every manifest row of the area whose raw file is missing, even when its processed copy exists (rebuilds data/raw after clean-raw)."),
     list_areas: bool = typer.Option(False, "--list", help="Print the catalog and exit."),
-    as_json: JsonOpt = False,
 ) -> None:
     """Fetch photos (token from MAPILLARY_TOKEN); re-run the same command to resume or retry failures.
 
@@ -35,25 +30,24 @@ def fetch_command(
     """
     from geolocate.acquire.fetch import catalog_listing, run_fetch, select_areas
 
-    cfg = load(config, profile, sets)
+    cfg = inv.cfg
     catalog_name = catalog_name or cfg.fetch.catalog
     if list_areas:
-        _print_catalog(catalog_listing(catalog_name), as_json)
+        _print_catalog(catalog_listing(catalog_name), inv.as_json)
         return
     areas = select_areas(catalog_name, city=city, batch=batch, bbox=bbox, name=name)
-    data = ProjectPaths.from_config(cfg.paths).data
+    data = inv.paths.data
     report = run_fetch(cfg.fetch, data, areas, max_per_city=max_per_city, restore_raw=restore_raw)
     console.print(_summary_table(report))
     _print_problems(report)
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+    inv.emit(report.to_dict())
     if not report.complete:
         raise typer.Exit(1)  # scripts must not mistake a partial fetch for a finished one
 
 
 def _print_catalog(rows: list[dict], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        emit(rows, as_json)
         return
     regions = any(row["region"] for row in rows)
     table = Table("batch", "name", "kind", *(["region"] if regions else []), "bbox")

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console, stdout
 
 
 @command("models")
 def models_command(
+    inv: Invocation,
     pattern: str = typer.Argument("*", help="Shell-style filter, e.g. 'tiny*'."),
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
     export: Optional[tuple[str, Path]] = typer.Option(None, "--export-weights", metavar="NAME PATH",
                                             help="Write NAME's offline ImageNet weights to PATH (safetensors), for model.weights."),
-    as_json: JsonOpt = False,
 ) -> None:
     """List registered models: input size, normalisation, weights sources, tiny twins."""
     from geolocate.models import list_models, model_info  # timm (and torch) load here, not at CLI import
 
-    cfg = load(config, profile, sets)
+    cfg = inv.cfg
     if export:
         from geolocate.models.registry import export_weights
 
@@ -33,8 +29,8 @@ def models_command(
         console.print(f"[green]✓[/] wrote {export[0]} weights to {written}; use: --set model.name={export[0]} --set model.weights={written}")
         return
     infos = [model_info(name) for name in list_models(pattern)]
-    if as_json:
-        print(json.dumps(infos, indent=2))
+    if inv.as_json:
+        inv.emit(infos)
         return
     if not infos:
         console.print(f"no registered model matches {pattern!r}; `geolocate models` lists them all")

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
-from geolocate.console import console
+from geolocate.cli.app import Invocation, command, deprecated
 from geolocate.errors import UserError
-from geolocate.paths import ProjectPaths
 
 
 @command("predict")
 def predict_command(
+    inv: Invocation,
     photos: list[Path] = typer.Argument(None, help="Photos or directories of photos.", show_default=False),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Classes to show (default predict.top)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint, run directory, release directory or 'best'."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Trained model: a run, a release, 'best' or a checkpoint file (default predict.checkpoint)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Photos per forward pass (default predict.batch_size)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", hidden=True, help="Deprecated spelling of --checkpoint."),
     lat: Optional[float] = typer.Option(None, "--lat", help="True latitude, to report the error in km."),
     lon: Optional[float] = typer.Option(None, "--lon", help="True longitude, to report the error in km."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write one row per photo to a .csv or .parquet file."),
@@ -28,26 +28,24 @@ def predict_command(
     south: Optional[Path] = typer.Option(None, "--south", help="Scout-sniper: the south view."),
     west: Optional[Path] = typer.Option(None, "--west", help="Scout-sniper: the west view."),
     locations: Optional[Path] = typer.Option(None, "--locations", help="Scout-sniper batch: a locations CSV; writes a submission CSV to --out."),
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Predict where photos were taken. Exits 1 when any photo could not be read (the others are still predicted)."""
-    cfg = load(config, profile, sets)
-    paths = ProjectPaths.from_config(cfg.paths)
-    ref, k = model or cfg.predict.model, top or cfg.predict.top
+    cfg, paths = inv.cfg, inv.paths
+    if model is not None:
+        deprecated("predict --model", "--checkpoint (--model names a registered architecture)")
+        checkpoint = checkpoint or model
+    ref, k, batch = checkpoint or cfg.predict.checkpoint, top or cfg.predict.top, batch_size or cfg.predict.batch_size
     named = {"north": north, "east": east, "south": south, "west": west}
     from geolocate.systems import predicts_views
 
-    if predicts_views(Path(ref) if model else None, bool(views or locations or any(named.values()))):
+    if predicts_views(Path(ref) if checkpoint else None, bool(views or locations or any(named.values()))):
         from geolocate.scout.predict import run_predict_views
 
         if photos and (locations or any(named.values())):
             raise UserError("give views either by position (--views n.jpg e.jpg …) or by name (--north …), "
                             "or a --locations table, not several at once")
         code = run_predict_views(ref, paths, k, photos if views or not (locations or any(named.values())) else None,
-                                 named, locations, out, as_json)
+                                 named, locations, out, inv.as_json, batch)
         raise typer.Exit(code)
     from geolocate.inference.run import run_predict
 
@@ -55,5 +53,5 @@ def predict_command(
         raise UserError("give both --lat and --lon, or neither")
     if not photos:
         raise UserError("no photo given; usage: geolocate predict photo.jpg [--top 5]")
-    code = run_predict(ref, paths, photos, k, cfg.predict.batch_size, (lat, lon) if lat is not None else None, out, as_json)
+    code = run_predict(ref, paths, photos, k, batch, (lat, lon) if lat is not None else None, out, inv.as_json)
     raise typer.Exit(code)

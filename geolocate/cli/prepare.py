@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import json
 
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console
-from geolocate.paths import ProjectPaths
 
 _SHOW_FAILED = 10
 
 
 @command("prepare")
 def prepare_command(
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
-    as_json: JsonOpt = False,
+    inv: Invocation,
 ) -> None:
     """Resize new photos into data/processed/ in parallel and record them in the manifest; re-runs skip done photos."""
     from geolocate.acquire.prepare import run_prepare
 
-    cfg = load(config, profile, sets)
-    data = ProjectPaths.from_config(cfg.paths).data
+    cfg = inv.cfg
+    data = inv.paths.data
     report = run_prepare(cfg.data, data)
     table = Table("photos", "processed", "already done", "failed", "workers", "seconds",
                   title=f"prepare: longest side {cfg.data.max_size} px, JPEG q{cfg.data.jpeg_quality}")
@@ -37,5 +32,4 @@ def prepare_command(
         console.print(f"… and {len(report.failed) - _SHOW_FAILED} more (--json lists them all)")
     if report.failed:
         console.print("[yellow]failed photos are kept out of processed/[/]: re-fetch them, then run prepare again")
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+    inv.emit(report.to_dict())

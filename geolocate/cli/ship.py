@@ -2,43 +2,36 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console
-from geolocate.paths import ProjectPaths
 
 
 @command("export")
 def export_command(
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    inv: Invocation,
     with_images: bool = typer.Option(False, "--with-images", help="Include the processed photos (large)."),
     verify: Optional[Path] = typer.Option(None, "--verify", help="Check an export archive's hashes instead of writing one.", show_default=False),
-    as_json: JsonOpt = False,
 ) -> None:
     """Snapshot data tables, config, best model and latest run into exports/snapshot-<time>.tar.gz."""
-    cfg = load(config, profile, sets)
+    cfg = inv.cfg
     if verify is not None:
         from geolocate.artifacts.verify import verify_export
 
         problems = verify_export(verify)
-        if as_json:
-            print(json.dumps({"file": str(verify), "ok": not problems, "problems": problems}, indent=2))
+        inv.emit({"file": str(verify), "ok": not problems, "problems": problems})
         for problem in problems:
             console.print(f"[red]✗[/] {problem}", soft_wrap=True)
         console.print(f"[red]{verify}: {len(problems)} problems[/]" if problems else f"[green]✓[/] {verify}: every member verified")
         raise typer.Exit(1 if problems else 0)
     from geolocate.artifacts.export import run_export
 
-    result = run_export(cfg, ProjectPaths.from_config(cfg.paths), with_images=with_images)
-    if as_json:
-        print(json.dumps({"file": str(result.path), "members": result.members, "skipped": result.skipped}, indent=2))
+    result = run_export(cfg, inv.paths, with_images=with_images)
+    inv.emit({"file": str(result.path), "members": result.members, "skipped": result.skipped})
     for item in result.skipped:
         console.print(f"[yellow]skipped[/] {item['name']} ({item['reason']})")
     console.print(f"[green]✓[/] {result.path}: {len(result.members)} files, {result.total_bytes / 1e6:.1f} MB before compression")
@@ -46,25 +39,20 @@ def export_command(
 
 @command("freeze")
 def freeze_command(
+    inv: Invocation,
     tag: str = typer.Option(..., "--tag", help="Release name, e.g. v1.0 (becomes releases/<tag>/ and a git tag)."),
     run: str = typer.Option("latest", "--run", help="Run to freeze: 'latest', a run id or a run directory."),
     force: bool = typer.Option(False, "--force", help="Freeze even if gates failed (recorded in RELEASE.json)."),
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Freeze a run whose gates all PASS into releases/<tag>/, with a snapshot export and a git tag."""
     from geolocate.artifacts.freeze import run_freeze
     from geolocate.artifacts.rundir import resolve_run
     from geolocate.systems import release_model
 
-    cfg = load(config, profile, sets)
-    paths = ProjectPaths.from_config(cfg.paths)
-    result = run_freeze(cfg, paths, run, tag, force=force, model=release_model(resolve_run(run, paths).root))
-    if as_json:
-        print(json.dumps({"release": str(result.release), "tag": result.tag, "run_id": result.run_id, "forced": result.forced,
-                          "failing_gates": result.failing_gates, "export": str(result.export), "git": result.git.status}, indent=2))
+    paths = inv.paths
+    result = run_freeze(inv.cfg, paths, run, tag, force=force, model=release_model(resolve_run(run, paths).root))
+    inv.emit({"release": str(result.release), "tag": result.tag, "run_id": result.run_id, "forced": result.forced,
+              "failing_gates": result.failing_gates, "export": str(result.export), "git": result.git.status})
     if result.forced:
         console.print(f"[yellow]forced[/]: gates failing ({', '.join(result.failing_gates)}), recorded in RELEASE.json")
     console.print(f"[green]✓[/] {result.release}: run {result.run_id}, {len(result.files)} files; export {result.export}")

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import json
 
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console
-from geolocate.paths import ProjectPaths
 
 
 @command("split")
-def split_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
+def split_command(inv: Invocation) -> None:
     """Split photos by sequence (or drive) and cell, cap the dominant class, audit leakage.
 
     Train rows left out by the dominance cap are not listed in split.parquet.
     """
     from geolocate.split import run_split
 
-    cfg = load(config, profile, sets)
-    data = ProjectPaths.from_config(cfg.paths).data
+    cfg = inv.cfg
+    data = inv.paths.data
     report = run_split(cfg, data).report
     if report["cells_dropped"]:
         console.print(f"[yellow]dropped[/] {len(report['cells_dropped'])} cells without a train photo: {', '.join(report['cells_dropped'])}")
@@ -30,8 +28,7 @@ def split_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: Se
                       f"{report['cells']} classes (it needs at least {1 / dominance['cap']:.0f}); train is not downsampled")
     console.print(_table(report))
     console.print(f"[green]✓[/] wrote {data.split} and {data.split_report}")
-    if as_json:
-        print(json.dumps(report, indent=2))
+    inv.emit(report)
 
 
 def _table(report: dict) -> Table:

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console
-from geolocate.paths import ProjectPaths
 
 
 @command("synth")
 def synth_command(
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
+    inv: Invocation,
     n: Optional[int] = typer.Option(None, "--n", min=10, help="Photos to draw (default: synth.n_photos).", show_default=False),
     size: Optional[int] = typer.Option(None, "--size", help="Side of each photo in pixels (default: synth.size).", show_default=False),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed; the same seed gives the same files (default: synth.seed).", show_default=False),
     batch: Optional[list[str]] = typer.Option(None, "--batch", help="Catalog batch whose cities to use; repeatable (default: synth.batches).", show_default=False),
     multiview: Optional[bool] = typer.Option(None, "--multiview/--single-view", help="Four cardinal views per location (default: synth.multiview).", show_default=False),
-    as_json: JsonOpt = False,
 ) -> None:
     """Generate synthetic street photos in catalog cities and add them to the manifest (source = synthetic)."""
     from geolocate.synth.generate import resolve_settings, run_synth
 
-    cfg = load(config, profile, sets)
+    cfg = inv.cfg
     settings = resolve_settings(cfg.synth, n_photos=n, size=size, seed=seed, batches=batch, multiview=multiview)
-    data = ProjectPaths.from_config(cfg.paths).data
+    data = inv.paths.data
     report = run_synth(settings, data)
     console.print(_summary_table(report))
     console.print(f"{report.drives} drives, {report.sequences} sequences, {report.locations} locations, "
@@ -38,8 +33,7 @@ def synth_command(
     if report.removed:
         console.print(f"replaced an earlier synthetic set: removed {report.removed} rows it no longer contains")
     console.print(f"[green]✓[/] wrote {report.photos} photos under {data.raw} and {data.manifest}; next: geolocate prepare")
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    inv.emit(report.to_dict())
 
 
 def _summary_table(report) -> Table:

@@ -8,42 +8,36 @@ from typing import Optional
 
 import typer
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console, stdout
-from geolocate.paths import ProjectPaths
 
 
 @command("locations")
-def locations_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
+def locations_command(inv: Invocation) -> None:
     """Group manifest photos into four-view locations (views.radius_m, views.tolerance_deg) → data/locations.parquet."""
     from geolocate.scout.locations import run_locations, view_counts
 
-    cfg = load(config, profile, sets)
-    data = ProjectPaths.from_config(cfg.paths).data
+    cfg = inv.cfg
+    data = inv.paths.data
     table = run_locations(cfg, data)
     summary = {"locations": table.height, **view_counts(table), "file": str(data.locations)}
-    if as_json:
-        print(json.dumps(summary))
+    inv.emit(summary, indent=None)  # one line: scripts read the last line
     console.print(f"[green]✓[/] {table.height} locations → {data.locations} ({', '.join(f'{k}: {v}' for k, v in view_counts(table).items())})")
 
 
 @command("import-locations")
 def import_locations_command(
+    inv: Invocation,
     table: Path = typer.Argument(..., help="CSV with one row per location: id, north, east, south, west [, lat, lon, region]."),
     images_dir: Optional[Path] = typer.Option(None, "--images-dir", help="Base directory of the view paths (default: the CSV's)."),
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Import a locations table (competition layout); unreadable views are reported, not fatal."""
     from geolocate.scout.import_csv import import_locations
 
-    cfg = load(config, profile, sets)
-    data = ProjectPaths.from_config(cfg.paths).data
+    cfg = inv.cfg
+    data = inv.paths.data
     result = import_locations(table, images_dir, data, cfg.regions.column)
-    if as_json:
-        print(json.dumps(result.__dict__))
+    inv.emit(result.__dict__, indent=None)
     for bad in result.unreadable:
         console.print(f"[yellow]unreadable[/] {bad['location_id']} {bad['view']}: {bad['reason']}", soft_wrap=True)
     console.print(f"[green]✓[/] {result.locations} locations, {result.views} views imported "
@@ -51,15 +45,15 @@ def import_locations_command(
 
 
 @command("regions")
-def regions_command(config: ConfigOpt = None, profile: ProfileOpt = None, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
+def regions_command(inv: Invocation) -> None:
     """Label locations with regions, split them without leakage, centroids from train → data/regions.parquet."""
     from geolocate.scout.regions import run_regions
 
-    cfg = load(config, profile, sets)
-    data = ProjectPaths.from_config(cfg.paths).data
+    cfg = inv.cfg
+    data = inv.paths.data
     result = run_regions(cfg, data)
-    if as_json:
-        print(json.dumps(result.report, default=str))
+    if inv.as_json:
+        inv.emit(result.report, indent=None)
     else:
         stdout.print(json.dumps(result.report, indent=2, default=str), markup=False)
     n = result.report["locations"]

@@ -32,7 +32,7 @@ def resolve_bundle(ref: str | Path, paths) -> Path:
         if bundle_path(paths.scout_best).is_file():
             return paths.scout_best
         raise UserError(f"no scout-sniper model yet ({paths.scout_best}/); train one with "
-                        "`geolocate train --profile scout-sniper`, or pass --model RUN")
+                        "`geolocate train --profile scout-sniper`, or pass --checkpoint RUN")
     path = Path(ref)
     root = path if path.is_dir() and bundle_path(path).is_file() else resolve_run(ref, paths).root
     if not bundle_path(root).is_file():
@@ -134,7 +134,8 @@ def read_locations_csv(path: Path) -> tuple[list[str], list[dict[str, Path | Non
     return [row["id"] for row in rows], locations
 
 
-def run_predict_views(ref, paths, top: int, views, named_views: dict, locations_csv, out, as_json: bool) -> int:
+def run_predict_views(ref, paths, top: int, views, named_views: dict, locations_csv, out, as_json: bool,
+                      batch_size: int = 32) -> int:
     """Predict one location (from options) or a table of them; returns the exit code (1 when a view failed)."""
     if locations_csv is None:
         ids, locations = ["location"], [views_from_options(views, named_views)]
@@ -143,7 +144,7 @@ def run_predict_views(ref, paths, top: int, views, named_views: dict, locations_
             raise UserError("--locations needs --out submission.csv (the submission is written there)")
         ids, locations = read_locations_csv(locations_csv)
     predictor = ScoutSniperPredictor.load(resolve_bundle(ref, paths))
-    rows, failures = predictor.predict(locations, top)
+    rows, failures = predictor.predict(locations, top, batch_size)
     for row in rows:
         row["id"] = ids[row.pop("location")]
     for failure in failures:

@@ -75,3 +75,27 @@ def test_each_stage_takes_the_data_lock_itself(tmp_path):
     data.lock.write_text(json.dumps(holder))
     with pytest.raises(UserError, match="geolocate fetch"):
         run_cells(CellsConfig(), data)
+
+
+def test_a_version_1_config_names_the_predict_checkpoint_under_its_new_key(workdir):
+    from geolocate.config import load_config
+
+    (workdir / "config.toml").write_text('version = 1\n[predict]\nmodel = "releases/v1.0"\n[profiles.x]\npredict = { model = "best" }\n')
+    assert load_config().predict.checkpoint == "releases/v1.0"
+    assert load_config(None, "x").predict.checkpoint == "best"
+
+
+def test_old_spellings_still_work_with_a_one_line_note(cli, workdir):
+    result = cli("predict", "--model", "best", workdir / "missing.jpg")
+    assert "predict --model is deprecated" in " ".join(result.stderr.split())
+    assert "no global best model yet" in " ".join(result.stderr.split())  # the old spelling still names the checkpoint
+    result = cli("batch", "07", "--batch", "08")
+    assert result.exit_code != 0 and "two batches given" in result.stderr
+    assert "deprecated" in result.stderr
+
+
+def test_every_command_emits_its_json_the_same_way(cli, workdir):
+    import json
+
+    out = cli("config", "--json", "--set", "predict.top=3")
+    assert out.exit_code == 0 and json.loads(out.stdout)["predict"] == {"top": 3, "checkpoint": "best", "batch_size": 32}

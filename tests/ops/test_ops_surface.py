@@ -14,8 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("target, expected", [
-    (["batch", "BATCH=03"], ".venv/bin/geolocate batch 03 --profile v1"),
-    (["batch", "BATCH=02", "PROFILE=tiny", "ARGS=--synthetic --clean-raw"], ".venv/bin/geolocate batch 02 --profile tiny --synthetic --clean-raw"),
+    (["batch", "BATCH=03"], ".venv/bin/geolocate batch --batch 03 --profile v1"),
+    (["batch", "BATCH=02", "PROFILE=tiny", "ARGS=--synthetic --clean-raw"], ".venv/bin/geolocate batch --batch 02 --profile tiny --synthetic --clean-raw"),
     (["export"], ".venv/bin/geolocate export"),
     (["clean-raw", "ARGS=--dry-run"], ".venv/bin/geolocate clean-raw --dry-run"),
     (["kpi"], ".venv/bin/geolocate kpi"),
