@@ -141,7 +141,7 @@ def test_empty_lock_left_by_a_crash_mid_create_is_removed(tmp_path):
 
 
 def test_the_lock_and_the_artifacts_layer_do_not_import_torch():
-    modules = "lock, rundir, resolve, checkpoint, best, export, verify, freeze, state"
-    code = f"import sys; from geolocate.artifacts import {modules}; assert 'torch' not in sys.modules"
+    modules = "rundir, resolve, checkpoint, best, export, verify, freeze, state"
+    code = f"import sys; from geolocate import lock; from geolocate.artifacts import {modules}; assert 'torch' not in sys.modules"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

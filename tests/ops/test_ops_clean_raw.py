@@ -83,7 +83,7 @@ def test_forced_delete_refuses_nothing_but_dry_run_changes_nothing(data):
 def test_locked_by_a_live_holder_is_refused(data, monkeypatch):
     import socket
 
-    from geolocate.artifacts import lock
+    from geolocate import lock
 
     data.lock.write_text(json.dumps({"pid": 1, "hostname": socket.gethostname(), "command": "geolocate fetch", "started": "now"}))
     with pytest.raises(UserError, match="is locked by pid 1"):
