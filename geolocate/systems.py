@@ -32,9 +32,15 @@ def system_of_run(root: Path) -> str:
     return SCOUT_SNIPER if phase or (Path(root) / _BUNDLE).is_file() else V1
 
 
-def trainer(cfg, run_root: Path | None = None) -> Callable:
+def _run_root(paths, run_ref: str) -> Path:
+    from geolocate.artifacts.rundir import resolve_run
+
+    return resolve_run(run_ref, paths).root
+
+
+def trainer(cfg, paths, resume: str | None = None) -> Callable:
     """`run_train(cfg, paths, resume=, seeds=)` of the config's system (of the run's, when resuming one)."""
-    if (system_of_run(run_root) if run_root is not None else system_of(cfg)) == SCOUT_SNIPER:
+    if (system_of_run(_run_root(paths, resume)) if resume else system_of(cfg)) == SCOUT_SNIPER:
         from geolocate.scout.train import run_train_scout_sniper
 
         return run_train_scout_sniper
@@ -43,9 +49,9 @@ def trainer(cfg, run_root: Path | None = None) -> Callable:
     return run_train
 
 
-def evaluator(run_root: Path) -> Callable:
+def evaluator(paths, run_ref: str) -> Callable:
     """`run_evaluate(cfg, paths, run_ref)` of the run's system."""
-    if system_of_run(run_root) == SCOUT_SNIPER:
+    if system_of_run(_run_root(paths, run_ref)) == SCOUT_SNIPER:
         from geolocate.scout.evaluate import evaluate_scout_sniper
 
         return evaluate_scout_sniper
@@ -54,9 +60,9 @@ def evaluator(run_root: Path) -> Callable:
     return run_evaluate
 
 
-def release_model(run_root: Path):
+def release_model(paths, run_ref: str):
     """What `freeze` copies into a release as the model: v1's best checkpoint or the scout-sniper bundle."""
-    if system_of_run(run_root) == SCOUT_SNIPER:
+    if system_of_run(_run_root(paths, run_ref)) == SCOUT_SNIPER:
         from geolocate.scout.release import BUNDLE_RELEASE
 
         return BUNDLE_RELEASE

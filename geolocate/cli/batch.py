@@ -56,7 +56,6 @@ def clean_raw_command(
     """Delete the raw downloads under data/raw/ whose processed copy exists (fetch restores them by id)."""
     from geolocate.ops.clean_raw import run_clean_raw
 
-    cfg = inv.cfg
     report = run_clean_raw(inv.paths.data, dry_run=dry_run, force=force)
     inv.emit(report.to_dict())
     if dry_run:

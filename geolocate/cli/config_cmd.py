@@ -17,12 +17,11 @@ def config_command(
     explain: bool = typer.Option(False, "--explain", help="List every key with its description instead."),
 ) -> None:
     """Print the configuration as resolved from file, profile and --set overrides."""
-    cfg = inv.cfg
     if explain:
         for line in _explain_lines(GeolocateConfig):
             stdout.print(line, markup=False)
         return
-    data = public_dict(cfg)
+    data = public_dict(inv.cfg)
     if inv.as_json:
         inv.emit(data)
         return

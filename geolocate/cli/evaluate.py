@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from geolocate.cli.app import Invocation, command
@@ -16,12 +15,9 @@ def evaluate_command(
     strict: bool = typer.Option(False, "--strict", help="Exit with 1 when a gate fails (for scripts and CI)."),
 ) -> None:
     """Accuracy, median/p90 km, catastrophic errors, calibration and gates; writes REPORT.md and plots."""
-    cfg = inv.cfg
-    paths = inv.paths
-    from geolocate.artifacts.rundir import resolve_run
     from geolocate.systems import evaluator
 
-    report = evaluator(resolve_run(run, paths).root)(cfg, paths, run)
+    report = evaluator(inv.paths, run)(inv.cfg, inv.paths, run)
     inv.emit(report)
     console.print(f"[green]✓[/] report: {report['report_path']}")
     if strict and not report["gates_pass"]:

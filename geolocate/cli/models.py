@@ -21,7 +21,6 @@ def models_command(
     """List registered models: input size, normalisation, weights sources, tiny twins."""
     from geolocate.models import list_models, model_info  # timm (and torch) load here, not at CLI import
 
-    cfg = inv.cfg
     if export:
         from geolocate.models.registry import export_weights
 
@@ -35,7 +34,7 @@ def models_command(
     if not infos:
         console.print(f"no registered model matches {pattern!r}; `geolocate models` lists them all")
         return
-    stdout.print(_table(infos, cfg.model.name))
+    stdout.print(_table(infos, inv.cfg.model.name))
 
 
 _NORMS = {(0.485, 0.456, 0.406): "imagenet", (0.4815, 0.4578, 0.4082): "clip", (0.5, 0.5, 0.5): "0.5"}

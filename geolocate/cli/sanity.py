@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import typer
 from rich.table import Table
 
@@ -18,8 +17,7 @@ def sanity_command(
     """Photos exist and decode, cells reach the minimum, no sequence leakage, dominance cap held."""
     from geolocate.split.sanity import run_sanity
 
-    cfg = inv.cfg
-    report = run_sanity(cfg, inv.paths.data, quick=quick)
+    report = run_sanity(inv.cfg, inv.paths.data, quick=quick)
     table = Table(title="sanity")
     for column in ("check", "status", "detail"):
         table.add_column(column)

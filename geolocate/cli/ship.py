@@ -18,7 +18,6 @@ def export_command(
     verify: Optional[Path] = typer.Option(None, "--verify", help="Check an export archive's hashes instead of writing one.", show_default=False),
 ) -> None:
     """Snapshot data tables, config, best model and latest run into exports/snapshot-<time>.tar.gz."""
-    cfg = inv.cfg
     if verify is not None:
         from geolocate.artifacts.verify import verify_export
 
@@ -30,7 +29,7 @@ def export_command(
         raise typer.Exit(1 if problems else 0)
     from geolocate.artifacts.export import run_export
 
-    result = run_export(cfg, inv.paths, with_images=with_images)
+    result = run_export(inv.cfg, inv.paths, with_images=with_images)
     inv.emit({"file": str(result.path), "members": result.members, "skipped": result.skipped})
     for item in result.skipped:
         console.print(f"[yellow]skipped[/] {item['name']} ({item['reason']})")
@@ -46,11 +45,9 @@ def freeze_command(
 ) -> None:
     """Freeze a run whose gates all PASS into releases/<tag>/, with a snapshot export and a git tag."""
     from geolocate.artifacts.freeze import run_freeze
-    from geolocate.artifacts.rundir import resolve_run
     from geolocate.systems import release_model
 
-    paths = inv.paths
-    result = run_freeze(inv.cfg, paths, run, tag, force=force, model=release_model(resolve_run(run, paths).root))
+    result = run_freeze(inv.cfg, inv.paths, run, tag, force=force, model=release_model(inv.paths, run))
     inv.emit({"release": str(result.release), "tag": result.tag, "run_id": result.run_id, "forced": result.forced,
               "failing_gates": result.failing_gates, "export": str(result.export), "git": result.git.status})
     if result.forced:

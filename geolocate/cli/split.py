@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from rich.table import Table
 
 from geolocate.cli.app import Invocation, command
@@ -17,9 +16,8 @@ def split_command(inv: Invocation) -> None:
     """
     from geolocate.split import run_split
 
-    cfg = inv.cfg
     data = inv.paths.data
-    report = run_split(cfg, data).report
+    report = run_split(inv.cfg, data).report
     if report["cells_dropped"]:
         console.print(f"[yellow]dropped[/] {len(report['cells_dropped'])} cells without a train photo: {', '.join(report['cells_dropped'])}")
     dominance = report["dominance"]

@@ -23,8 +23,7 @@ def synth_command(
     """Generate synthetic street photos in catalog cities and add them to the manifest (source = synthetic)."""
     from geolocate.synth.generate import resolve_settings, run_synth
 
-    cfg = inv.cfg
-    settings = resolve_settings(cfg.synth, n_photos=n, size=size, seed=seed, batches=batch, multiview=multiview)
+    settings = resolve_settings(inv.cfg.synth, n_photos=n, size=size, seed=seed, batches=batch, multiview=multiview)
     data = inv.paths.data
     report = run_synth(settings, data)
     console.print(_summary_table(report))

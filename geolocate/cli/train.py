@@ -29,10 +29,9 @@ def train_command(
         if phase not in TRAIN_PHASES:
             raise UserError(f"--phase {phase!r}: choose one of {', '.join(TRAIN_PHASES)}")
         cfg.train.phase = phase  # as --set train.phase=…
-    from geolocate.artifacts.rundir import resolve_run
     from geolocate.systems import trainer
 
-    run = trainer(cfg, resolve_run(resume, paths).root if resume else None)
+    run = trainer(cfg, paths, resume)
     summaries = [s for s in run(cfg, paths, resume=resume, seeds=seeds) if s is not None]
     inv.emit([s.__dict__ for s in summaries])
     for s in summaries:

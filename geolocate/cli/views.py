@@ -17,9 +17,8 @@ def locations_command(inv: Invocation) -> None:
     """Group manifest photos into four-view locations (views.radius_m, views.tolerance_deg) → data/locations.parquet."""
     from geolocate.scout.locations import run_locations, view_counts
 
-    cfg = inv.cfg
     data = inv.paths.data
-    table = run_locations(cfg, data)
+    table = run_locations(inv.cfg, data)
     summary = {"locations": table.height, **view_counts(table), "file": str(data.locations)}
     inv.emit(summary, indent=None)  # one line: scripts read the last line
     console.print(f"[green]✓[/] {table.height} locations → {data.locations} ({', '.join(f'{k}: {v}' for k, v in view_counts(table).items())})")
@@ -34,9 +33,8 @@ def import_locations_command(
     """Import a locations table (competition layout); unreadable views are reported, not fatal."""
     from geolocate.scout.import_csv import import_locations
 
-    cfg = inv.cfg
     data = inv.paths.data
-    result = import_locations(table, images_dir, data, cfg.regions.column)
+    result = import_locations(table, images_dir, data, inv.cfg.regions.column)
     inv.emit(result.__dict__, indent=None)
     for bad in result.unreadable:
         console.print(f"[yellow]unreadable[/] {bad['location_id']} {bad['view']}: {bad['reason']}", soft_wrap=True)
@@ -49,9 +47,8 @@ def regions_command(inv: Invocation) -> None:
     """Label locations with regions, split them without leakage, centroids from train → data/regions.parquet."""
     from geolocate.scout.regions import run_regions
 
-    cfg = inv.cfg
     data = inv.paths.data
-    result = run_regions(cfg, data)
+    result = run_regions(inv.cfg, data)
     if inv.as_json:
         inv.emit(result.report, indent=None)
     else:

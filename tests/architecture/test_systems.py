@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from geolocate import systems
-from geolocate.config import load_config
+from geolocate.config import PathsConfig, load_config
+from geolocate.paths import ProjectPaths
 
 
 def test_a_config_is_scout_sniper_when_it_names_a_phase(workdir):
@@ -23,9 +24,12 @@ def test_a_run_is_what_its_saved_config_says(tmp_path):
     assert systems.system_of_run(v1) == systems.V1
     assert systems.system_of_run(scout) == systems.SCOUT_SNIPER
     assert systems.system_of_run(bundle_only) == systems.SCOUT_SNIPER
-    assert systems.evaluator(v1).__module__ == "geolocate.evaluate.run"
-    assert systems.evaluator(scout).__module__ == "geolocate.scout.evaluate"
-    assert systems.release_model(v1) is not systems.release_model(scout)
+    paths = ProjectPaths.from_config(PathsConfig())
+    assert systems.evaluator(paths, str(v1)).__module__ == "geolocate.evaluate.run"
+    assert systems.evaluator(paths, str(scout)).__module__ == "geolocate.scout.evaluate"
+    assert systems.trainer(load_config(None, "tiny", []), paths, resume=str(scout)).__module__ == "geolocate.scout.train"
+    assert systems.trainer(load_config(None, "tiny", []), paths).__module__ == "geolocate.train.run"
+    assert systems.release_model(paths, str(v1)) is not systems.release_model(paths, str(scout))
 
 
 def test_predict_runs_the_scout_sniper_for_views_or_a_scout_sniper_model(tmp_path):
