@@ -8,7 +8,6 @@ stderr and written to `runs/seeds-<first run id>.json`.
 
 from __future__ import annotations
 
-from geolocate import atomic
 from geolocate.console import console
 from geolocate.paths import ProjectPaths
 
@@ -27,12 +26,13 @@ def seed_summary(runs: list) -> dict:
 
 def write_seed_summary(runs: list, paths: ProjectPaths) -> dict | None:
     """Aggregate, write `runs/seeds-<first run id>.json`, print the table; None when no run was evaluated."""
+    from geolocate.train.run import save_seed_summary
+
     summary = seed_summary(runs)
     if not summary["runs"]:
         return None
-    path = paths.runs / f"seeds-{summary['runs'][0]}.json"
-    atomic.write_json(path, summary)
-    console.print(seed_table(summary))
+    scored = [r for r in runs if r.run_id in summary["runs"]]
+    path = save_seed_summary(summary, scored, paths, seed_table(summary))
     console.print(f"[green]✓[/] mean ± std over {summary['seeds']} seeds → {path}")
     return summary
 

@@ -98,16 +98,24 @@ def _write_seed_summary(runs: list[RunSummary], paths: ProjectPaths) -> None:
 
     summary = {"runs": [r.run_id for r in runs],
                **{split: aggregate_seeds([r.metrics[split] for r in runs]) for split in ("val", "test")}}
-    atomic.write_json(paths.runs / f"seeds-{runs[0].run_id}.json", summary)
     table = Table(title=f"{len(runs)} seeds (test)", title_justify="left")
     for col in ("metric", "mean", "std"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for key, v in summary["test"].items():
         table.add_row(key, f"{v['mean']:.4g}", f"{v['std']:.3g}")
-    console.print(table)
+    save_seed_summary(summary, runs, paths, table)
     report = Path(runs[-1].run_dir) / "REPORT.md"
     if report.is_file():
         lines = seeds_section(summary["test"])
         lines[0] = f"## Seeds ({len(runs)} runs: {', '.join(summary['runs'])}; test split)"
         atomic.write_text(report, report.read_text() + "\n" + "\n".join(lines) + "\n")
+
+
+def save_seed_summary(summary: dict, runs: list[RunSummary], paths: ProjectPaths, table) -> Path:
+    """Both systems' seed summary: `runs/seeds-<first run id>.json`, the table on stderr, and the
+    summary on the last run (so `train --json` shows it)."""
+    path = paths.runs / f"seeds-{runs[0].run_id}.json"
+    atomic.write_json(path, summary)
+    console.print(table)
     runs[-1].metrics["seeds"] = summary
+    return path
