@@ -8,7 +8,7 @@ vs each scout, and the sniper's offset read at the true or the predicted region.
    cached features. Synthetic four-view photos (`geolocate synth`, tiny-scout-sniper profile)
    are rendered into `--workdir` (reused when it already holds them).
 2. Fusion and ensemble, on two feature sets: (a) the tiny twins (random weights) on the
-   synthetic photos, what the tests run; (b) "appearance" features (`train.scout_synthetic`):
+   synthetic photos, what the tests run; (b) "appearance" features (`scout.synthetic`):
    the synthetic world's appearance field seen through four fixed projections plus noise,
    i.e. what a good frozen backbone would extract. Test top-1 and log-loss, median over seeds.
 3. Sniper trained with offsets at the true vs the predicted region (appearance features).

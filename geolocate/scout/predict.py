@@ -3,7 +3,7 @@
 A location is up to four photos (north, east, south, west; any subset). Each scout embeds the
 views with its own preprocessing (CLIP and ImageNet normalisations differ), fuses them with a
 mask for the missing ones, and the ensemble and the sniper give a region ranking and a position
-(`train.scout_bundle.combine`, the same code evaluation uses). Unreadable views are reported and
+(`scout.bundle.combine`, the same code evaluation uses). Unreadable views are reported and
 treated as missing; a location left with no view cannot be predicted and is reported too.
 """
 
