@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -17,6 +19,20 @@ from rich.progress import (
 
 console = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False, soft_wrap=True)
+
+
+def emit(result: Any, as_json: bool, indent: int | None = 2) -> None:
+    """Print `result` as JSON on stdout when `--json` asked for it: every command's one way out.
+
+    Results with `to_dict()` and dataclasses are converted; paths and dates become strings.
+    """
+    if not as_json:
+        return
+    if hasattr(result, "to_dict"):
+        result = result.to_dict()
+    elif dataclasses.is_dataclass(result):
+        result = dataclasses.asdict(result)
+    print(json.dumps(result, indent=indent, default=str, ensure_ascii=False))
 
 
 def progress(*extra_columns) -> Progress:

@@ -7,10 +7,8 @@ imported inside the commands that need them, so `--help` and the data commands s
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -18,7 +16,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from geolocate.config import GeolocateConfig, load_config
-from geolocate.console import console
+from geolocate.console import console, emit
 from geolocate.errors import UserError
 
 app = typer.Typer(
@@ -66,20 +64,6 @@ def load(config: Optional[Path] = None, profile: Optional[str] = None,
 
     cfg = load_config(config, profile, sets or [])
     return cfg, ProjectPaths.from_config(cfg.paths)
-
-
-def emit(result: Any, as_json: bool, indent: int | None = 2) -> None:
-    """Print `result` as JSON on stdout when `--json` asked for it; every command's one way out.
-
-    Results with `to_dict()` and dataclasses are converted; paths and dates become strings.
-    """
-    if not as_json:
-        return
-    if hasattr(result, "to_dict"):
-        result = result.to_dict()
-    elif dataclasses.is_dataclass(result):
-        result = dataclasses.asdict(result)
-    print(json.dumps(result, indent=indent, default=str, ensure_ascii=False))
 
 
 @dataclass(frozen=True)

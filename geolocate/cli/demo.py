@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from geolocate.cli.app import JsonOpt, SetOpt, command
+from geolocate.cli.app import JsonOpt, SetOpt, command, emit
 from geolocate.console import console
 
 
@@ -22,8 +21,7 @@ def demo_command(
     from geolocate.ops.demo import run_demo
 
     summary = run_demo(workdir, profile, sets)
-    if as_json:
-        print(json.dumps(summary, indent=2, default=str))
+    emit(summary, as_json)
     p = summary["prediction"]
     console.print(f"\npredicted {p['file']}: {p['lat']:.4f}, {p['lon']:.4f} "
                   f"(top-1 {p['top'][0]['city']}, confidence {p['confidence']:.0%}, error {p['error_km']:.2f} km)")

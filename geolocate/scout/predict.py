@@ -9,7 +9,6 @@ treated as missing; a location left with no view cannot be predicted and is repo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import polars as pl
 import torch
 
 from geolocate import atomic
-from geolocate.console import console, stdout
+from geolocate.console import console, emit, stdout
 from geolocate.errors import UserError
 from geolocate.schemas import VIEWS
 
@@ -171,7 +170,7 @@ def write_submission(out: Path, rows: list[dict]) -> None:
 
 def _show(rows: list[dict], failures: list[dict], as_json: bool, single: bool) -> None:
     if as_json:
-        print(json.dumps({"predictions": rows, "failures": failures}, indent=2))
+        emit({"predictions": rows, "failures": failures}, as_json)
         return
     from rich.table import Table
 
