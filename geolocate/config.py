@@ -176,6 +176,9 @@ class EvalConfig(_Stage):
     stability_last_k: int = Field(5, ge=2, description="Epochs whose val median km the stability gate looks at.")
     calibrate: bool = Field(True, description="Fit temperature scaling on val.")
     ece_bins: int = Field(15, ge=2, description="Bins of the expected calibration error.")
+    radius_level: float = Field(0.9, gt=0, lt=1, description="Probability that the true place lies within a prediction's credible radius (split-conformal on val).")
+    radius_bands: int = Field(3, ge=1, description="Confidence bands, each with its own conformal radius (fewer when val is small).")
+    retrieval: bool = Field(True, description="Index the train photos' embeddings and refine positions by retrieval when that is better on val.")
     gates: GatesConfig = Field(default_factory=GatesConfig, description="The release gates, each PASS or FAIL.")
 
 

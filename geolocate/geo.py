@@ -40,3 +40,12 @@ def spherical_mean(lat, lon, weights=None):
     x, y, z = (xyz * w).sum(axis=-1) / w.sum(axis=-1)
     mean_lat, mean_lon = np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
     return (float(mean_lat), float(mean_lon)) if np.ndim(mean_lat) == 0 else (mean_lat, mean_lon)
+
+
+def destination(lat: float, lon: float, bearing_deg, distance_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points `distance_km` from (lat, lon) along great circles at `bearing_deg` (degrees from north)."""
+    phi, lam = np.radians(lat), np.radians(lon)
+    theta, delta = np.radians(np.asarray(bearing_deg, dtype=np.float64)), distance_km / EARTH_RADIUS_KM
+    phi2 = np.arcsin(np.sin(phi) * np.cos(delta) + np.cos(phi) * np.sin(delta) * np.cos(theta))
+    lam2 = lam + np.arctan2(np.sin(theta) * np.sin(delta) * np.cos(phi), np.cos(delta) - np.sin(phi) * np.sin(phi2))
+    return np.degrees(phi2), (np.degrees(lam2) + 540.0) % 360.0 - 180.0

@@ -150,7 +150,8 @@ def _build(run: RunDir, release: Path, paths: ProjectPaths, record: dict[str, An
     tmp.mkdir()
     try:
         record.update(model.copy(run, tmp, paths))
-        _copy_text(run.config, tmp / "config.json", fallback=json.dumps(record.pop("config", None) or {}, indent=2) + "\n")
+        _copy_text(run.config, tmp / "config.json", fallback=json.dumps(record.pop("config", None) or {}, indent=2) + "
+")
         for name in _TEXT_COPIES:
             _copy_text(run.root / name, tmp / name)
         for plot in run.plots:
@@ -175,10 +176,18 @@ def _require_best(run: RunDir) -> None:
 
 
 def _copy_best(run: RunDir, target: Path, paths: ProjectPaths) -> dict[str, Any]:
-    """The run's best checkpoint as `model.*`, and its classes as `cells.parquet`."""
-    sidecar = copy_checkpoint(run.best, target / "model")
+    """The run's best checkpoint as `model.*` (with its ONNX graph), and its classes as `cells.parquet`."""
+    sidecar = copy_checkpoint(run.best, target / "model")  # with its retrieval index, when evaluate made one
     return {"model": sidecar.get("model"), "metrics": sidecar.get("metrics"), "data_fingerprint": sidecar.get("data_fingerprint"),
-            "cells_source": _write_cells(paths, sidecar, target / "cells.parquet"), "config": sidecar.get("config")}
+            "cells_source": _write_cells(paths, sidecar, target / "cells.parquet"), "config": sidecar.get("config"),
+            "onnx": _export_graph(target / "model")}
+
+
+def _export_graph(stem: Path) -> dict | None:
+    """The release's ONNX graph, exported and parity-checked now (None for a model that has none)."""
+    from geolocate.artifacts.onnx_export import export_onnx
+
+    return export_onnx(stem, required=False)
 
 
 CHECKPOINT_RELEASE = ReleaseModel(require=_require_best, copy=_copy_best)

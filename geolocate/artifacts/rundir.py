@@ -91,6 +91,11 @@ class RunDir:
         return self.root / "geo_error.png"
 
     @property
+    def error_map(self) -> Path:
+        """Test cells coloured by their median error (evaluate)."""
+        return self.root / "error_map.png"
+
+    @property
     def predictions(self) -> Path:
         """One row per test photo: truth, top-5, predicted position, error km."""
         return self.root / "predictions.parquet"
@@ -98,7 +103,7 @@ class RunDir:
     @property
     def plots(self) -> list[Path]:
         """The figures a report links and a release ships."""
-        return [self.confusion_matrix, self.geo_error]
+        return [self.confusion_matrix, self.geo_error, self.error_map]
 
     def append_metrics_row(self, row: Mapping[str, Any]) -> None:
         """Add one epoch's row to `metrics.csv` (atomic rewrite).

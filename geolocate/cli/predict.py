@@ -27,6 +27,8 @@ def predict_command(
     east: Optional[Path] = typer.Option(None, "--east", help="Scout-sniper: the east view."),
     south: Optional[Path] = typer.Option(None, "--south", help="Scout-sniper: the south view."),
     west: Optional[Path] = typer.Option(None, "--west", help="Scout-sniper: the west view."),
+    engine: str = typer.Option("auto", "--engine", help="auto (the exported ONNX graph when the model has one, else torch), onnx or torch."),
+    geojson: Optional[Path] = typer.Option(None, "--geojson", help="Also write the predictions as GeoJSON: top-k cells, point, credible circle, truth."),
     locations: Optional[Path] = typer.Option(None, "--locations", help="Scout-sniper batch: a locations CSV; writes a submission CSV to --out."),
 ) -> None:
     """Predict where photos were taken. Exits 1 when any photo could not be read (the others are still predicted)."""
@@ -53,5 +55,6 @@ def predict_command(
         raise UserError("give both --lat and --lon, or neither")
     if not photos:
         raise UserError("no photo given; usage: geolocate predict photo.jpg [--top 5]")
-    code = run_predict(ref, paths, photos, k, batch, (lat, lon) if lat is not None else None, out, inv.as_json)
+    truth = (lat, lon) if lat is not None else None
+    code = run_predict(ref, paths, photos, k, batch, truth, out, inv.as_json, engine, geojson)
     raise typer.Exit(code)

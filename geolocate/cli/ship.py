@@ -54,3 +54,25 @@ def freeze_command(
         console.print(f"[yellow]forced[/]: gates failing ({', '.join(result.failing_gates)}), recorded in RELEASE.json")
     console.print(f"[green]✓[/] {result.release}: run {result.run_id}, {len(result.files)} files; export {result.export}")
     console.print(f"git tag: {result.git.detail}", style="green" if result.git.status == "created" else "yellow")
+
+
+@command("export-model")
+def export_model_command(
+    run: str = typer.Option("latest", "--run", help="Run whose best checkpoint to export: 'latest', a run id or a run directory."),
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    sets: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a run's best model to ONNX (<run>/best.onnx), checked against torch; predict then runs without torch."""
+    from geolocate.artifacts.onnx_export import export_onnx
+    from geolocate.artifacts.rundir import resolve_run
+
+    cfg = load(config, profile, sets)
+    best = resolve_run(run, ProjectPaths.from_config(cfg.paths)).best
+    record = export_onnx(best)
+    if as_json:
+        print(json.dumps(record, indent=2))
+    parity = record["parity"]
+    console.print(f"[green]✓[/] {best}.onnx: {record['bytes'] / 1e6:.1f} MB, max |Δlogit| {parity['max_abs_logit_diff']:.1e}, "
+                  f"top-{parity['topk']} identical on {parity['batch']} images")

@@ -77,8 +77,11 @@ def decodes(source: Path | str | bytes, scale: int = 8) -> bool:
     return decoded_size(source, scale) is not None
 
 
-def load_rgb(path: Path | str, min_side: int | None = None) -> Image.Image:
+def load_rgb(path: Path | str, min_side: int | None = None, margin: float = 1.15) -> Image.Image:
     """Open `path` as an RGB image, EXIF-rotated, decoded no larger than needed for `min_side`.
+
+    `margin` widens the JPEG draft target (training's random crops zoom in); prediction, which
+    resizes to exactly `min_side`, passes 1.0 and gets the smallest DCT scale that still fits.
 
     Raises:
         BadImage: missing, unreadable, not an image, truncated or over Pillow's pixel limit.
@@ -89,7 +92,7 @@ def load_rgb(path: Path | str, min_side: int | None = None) -> Image.Image:
     try:
         with open_photo(path) as img:
             if min_side and img.format == "JPEG":
-                img.draft("RGB", _draft_size(img.size, min_side))
+                img.draft("RGB", _draft_size(img.size, min_side, margin))
             img = ImageOps.exif_transpose(img)  # a loaded copy, safe to use after the file closes
             return img if img.mode == "RGB" else img.convert("RGB")
     except Image.DecompressionBombError:
@@ -100,9 +103,9 @@ def load_rgb(path: Path | str, min_side: int | None = None) -> Image.Image:
         raise BadImage(f"{path}: unreadable or truncated image ({exc})") from None
 
 
-def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:
+def _draft_size(size: tuple[int, int], min_side: int, margin: float = 1.15) -> tuple[int, int]:
     # Draft picks the smallest DCT scale that stays >= the requested size, so ask for a box
-    # whose shorter side is `min_side` (with margin for the random crop).
+    # whose shorter side is `min_side` (times the margin).
     w, h = size
-    scale = max(min_side * 1.15 / min(w, h), 1e-6)
+    scale = max(min_side * margin / min(w, h), 1e-6)
     return max(1, int(w * scale)), max(1, int(h * scale))

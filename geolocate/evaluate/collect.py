@@ -20,21 +20,25 @@ class Outputs:
     lat: np.ndarray  # [N] float64
     lon: np.ndarray  # [N] float64
     image_ids: list[str]
+    embeddings: np.ndarray | None = None  # [N, D] pooled features, when the model exposes them (retrieval)
 
 
 @torch.inference_mode()
 def collect_outputs(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype: torch.dtype | None = None) -> Outputs:
     """Forward every batch of `loader` (model in eval mode) and gather the results on the CPU."""
     model.eval()
-    logits, labels, lats, lons, ids = [], [], [], [], []
+    logits, feats, labels, lats, lons, ids = [], [], [], [], [], []
+    with_features = hasattr(model, "forward_with_features")
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext()
     for batch in loader:
         images = batch["image"].to(device, non_blocking=True)
         if device.type == "cuda":
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast:
-            out = model(images)
+            out, features = model.forward_with_features(images) if with_features else (model(images), None)
         logits.append(out.float().cpu())
+        if features is not None:
+            feats.append(features.float().cpu())
         labels.append(batch["label"])
         lats.append(batch["lat"])
         lons.append(batch["lon"])
@@ -45,4 +49,5 @@ def collect_outputs(model: nn.Module, loader: DataLoader, device: torch.device, 
         torch.cat(lats).double().numpy(),
         torch.cat(lons).double().numpy(),
         ids,
+        torch.cat(feats).numpy() if feats else None,
     )

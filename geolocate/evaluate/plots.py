@@ -153,3 +153,39 @@ def _label_2_and_5(value: float, _position) -> str:
         return ""
     leading = round(value / 10 ** np.floor(np.log10(value)))
     return f"{value:g}" if leading in (2, 5) else ""
+
+
+def error_map_figure(cell_ids: Sequence[str], err_km: np.ndarray, centroids_latlon: np.ndarray) -> Figure:
+    """Test photos' H3 cells (their true cell) coloured by the median error there; no basemap needed.
+
+    Args:
+        cell_ids: [N] true cell of each test photo.
+        err_km: [N] its error.
+        centroids_latlon: [N, 2] its cell's centroid (where a non-H3 class is drawn as a dot).
+    """
+    import h3
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import LogNorm
+
+    cells = sorted(set(cell_ids))
+    ids, err = np.asarray(cell_ids), np.asarray(err_km, dtype=np.float64)
+    medians = np.array([np.median(err[ids == c]) for c in cells])
+    fig = Figure(figsize=(7, 6))
+    ax = fig.add_subplot()
+    norm = LogNorm(vmin=max(ERROR_FLOOR_KM, medians.min(initial=1.0)), vmax=max(medians.max(initial=1.0), 2 * ERROR_FLOOR_KM))
+    polygons = [[(lng, lat) for lat, lng in h3.cell_to_boundary(c)] if h3.is_valid_cell(c) else None for c in cells]
+    shapes = [(p, m) for p, m in zip(polygons, medians) if p is not None]
+    if shapes:
+        collection = PolyCollection([p for p, _ in shapes], array=np.maximum([m for _, m in shapes], ERROR_FLOOR_KM),
+                                    cmap="viridis", norm=norm, edgecolors="0.3", linewidths=0.3)
+        ax.add_collection(collection)
+        fig.colorbar(collection, ax=ax, label="median error (km)")
+    dots = [i for i, p in enumerate(polygons) if p is None]
+    if dots:
+        where = {c: centroids_latlon[list(ids).index(c)] for c in (cells[i] for i in dots)}
+        ax.scatter([where[cells[i]][1] for i in dots], [where[cells[i]][0] for i in dots],
+                   c=np.maximum(medians[dots], ERROR_FLOOR_KM), cmap="viridis", norm=norm, s=25)
+    ax.autoscale_view()
+    ax.set_aspect(1 / max(np.cos(np.radians(np.mean(centroids_latlon[:, 0]))), 0.1))
+    ax.set(xlabel="longitude", ylabel="latitude", title=f"Median test error per cell ({len(cells)} cells, {len(err)} photos)")
+    return fig

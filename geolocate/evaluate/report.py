@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from geolocate.evaluate.gates import GateRow
 
-ARTIFACTS = ("confusion_matrix.png", "geo_error.png", "metrics.csv", "predictions.parquet")
+ARTIFACTS = ("confusion_matrix.png", "geo_error.png", "error_map.png", "metrics.csv", "predictions.parquet")
 METRIC_ORDER = (
     "n", "acc_top1", "acc_top5", "median_km", "mean_km", "p90_km", "p95_km",
     "within_1km", "within_5km", "within_25km", "over_200km", "over_500km",
@@ -146,6 +146,8 @@ def render_report(
     duration_s: float | None = None,
     became_best: bool | None = None,
     artifacts: Sequence[str] = ARTIFACTS,
+    retrieval: Mapping[str, Any] | None = None,
+    radius: Mapping[str, Any] | None = None,
 ) -> str:
     """REPORT.md for one run.
 
@@ -164,10 +166,16 @@ def render_report(
         duration_s: wall time of the run.
         became_best: whether this run replaced `models/best.*` (None: not decided).
         artifacts: file names in the run directory to link.
+        retrieval: the retrieval decision with val/test figures side by side (`evaluate.run._retrieval`).
+        radius: the conformal radius table with its test coverage (`conformal.fit_radius` + `coverage`).
     """
     lines = [f"# geolocate run `{run_id}`", ""]
     lines += [_summary(gates, duration_s, became_best), ""]
     lines += metrics_section(metrics) + _position_lines(position) + gates_section(gates)
+    if retrieval:
+        lines += retrieval_section(retrieval)
+    if radius:
+        lines += radius_section(radius)
     if calibration:
         lines += calibration_section(calibration)
     if stability:
@@ -178,6 +186,34 @@ def render_report(
         lines += key_value_section("Data", data_kpis)
     lines += key_value_section("Environment", environment) + config_section(config) + artifacts_section(artifacts)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def retrieval_section(retrieval: Mapping[str, Any]) -> list[str]:
+    """Classifier position vs retrieval-refined position, on val (where it is chosen) and test."""
+    lines = ["## Retrieval refinement", ""]
+    if "val" not in retrieval:
+        return lines + [f"Not evaluated: {retrieval.get('reason', 'no index')}.", ""]
+    verdict = "**on**" if retrieval["enabled"] else "**off** (not better on val)"
+    lines += [f"Refinement is {verdict}: top {retrieval['top_cells']} cells, {retrieval['neighbours']} neighbours "
+              f"from {retrieval['index_size']:,} train photos (chosen on val by median + p90).", ""]
+    keys = list(retrieval["val"])
+    rows = [[k] + [format_value(k, retrieval[split][k][side]) for split in ("val", "test") for side in ("classifier", "retrieval")]
+            for k in keys]
+    return lines + _table(["metric", "val classifier", "val retrieval", "test classifier", "test retrieval"], rows)
+
+
+def radius_section(radius: Mapping[str, Any]) -> list[str]:
+    """The credible radius per confidence band (fitted on val) and its coverage measured on test."""
+    level, test = radius["level"], radius.get("test") or {}
+    bounds = [0.0, *radius["edges"], 1.0]
+    per_band = test.get("per_band") or [None] * len(radius["radius_km"])
+    rows = [[f"{bounds[b]:.3f} – {bounds[b + 1]:.3f}", format_value("radius_km", r), format_value("share", c)]
+            for b, (r, c) in enumerate(zip(radius["radius_km"], per_band))]
+    lines = ["## Credible radius", "",
+             f"Split-conformal on {radius.get('n_val', '?')} val photos: the true place should be within the radius "
+             f"with {level:.0%} probability. Test coverage: **{format_value('share', test.get('coverage'))}** "
+             f"(target {level:.0%} ± 3 points).", ""]
+    return lines + _table(["confidence band", "radius", "test coverage"], rows)
 
 
 def _summary(gates, duration_s: float | None, became_best: bool | None) -> str:

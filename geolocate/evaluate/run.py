@@ -16,8 +16,9 @@ from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict
 from geolocate.console import console
 from geolocate.evaluate.collect import Outputs
-from geolocate.evaluate.metrics import softmax, stability_std_km
-from geolocate.evaluate.position import ScoredSplit, choose_position_mode, score_split
+from geolocate.artifacts.resolve import file_of
+from geolocate.evaluate.metrics import geo_metrics, softmax, stability_std_km
+from geolocate.evaluate.position import ScoredSplit, choose_position_mode, position_errors_km, score_split
 from geolocate.paths import ProjectPaths
 
 
@@ -44,8 +45,10 @@ def evaluate_session(s, run, fit_seconds: float | None = None) -> dict:
     s.net.load_state_dict(read_checkpoint(run.best)[1])
     val = collect_outputs(s.net, s.val_loader, s.dist.device, s.amp_dtype)
     test = collect_outputs(s.net, s.test_loader, s.dist.device, s.amp_dtype)
-    classes = Classes.from_sidecar(read_sidecar(run.best))
-    return finish_evaluation(s.cfg, s.paths, run, classes, val, test, str(s.dist.device), fit_seconds)
+    meta = read_sidecar(run.best)
+    classes = Classes.from_sidecar(meta)
+    train = _train_outputs(s.cfg, s.paths, s.net, meta, classes, s.dist.device) if s.cfg.eval.retrieval else None
+    return finish_evaluation(s.cfg, s.paths, run, classes, val, test, str(s.dist.device), fit_seconds, train)
 
 
 def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dict:
@@ -59,11 +62,19 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     model, meta = load_checkpoint(run.best, paths)
     classes = Classes.from_sidecar(meta)
     check_same_data(meta, paths.data, load_classes(paths.data)["cell_id"].to_list(), f"evaluate run {run.run_id}")
-    val, test = _outputs_from_disk(cfg, paths, model, meta, classes)
-    return finish_evaluation(cfg, paths, run, classes, val, test, "cpu", None)
+    val, test = _outputs_from_disk(cfg, paths, model, meta, classes, ("val", "test"))
+    train = _train_outputs(cfg, paths, model, meta, classes, "cpu") if cfg.eval.retrieval else None
+    return finish_evaluation(cfg, paths, run, classes, val, test, "cpu", None, train)
 
 
-def _outputs_from_disk(cfg, paths, model, meta, classes: Classes) -> tuple[Outputs, Outputs]:
+def _train_outputs(cfg, paths, model, meta, classes: Classes, device) -> Outputs | None:
+    """Train photos under the eval transform (what the retrieval index holds); None for a model without embeddings."""
+    if not hasattr(model, "forward_with_features"):
+        return None
+    return _outputs_from_disk(cfg, paths, model, meta, classes, ("train",), device)[0]
+
+
+def _outputs_from_disk(cfg, paths, model, meta, classes: Classes, splits, device="cpu") -> list[Outputs]:
     import torch
 
     from geolocate.data.dataset import PhotoDataset
@@ -78,16 +89,16 @@ def _outputs_from_disk(cfg, paths, model, meta, classes: Classes) -> tuple[Outpu
     transform = eval_transform(meta["preprocessing"])
     side = int(meta["preprocessing"]["input_size"][-1])
     out = []
-    for split in ("val", "test"):
+    for split in splits:
         ds = PhotoDataset(frame.filter(pl.col("split") == split), paths.data.root, transform, decode_side=side)
         loader = make_loader(ds, cfg.train.batch_size * 2, False, cfg.data.num_workers)
-        out.append(collect_outputs(model, loader, torch.device("cpu")))
-    return out[0], out[1]
+        out.append(collect_outputs(model, loader, torch.device(device)))
+    return out
 
 
 def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Outputs, device: str,
-                      fit_seconds: float | None) -> dict:
-    """Calibrate and pick the position mode on val, measure test, write every artifact, maybe promote."""
+                      fit_seconds: float | None, train: Outputs | None = None) -> dict:
+    """Calibrate, pick the position mode and retrieval on val, fit the radius, measure test, write every artifact, maybe promote."""
     from geolocate.artifacts.best import maybe_promote
     from geolocate.evaluate.calibration import calibration_summary, fit_temperature
     from geolocate.evaluate.gates import all_pass, evaluate_gates
@@ -96,21 +107,24 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     temperature = fit_temperature(val.logits, val.labels) if e.calibrate else 1.0
     val_probs, test_probs = softmax(val.logits, temperature), softmax(test.logits, temperature)
     mode, medians = _position_mode(e, val_probs, val, classes)
-    val_metrics = _score(val, val_probs, classes, mode, e.weighted_topk).metrics
+    val_scored = _score(val, val_probs, classes, mode, e.weighted_topk)
     scored = _score(test, test_probs, classes, mode, e.weighted_topk)
-    test_metrics = scored.metrics
+    retrieval, val_scored, scored = _retrieval(run, train, classes, (val, val_probs, val_scored), (test, test_probs, scored))
+    val_metrics, test_metrics = val_scored.metrics, scored.metrics
+    radius, radius_coverage = _radius(e, val_probs, val_scored, test_probs, scored)
     stability = _stability(run, e.stability_last_k)
     gates = evaluate_gates(test_metrics, stability["std_km"], e.gates)
     calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
     _write_predictions(run.predictions, test, test_probs, scored, classes)
     _write_plots(run, test, test_probs, scored, classes)
-    _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_metrics, test_metrics)
+    extra = {"radius": radius, "retrieval": _public(retrieval), "provenance": _provenance(paths)}
+    _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_metrics, test_metrics, extra)
     became_best = maybe_promote(run.best, val_metrics, paths)
     summary = {
         "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
         "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
         "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
-        "report_path": str(run.report),
+        "retrieval": retrieval, "radius": {**radius, "test": radius_coverage}, "report_path": str(run.report),
     }
     atomic.write_json(run.metrics_json, summary)
     _write_report(cfg, paths, run, summary, device, fit_seconds, test, classes)
@@ -126,6 +140,59 @@ def _position_mode(e, val_probs, val: Outputs, classes: Classes):
 
 def _score(out: Outputs, probs, classes: Classes, mode: str, k: int) -> ScoredSplit:
     return score_split(probs, out.labels, np.stack([out.lat, out.lon], 1), classes.centroids, mode, k)
+
+
+def _retrieval(run, train: Outputs | None, classes: Classes, val_side, test_side):
+    """Build the index from train, let val decide whether it refines; returns (record, val, test scored)."""
+    from geolocate.evaluate.refine import choose_refinement, side_by_side
+    from geolocate.evaluate.retrieval import INDEX_SUFFIX, build_index, refine_positions, save_index
+
+    (val, val_probs, val_scored), (test, test_probs, scored) = val_side, test_side
+    if train is None or train.embeddings is None or val.embeddings is None or test.embeddings is None:
+        return {"enabled": False, "reason": "no embeddings (retrieval off or model without them)"}, val_scored, scored
+    index = build_index(train.embeddings, np.stack([train.lat, train.lon], 1), train.labels)
+    record = choose_refinement(index, val_probs, val.embeddings, np.stack([val.lat, val.lon], 1), val_scored.err_km)
+    refined = {}
+    for name, out, probs, base in (("val", val, val_probs, val_scored), ("test", test, test_probs, scored)):
+        pos = refine_positions(probs, out.embeddings, index, record["top_cells"], record["neighbours"])
+        refined[name] = ScoredSplit(base.metrics, pos, position_errors_km(pos, np.stack([out.lat, out.lon], 1)))
+        record[name] = side_by_side(base.err_km, refined[name].err_km)
+    if not record["enabled"]:
+        return record, val_scored, scored
+    save_index(file_of(run.best, INDEX_SUFFIX), index, _weights_id(run.best))
+    return record, _rescored(refined["val"], val_probs, val), _rescored(refined["test"], test_probs, test)
+
+
+def _rescored(refined: ScoredSplit, probs, out: Outputs) -> ScoredSplit:
+    return ScoredSplit(geo_metrics(refined.err_km, probs, out.labels), refined.pred_latlon, refined.err_km)
+
+
+def _public(record: dict) -> dict:
+    """What predict needs of the retrieval decision (the side-by-side figures stay in metrics.json)."""
+    return {k: v for k, v in record.items() if k not in ("val", "test")}
+
+
+def _weights_id(stem) -> str | None:
+    from geolocate.artifacts.checkpoint import read_sidecar
+
+    return read_sidecar(stem).get("weights_id")
+
+
+def _radius(e, val_probs, val_scored: ScoredSplit, test_probs, scored: ScoredSplit) -> tuple[dict, dict]:
+    """The conformal radius table fitted on val's final errors, and its coverage measured on test."""
+    from geolocate.evaluate.conformal import coverage, fit_radius
+
+    table = fit_radius(val_probs.max(1), val_scored.err_km, e.radius_level, e.radius_bands)
+    return table, coverage(test_probs.max(1), scored.err_km, table)
+
+
+def _provenance(paths: ProjectPaths) -> dict:
+    """Where the training photos came from (manifest `source`), so predict can say so."""
+    from geolocate.acquire.manifest import read_manifest
+
+    manifest = read_manifest(paths.data, required=False)
+    sources = [] if manifest is None or "source" not in manifest.columns else manifest["source"].drop_nulls().unique().sort().to_list()
+    return {"sources": sources}
 
 
 def _stability(run, last_k: int) -> dict:
@@ -154,23 +221,24 @@ def _write_plots(run, out: Outputs, probs, scored: ScoredSplit, classes: Classes
     import matplotlib
 
     matplotlib.use("Agg")
-    from geolocate.evaluate.plots import confusion_matrix_figure, geo_error_figure
+    from geolocate.evaluate.plots import confusion_matrix_figure, error_map_figure, geo_error_figure
 
     err = scored.err_km
     figures = {
         run.confusion_matrix: confusion_matrix_figure(out.labels, probs.argmax(1), classes.cities, classes.cell_ids),
         run.geo_error: geo_error_figure(err),
+        run.error_map: error_map_figure([classes.cell_ids[i] for i in out.labels], err, classes.centroids[out.labels]),
     }
     for path, fig in figures.items():
         with atomic.atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
 
 
-def _update_sidecar(stem, temperature: float, mode: str, k: int, val: dict, test: dict) -> None:
+def _update_sidecar(stem, temperature: float, mode: str, k: int, val: dict, test: dict, extra: dict) -> None:
     from geolocate.artifacts.checkpoint import update_sidecar
 
     def apply(sidecar: dict) -> None:
-        sidecar.update(temperature=temperature, position=mode, weighted_topk=k)
+        sidecar.update(temperature=temperature, position=mode, weighted_topk=k, **extra)
         sidecar["metrics"] = {**sidecar.get("metrics", {}), "val": val, "test": test}
 
     update_sidecar(stem, apply)
@@ -183,6 +251,7 @@ def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test
         run.run_id, summary["metrics"], summary["gates"], public_dict(cfg), collect_environment(device),
         calibration=summary["calibration"], stability=summary["stability"], data_kpis=_data_kpis(paths, classes),
         position=summary["position"], duration_s=fit_seconds, became_best=summary["became_best"],
+        retrieval=summary["retrieval"], radius=summary["radius"],
     )
     atomic.write_text(run.report, text)
 

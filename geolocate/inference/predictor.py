@@ -1,128 +1,98 @@
-"""A Predictor loaded from a checkpoint, a run, a release or the global best.
+"""The torch path of `predict`, and `load_predictor`, which picks the path.
 
-Everything it needs (model name and kwargs, classes with centroids, preprocessing, the fitted
-temperature and position mode) comes from the checkpoint's sidecar: no data directory, no config.
-Batch prediction decodes photos in a thread pool (Pillow releases the GIL while decoding) and
-runs the network on whole batches, which is where its speed over a one-by-one loop comes from.
+A checkpoint with an exported graph beside it (`<stem>.onnx`, same `weights_id`) is answered by
+onnxruntime without importing torch (`onnx_predictor`); otherwise, or with `engine="torch"`,
+by the torch model rebuilt from the checkpoint. Both share `PhotoPredictor`: decoding,
+preprocessing, positions, radius and rows.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
-import torch
 
-from geolocate.data.images import BadImage, load_rgb
-from geolocate.data.transforms import eval_transform
-from geolocate.evaluate.metrics import softmax
-from geolocate.evaluate.position import predicted_positions
-from geolocate.geo import haversine_km
-from geolocate.inference.exif import exif_latlon
+from geolocate.errors import UserError
+from geolocate.inference.photo_predictor import Failure, PhotoPredictor  # noqa: F401 - Failure re-exported
+
+ENGINES = ("auto", "onnx", "torch")
 
 
-@dataclass
-class Failure:
-    """A file that could not be predicted, with a one-line reason."""
+class Predictor(PhotoPredictor):
+    """A `PhotoPredictor` running the torch model (CPU: channels_last, threads sized to the batch)."""
 
-    file: str
-    reason: str
+    engine = "torch"
 
+    def __init__(self, model, meta: dict, device: str = "cpu", index=None) -> None:
+        import torch
 
-class Predictor:
-    """Top-k cells, a position and a confidence for photos."""
-
-    def __init__(self, model: torch.nn.Module, meta: dict, device: str | torch.device = "cpu") -> None:
+        super().__init__(meta, index)
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.meta = meta
-        self.classes = meta["classes"]
-        self.centroids = np.array([[c["centroid_lat"], c["centroid_lon"]] for c in self.classes], dtype=np.float64)
-        self.temperature = float(meta.get("temperature", 1.0))
-        self.position = meta.get("position", "top1")
-        self.weighted_topk = int(meta.get("weighted_topk", 5))
-        self.transform = eval_transform(meta["preprocessing"])
-        self.side = int(meta["preprocessing"]["input_size"][-1])
+        # channels_last is what oneDNN's convolutions want on the CPU too (and what CUDA's do).
+        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
 
     @classmethod
     def load(cls, ref: str | Path, paths=None, device: str = "cpu") -> "Predictor":
         from geolocate.artifacts.checkpoint import load_checkpoint
+        from geolocate.artifacts.resolve import resolve_checkpoint
+        from geolocate.inference.onnx_predictor import load_model_index
 
         model, meta = load_checkpoint(ref, paths, device=device)
-        return cls(model, meta, device)
+        return cls(model, meta, device, load_model_index(resolve_checkpoint(ref, paths), meta))
 
-    def predict_files(self, files: Iterable[Path], top: int = 5, batch_size: int = 32, truth: dict | None = None,
-                      workers: int = 4) -> tuple[list[dict], list[Failure]]:
-        """Predict every file; bad files become `Failure`s and the others are still predicted."""
-        rows, failures = [], []
-        for batch in _batches(self._decoded(list(files), workers), batch_size):
-            good = [(f, img) for f, img in batch if not isinstance(img, Failure)]
-            failures += [img for _, img in batch if isinstance(img, Failure)]
-            if good:
-                probs = self._probabilities([img for _, img in good])
-                rows += [self._row(f, p, top, truth) for (f, _), p in zip(good, probs)]
-        return rows, failures
+    def predict_files(self, files, top: int = 5, batch_size: int = 32, truth: dict | None = None, workers: int = 4):
+        import torch
 
-    def _decoded(self, files: list[Path], workers: int) -> Iterator[tuple[Path, object]]:
-        def decode(f: Path):
+        files = list(files)
+        if len(files) == 1:  # one photo: extra threads only fight over a tiny forward
+            previous = torch.get_num_threads()
+            torch.set_num_threads(1)
             try:
-                return f, self.transform(load_rgb(f, self.side))
-            except BadImage as exc:
-                return f, Failure(str(f), str(exc))
+                return super().predict_files(files, top, batch_size, truth, workers)
+            finally:
+                torch.set_num_threads(previous)
+        return super().predict_files(files, top, batch_size, truth, workers)
 
-        # A bounded window of futures: decoding runs ahead of the network, memory stays flat.
-        window = max(1, workers) * 8
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            pending: deque = deque()
-            for f in files:
-                pending.append(pool.submit(decode, f))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        import torch
 
-    @torch.inference_mode()
-    def _probabilities(self, tensors: list[torch.Tensor]) -> np.ndarray:
-        batch = torch.stack(tensors).to(self.device)
-        logits = self.model(batch).float().cpu().numpy()
-        return softmax(logits, self.temperature)
-
-    def position_of(self, probs: np.ndarray) -> tuple[float, float]:
-        """The predicted (lat, lon): top-1 centroid, or the probability-weighted top-k."""
-        lat, lon = predicted_positions(probs[None, :], self.centroids, self.position, self.weighted_topk)
-        return float(lat[0]), float(lon[0])
-
-    def _row(self, file: Path, probs: np.ndarray, top: int, truth: dict | None) -> dict:
-        order = np.argsort(-probs)[:top]
-        lat, lon = self.position_of(probs)
-        row = {
-            "file": str(file),
-            "lat": lat,
-            "lon": lon,
-            "confidence": float(probs[order[0]]),
-            "top": [self._class_entry(rank + 1, int(k), float(probs[k])) for rank, k in enumerate(order)],
-        }
-        true = (truth or {}).get(str(file)) or exif_latlon(file)
-        row["true_lat"], row["true_lon"] = true if true else (None, None)
-        row["error_km"] = float(haversine_km(lat, lon, *true)) if true else None
-        return row
-
-    def _class_entry(self, rank: int, k: int, prob: float) -> dict:
-        c = self.classes[k]
-        return {"rank": rank, "cell_id": c["cell_id"], "city": c.get("city"), "lat": c["centroid_lat"],
-                "lon": c["centroid_lon"], "prob": prob}
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            if hasattr(self.model, "forward_with_features"):
+                logits, features = self.model.forward_with_features(x)
+                return logits.float().cpu().numpy(), features.float().cpu().numpy()
+            return self.model(x).float().cpu().numpy(), None
 
 
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def load_predictor(ref: str | Path, paths=None, engine: str = "auto") -> PhotoPredictor:
+    """The predictor for `ref`: ONNX when the checkpoint has a matching graph (or `engine="onnx"`), else torch.
+
+    Raises:
+        UserError: `engine="onnx"` and the checkpoint has no graph (says how to export one).
+    """
+    from geolocate.artifacts.checkpoint import read_sidecar
+    from geolocate.artifacts.resolve import resolve_checkpoint
+
+    if engine not in ENGINES:
+        raise UserError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
+    if engine == "torch":
+        return Predictor.load(ref, paths)
+    stem = resolve_checkpoint(ref, paths)
+    meta = read_sidecar(stem, paths)
+    if has_graph(stem, meta):
+        from geolocate.inference.onnx_predictor import OnnxPredictor
+
+        return OnnxPredictor.load(stem, meta)
+    if engine == "onnx":
+        raise UserError(f"checkpoint {stem} has no exported graph; write one with `geolocate export-model --run <run>` "
+                        f"(or freeze the run), or use --engine torch")
+    return Predictor.load(stem, paths)
+
+
+def has_graph(stem: Path, meta: dict) -> bool:
+    """True when `<stem>.onnx` exists and was exported from these very weights."""
+    from geolocate.artifacts.resolve import file_of
+
+    graph = meta.get("onnx") or {}
+    weights_id = meta.get("weights_id")
+    return weights_id is not None and graph.get("weights_id") == weights_id and file_of(stem, ".onnx").is_file()

@@ -51,6 +51,11 @@ class GeoClassifier(FreezableBackbone):
         """Images [B, 3, H, W] → logits [B, num_classes] (the embedding when num_classes is 0)."""
         return self.head(self.dropout(self.forward_features(x)))
 
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, pooled embedding) from one pass: what retrieval and the exported graph need."""
+        features = self.forward_features(x)
+        return self.head(self.dropout(features)), features
+
 
 def set_backbone_trainable(model: nn.Module, freeze: bool, train_last_n_blocks: int | None = None) -> None:
     """Freeze `model.backbone` when asked, then make its last `train_last_n_blocks` blocks trainable.

@@ -1,0 +1,55 @@
+"""The ONNX path of `predict`: onnxruntime runs the exported graph; torch is never imported.
+
+The graph (`<stem>.onnx`, written by `freeze` or `geolocate export-model`) outputs the logits and
+the embedding; preprocessing is `Preprocess` (PIL + numpy), so a cold `predict` skips torch,
+torchvision and timm altogether (about 3 s of imports on a small CPU).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from geolocate.artifacts.resolve import file_of
+from geolocate.errors import UserError
+from geolocate.inference.photo_predictor import PhotoPredictor
+
+
+class OnnxPredictor(PhotoPredictor):
+    """A `PhotoPredictor` whose network is an onnxruntime session."""
+
+    engine = "onnx"
+
+    def __init__(self, session, meta: dict, index=None) -> None:
+        super().__init__(meta, index)
+        self.session = session
+        self.outputs = [o.name for o in session.get_outputs()]
+
+    @classmethod
+    def load(cls, stem: Path, meta: dict, threads: int | None = None) -> "OnnxPredictor":
+        import onnxruntime as ort
+
+        graph = file_of(stem, ".onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        options.log_severity_level = 3  # errors only: its warnings are not the user's business
+        try:
+            session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+            raise UserError(f"{graph} is not a usable ONNX graph ({type(exc).__name__}); export it again with `geolocate export-model`") from None
+        return cls(session, meta, load_model_index(stem, meta))
+
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        out = dict(zip(self.outputs, self.session.run(None, {"image": np.ascontiguousarray(batch, dtype=np.float32)})))
+        return out["logits"], out.get("embedding")
+
+
+def load_model_index(stem: Path, meta: dict):
+    """The retrieval index beside a checkpoint when its sidecar turned refinement on, else None."""
+    if not (meta.get("retrieval") or {}).get("enabled"):
+        return None
+    from geolocate.evaluate.retrieval import INDEX_SUFFIX, load_index
+
+    return load_index(file_of(stem, INDEX_SUFFIX), meta.get("weights_id"))

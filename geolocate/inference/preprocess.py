@@ -1,0 +1,45 @@
+"""A model's eval preprocessing in PIL + numpy: the ONNX path runs it without importing torch.
+
+It mirrors `geolocate.data.transforms.eval_transform` step for step (torchvision resizes a PIL
+image with PIL itself, so the pixels are the same; a test checks the two agree): resize the
+shorter side to `size / crop_pct` with the model's interpolation, centre-crop `size`, scale to
+[0, 1], normalise with the model's mean and std. Both predict paths use it, so they feed their
+networks identical arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
+
+
+class Preprocess:
+    """Photo (PIL RGB) → float32 [3, H, W], as the model's sidecar `preprocessing` says."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.size = int(config["input_size"][-1])
+        self.resize = int(math.floor(self.size / float(config.get("crop_pct", 0.875))))
+        self.resample = _RESAMPLE.get(str(config.get("interpolation", "bilinear")), Image.Resampling.BILINEAR)
+        self.mean = np.asarray(config["mean"], dtype=np.float32).reshape(3, 1, 1)
+        self.std = np.asarray(config["std"], dtype=np.float32).reshape(3, 1, 1)
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        img = img.resize(_shorter_side_to(img.size, self.resize), self.resample)
+        w, h = img.size
+        top, left = int(round((h - self.size) / 2.0)), int(round((w - self.size) / 2.0))
+        img = img.crop((left, top, left + self.size, top + self.size))
+        pixels = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+        return (pixels - self.mean) / self.std
+
+
+def _shorter_side_to(size: tuple[int, int], short: int) -> tuple[int, int]:
+    # torchvision's rule for an int size: the shorter side becomes `short`, the longer is truncated.
+    w, h = size
+    if w <= h:
+        return short, int(short * h / w)
+    return int(short * w / h), short
