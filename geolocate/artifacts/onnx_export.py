@@ -37,6 +37,11 @@ def export_onnx(stem: Path | str, required: bool = True) -> dict | None:
     from geolocate.artifacts.checkpoint import load_checkpoint, update_sidecar
     from geolocate.atomic import atomic_path
 
+    from geolocate.artifacts.checkpoint import read_sidecar
+    from geolocate.models import list_models
+
+    if not required and read_sidecar(stem)["model"]["name"] not in list_models():
+        return None  # not a registry model (a stand-in, a scout-sniper part): nothing to export
     model, meta = load_checkpoint(stem)
     if not hasattr(model, "forward_with_features"):
         if not required:

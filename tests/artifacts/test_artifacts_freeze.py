@@ -15,7 +15,7 @@ from geolocate.artifacts.verify import verify_export
 from geolocate.errors import UserError
 
 RELEASE_FILES = ["RELEASE.json", "REPORT.md", "SHA256SUMS", "cells.parquet", "config.json", "confusion_matrix.png",
-                 "geo_error.png", "metrics.json", "model.json", "model.safetensors"]
+                 "error_map.png", "geo_error.png", "metrics.json", "model.json", "model.safetensors"]
 
 
 def test_failing_gates_are_refused(populated, cfg, set_gates):
