@@ -12,9 +12,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from geolocate.config import PathsConfig
 from geolocate.errors import UserError
+
+if TYPE_CHECKING:  # pydantic and the config models stay out of CLI start-up (`--help`)
+    from geolocate.config import PathsConfig
 
 _ID = re.compile(r"^[0-9]{1,30}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")

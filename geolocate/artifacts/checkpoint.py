@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from geolocate.artifacts.resolve import HOW_TO_CREATE, PICKLE_SUFFIXES, file_of, resolve_checkpoint
+from geolocate.artifacts.resolve import COMPANION_SUFFIXES, HOW_TO_CREATE, PICKLE_SUFFIXES, file_of, resolve_checkpoint
 from geolocate.artifacts.secret_scan import check_text
 from geolocate.artifacts.sidecar import build_sidecar, dump_sidecar, parse_sidecar
 from geolocate.atomic import atomic_path, write_text
@@ -125,9 +125,24 @@ def copy_checkpoint(
         sidecar = update(dict(sidecar)) if update else sidecar
         text = dump_sidecar(sidecar)
         check_text(text, file_of(target, ".json"))
+        _copy_companions(source, target)
         write_text(file_of(target, ".json"), text)
         return sidecar
     raise UserError(f"checkpoint {source} kept changing while it was copied; try again")
+
+
+def _copy_companions(source: Path | str, target: Path | str) -> None:
+    """The graph and index travel with the weights; a target's stale ones (another run's) go.
+
+    Readers only use a companion whose weights id matches the sidecar, so a reader racing this
+    copy falls back to torch (graph) or to the classifier's position (index) rather than mixing runs.
+    """
+    for suffix in COMPANION_SUFFIXES:
+        if file_of(source, suffix).is_file():
+            with atomic_path(file_of(target, suffix)) as tmp:
+                shutil.copyfile(file_of(source, suffix), tmp)
+        else:
+            file_of(target, suffix).unlink(missing_ok=True)
 
 
 class _Mismatch(Exception):

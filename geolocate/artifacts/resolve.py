@@ -15,6 +15,11 @@ from geolocate.paths import ProjectPaths, slug
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 CHECKPOINT_SUFFIXES = (".safetensors", ".json", *PICKLE_SUFFIXES)
 HOW_TO_CREATE = "train one with `geolocate train`"
+# Files that travel with a checkpoint pair (same stem; tied to its weights_id): the exported
+# ONNX graph (`export-model`, `freeze`) and the retrieval index of its train photos (`evaluate`).
+GRAPH_SUFFIX = ".onnx"
+INDEX_SUFFIX = ".index.safetensors"
+COMPANION_SUFFIXES = (GRAPH_SUFFIX, INDEX_SUFFIX)
 
 
 def file_of(stem: Path | str, suffix: str) -> Path:

@@ -73,8 +73,6 @@ def _refine_one(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, top_
 
 # ---------------------------------------------------------------- on disk, beside the checkpoint
 
-INDEX_SUFFIX = ".index.safetensors"
-
 
 def save_index(path, index: RetrievalIndex, weights_id: str | None) -> None:
     """Write the index as safetensors (numpy, no torch, nothing pickled), tagged with its model's weights id."""

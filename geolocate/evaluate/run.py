@@ -145,7 +145,8 @@ def _score(out: Outputs, probs, classes: Classes, mode: str, k: int) -> ScoredSp
 def _retrieval(run, train: Outputs | None, classes: Classes, val_side, test_side):
     """Build the index from train, let val decide whether it refines; returns (record, val, test scored)."""
     from geolocate.evaluate.refine import choose_refinement, side_by_side
-    from geolocate.evaluate.retrieval import INDEX_SUFFIX, build_index, refine_positions, save_index
+    from geolocate.artifacts.resolve import INDEX_SUFFIX
+    from geolocate.evaluate.retrieval import build_index, refine_positions, save_index
 
     (val, val_probs, val_scored), (test, test_probs, scored) = val_side, test_side
     if train is None or train.embeddings is None or val.embeddings is None or test.embeddings is None:

@@ -50,6 +50,7 @@ def load_model_index(stem: Path, meta: dict):
     """The retrieval index beside a checkpoint when its sidecar turned refinement on, else None."""
     if not (meta.get("retrieval") or {}).get("enabled"):
         return None
-    from geolocate.evaluate.retrieval import INDEX_SUFFIX, load_index
+    from geolocate.artifacts.resolve import INDEX_SUFFIX
+    from geolocate.evaluate.retrieval import load_index
 
     return load_index(file_of(stem, INDEX_SUFFIX), meta.get("weights_id"))

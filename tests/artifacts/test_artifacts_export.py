@@ -49,7 +49,7 @@ def test_export_holds_the_project_state_and_verifies(populated, cfg):
     expected = {f"data/{n}" for n in ("manifest.parquet", "cells.parquet", "labels.parquet", "split.parquet",
                                       "split_report.json", "kpi_history.parquet")}
     expected |= {"config.json", "models/best.safetensors", "models/best.json", "manifest.json", "SHA256SUMS"}
-    expected |= {f"runs/{run.run_id}/{n}" for n in ("REPORT.md", "confusion_matrix.png", "geo_error.png",
+    expected |= {f"runs/{run.run_id}/{n}" for n in ("REPORT.md", "confusion_matrix.png", "geo_error.png", "error_map.png",
                                                     "metrics.csv", "metrics.json", "config.json",
                                                     "best.safetensors", "best.json")}
     assert names == expected and result.skipped == []
