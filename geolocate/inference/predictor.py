@@ -8,6 +8,7 @@ preprocessing, positions, radius and rows.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,9 @@ class Predictor(PhotoPredictor):
         import torch
 
         files = list(files)
+        # Decode threads take the cores torch leaves free (at least one): on 2 cores, 4 decoders
+        # would only steal time from the forward they are meant to feed.
+        workers = min(workers, max(1, (os.cpu_count() or 1) - torch.get_num_threads()))
         if len(files) == 1:  # one photo: extra threads only fight over a tiny forward
             previous = torch.get_num_threads()
             torch.set_num_threads(1)

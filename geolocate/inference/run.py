@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
 from rich.table import Table
 
 from geolocate import atomic
@@ -91,8 +90,10 @@ def _summary_table(rows: list[dict]) -> Table:
     return table
 
 
-def flat_rows(rows: list[dict]) -> pl.DataFrame:
-    """One flat row per photo: position, confidence, radius, error and the top-k as columns."""
+def flat_rows(rows: list[dict]):
+    """One flat row per photo (a polars DataFrame): position, confidence, radius, error and the top-k as columns."""
+    import polars as pl  # only for --out: a plain predict does not pay for it
+
     flat = []
     for r in rows:
         item = {k: r.get(k) for k in ("file", "lat", "lon", "confidence", "radius_km", "true_lat", "true_lon", "error_km")}
