@@ -16,9 +16,9 @@ from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict
 from geolocate.console import console
 from geolocate.evaluate.collect import Outputs
-from geolocate.artifacts.resolve import file_of
-from geolocate.evaluate.metrics import geo_metrics, softmax, stability_std_km
-from geolocate.evaluate.position import ScoredSplit, choose_position_mode, position_errors_km, score_split
+from geolocate.evaluate.metrics import softmax, stability_std_km
+from geolocate.evaluate.position import ScoredSplit, choose_position_mode, score_split
+from geolocate.evaluate.refine import apply_retrieval, public_record
 from geolocate.paths import ProjectPaths
 
 
@@ -109,7 +109,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     mode, medians = _position_mode(e, val_probs, val, classes)
     val_scored = _score(val, val_probs, classes, mode, e.weighted_topk)
     scored = _score(test, test_probs, classes, mode, e.weighted_topk)
-    retrieval, val_scored, scored = _retrieval(run, train, classes, (val, val_probs, val_scored), (test, test_probs, scored))
+    retrieval, val_scored, scored = apply_retrieval(run.best, train, (val, val_probs, val_scored), (test, test_probs, scored))
     val_metrics, test_metrics = val_scored.metrics, scored.metrics
     radius, radius_coverage = _radius(e, val_probs, val_scored, test_probs, scored)
     stability = _stability(run, e.stability_last_k)
@@ -117,7 +117,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
     _write_predictions(run.predictions, test, test_probs, scored, classes)
     _write_plots(run, test, test_probs, scored, classes)
-    extra = {"radius": radius, "retrieval": _public(retrieval), "provenance": _provenance(paths)}
+    extra = {"radius": radius, "retrieval": public_record(retrieval), "provenance": _provenance(paths)}
     _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_metrics, test_metrics, extra)
     became_best = maybe_promote(run.best, val_metrics, paths)
     summary = {
@@ -140,43 +140,6 @@ def _position_mode(e, val_probs, val: Outputs, classes: Classes):
 
 def _score(out: Outputs, probs, classes: Classes, mode: str, k: int) -> ScoredSplit:
     return score_split(probs, out.labels, np.stack([out.lat, out.lon], 1), classes.centroids, mode, k)
-
-
-def _retrieval(run, train: Outputs | None, classes: Classes, val_side, test_side):
-    """Build the index from train, let val decide whether it refines; returns (record, val, test scored)."""
-    from geolocate.evaluate.refine import choose_refinement, side_by_side
-    from geolocate.artifacts.resolve import INDEX_SUFFIX
-    from geolocate.evaluate.retrieval import build_index, refine_positions, save_index
-
-    (val, val_probs, val_scored), (test, test_probs, scored) = val_side, test_side
-    if train is None or train.embeddings is None or val.embeddings is None or test.embeddings is None:
-        return {"enabled": False, "reason": "no embeddings (retrieval off or model without them)"}, val_scored, scored
-    index = build_index(train.embeddings, np.stack([train.lat, train.lon], 1), train.labels)
-    record = choose_refinement(index, val_probs, val.embeddings, np.stack([val.lat, val.lon], 1), val_scored.err_km)
-    refined = {}
-    for name, out, probs, base in (("val", val, val_probs, val_scored), ("test", test, test_probs, scored)):
-        pos = refine_positions(probs, out.embeddings, index, record["top_cells"], record["neighbours"])
-        refined[name] = ScoredSplit(base.metrics, pos, position_errors_km(pos, np.stack([out.lat, out.lon], 1)))
-        record[name] = side_by_side(base.err_km, refined[name].err_km)
-    if not record["enabled"]:
-        return record, val_scored, scored
-    save_index(file_of(run.best, INDEX_SUFFIX), index, _weights_id(run.best))
-    return record, _rescored(refined["val"], val_probs, val), _rescored(refined["test"], test_probs, test)
-
-
-def _rescored(refined: ScoredSplit, probs, out: Outputs) -> ScoredSplit:
-    return ScoredSplit(geo_metrics(refined.err_km, probs, out.labels), refined.pred_latlon, refined.err_km)
-
-
-def _public(record: dict) -> dict:
-    """What predict needs of the retrieval decision (the side-by-side figures stay in metrics.json)."""
-    return {k: v for k, v in record.items() if k not in ("val", "test")}
-
-
-def _weights_id(stem) -> str | None:
-    from geolocate.artifacts.checkpoint import read_sidecar
-
-    return read_sidecar(stem).get("weights_id")
 
 
 def _radius(e, val_probs, val_scored: ScoredSplit, test_probs, scored: ScoredSplit) -> tuple[dict, dict]:
