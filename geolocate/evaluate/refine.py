@@ -12,7 +12,7 @@ import numpy as np
 
 from geolocate.evaluate.metrics import error_stats, geo_metrics
 from geolocate.evaluate.position import ScoredSplit, position_errors_km
-from geolocate.evaluate.retrieval import RetrievalIndex, build_index, refine_positions, save_index
+from geolocate.evaluate.retrieval import RetrievalIndex, build_index, refine_grid, refine_positions, save_index
 
 TOP_CELLS = (1, 3, 5, 10)
 NEIGHBOURS = (5, 10, 20)
@@ -27,13 +27,12 @@ def choose_refinement(index: RetrievalIndex, probs: np.ndarray, embeddings: np.n
                       base_err: np.ndarray) -> dict:
     """The best grid setting on val and whether it beats the classifier's position there."""
     base = error_stats(base_err)
+    settings = [(k, n) for k in TOP_CELLS if k <= probs.shape[1] for n in NEIGHBOURS]
     best = None
-    for k in (k for k in TOP_CELLS if k <= probs.shape[1]):
-        for n in NEIGHBOURS:
-            err = position_errors_km(refine_positions(probs, embeddings, index, k, n), true_latlon)
-            stats = error_stats(err)
-            if best is None or _score(stats) < _score(best["stats"]):
-                best = {"top_cells": k, "neighbours": n, "stats": stats}
+    for (k, n), pos in refine_grid(probs, embeddings, index, settings).items():
+        stats = error_stats(position_errors_km(pos, true_latlon))
+        if best is None or _score(stats) < _score(best["stats"]):
+            best = {"top_cells": k, "neighbours": n, "stats": stats}
     enabled = _score(best["stats"]) < _score(base)
     return {"enabled": bool(enabled), "top_cells": best["top_cells"], "neighbours": best["neighbours"], "index_size": int(len(index.labels))}
 

@@ -48,27 +48,38 @@ def build_index(embeddings: np.ndarray, latlon: np.ndarray, labels: np.ndarray) 
 def refine_positions(probs: np.ndarray, embeddings: np.ndarray, index: RetrievalIndex, top_cells: int = 5,
                      neighbours: int = 10) -> np.ndarray:
     """[N, 2] refined (lat, lon) for each row of `probs` [N, C] and its embedding [N, D]."""
-    out = np.empty((len(probs), 2))
+    return refine_grid(probs, embeddings, index, [(top_cells, neighbours)])[(top_cells, neighbours)]
+
+
+def refine_grid(probs: np.ndarray, embeddings: np.ndarray, index: RetrievalIndex,
+                settings: list[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
+    """Refined positions for several (top_cells, neighbours) settings, computing the similarities once."""
+    out = {setting: np.empty((len(probs), 2)) for setting in settings}
     keys = index.embeddings.astype(np.float32)
+    members = {int(c): np.flatnonzero(index.labels == c) for c in np.unique(index.labels)}
+    widest = max(k for k, _ in settings)
     for start in range(0, len(probs), _CHUNK):
         rows = slice(start, start + _CHUNK)
         sims = normalise(embeddings[rows]) @ keys.T
-        for i, (p, s) in enumerate(zip(probs[rows], sims)):
-            out[start + i] = _refine_one(p, s, index, top_cells, neighbours)
+        top = topk_indices(probs[rows], widest)
+        for i, (p, s, cells) in enumerate(zip(probs[rows], sims, top)):
+            for k, n in settings:
+                out[(k, n)][start + i] = _refine_one(p, s, index, members, cells[:k], n)
     return out
 
 
-def _refine_one(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, top_cells: int, neighbours: int) -> np.ndarray:
-    cells = topk_indices(probs[None, :], top_cells)[0]
-    candidates = np.flatnonzero(np.isin(index.labels, cells))
-    if candidates.size == 0:  # no train photo in those cells (cannot happen for a model's own index)
+def _refine_one(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, members: dict, cells: np.ndarray,
+                neighbours: int) -> np.ndarray:
+    parts = [members[int(c)] for c in cells if int(c) in members]
+    if not parts:  # no train photo in those cells (cannot happen for a model's own index)
         return np.full(2, np.nan)
+    candidates = np.concatenate(parts)
     near = candidates[np.argsort(-sims[candidates], kind="stable")[:neighbours]]
     weight = np.maximum(sims[near], 0.0) + 1e-6
-    mass = {int(c): float((weight[index.labels[near] == c]).sum() * probs[c]) for c in np.unique(index.labels[near])}
-    best = max(mass, key=mass.get)
-    pick = near[index.labels[near] == best]
-    return np.array(spherical_mean(index.latlon[pick, 0], index.latlon[pick, 1], weight[index.labels[near] == best]))
+    labels = index.labels[near]
+    mass = {int(c): float(weight[labels == c].sum() * probs[c]) for c in np.unique(labels)}
+    best = labels == max(mass, key=mass.get)
+    return np.array(spherical_mean(index.latlon[near[best], 0], index.latlon[near[best], 1], weight[best]))
 
 
 # ---------------------------------------------------------------- on disk, beside the checkpoint
