@@ -26,12 +26,12 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--out {out}: use a .csv or .parquet file name")
     predictor = load_predictor(ref, paths, engine)
-    about = describe_model(predictor.meta, predictor.engine)
-    _say_which_model(about)
     truths = {str(f): truth for f in files} if truth else None
     rows, failures = predictor.predict_files(files, top=top, batch_size=batch_size, truth=truths)
     if len(files) == 1 and failures:
         raise UserError(failures[0].reason)
+    about = describe_model(predictor.meta, predictor.engine)
+    _say_which_model(about)  # after the one-line error above: a failed photo says only what went wrong
     _show(rows, failures, as_json, about)
     if out is not None:
         _write(out, rows)
