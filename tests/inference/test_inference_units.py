@@ -128,3 +128,12 @@ def test_geojson_is_lon_lat_with_closed_rings():
     circle_ring = np.array(circle["geometry"]["coordinates"][0])
     assert (circle_ring[0] == circle_ring[-1]).all()
     assert np.allclose(haversine_km(48.85, 2.35, circle_ring[:, 1], circle_ring[:, 0]), 12.0, atol=1e-6)
+
+
+def test_geojson_polygons_follow_the_right_hand_rule():
+    doc = feature_collection([_row()])
+    for feature in doc["features"]:
+        if feature["geometry"]["type"] == "Polygon":
+            ring = feature["geometry"]["coordinates"][0]
+            area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(ring, ring[1:])) / 2
+            assert area > 0, feature["properties"]["kind"]  # counter-clockwise exterior (RFC 7946 §3.1.6)
