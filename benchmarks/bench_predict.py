@@ -147,8 +147,8 @@ def cold_commands(checkpoint: Path, photo: Path) -> dict[str, list[str]]:
     model = str(checkpoint) + ".safetensors"
     return {
         "floor": [sys.executable, "-c", FLOOR, str(checkpoint) + ".onnx", str(photo)],
-        "cold onnx": [*GEOLOCATE, "predict", str(photo), "--model", model],
-        "cold torch": [*GEOLOCATE, "predict", str(photo), "--model", model, "--engine", "torch"],
+        "cold onnx": [*GEOLOCATE, "predict", str(photo), "--checkpoint", model],
+        "cold torch": [*GEOLOCATE, "predict", str(photo), "--checkpoint", model, "--engine", "torch"],
         "--help": [*GEOLOCATE, "--help"],
     }
 

@@ -46,7 +46,7 @@ def test_both_engines_give_the_same_top5(exported, cli, in_project):
     photos, _ = _test_photos(root)
     answers = {}
     for engine in ("onnx", "torch"):
-        result = cli("predict", *photos, "--model", exported["stem"], "--engine", engine, "--json", "--top", "5")
+        result = cli("predict", *photos, "--checkpoint", exported["stem"], "--engine", engine, "--json", "--top", "5")
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
         assert data["model"]["engine"] == engine
@@ -61,7 +61,7 @@ def test_onnx_path_never_imports_torch(exported, in_project):
     root = in_project(exported["root"])
     photos, _ = _test_photos(root, 1)
     code = ("import sys; from typer.testing import CliRunner; from geolocate.cli import app; "
-            f"r = CliRunner().invoke(app, ['predict', {str(photos[0])!r}, '--model', {str(exported['stem'])!r}, '--json']); "
+            f"r = CliRunner().invoke(app, ['predict', {str(photos[0])!r}, '--checkpoint', {str(exported['stem'])!r}, '--json']); "
             "heavy = sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules); "
             "print(r.exit_code, heavy, r.stdout.count('\"engine\": \"onnx\"'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
@@ -72,7 +72,7 @@ def test_geojson_radius_and_provenance(exported, cli, in_project, tmp_path):
     root = in_project(exported["root"])
     photos, rows = _test_photos(root, 1)
     target = tmp_path / "p.geojson"
-    result = cli("predict", photos[0], "--model", exported["stem"], "--lat", rows[0]["lat"], "--lon", rows[0]["lon"],
+    result = cli("predict", photos[0], "--checkpoint", exported["stem"], "--lat", rows[0]["lat"], "--lon", rows[0]["lon"],
                  "--geojson", target, "--top", "3")
     assert result.exit_code == 0, result.output
     assert "synthetic photos" in result.stderr and exported["run_id"] in result.stderr
@@ -115,5 +115,5 @@ def test_freeze_ships_the_graph(tiny_trained, cli, in_project, tmp_path, monkeyp
     assert (release / "model.onnx").is_file() and record["onnx"]["parity"]["passed"]
     assert "model.onnx" in (release / "SHA256SUMS").read_text()
     photos, _ = _test_photos(project, 2)
-    out = cli("predict", *photos, "--model", release, "--json")
+    out = cli("predict", *photos, "--checkpoint", release, "--json")
     assert out.exit_code == 0 and json.loads(out.stdout)["model"]["engine"] == "onnx"
