@@ -150,8 +150,7 @@ def _build(run: RunDir, release: Path, paths: ProjectPaths, record: dict[str, An
     tmp.mkdir()
     try:
         record.update(model.copy(run, tmp, paths))
-        _copy_text(run.config, tmp / "config.json", fallback=json.dumps(record.pop("config", None) or {}, indent=2) + "
-")
+        _copy_text(run.config, tmp / "config.json", fallback=json.dumps(record.pop("config", None) or {}, indent=2) + "\n")
         for name in _TEXT_COPIES:
             _copy_text(run.root / name, tmp / name)
         for plot in run.plots:

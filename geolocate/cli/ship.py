@@ -1,4 +1,4 @@
-"""`geolocate export` and `geolocate freeze`: ship the project state and a gated release."""
+"""`geolocate export`, `freeze` and `export-model`: ship the project state, a gated release, an ONNX graph."""
 
 from __future__ import annotations
 
@@ -58,21 +58,16 @@ def freeze_command(
 
 @command("export-model")
 def export_model_command(
+    inv: Invocation,
     run: str = typer.Option("latest", "--run", help="Run whose best checkpoint to export: 'latest', a run id or a run directory."),
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Export a run's best model to ONNX (<run>/best.onnx), checked against torch; predict then runs without torch."""
     from geolocate.artifacts.onnx_export import export_onnx
     from geolocate.artifacts.rundir import resolve_run
 
-    cfg = load(config, profile, sets)
-    best = resolve_run(run, ProjectPaths.from_config(cfg.paths)).best
+    best = resolve_run(run, inv.paths).best
     record = export_onnx(best)
-    if as_json:
-        print(json.dumps(record, indent=2))
+    inv.emit(record)
     parity = record["parity"]
     console.print(f"[green]✓[/] {best}.onnx: {record['bytes'] / 1e6:.1f} MB, max |Δlogit| {parity['max_abs_logit_diff']:.1e}, "
                   f"top-{parity['topk']} identical on {parity['batch']} images")
