@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.table import Table
 
 from geolocate import atomic
-from geolocate.console import console, stdout
+from geolocate.console import console, emit, stdout
 from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
 from geolocate.inference.photo_predictor import Failure
@@ -53,7 +52,7 @@ def _show(rows: list[dict], failures: list[Failure], as_json: bool, about: dict)
     for f in failures:
         console.print(f"[red]error:[/] {f.reason}", soft_wrap=True)
     if as_json:
-        print(json.dumps({"model": about, "predictions": rows, "failures": [f.__dict__ for f in failures]}, indent=2))
+        emit({"model": about, "predictions": rows, "failures": [f.__dict__ for f in failures]}, as_json)
         return
     if len(rows) <= 5:
         for row in rows:
