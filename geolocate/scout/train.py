@@ -87,7 +87,7 @@ def _finish(ctx: PhaseContext) -> RunSummary:
     from geolocate.scout.evaluate import evaluate_scout_sniper
 
     report = evaluate_scout_sniper(ctx.cfg, ctx.paths, str(ctx.root))
-    return RunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"])
+    return RunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"], report)
 
 
 # ---------------------------------------------------------------- phases
