@@ -135,10 +135,13 @@ class ModelConfig(_Stage):
 
 SCOUT_SNIPER_PHASES = ("scout-clip", "scout-convnext", "ensemble", "sniper")  # the scout-sniper's phases, in training order
 TRAIN_PHASES = (*SCOUT_SNIPER_PHASES, "all")
+DEVICE_PATTERN = r"^(auto|cpu|cuda|cuda:\d+|mps)$"
+_DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda, cuda:N or mps."
 
 
 class TrainConfig(_Stage):
     epochs: int = Field(30, ge=1, description="Maximum epochs.")
+    device: str = Field("auto", pattern=DEVICE_PATTERN, description=f"Device to train on: {_DEVICE_HELP} Under torchrun, cuda means each rank's own GPU.")
     batch_size: int = Field(64, ge=1, description="Images per step (per process under torchrun).")
     lr: float = Field(3e-4, gt=0, description="Peak learning rate (AdamW).")
     backbone_lr_mult: float = Field(1.0, gt=0, description="Learning-rate multiplier of pretrained backbone parameters.")
@@ -185,6 +188,7 @@ class EvalConfig(_Stage):
 class PredictConfig(_Stage):
     top: int = Field(5, ge=1, description="Classes shown per photo.")
     checkpoint: str = Field("best", description="Trained model `predict` uses: a run, a release, `best` (the global best) or a checkpoint file.")
+    device: str = Field("cpu", pattern=DEVICE_PATTERN, description=f"Device to predict on: {_DEVICE_HELP}")
     batch_size: int = Field(32, ge=1, description="Photos per forward pass in batch mode.")
 
 
@@ -228,8 +232,11 @@ class GeolocateConfig(BaseModel):
 def default_config_path() -> Path:
     """`./config.toml` when present, else the defaults packaged with geolocate."""
     local = Path.cwd() / DEFAULT_CONFIG_NAME
-    if local.is_file():
-        return local
+    return local if local.is_file() else packaged_config_path()
+
+
+def packaged_config_path() -> Path:
+    """The defaults shipped inside the geolocate package."""
     return Path(str(resources.files("geolocate") / "defaults" / DEFAULT_CONFIG_NAME))
 
 
@@ -251,19 +258,27 @@ def load_config(
                 f"profiles: {', '.join(sorted(profiles)) or 'none'}"
             )
         raw = deep_merge(raw, profiles[profile])
+    overridden = set()
     for item in overrides or []:
         key, value = parse_override(item)
         _set_dotted(raw, key, value)
+        overridden.add(key)
     raw["profile"], raw["source"] = profile, str(path)
-    return validate_config(raw, path)
+    return validate_config(raw, path, overridden)
 
 
-def validate_config(raw: dict[str, Any], path: Path | str = "config") -> GeolocateConfig:
-    """Validate a raw dict; the first error becomes one line naming the key and what is allowed."""
+def validate_config(raw: dict[str, Any], path: Path | str = "config", overridden: set[str] = frozenset()) -> GeolocateConfig:
+    """Validate a raw dict; the first error becomes one line naming the key and what is allowed.
+
+    A bad key or value that came from `--set` (a key in `overridden`) is blamed on `--set`, not the file.
+    """
     try:
         return GeolocateConfig.model_validate(migrate_config(raw, path))
     except ValidationError as exc:
-        raise UserError(_explain(exc.errors()[0], path)) from None
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"])
+        from_set = any(k == key or k.startswith(key + ".") for k in overridden)
+        raise UserError(_explain(error, "--set" if from_set else path)) from None
 
 
 def migrate_config(raw: dict[str, Any], path: Path | str = "config") -> dict[str, Any]:

@@ -19,9 +19,19 @@ venv="${GEOLOCATE_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 extras="."
 [ "$target" = test ] && extras=".[test]"
+# Say what the long quiet step is: the first install downloads torch, which on Linux defaults to
+# the CUDA build (several GB of NVIDIA libraries, minutes on a fast line).
+if "$venv/bin/python" -c "import geolocate, torch" >/dev/null 2>&1; then
+  echo "checking $venv is up to date (a few seconds)..." >&2
+else
+  echo "installing geolocate, torch, timm and friends into $venv with pip (first time: ~5 min and ~6 GB" >&2
+  echo "  with the CUDA build of torch; a CPU-only machine can pre-install the ~5x smaller CPU build," >&2
+  echo "  see README.md 'CPU-only machines'); pip is quiet unless something fails..." >&2
+fi
 # Quiet, but keep pip's errors. torch/torchvision ranges admit the wheels on local disk.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$extras" 2> >(grep -v "is ignored: it is neither" >&2)
 
+echo "installed; starting the $target" >&2
 if [ "$target" = demo ]; then
   exec "$venv/bin/geolocate" demo --workdir demo-run
 else

@@ -102,8 +102,16 @@ def find_area(name: str, catalog_name: str = "fr") -> Area:
 
     names = [a.name for a in catalog(catalog_name)]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-    hint = f" (did you mean {', '.join(close)}?)" if close else "; `geolocate fetch --list` shows the catalog"
+    hint = f" (did you mean {', '.join(close)}?)" if close else _other_catalog_hint(key, catalog_name)
     raise UserError(f"no city {name!r} in the {catalog_name} catalog{hint}")
+
+
+def _other_catalog_hint(key: str, catalog_name: str) -> str:
+    """'; it is in the us catalog: add --catalog us' when another catalog has the city."""
+    for other in sorted((set(CATALOGS) | {"fr", "us"}) - {catalog_name}):
+        if any(slug(a.name) == key for a in catalog(other)):
+            return f"; it is in the {other} catalog: add --catalog {other}"
+    return "; `geolocate fetch --list` shows the catalog"
 
 
 def batch_areas(batch: str, catalog_name: str = "fr") -> tuple[Area, ...]:

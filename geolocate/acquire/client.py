@@ -33,6 +33,9 @@ TOKEN_ENV = "MAPILLARY_TOKEN"
 # Fields asked for in a bbox search; every field but `id` must be named explicitly.
 SEARCH_FIELDS = ("id", "geometry", "sequence", "captured_at", "compass_angle", "is_pano", "camera_type", "creator")
 EXPIRED_STATUSES = (403, 404, 410)
+# Connect/DNS failures in a row, with no answer in between, after which a host counts as
+# unreachable: offline, every request would spend its whole retry budget for nothing.
+UNREACHABLE_AFTER = 3
 
 # Test seam (see module docstring): a zero-argument callable returning an httpx async transport.
 transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None
@@ -40,6 +43,10 @@ transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None
 
 class RequestFailed(Exception):
     """A request that failed for good: a non-retryable answer, or retries exhausted."""
+
+
+class HostUnreachable(RequestFailed):
+    """The host cannot be reached at all (DNS or connect failures in a row): not worth retrying."""
 
 
 class ExpiredURL(RequestFailed):
@@ -83,6 +90,8 @@ class MapillaryClient:
         self._limiter = RateLimiter(cfg.requests_per_minute, sleep=sleep)
         self.thumb_field = thumb_field(cfg.thumb_size)
         self.requests = 0  # HTTP attempts sent, retries included
+        self._connect_failures: dict[str, int] = {}  # host → connect errors in a row
+        self.unreachable: dict[str, str] = {}  # host → why it is given up on
 
     def __repr__(self) -> str:  # never show the token
         return f"MapillaryClient(api_url={self.cfg.api_url!r})"
@@ -114,7 +123,8 @@ class MapillaryClient:
             ExpiredURL: 403/404/410, the URL needs refreshing.
             RequestFailed: anything else that did not succeed after retries.
         """
-        response = await self._send("thumbnail", lambda: self._http.get(url, follow_redirects=True), rate_limited=False)
+        host = httpx.URL(url).host
+        response = await self._send("thumbnail", lambda: self._http.get(url, follow_redirects=True), rate_limited=False, host=host)
         if response.status_code in EXPIRED_STATUSES:
             raise ExpiredURL(f"thumbnail: HTTP {response.status_code} (expired URL)")
         _raise_for_status(response, "thumbnail")
@@ -122,17 +132,23 @@ class MapillaryClient:
 
     async def _api_get(self, path: str, params: dict[str, Any], what: str) -> Any:
         url = self._api.join(path)
-        response = await self._send(what, lambda: self._http.get(url, params=params, headers=self._auth))
+        response = await self._send(what, lambda: self._http.get(url, params=params, headers=self._auth), host=url.host)
         _raise_for_status(response, what)
         try:
             return response.json()
         except ValueError:
             raise RequestFailed(f"{what}: answer is not JSON") from None
 
-    async def _send(self, what: str, call: Callable, rate_limited: bool = True) -> httpx.Response:
-        """One request with bounded retries; holds a concurrency slot for the whole exchange."""
+    async def _send(self, what: str, call: Callable, rate_limited: bool = True, host: str = "") -> httpx.Response:
+        """One request with bounded retries; holds a concurrency slot for the whole exchange.
+
+        Raises:
+            HostUnreachable: `host` failed to connect `UNREACHABLE_AFTER` times in a row (now or before).
+            RequestFailed: a non-retryable answer, or retries exhausted.
+        """
         async with self._slots:
             for attempt in range(self.cfg.max_retries + 1):
+                self._check_reachable(host, what)
                 if rate_limited:
                     await self._limiter.acquire()
                 self.requests += 1
@@ -140,13 +156,28 @@ class MapillaryClient:
                     response = await call()
                 except (httpx.TimeoutException, httpx.TransportError) as exc:
                     reason, delay = f"{type(exc).__name__}", self._backoff(attempt)
+                    self._note_failure(host, exc)
                 else:
+                    self._connect_failures[host] = 0
                     if not _is_transient(response.status_code):
                         return response
                     reason, delay = f"HTTP {response.status_code}", self._delay_for(response, attempt)
                 if attempt < self.cfg.max_retries:
+                    self._check_reachable(host, what)
                     await self._sleep(delay)
         raise RequestFailed(f"{what}: {reason} after {self.cfg.max_retries} retries")
+
+    def _note_failure(self, host: str, exc: Exception) -> None:
+        if not isinstance(exc, httpx.ConnectError):  # a timeout or a dropped answer: the host is there
+            return
+        self._connect_failures[host] = self._connect_failures.get(host, 0) + 1
+        if self._connect_failures[host] >= UNREACHABLE_AFTER and host not in self.unreachable:
+            cause = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+            self.unreachable[host] = f"cannot reach {host or 'the host'} ({cause})"
+
+    def _check_reachable(self, host: str, what: str) -> None:
+        if host in self.unreachable:
+            raise HostUnreachable(f"{what}: {self.unreachable[host]}")
 
     def _delay_for(self, response: httpx.Response, attempt: int) -> float:
         retry_after = _retry_after(response)

@@ -68,14 +68,17 @@ class FetchReport:
     areas: list[AreaReport] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
+    unreachable: list[str] = field(default_factory=list)  # "cannot reach <host> (<cause>)", once per host
+    areas_skipped: list[str] = field(default_factory=list)  # not started: a host was unreachable
 
     @property
     def complete(self) -> bool:
         """True when no box and no photo failed (a re-run would have nothing to retry)."""
-        return all(not a.boxes_failed and not a.photos_failed for a in self.areas)
+        return not self.areas_skipped and all(not a.boxes_failed and not a.photos_failed for a in self.areas)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"complete": self.complete, "requests": self.requests, "seconds": round(self.seconds, 3), "areas": [asdict(a) for a in self.areas]}
+        return {"complete": self.complete, "requests": self.requests, "seconds": round(self.seconds, 3),
+                "unreachable": self.unreachable, "areas_skipped": self.areas_skipped, "areas": [asdict(a) for a in self.areas]}
 
 
 # ---------------------------------------------------------------- choosing areas
@@ -147,26 +150,37 @@ async def _fetch(cfg: FetchConfig, token: str, data: DataPaths, areas: list[Area
     async with open_client(cfg, token, transport=transport, sleep=sleep, seed=cfg.seed) as client:
         with progress() as bars:
             ticks = _Bars(bars)
-            for area in areas:
+            for i, area in enumerate(areas):
                 report.areas.append(await _fetch_area(client, data, area, max_per_city, restore_raw, ticks))
+                if client.unreachable:  # offline: the next areas would only fail the same way
+                    report.areas_skipped = [a.name for a in areas[i + 1:]]
+                    break
         report.requests = client.requests
+        report.unreachable = sorted(set(client.unreachable.values()))
     return report
 
 
 class _Bars:
-    """The two progress bars, boxes and photos, shared by all areas (described by the current area)."""
+    """The two progress bars, boxes and photos, shared by all areas (described by the current area).
+
+    A failed box or photo advances the bar too (it is finished, for this run) but is counted in
+    the description, so a bar racing to the end while offline says so.
+    """
 
     def __init__(self, bars) -> None:
         self.bars = bars
         self.boxes = bars.add_task("boxes", total=0)
         self.photos = bars.add_task("photos", total=0)
+        self.failed = {self.boxes: 0, self.photos: 0}
 
     def add(self, task, n: int) -> None:
         self.bars.update(task, total=(self.bars.tasks[task].total or 0) + n)
 
-    def done(self, task, area: str) -> None:
+    def done(self, task, area: str, failed: bool = False) -> None:
         kind = "boxes" if task == self.boxes else "photos"
-        self.bars.update(task, advance=1, description=f"{kind} · {area}")
+        self.failed[task] += failed
+        note = f" · {self.failed[task]} failed" if self.failed[task] else ""
+        self.bars.update(task, advance=1, description=f"{kind} · {area}{note}")
 
 
 async def _fetch_area(client: MapillaryClient, data: DataPaths, area: Area, max_per_city: int, restore_raw: bool, bars: _Bars) -> AreaReport:
@@ -196,7 +210,7 @@ async def _search_area(client: MapillaryClient, data: DataPaths, area: Area, tod
     async for result in _completed(searches):
         i += 1
         _record_tile(result, state, report, buffer, urls)
-        bars.done(bars.boxes, area.name)
+        bars.done(bars.boxes, area.name, failed=bool(result.error))
         if i % _SAVE_EVERY == 0 or i == len(todo):
             pool = merge_candidates(pool, buffer)
             buffer.clear()
@@ -236,7 +250,7 @@ async def _download_area(client: MapillaryClient, data: DataPaths, area: Area, p
     todo = plan.chosen + list(plan.restore)
     bars.add(bars.photos, len(todo))
     async for result in _completed(download_photo(client, data, candidates[i], area) for i in todo):
-        bars.done(bars.photos, area.name)
+        bars.done(bars.photos, area.name, failed=result.row is None)
         if result.row is None:
             report.photos_failed += 1
             report.failed_photos[result.image_id] = result.error or "failed"

@@ -48,6 +48,12 @@ def current_best(project_paths: ProjectPaths) -> dict[str, Any] | None:
     return read_sidecar(stem, project_paths) if file_of(stem, ".json").is_file() else None
 
 
+def is_current_best(run_id: str, project_paths: ProjectPaths) -> bool:
+    """Whether the global best was promoted from run `run_id` (re-evaluating it cannot "beat" it)."""
+    sidecar = current_best(project_paths)
+    return sidecar is not None and sidecar.get("run_id") == run_id
+
+
 def beats(candidate: Mapping[str, Any], incumbent: Mapping[str, Any] | None) -> bool:
     """True when `candidate` val metrics are strictly better than `incumbent`'s."""
     return best_key(candidate) < best_key(incumbent)

@@ -74,6 +74,7 @@ def run_freeze(
     repo_dir: Path | None = None,
     now: datetime | None = None,
     model: ReleaseModel | None = None,
+    git_tag: bool = True,
 ) -> FreezeResult:
     """Freeze the run `run_ref` as `releases/<tag>/`, export a snapshot, tag git.
 
@@ -89,6 +90,7 @@ def run_freeze(
     if release.exists():
         raise UserError(f"{release} already exists and releases are never overwritten; choose a new tag")
     model.require(run)
+    _require_own_verdict(run)
     gates = read_gates(run, required=not force)
     failing = [g["name"] for g in gates if not g["passed"]] or ([] if gates else ["(no gates measured)"])
     if failing and not force:
@@ -99,8 +101,21 @@ def run_freeze(
     export = run_export(cfg, project_paths, now=now, run_ref=str(run.root))
     record = _record(run, tag, now, force, gates, failing, export.path, repo_dir)
     files = _build(run, release, project_paths, record, model)
-    git = tag_release(tag, f"geolocate release {tag}: run {run.run_id}", repo_dir)
+    git = (tag_release(tag, f"geolocate release {tag}: run {run.run_id}", repo_dir) if git_tag
+           else GitTag("skipped", "not tagged (--no-tag)"))
     return FreezeResult(release, tag, run.run_id, bool(failing), failing, export.path, git, files)
+
+
+def _require_own_verdict(run: RunDir) -> None:
+    """Refuse gates measured under another profile (`evaluate --profile X`): a release ships on its own."""
+    try:
+        judged = json.loads(run.metrics_json.read_text(encoding="utf-8")).get("judged_with")
+    except (OSError, ValueError, AttributeError):
+        return  # read_gates explains a missing or broken metrics.json
+    if isinstance(judged, dict) and judged.get("own") is False:
+        raise UserError(f"run {run.run_id} was last evaluated with profile {judged.get('profile')!r}, not its own "
+                        f"({judged.get('run_profile')!r}); re-evaluate it on its own terms first: "
+                        f"`geolocate evaluate --run {run.run_id}`")
 
 
 def read_gates(run: RunDir, required: bool = True) -> list[dict[str, Any]]:

@@ -42,7 +42,8 @@ def resolve_checkpoint(ref: Path | str, project_paths: ProjectPaths | None = Non
     if text == "best":
         stem = paths.models / "best"
         if not file_of(stem, ".json").is_file():
-            raise UserError(f"no global best model yet ({file_of(stem, '.json')}); {HOW_TO_CREATE}")
+            raise UserError(f"no global best model yet: looked for {file_of(stem, '.json')} in {Path.cwd()}; "
+                            f"{_nearby_best(paths) or HOW_TO_CREATE}")
         return stem
     path = Path(ref)
     if text == "latest" or (path.name == "latest" and not path.exists()):  # also `runs/latest` without symlinks
@@ -60,6 +61,16 @@ def resolve_checkpoint(ref: Path | str, project_paths: ProjectPaths | None = Non
         f"no checkpoint at {text!r}: expected a .safetensors/.json file, a run directory, a release "
         f"directory, 'latest' or 'best'; {HOW_TO_CREATE}"
     )
+
+
+def _nearby_best(paths: ProjectPaths) -> str | None:
+    """A global best one directory down (the demo's `demo-run/models/best`), as the --model to pass."""
+    models = paths.models if not paths.models.is_absolute() else None
+    found = sorted(Path.cwd().glob(f"*/{models}/best.json")) if models else []
+    if not found:
+        return None
+    stem = found[0].relative_to(Path.cwd()).with_suffix("")
+    return f"there is one in {stem.parent.parent}/: pass --checkpoint {stem}"
 
 
 def _stem_in_dir(directory: Path, ref: object) -> Path:

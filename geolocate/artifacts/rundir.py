@@ -32,8 +32,13 @@ class RunDir:
     root: Path
 
     @classmethod
-    def create(cls, project_paths: ProjectPaths, profile: str | None, now: datetime | None = None) -> "RunDir":
-        """Make a new run directory with a fresh id and point `runs/latest` at it."""
+    def create(cls, project_paths: ProjectPaths, profile: str | None, now: datetime | None = None,
+               latest: bool = True) -> "RunDir":
+        """Make a new run directory with a fresh id and, unless `latest` is off, point `runs/latest` at it.
+
+        Training passes `latest=False` and points it after the first checkpoint, so a run killed
+        before its first epoch never becomes `runs/latest` (there would be nothing to resume).
+        """
         for _ in range(10):  # the random suffix makes a clash unlikely; retry if it happens
             run = cls(project_paths.runs / new_run_id(profile, now))
             try:
@@ -42,7 +47,8 @@ class RunDir:
                 continue
             except OSError as exc:
                 raise UserError(f"cannot create {run.root}: {exc.strerror}; choose a writable --set paths.runs=...") from None
-            point_latest(project_paths.runs, run)
+            if latest:
+                point_latest(project_paths.runs, run)
             return run
         raise UserError(f"could not create a new run directory under {project_paths.runs}")
 
@@ -53,6 +59,11 @@ class RunDir:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def has_checkpoint(self) -> bool:
+        """Whether an epoch finished (there is a `last` checkpoint to resume from)."""
+        return Path(f"{self.last}.json").is_file()
 
     @property
     def metrics_csv(self) -> Path:

@@ -22,3 +22,9 @@ def load_classes(data: DataPaths) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise UserError(f"cannot read {data.cells} ({exc}); run `geolocate cells` again") from None
     return cells.sort("cell_id").with_row_index("label")
+
+
+def cell_label(city: object, cell_id: str) -> str:
+    """'Paris 4662': a class as a reader can tell it apart, its city and the H3 id's last
+    significant hex digits (the trailing f's of an H3 index carry no information)."""
+    return f"{city} {str(cell_id).rstrip('f')[-4:]}"

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
+from rich.markup import escape
+from typer.core import TyperOption
 
-from geolocate.config import GeolocateConfig, load_config
+from geolocate.config import DEVICE_PATTERN, GeolocateConfig, load_config, packaged_config_path
 from geolocate.console import console, emit
-from geolocate.errors import UserError
+from geolocate.errors import Interrupted, UserError
 
 app = typer.Typer(
     name="geolocate",
@@ -41,16 +44,43 @@ SetOpt = Annotated[
 ]
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    """Learn where a street-level photo was taken. Every command takes --config, --profile and --set."""
-    if version:
+def _print_version(value: bool) -> None:
+    # Eager, so `geolocate --version` answers before click asks for a command.
+    if value:
         from geolocate import __version__
 
-        print(__version__)
+        print(f"geolocate {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)] = False,
+) -> None:
+    """Learn where a street-level photo was taken. Every command takes --config, --profile and --set."""
+
+
+def _flag_type(self: TyperOption, ctx) -> str | None:
+    # Typer labels on/off flags `<bool>` as if they took a value; a flag takes none, so show nothing.
+    return None if self.is_flag else _typer_option_type(self, ctx)
+
+
+_typer_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type
+
+
+@functools.cache
+def _packaged_defaults() -> GeolocateConfig:
+    return load_config(packaged_config_path())
+
+
+def default_of(key: str) -> str:
+    """`--help` text for an option whose default is a config key: its packaged value and the key."""
+    value: object = _packaged_defaults()
+    for part in key.split("."):
+        value = getattr(value, part)
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+    return f"default: {shown}, from {key}"
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
@@ -73,6 +103,7 @@ class Invocation:
     cfg: GeolocateConfig
     paths: Any  # ProjectPaths (imported lazily with the config's paths)
     as_json: bool
+    overridden: bool = False  # --config, --profile or --set was given (evaluate then judges with them)
 
     def emit(self, result: Any, indent: int | None = 2) -> None:
         emit(result, self.as_json, indent)
@@ -94,14 +125,17 @@ def command(*args, **kwargs) -> Callable:
         def wrapper(**kw):
             try:
                 if shared:
-                    cfg, paths = load(kw.pop("config"), kw.pop("profile"), kw.pop("sets"))
-                    kw["inv"] = Invocation(cfg, paths, kw.pop("as_json"))
+                    config, profile, sets = kw.pop("config"), kw.pop("profile"), kw.pop("sets")
+                    cfg, paths = load(config, profile, sets)
+                    kw["inv"] = Invocation(cfg, paths, kw.pop("as_json"), bool(config or profile or sets))
                 return fn(**kw)
             except UserError as exc:
-                console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+                # escaped: messages quote user input and pip extras (`geolocate[offline-weights]`), not markup
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
                 raise typer.Exit(exc.exit_code) from None
-            except KeyboardInterrupt:
-                console.print("[yellow]interrupted[/]: what was written is kept; run the same command again to resume")
+            except KeyboardInterrupt as exc:
+                hint = exc.hint if isinstance(exc, Interrupted) else "run the same command again to resume"
+                console.print(f"[yellow]interrupted[/]: what was written is kept; {escape(hint)}", soft_wrap=True)
                 raise typer.Exit(130) from None
 
         params = [p for p in signature.parameters.values() if p.name != "inv"]
@@ -118,3 +152,12 @@ def command(*args, **kwargs) -> Callable:
 def deprecated(old: str, new: str) -> None:
     """One line on stderr for an option spelling kept for one release."""
     console.print(f"[yellow]note:[/] {old} is deprecated and will be removed in the next release; use {new}")
+
+
+def checked_device(device: str | None, configured: str) -> str:
+    """A --device option, or the configured device when it is not given (checked, so the error names --device)."""
+    if device is None:
+        return configured
+    if not re.fullmatch(DEVICE_PATTERN, device):
+        raise UserError(f"--device {device!r}: choose auto, cpu, cuda, cuda:N (e.g. cuda:1) or mps")
+    return device

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from geolocate.cli.app import Invocation, command, deprecated
-from geolocate.console import console
+from geolocate.console import console, stdout
 from geolocate.errors import UserError
 
 
@@ -28,12 +28,13 @@ def batch_command(
     cfg = inv.cfg
     batch = _batch_option(batch, old_batch)
     result = run_batch(Plan(cfg, inv.paths, batch, synthetic, clean_raw))
-    console.print(kpi_table(result.kpi_history, cfg.cells.max_dominance))
+    out = console if inv.as_json else stdout  # the tables are the result, unless --json is
+    out.print(kpi_table(result.kpi_history, cfg.cells.max_dominance))
     if result.gates:
-        console.print(gates_table(result.gates, f"gates of run {result.run_id}"))
+        out.print(gates_table(result.gates, f"gates of run {result.run_id}"))
     ran = sum(s["status"] == "ran" for s in result.steps)
-    console.print(f"[bold green]batch {result.batch} done[/]: {ran} steps ran, {len(result.steps) - ran} skipped; "
-                  f"export {result.export}; KPI figure {result.kpi_figure}")
+    out.print(f"[bold green]batch {result.batch} done[/]: {ran} steps ran, {len(result.steps) - ran} skipped; "
+              f"export {result.export}" + (f"; KPI figure {result.kpi_figure}" if result.kpi_figure else ""))
     inv.emit(result.to_dict())
 
 
@@ -76,13 +77,16 @@ def kpi_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write the figure (default: data/kpi_history.png).", show_default=False),
 ) -> None:
     """The data-set KPI history across batches, as a table and kpi_history.png."""
-    from geolocate.ops.kpi import run_kpi
+    from geolocate.ops.kpi import MIN_FIGURE_ROWS, run_kpi
 
     cfg = inv.cfg
     report = run_kpi(inv.paths.data, cfg.cells.max_dominance, out=out)
-    console.print(kpi_table(report.history, cfg.cells.max_dominance))
-    console.print(f"[green]✓[/] wrote {report.figure}")
-    inv.emit(report.to_dict())
+    if inv.as_json:
+        inv.emit(report.to_dict())
+    else:
+        stdout.print(kpi_table(report.history, cfg.cells.max_dominance))
+    console.print(f"[green]✓[/] wrote {report.figure}" if report.figure else
+                  f"no figure until the history has {MIN_FIGURE_ROWS} rows (it has {report.history.height}): the table is the history")
 
 
 def kpi_table(history, limit: float) -> Table:

@@ -7,14 +7,14 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import Invocation, command
+from geolocate.cli.app import Invocation, command, default_of
 from geolocate.console import console
 
 
 @command("cells")
 def cells_command(
     inv: Invocation,
-    res: Optional[int] = typer.Option(None, "--res", help="H3 resolution (default: cells.resolution).", show_default=False),
+    res: Optional[int] = typer.Option(None, "--res", help=f"H3 resolution ({default_of('cells.resolution')}).", show_default=False),
     force: bool = typer.Option(False, "--force", help="Allow resolution ≥ 8 below cells.res8_min_images photos."),
 ) -> None:
     """Assign H3 cells, merge or drop sparse ones, write cells.parquet and labels.parquet."""

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from geolocate.cli.app import Invocation, command
+from geolocate.cli.app import Invocation, command, default_of
 from geolocate.console import console
 
 
@@ -15,7 +15,7 @@ from geolocate.console import console
 def embed_command(
     inv: Invocation,
     photos: list[Path] = typer.Argument(..., help="Photo files or directories of photos."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model (default: model.name)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=f"Registered model ({default_of('model.name')}).", show_default=False),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Local weights (default: model.weights when --model is the configured one)."),
     out: Path = typer.Option(Path("embeddings.parquet"), "--out", "-o", help="Parquet file to write (path, name, embedding)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Photos per forward pass."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from geolocate.cli.app import Invocation, command
-from geolocate.console import console
+from geolocate.console import stdout
 
 
 @command("evaluate")
@@ -14,11 +14,40 @@ def evaluate_command(
     run: str = typer.Option("latest", "--run", help="Run to evaluate: 'latest', a run id or a run directory."),
     strict: bool = typer.Option(False, "--strict", help="Exit with 1 when a gate fails (for scripts and CI)."),
 ) -> None:
-    """Accuracy, median/p90 km, catastrophic errors, calibration and gates; writes REPORT.md and plots."""
+    """Accuracy, median/p90 km, catastrophic errors, calibration and gates; writes REPORT.md and plots.
+
+    A run is judged by its own saved config (model, evaluation settings, gates); --profile, --config or --set judge it by those instead, and the report says so at the top.
+    """
+    from geolocate.artifacts.rundir import resolve_run
+    from geolocate.evaluate.judge import judging_config
     from geolocate.systems import evaluator
 
-    report = evaluator(inv.paths, run)(inv.cfg, inv.paths, run)
-    inv.emit(report)
-    console.print(f"[green]✓[/] report: {report['report_path']}")
+    cfg = judging_config(inv.cfg, resolve_run(run, inv.paths), asked=inv.overridden)
+    report = evaluator(inv.paths, run)(cfg, inv.paths, run)
+    if inv.as_json:
+        inv.emit(report)
+    else:
+        print_evaluation(report)
     if strict and not report["gates_pass"]:
         raise typer.Exit(1)
+
+
+def print_evaluation(summary: dict, report: bool = True) -> None:
+    """The test figures, the gates table and (unless `report` is off) the report's path, on stdout."""
+    from geolocate.evaluate.gates import gates_table
+
+    t = summary["metrics"]["test"]
+    judged = summary.get("judged_with") or {}
+    if judged and not judged.get("own"):
+        stdout.print(f"[yellow]judged with profile {judged.get('profile')}[/], not the run's own ({judged.get('run_profile')})")
+    if "median_km" in t:  # a scout-sniper summary has one metric set per phase instead
+        stdout.print(f"test: top-1 {t['acc_top1']:.1%}, top-5 {t.get('acc_top5', float('nan')):.1%}, "
+                     f"median {t['median_km']:.2f} km, p90 {t['p90_km']:.2f} km, >200 km {t['over_200km']:.1%}")
+    if summary.get("gates") and isinstance(summary["gates"], list):
+        stdout.print(gates_table(summary["gates"]))
+    if summary.get("became_best"):
+        stdout.print("[green]★[/] this run is the new global best (models/best.*)")
+    elif summary.get("already_best"):
+        stdout.print("[green]★[/] this run is the global best (models/best.*)")
+    if report:
+        stdout.print(f"report: {summary['report_path']}", soft_wrap=True)

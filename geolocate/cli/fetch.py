@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import Invocation, command, emit
+from geolocate.cli.app import Invocation, command, default_of, emit
 from geolocate.console import console, stdout
 
 
@@ -18,8 +18,8 @@ def fetch_command(
     batch: Optional[list[str]] = typer.Option(None, "--batch", help="A catalog batch, e.g. 03; repeatable.", show_default=False),
     bbox: Optional[str] = typer.Option(None, "--bbox", help="Any area: MINLON,MINLAT,MAXLON,MAXLAT (use --bbox=... for negative values).", show_default=False),
     name: Optional[str] = typer.Option(None, "--name", help="Name of the --bbox area (its city in the manifest).", show_default=False),
-    catalog_name: Optional[str] = typer.Option(None, "--catalog", help="fr or us (default: fetch.catalog).", show_default=False),
-    max_per_city: Optional[int] = typer.Option(None, "--max-per-city", min=1, help="Photos kept per area (default: fetch.max_per_city).", show_default=False),
+    catalog_name: Optional[str] = typer.Option(None, "--catalog", help=f"fr or us ({default_of('fetch.catalog')}).", show_default=False),
+    max_per_city: Optional[int] = typer.Option(None, "--max-per-city", min=1, help=f"Photos kept per area ({default_of('fetch.max_per_city')}).", show_default=False),
     restore_raw: bool = typer.Option(False, "--restore-raw", help="Download again the raw files of every manifest row of the area whose raw file is missing, even when its processed copy exists (rebuilds data/raw after clean-raw)."),
     list_areas: bool = typer.Option(False, "--list", help="Print the catalog and exit."),
 ) -> None:
@@ -38,9 +38,11 @@ def fetch_command(
     areas = select_areas(catalog_name, city=city, batch=batch, bbox=bbox, name=name)
     data = inv.paths.data
     report = run_fetch(cfg.fetch, data, areas, max_per_city=max_per_city, restore_raw=restore_raw)
-    console.print(_summary_table(report))
+    if inv.as_json:
+        inv.emit(report.to_dict())
+    else:
+        stdout.print(_summary_table(report))
     _print_problems(report)
-    inv.emit(report.to_dict())
     if not report.complete:
         raise typer.Exit(1)  # scripts must not mistake a partial fetch for a finished one
 
@@ -67,15 +69,26 @@ def _print_problems(report) -> None:
             console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_ids)} records with an invalid image id: {', '.join(map(repr, a.bad_ids[:3]))}")
         if a.bad_positions:
             console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_positions)} records without a valid position: {', '.join(map(repr, a.bad_positions[:3]))}")
+        if a.boxes_truncated or a.photos_restored:
+            console.print(f"[yellow]{a.area}[/]: {a.boxes_truncated} boxes still truncated after splitting, "
+                          f"{a.photos_restored} raw files restored")
+    for reason in report.unreachable:
+        console.print(f"[red]{reason}[/]: stopped early instead of retrying every box; is this machine offline? "
+                      f"(DNS, proxy, firewall, or fetch.api_url)", soft_wrap=True)
+    if report.areas_skipped:
+        console.print(f"[yellow]not started[/]: {', '.join(report.areas_skipped)}", soft_wrap=True)
     if not report.complete:
-        console.print("[yellow]run the same command again to retry what failed[/] (done boxes and photos are skipped)")
+        console.print("[yellow]run the same command again " + ("once online " if report.unreachable else "")
+                      + "to retry what failed[/] (done boxes and photos are skipped)")
 
 
 def _summary_table(report) -> Table:
-    table = Table("area", "boxes done", "failed", "truncated", "found", "new", "skipped", "restored", "failed photos", "bad ids", "bad positions",
-                  title=f"fetch: {report.requests} requests in {report.seconds:.1f} s")
+    """Seven columns that fit 80: rare counts (truncated, restored, bad records) are lines of their own."""
+    table = Table(title=f"fetch: {report.requests} requests in {report.seconds:.1f} s", title_justify="left")
+    table.add_column("area", overflow="fold")
+    for name in ("boxes", "failed", "found", "new", "skipped", "failed photos"):
+        table.add_column(name, justify="right", no_wrap=name != "failed photos")
     for a in report.areas:
-        table.add_row(a.area, f"{a.boxes_done}/{a.boxes}", str(a.boxes_failed), str(a.boxes_truncated), str(a.found),
-                      str(a.photos_new), str(a.photos_skipped), str(a.photos_restored), str(a.photos_failed), str(len(a.bad_ids)),
-                      str(len(a.bad_positions)))
+        table.add_row(a.area, f"{a.boxes_done}/{a.boxes}", str(a.boxes_failed), str(a.found), str(a.photos_new),
+                      str(a.photos_skipped), str(a.photos_failed))
     return table

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from geolocate.cli.app import Invocation, command, deprecated
+from geolocate.cli.app import Invocation, checked_device, command, default_of, deprecated
 from geolocate.errors import UserError
 
 
@@ -15,9 +15,10 @@ from geolocate.errors import UserError
 def predict_command(
     inv: Invocation,
     photos: list[Path] = typer.Argument(None, help="Photos or directories of photos.", show_default=False),
-    top: Optional[int] = typer.Option(None, "--top", min=1, help="Classes to show (default predict.top)."),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Trained model: a run, a release, 'best' or a checkpoint file (default predict.checkpoint)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Photos per forward pass (default predict.batch_size)."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help=f"Classes to show ({default_of('predict.top')}).", show_default=False),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=f"Trained model: a run, a release, 'best' or a checkpoint file ({default_of('predict.checkpoint')}).", show_default=False),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help=f"Photos per forward pass ({default_of('predict.batch_size')}).", show_default=False),
+    device: Optional[str] = typer.Option(None, "--device", help=f"auto, cpu, cuda, cuda:N or mps ({default_of('predict.device')}).", show_default=False),
     model: Optional[str] = typer.Option(None, "--model", "-m", hidden=True, help="Deprecated spelling of --checkpoint."),
     lat: Optional[float] = typer.Option(None, "--lat", help="True latitude, to report the error in km."),
     lon: Optional[float] = typer.Option(None, "--lon", help="True longitude, to report the error in km."),
@@ -56,5 +57,6 @@ def predict_command(
     if not photos:
         raise UserError("no photo given; usage: geolocate predict photo.jpg [--top 5]")
     truth = (lat, lon) if lat is not None else None
-    code = run_predict(ref, paths, photos, k, batch, truth, out, inv.as_json, engine, geojson)
+    code = run_predict(ref, paths, photos, k, batch, truth, out, inv.as_json, engine, geojson,
+                       device=checked_device(device, cfg.predict.device))
     raise typer.Exit(code)

@@ -42,12 +42,17 @@ def freeze_command(
     tag: str = typer.Option(..., "--tag", help="Release name, e.g. v1.0 (becomes releases/<tag>/ and a git tag)."),
     run: str = typer.Option("latest", "--run", help="Run to freeze: 'latest', a run id or a run directory."),
     force: bool = typer.Option(False, "--force", help="Freeze even if gates failed (recorded in RELEASE.json)."),
+    tag_git: bool = typer.Option(True, "--tag-git/--no-tag", help="Also create an annotated git tag <tag> at HEAD of the git "
+                                 "repository that holds the working directory (usually this project's own; never pushed)."),
 ) -> None:
-    """Freeze a run whose gates all PASS into releases/<tag>/, with a snapshot export and a git tag."""
+    """Freeze a run whose gates all PASS into releases/<tag>/, with a snapshot export and a git tag.
+
+    The git tag goes on HEAD of the git repository containing the current directory (from a clone of geolocate, geolocate's own repository); --no-tag skips it.
+    """
     from geolocate.artifacts.freeze import run_freeze
     from geolocate.systems import release_model
 
-    result = run_freeze(inv.cfg, inv.paths, run, tag, force=force, model=release_model(inv.paths, run))
+    result = run_freeze(inv.cfg, inv.paths, run, tag, force=force, model=release_model(inv.paths, run), git_tag=tag_git)
     inv.emit({"release": str(result.release), "tag": result.tag, "run_id": result.run_id, "forced": result.forced,
               "failing_gates": result.failing_gates, "export": str(result.export), "git": result.git.status})
     if result.forced:

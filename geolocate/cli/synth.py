@@ -7,18 +7,18 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import Invocation, command
+from geolocate.cli.app import Invocation, command, default_of
 from geolocate.console import console
 
 
 @command("synth")
 def synth_command(
     inv: Invocation,
-    n: Optional[int] = typer.Option(None, "--n", min=10, help="Photos to draw (default: synth.n_photos).", show_default=False),
-    size: Optional[int] = typer.Option(None, "--size", help="Side of each photo in pixels (default: synth.size).", show_default=False),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed; the same seed gives the same files (default: synth.seed).", show_default=False),
-    batch: Optional[list[str]] = typer.Option(None, "--batch", help="Catalog batch whose cities to use; repeatable (default: synth.batches).", show_default=False),
-    multiview: Optional[bool] = typer.Option(None, "--multiview/--single-view", help="Four cardinal views per location (default: synth.multiview).", show_default=False),
+    n: Optional[int] = typer.Option(None, "--n", min=10, help=f"Photos to draw ({default_of('synth.n_photos')}).", show_default=False),
+    size: Optional[int] = typer.Option(None, "--size", help=f"Side of each photo in pixels ({default_of('synth.size')}).", show_default=False),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed; the same seed gives the same files ({default_of('synth.seed')}).", show_default=False),
+    batch: Optional[list[str]] = typer.Option(None, "--batch", help=f"Catalog batch whose cities to use; repeatable ({default_of('synth.batches')}).", show_default=False),
+    multiview: Optional[bool] = typer.Option(None, "--multiview/--single-view", help=f"Four cardinal views per location ({default_of('synth.multiview')}).", show_default=False),
 ) -> None:
     """Generate synthetic street photos in catalog cities and add them to the manifest (source = synthetic)."""
     from geolocate.synth.generate import resolve_settings, run_synth

@@ -7,9 +7,10 @@ from typing import Optional
 
 import typer
 
-from geolocate.cli.app import Invocation, command
+from geolocate.cli.app import Invocation, checked_device, command, default_of
+from geolocate.cli.evaluate import print_evaluation
 from geolocate.config import TRAIN_PHASES
-from geolocate.console import console
+from geolocate.console import stdout
 from geolocate.errors import UserError
 
 
@@ -19,6 +20,7 @@ def train_command(
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run: 'latest', a run id or a run directory."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Train N seeds and report mean ± std of every metric."),
     phase: Optional[str] = typer.Option(None, "--phase", help="Scout-sniper phase: scout-clip, scout-convnext, sniper, ensemble or all."),
+    device: Optional[str] = typer.Option(None, "--device", help=f"auto, cpu, cuda, cuda:N or mps ({default_of('train.device')}).", show_default=False),
 ) -> None:
     """Train on the split data; every epoch is checkpointed, the best run becomes models/best.
 
@@ -29,12 +31,17 @@ def train_command(
         if phase not in TRAIN_PHASES:
             raise UserError(f"--phase {phase!r}: choose one of {', '.join(TRAIN_PHASES)}")
         cfg.train.phase = phase  # as --set train.phase=…
+    cfg.train.device = checked_device(device, cfg.train.device)
     from geolocate.systems import trainer
 
     run = trainer(cfg, paths, resume)
     summaries = [s for s in run(cfg, paths, resume=resume, seeds=seeds) if s is not None]
-    inv.emit([s.__dict__ for s in summaries])
+    if inv.as_json:
+        inv.emit([s.__dict__ for s in summaries])
+        return
     for s in summaries:
+        if getattr(s, "evaluation", None):
+            print_evaluation(s.evaluation)
         report = Path(s.run_dir) / "REPORT.md"
         where = f"report {report}" if report.is_file() else f"run directory {s.run_dir}"
-        console.print(f"[green]✓[/] run {s.run_id}: {where}" + (" (new global best)" if s.became_best else ""))
+        stdout.print(f"[green]✓[/] run {s.run_id}: {where}" + (" (new global best)" if s.became_best else ""), soft_wrap=True)

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from geolocate.evaluate.metrics import confusion_matrix
 
@@ -22,19 +22,23 @@ def _row_normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 def top_support_confusion(labels, preds, n_classes: int, top_n: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """Row-normalised confusion over the `top_n` classes with most support, plus an "other" column.
+    """Row-normalised confusion over the `top_n` classes with most support, plus "other".
 
-    Returns the [n, n + 1] matrix (rows sum to 1 for classes with support) and the class indices,
-    by decreasing support. The last column collects predictions outside those classes, so no
-    mass silently disappears.
+    Returns the [n + 1, n + 1] matrix and the class indices, by decreasing support. The last
+    column collects predictions outside those classes and the last row photos whose true class
+    is outside them, so rows and columns name the same classes and no mass disappears.
     """
     full = confusion_matrix(labels, preds, n_classes)
     support = full.sum(axis=1)
     order = np.argsort(-support, kind="stable")[: min(top_n, n_classes)]
     order = order[support[order] > 0]
-    inside = full[np.ix_(order, order)]
-    other = full[order].sum(axis=1) - inside.sum(axis=1)
-    return _row_normalise(np.column_stack([inside, other])), order
+    rest = np.setdiff1d(np.arange(n_classes), order)
+    grouped = np.zeros((order.size + 1, order.size + 1), dtype=full.dtype)
+    grouped[:-1, :-1] = full[np.ix_(order, order)]
+    grouped[:-1, -1] = full[np.ix_(order, rest)].sum(axis=1)
+    grouped[-1, :-1] = full[np.ix_(rest, order)].sum(axis=0)
+    grouped[-1, -1] = full[np.ix_(rest, rest)].sum()
+    return _row_normalise(grouped), order
 
 
 def city_confusion(labels, preds, class_cities: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -58,7 +62,8 @@ def confusion_matrix_figure(
         labels: [N] true class indices.
         preds: [N] predicted class indices.
         class_cities: city label of each class (row = class index).
-        class_names: tick label of each class (default "city #index").
+        class_names: tick label of each class (default "city #index"; evaluation passes
+            `cell_label`, the city and a short H3 id).
         top_n: classes shown in the left panel.
     """
     if len(labels) == 0:
@@ -68,7 +73,8 @@ def confusion_matrix_figure(
     by_city, cities = city_confusion(labels, preds, class_cities)
     fig = Figure(figsize=(17, 8), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
-    _matrix_panel(fig, left, cells, [names[i] for i in order], [names[i] for i in order] + ["other"])
+    ticks = [names[i] for i in order] + ["other"]
+    _matrix_panel(fig, left, cells, ticks, ticks)
     left.set_title(f"Top {len(order)} cells by support (row-normalised)")
     _matrix_panel(fig, right, by_city, cities, cities, annotate=len(cities) <= 15)
     right.set_title("Aggregated by city (row-normalised)")
@@ -129,6 +135,8 @@ def kpi_history_figure(kpi_df, top_share_limit: float = 0.25) -> Figure:
     classes = sizes.twinx()
     classes.plot(x, kpi_df["classes"].to_numpy(), "s--", color="tab:orange", label="classes")
     classes.set_ylabel("classes", color="tab:orange")
+    for counts in (sizes, classes):  # photos and classes are whole numbers: no 2.5-class ticks
+        counts.yaxis.set_major_locator(MaxNLocator(integer=True))
     sizes.set_title("Photos (left axis) and classes (right axis)")
     for column, style in (("max_per_cell", "^-"), ("median_per_cell", "o-"), ("min_per_cell", "v-")):
         per_cell.plot(x, kpi_df[column].to_numpy(), style, label=column.replace("_", " "))

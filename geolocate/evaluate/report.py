@@ -7,7 +7,6 @@ environment, the duration, whether the run became the global best, and links to 
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from importlib import metadata
@@ -15,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from geolocate.evaluate.gates import GateRow
 
-ARTIFACTS = ("confusion_matrix.png", "geo_error.png", "error_map.png", "metrics.csv", "predictions.parquet")
+ARTIFACTS = ("config.json", "confusion_matrix.png", "geo_error.png", "error_map.png", "metrics.csv", "predictions.parquet")
 METRIC_ORDER = (
     "n", "acc_top1", "acc_top5", "median_km", "mean_km", "p90_km", "p95_km",
     "within_1km", "within_5km", "within_25km", "over_200km", "over_500km",
@@ -121,8 +120,28 @@ def key_value_section(title: str, values: Mapping[str, Any]) -> list[str]:
 
 
 def config_section(config: Mapping[str, Any]) -> list[str]:
-    """The resolved config as JSON (it holds no secret: the token lives in the environment)."""
-    return ["## Resolved config", "", "```json", json.dumps(config, indent=2, default=str), "```", ""]
+    """The headline settings, and a link to the run's `config.json` for every key."""
+    model, train = config.get("model") or {}, config.get("train") or {}
+    return ["## Config", "",
+            f"Profile **{config.get('profile') or 'none'}**, model **{model.get('name', '?')}**, "
+            f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}; "
+            "every resolved key is in [config.json](config.json).", ""]
+
+
+def per_city_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per true city of the test photos: photos, top-1 accuracy, median and p90 km."""
+    table = [[r["city"], f"{r['n']:,}", format_value("acc_top1", r["acc_top1"]), format_value("median_km", r["median_km"]),
+              format_value("p90_km", r["p90_km"])] for r in rows]
+    return ["## Per city (test)", ""] + _table(["city", "photos", "top-1", "median", "p90"], table)
+
+
+def samples_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A strip of test predictions from the best to the worst: photo, truth, guess, error."""
+    table = [[f"`{r['image_id']}`", f"{r['true_city']} ({r['true_lat']:.4f}, {r['true_lon']:.4f})",
+              f"{r['pred_city']} ({r['pred_lat']:.4f}, {r['pred_lon']:.4f})", format_value("error_km", r["error_km"])]
+             for r in rows]  # fmt: skip
+    head = ["## Sample predictions (test, best to worst)", ""]
+    return head + _table(["photo", "truth", "guess", "error"], table)
 
 
 def artifacts_section(artifacts: Sequence[str]) -> list[str]:
@@ -148,6 +167,10 @@ def render_report(
     artifacts: Sequence[str] = ARTIFACTS,
     retrieval: Mapping[str, Any] | None = None,
     radius: Mapping[str, Any] | None = None,
+    judged: str | None = None,
+    already_best: bool = False,
+    per_city: Sequence[Mapping[str, Any]] = (),
+    samples: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """REPORT.md for one run.
 
@@ -168,14 +191,19 @@ def render_report(
         artifacts: file names in the run directory to link.
         retrieval: the retrieval decision with val/test figures side by side (`evaluate.run._retrieval`).
         radius: the conformal radius table with its test coverage (`conformal.fit_radius` + `coverage`).
+        judged: whose config judged the run (`judge.judged_line`), shown first.
+        already_best: the run already is the global best (re-evaluated), so it cannot "beat" it.
+        per_city: `breakdown.per_city` rows.
+        samples: `breakdown.sample_predictions` rows.
     """
-    lines = [f"# geolocate run `{run_id}`", ""]
-    lines += [_summary(gates, duration_s, became_best), ""]
+    lines = [f"# geolocate run `{run_id}`", ""] + ([judged, ""] if judged else [])
+    lines += [_summary(gates, duration_s, became_best, already_best), ""]
     lines += metrics_section(metrics) + _position_lines(position) + gates_section(gates)
     if retrieval:
         lines += retrieval_section(retrieval)
     if radius:
         lines += radius_section(radius)
+    lines += (per_city_section(per_city) if per_city else []) + (samples_section(samples) if samples else [])
     if calibration:
         lines += calibration_section(calibration)
     if stability:
@@ -216,13 +244,15 @@ def radius_section(radius: Mapping[str, Any]) -> list[str]:
     return lines + _table(["confidence band", "radius", "test coverage"], rows)
 
 
-def _summary(gates, duration_s: float | None, became_best: bool | None) -> str:
+def _summary(gates, duration_s: float | None, became_best: bool | None, already_best: bool = False) -> str:
     passed = [g.passed if isinstance(g, GateRow) else g["passed"] for g in gates]
     parts = [f"Gates: {sum(passed)}/{len(passed)} pass."]
     if duration_s is not None:
         parts.append(f"Duration: {format_duration(duration_s)}.")
     if became_best is True:
         parts.append("This run **became the global best** (`models/best.*`).")
+    elif already_best:
+        parts.append("This run **is the global best** (`models/best.*`).")
     elif became_best is False:
         parts.append("This run did not beat the global best.")
     return " ".join(parts)

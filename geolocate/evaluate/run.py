@@ -14,7 +14,6 @@ import polars as pl
 
 from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict
-from geolocate.console import console
 from geolocate.evaluate.collect import Outputs
 from geolocate.evaluate.metrics import softmax, stability_std_km
 from geolocate.evaluate.position import ScoredSplit, choose_position_mode, score_split
@@ -48,15 +47,23 @@ def evaluate_session(s, run, fit_seconds: float | None = None) -> dict:
     meta = read_sidecar(run.best)
     classes = Classes.from_sidecar(meta)
     train = _train_outputs(s.cfg, s.paths, s.net, meta, classes, s.dist.device) if s.cfg.eval.retrieval else None
-    return finish_evaluation(s.cfg, s.paths, run, classes, val, test, str(s.dist.device), fit_seconds, train)
+    from geolocate.evaluate.judge import judged_record
+
+    return finish_evaluation(s.cfg, s.paths, run, classes, val, test, str(s.dist.device), fit_seconds, train,
+                             judged_record(s.cfg, run))
 
 
 def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dict:
-    """Evaluate a finished run from disk: its best checkpoint on today's val and test photos."""
+    """Evaluate a finished run from disk: its best checkpoint on today's val and test photos.
+
+    `cfg` judges it (`judge.judging_config` picks the run's own unless the user asked for
+    another); metrics.json and REPORT.md record whose it was.
+    """
     from geolocate.artifacts.checkpoint import load_checkpoint
     from geolocate.artifacts.rundir import resolve_run
     from geolocate.cells import load_classes
     from geolocate.artifacts.consistency import check_same_data
+    from geolocate.evaluate.judge import judged_record
 
     run = resolve_run(run_ref, paths)
     model, meta = load_checkpoint(run.best, paths)
@@ -64,7 +71,7 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     check_same_data(meta, paths.data, load_classes(paths.data)["cell_id"].to_list(), f"evaluate run {run.run_id}")
     val, test = _outputs_from_disk(cfg, paths, model, meta, classes, ("val", "test"))
     train = _train_outputs(cfg, paths, model, meta, classes, "cpu") if cfg.eval.retrieval else None
-    return finish_evaluation(cfg, paths, run, classes, val, test, "cpu", None, train)
+    return finish_evaluation(cfg, paths, run, classes, val, test, "cpu", None, train, judged_record(cfg, run))
 
 
 def _train_outputs(cfg, paths, model, meta, classes: Classes, device) -> Outputs | None:
@@ -97,9 +104,9 @@ def _outputs_from_disk(cfg, paths, model, meta, classes: Classes, splits, device
 
 
 def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Outputs, device: str,
-                      fit_seconds: float | None, train: Outputs | None = None) -> dict:
+                      fit_seconds: float | None, train: Outputs | None = None, judged: dict | None = None) -> dict:
     """Calibrate, pick the position mode and retrieval on val, fit the radius, measure test, write every artifact, maybe promote."""
-    from geolocate.artifacts.best import maybe_promote
+    from geolocate.artifacts.best import is_current_best, maybe_promote
     from geolocate.evaluate.calibration import calibration_summary, fit_temperature
     from geolocate.evaluate.gates import all_pass, evaluate_gates
 
@@ -120,15 +127,16 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     extra = {"radius": radius, "retrieval": public_record(retrieval), "provenance": _provenance(paths)}
     _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_metrics, test_metrics, extra)
     became_best = maybe_promote(run.best, val_metrics, paths)
+    already_best = not became_best and is_current_best(run.run_id, paths)
     summary = {
         "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
         "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
         "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
-        "retrieval": retrieval, "radius": {**radius, "test": radius_coverage}, "report_path": str(run.report),
+        "retrieval": retrieval, "radius": {**radius, "test": radius_coverage},
+        "already_best": already_best, "report_path": str(run.report), "judged_with": judged,
     }
     atomic.write_json(run.metrics_json, summary)
-    _write_report(cfg, paths, run, summary, device, fit_seconds, test, classes)
-    _print_summary(summary, gates)
+    _write_report(cfg, paths, run, summary, device, fit_seconds, test, classes, scored, test_probs)
     return summary
 
 
@@ -185,11 +193,13 @@ def _write_plots(run, out: Outputs, probs, scored: ScoredSplit, classes: Classes
     import matplotlib
 
     matplotlib.use("Agg")
+    from geolocate.cells.classes import cell_label
     from geolocate.evaluate.plots import confusion_matrix_figure, error_map_figure, geo_error_figure
 
     err = scored.err_km
     figures = {
-        run.confusion_matrix: confusion_matrix_figure(out.labels, probs.argmax(1), classes.cities, classes.cell_ids),
+        run.confusion_matrix: confusion_matrix_figure(out.labels, probs.argmax(1), classes.cities,
+                                                      [cell_label(c, i) for c, i in zip(classes.cities, classes.cell_ids)]),
         run.geo_error: geo_error_figure(err),
         run.error_map: error_map_figure([classes.cell_ids[i] for i in out.labels], err, classes.centroids[out.labels]),
     }
@@ -208,14 +218,24 @@ def _update_sidecar(stem, temperature: float, mode: str, k: int, val: dict, test
     update_sidecar(stem, apply)
 
 
-def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test: Outputs, classes: Classes) -> None:
+def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test: Outputs, classes: Classes,
+                  scored: ScoredSplit, test_probs) -> None:
+    from geolocate.evaluate.breakdown import per_city, sample_predictions
+    from geolocate.evaluate.judge import judged_line
     from geolocate.evaluate.report import collect_environment, render_report
 
+    true_cities = [classes.cities[i] for i in test.labels]
+    guesses = test_probs.argmax(1)
     text = render_report(
         run.run_id, summary["metrics"], summary["gates"], public_dict(cfg), collect_environment(device),
         calibration=summary["calibration"], stability=summary["stability"], data_kpis=_data_kpis(paths, classes),
         position=summary["position"], duration_s=fit_seconds, became_best=summary["became_best"],
         retrieval=summary["retrieval"], radius=summary["radius"],
+        judged=judged_line(summary["judged_with"]) if summary.get("judged_with") else None,
+        already_best=summary["already_best"],
+        per_city=per_city(true_cities, guesses == test.labels, scored.err_km),
+        samples=sample_predictions(test.image_ids, np.stack([test.lat, test.lon], 1), scored.pred_latlon, scored.err_km,
+                                   true_cities, [classes.cities[i] for i in guesses]),
     )
     atomic.write_text(run.report, text)
 
@@ -229,14 +249,3 @@ def _data_kpis(paths: ProjectPaths, classes: Classes) -> dict:
         last = pl.read_parquet(paths.data.kpi_history).tail(1).to_dicts()
         kpis.update({k: v for k, v in (last[0] if last else {}).items() if k != "timestamp"})
     return kpis
-
-
-def _print_summary(summary: dict, gates) -> None:
-    from geolocate.evaluate.gates import gates_table
-
-    t = summary["metrics"]["test"]
-    console.print(f"test: top-1 {t['acc_top1']:.1%}, top-5 {t.get('acc_top5', float('nan')):.1%}, "
-                  f"median {t['median_km']:.2f} km, p90 {t['p90_km']:.2f} km, >200 km {t['over_200km']:.1%}")
-    console.print(gates_table([g.as_dict() for g in gates]))
-    if summary["became_best"]:
-        console.print("[green]★[/] this run is the new global best (models/best.*)")

@@ -68,7 +68,7 @@ class Predictor(PhotoPredictor):
             return self.model(x).float().cpu().numpy(), None
 
 
-def load_predictor(ref: str | Path, paths=None, engine: str = "auto") -> PhotoPredictor:
+def load_predictor(ref: str | Path, paths=None, engine: str = "auto", device: str = "cpu") -> PhotoPredictor:
     """The predictor for `ref`: ONNX when the checkpoint has a matching graph (or `engine="onnx"`), else torch.
 
     Raises:
@@ -80,7 +80,7 @@ def load_predictor(ref: str | Path, paths=None, engine: str = "auto") -> PhotoPr
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
     if engine == "torch":
-        return Predictor.load(ref, paths)
+        return _torch_predictor(ref, paths, device)
     stem = resolve_checkpoint(ref, paths)
     meta = read_sidecar(stem, paths)
     if has_graph(stem, meta):
@@ -90,7 +90,13 @@ def load_predictor(ref: str | Path, paths=None, engine: str = "auto") -> PhotoPr
     if engine == "onnx":
         raise UserError(f"checkpoint {stem} has no exported graph; write one with `geolocate export-model --run <run>` "
                         f"(or freeze the run), or use --engine torch")
-    return Predictor.load(stem, paths)
+    return _torch_predictor(stem, paths, device)
+
+
+def _torch_predictor(ref, paths, device: str) -> "Predictor":
+    from geolocate.train.distributed import resolve_device  # torch only on this path
+
+    return Predictor.load(ref, paths, device=str(resolve_device(device)))
 
 
 def has_graph(stem: Path, meta: dict) -> bool:

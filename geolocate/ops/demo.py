@@ -43,6 +43,10 @@ def run_demo(workdir: Path, profile: str = "tiny", overrides: list[str] | None =
         summary = _train(cfg, paths)
         prediction = _predict_one(paths)
     summary["prediction"] = prediction
+    # From where the user typed `geolocate demo`: the demo's photo and model, so the printed
+    # `geolocate predict` command works as pasted (the global best lives inside `workdir`).
+    summary["predict_example"] = str(workdir / prediction["file"])
+    summary["model"] = str(workdir / paths.models / "best")
     summary["seconds"] = time.perf_counter() - started
     return summary
 
@@ -76,7 +80,7 @@ def _train(cfg: GeolocateConfig, paths: ProjectPaths) -> dict:
 
     with step(f"train {cfg.model.name} ({cfg.train.epochs} epochs) + evaluate"):
         runs = run_train(cfg, paths)
-    return {"run_id": runs[0].run_id, "run_dir": runs[0].run_dir, "metrics": runs[0].metrics}
+    return {"run_id": runs[0].run_id, "run_dir": runs[0].run_dir, "metrics": runs[0].metrics, "evaluation": runs[0].evaluation}
 
 
 def _predict_one(paths: ProjectPaths) -> dict:

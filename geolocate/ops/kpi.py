@@ -17,6 +17,7 @@ from geolocate.errors import UserError
 from geolocate.paths import DataPaths
 
 FIGURE_NAME = "kpi_history.png"
+MIN_FIGURE_ROWS = 3  # one or two points make a dot or a segment, not a history: the table says more
 
 
 @dataclass
@@ -43,7 +44,8 @@ def run_kpi(data: DataPaths, top_share_limit: float, out: Path | None = None, fi
         data: the data directory holding `kpi_history.parquet`.
         top_share_limit: the dominance limit drawn on the top-class panel (`cells.max_dominance`).
         out: where the figure goes (default `data/kpi_history.png`).
-        figure: False to skip the figure (the table alone).
+        figure: False to skip the figure (the table alone). It is skipped too while the history
+            has fewer than `MIN_FIGURE_ROWS` rows.
 
     Raises:
         UserError: no history yet (run `geolocate cells`), or the figure cannot be written.
@@ -51,7 +53,7 @@ def run_kpi(data: DataPaths, top_share_limit: float, out: Path | None = None, fi
     history = read_kpi_history(data)
     if history.is_empty():
         raise UserError(f"no KPI history at {data.kpi_history}; run `geolocate cells` (or `geolocate batch NN`) first")
-    if not figure:
+    if not figure or history.height < MIN_FIGURE_ROWS:
         return KpiReport(history, None)
     target = Path(out) if out is not None else default_figure_path(data)
     save_kpi_figure(history, top_share_limit, target)

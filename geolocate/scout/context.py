@@ -61,8 +61,11 @@ def scout_views(ctx: PhaseContext, model, name: str):
 
     files = view_files(ctx.frame, ctx.paths.data)
     cache = FeatureCache(ctx.paths.data.features, name, model, lock=ctx.paths.data.lock)
-    # The backbone pass is the only heavy step of scout-sniper training: give it the GPU when there is one.
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # The backbone pass is the only heavy step of scout-sniper training: it runs on train.device
+    # (auto: the GPU when there is one).
+    from geolocate.train.distributed import resolve_device
+
+    device = str(resolve_device(ctx.cfg.train.device))
     rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)
     model.to("cpu")
     return split_views(ctx.frame, rows, feats), cache.fingerprint

@@ -57,10 +57,11 @@ def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, ski
     from geolocate.scout.data import location_frame
     from geolocate.scout.regions import load_regions
 
-    if root is None:
-        from geolocate.artifacts.rundir import RunDir
+    from geolocate.artifacts.rundir import RunDir, point_latest
 
-        root = RunDir.create(paths, cfg.profile or "scout-sniper").root
+    new = root is None
+    if new:
+        root = RunDir.create(paths, cfg.profile or "scout-sniper", latest=False).root
         atomic.write_json(root / "config.json", public_dict(cfg))
     else:  # the run's own settings, with the phase asked for now
         phase = cfg.train.phase or "all"  # `train --resume RUN` alone finishes every phase left
@@ -74,6 +75,9 @@ def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, ski
             console.print(f"[dim]phase {phase}: already done, skipped[/]")
             continue
         RUNNERS[phase](ctx, phase)
+        if new:  # only a run with a finished phase becomes `runs/latest`: there is something to resume
+            point_latest(paths.runs, RunDir(root))
+            new = False
     return _finish(ctx)
 
 
@@ -83,7 +87,7 @@ def _finish(ctx: PhaseContext) -> RunSummary:
     from geolocate.scout.evaluate import evaluate_scout_sniper
 
     report = evaluate_scout_sniper(ctx.cfg, ctx.paths, str(ctx.root))
-    return RunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"])
+    return RunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"], report)
 
 
 # ---------------------------------------------------------------- phases

@@ -51,6 +51,7 @@ def _preprocessing(data_config: dict, override: int | None) -> dict:
 def save_epoch(s, run, epoch: int, row: dict, history: list[dict], improved: bool) -> None:
     """Checkpoint `last` (and `best` when val improved), the resume state and metrics.csv."""
     from geolocate.artifacts.checkpoint import save_checkpoint
+    from geolocate.artifacts.rundir import point_latest
     from geolocate.artifacts.state import capture_rng_state, save_state
 
     # metrics.csv first: a kill after the checkpoint then never leaves a run without it, and a
@@ -58,7 +59,10 @@ def save_epoch(s, run, epoch: int, row: dict, history: list[dict], improved: boo
     run.append_metrics_row(row)
     val = {k[4:]: v for k, v in row.items() if k.startswith("val_")}
     meta = checkpoint_meta(s, epoch, val, run.run_id)
+    first = not run.has_checkpoint
     save_checkpoint(run.last, s.net, meta)
+    if first:  # only now is there something to resume or evaluate: `runs/latest` may point here
+        point_latest(run.root.parent, run)
     if improved:
         save_checkpoint(run.best, s.net, meta)
     save_state(

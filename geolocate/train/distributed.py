@@ -27,17 +27,45 @@ class Dist:
         return self.rank == 0
 
 
-def setup() -> Dist:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1), else run alone."""
+def setup(device_name: str = "auto") -> Dist:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1), else run alone.
+
+    Args:
+        device_name: `train.device`: auto, cpu, cuda, cuda:N or mps (under torchrun, cuda is
+            each rank's `cuda:LOCAL_RANK`).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available()
-    device = torch.device(f"cuda:{local}" if cuda else "cpu")
+    device = resolve_device(device_name, local)
+    cuda = device.type == "cuda"
     if cuda:
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return Dist(rank, world, local, device)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """`train.device` / `predict.device` as a torch device, refusing one this machine lacks.
+
+    Raises:
+        UserError: cuda or mps asked for but not available, naming what is.
+    """
+    from geolocate.errors import UserError
+
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    if name.startswith("cuda") and not cuda:
+        raise UserError(f"device {name!r}: no CUDA GPU is visible to torch {torch.__version__}; use --device cpu"
+                        + (" or mps" if mps else ""))
+    if name == "mps" and not mps:
+        raise UserError("device 'mps': Apple's Metal backend is not available here; use --device cpu")
+    if name == "cuda":
+        return torch.device(f"cuda:{local_rank}")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise UserError(f"device {name!r}: only {torch.cuda.device_count()} CUDA devices (cuda:0 … cuda:{torch.cuda.device_count() - 1})")
+    return torch.device(name)
 
 
 def barrier(d: Dist) -> None:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import torch
 from rich.progress import TextColumn
-from rich.table import Table
 
 from geolocate.console import console, progress
 from geolocate.evaluate.collect import Outputs, collect_outputs
@@ -49,7 +48,7 @@ def train_one_epoch(s: Session, epoch: int) -> dict:
             n = batch["label"].shape[0]
             total_loss, seen = total_loss + loss * n, seen + n
             rate = seen / max(time.perf_counter() - start, 1e-9)
-            bar.update(task, advance=1, rate=f"{rate:,.0f}", loss=f"{loss:.3f}")
+            bar.update(task, advance=1, rate=format_rate(rate), loss=f"{loss:.3f}")
     seconds = time.perf_counter() - start
     return {"train_loss": mean_across(s.dist, total_loss / max(seen, 1)), "images_per_s": seen * s.dist.world_size / max(seconds, 1e-9)}
 
@@ -99,7 +98,9 @@ def fit(s: Session, run, start_epoch: int = 0, history: list[dict] | None = None
             if improved:
                 best = (epoch + 1, val)
             checkpointing.save_epoch(s, run, epoch, row, history, improved)
-            _print_epoch(row, improved)
+            if epoch == start_epoch:
+                console.print(epoch_header(), style="bold", markup=False)
+            console.print(epoch_line(row, improved, cfg.epochs), markup=False)
             stopped = epoch + 1 - best[0] >= cfg.patience
         barrier(s.dist)
         if broadcast_flag(s.dist, stopped):
@@ -124,15 +125,36 @@ def _best_so_far(history: list[dict]) -> tuple[int, dict] | None:
     return best
 
 
-def _print_epoch(row: dict, improved: bool) -> None:
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    cols = [("epoch", "{:d}"), ("train_loss", "{:.4f}"), ("val_acc_top1", "{:.1%}"), ("val_acc_top5", "{:.1%}"),
-            ("val_median_km", "{:.2f}"), ("val_p90_km", "{:.2f}"), ("images_per_s", "{:,.0f}")]
-    for name, _ in cols:
-        table.add_column(name.replace("val_", "val "), justify="right")
-    table.add_column("best")
-    table.add_row(*[fmt.format(row[name]) if _finite(row.get(name)) else "-" for name, fmt in cols], "★" if improved else "")
-    console.print(table)
+# (header, row key, format, width): one line per epoch, at most 80 columns wide.
+_EPOCH_COLUMNS = [("epoch", "epoch", "{}", 7), ("train loss", "train_loss", "{:.4f}", 10),
+                  ("val top-1", "val_acc_top1", "{:.1%}", 9), ("val top-5", "val_acc_top5", "{:.1%}", 9),
+                  ("val median km", "val_median_km", "{:.2f}", 13), ("val p90 km", "val_p90_km", "{:.2f}", 10),
+                  ("img/s", "images_per_s", None, 7)]  # fmt: skip
+
+
+def epoch_header() -> str:
+    """The column names, printed once above the epoch lines."""
+    return " ".join(f"{name:>{width}}" for name, _, _, width in _EPOCH_COLUMNS) + "  best"
+
+
+def epoch_line(row: dict, improved: bool, epochs: int) -> str:
+    """One epoch as one line under `epoch_header()`."""
+    cells = []
+    for _, key, fmt, width in _EPOCH_COLUMNS:
+        value = row.get(key)
+        if key == "epoch":
+            text = f"{value}/{epochs}"
+        elif not _finite(value):
+            text = "-"
+        else:
+            text = format_rate(value) if fmt is None else fmt.format(value)
+        cells.append(f"{text:>{width}}")
+    return " ".join(cells) + ("  ★" if improved else "")
+
+
+def format_rate(per_second: float) -> str:
+    """Images per second: one decimal below 10 (a ResNet18 on a CPU does ~1.4), whole numbers above."""
+    return f"{per_second:.1f}" if per_second < 10 else f"{per_second:,.0f}"
 
 
 def _finite(x) -> bool:

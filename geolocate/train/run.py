@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict, validate_config
 from geolocate.console import console
+from geolocate.errors import Interrupted
 from geolocate.paths import ProjectPaths
 from geolocate.train.distributed import Dist, setup, teardown
 
@@ -21,11 +24,12 @@ class RunSummary:
     run_dir: str
     metrics: dict
     became_best: bool
+    evaluation: dict | None = None  # the whole `finish_evaluation` summary (gates, report path…)
 
 
 def run_train(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None, seeds: int | None = None) -> list[RunSummary]:
     """Train `seeds` runs (seed, seed+1, …), or resume run `resume`; evaluate each on val and test."""
-    d = setup()
+    d = setup(cfg.train.device)
     try:
         if resume:
             return [_resume(resume, paths, d)]
@@ -50,12 +54,27 @@ def _train_new(cfg: GeolocateConfig, paths: ProjectPaths, d: Dist) -> RunSummary
     session = build_session(cfg, paths, d)
     run = None
     if d.is_main:
-        run = RunDir.create(paths, cfg.profile or "default")
+        run = RunDir.create(paths, cfg.profile or "default", latest=False)
         atomic.write_json(run.config, public_dict(cfg))
         console.print(f"run [bold]{run.run_id}[/]: {session.classes.height} classes, "
                       f"{len(session.train_loader.dataset)} train / {len(session.val_loader.dataset)} val photos")
-    result = fit(session, run)
+    with _resume_hint(run):
+        result = fit(session, run)
     return _finish(session, run, result) if d.is_main else None
+
+
+@contextmanager
+def _resume_hint(run) -> Iterator[None]:
+    """Turn Ctrl-C into the command that resumes this run (a plain re-run would start a new one)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if run is None:
+            raise
+        if run.has_checkpoint:
+            raise Interrupted(f"resume run {run.run_id} with `geolocate train --resume {run.run_id}`") from None
+        raise Interrupted(f"no epoch of run {run.run_id} finished, so there is nothing to resume; "
+                          "run the same command to start again") from None
 
 
 def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
@@ -78,7 +97,8 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     session.scaler.load_state_dict(state["extra"]["scaler"])
     restore_rng_state(state["rng"])
     console.print(f"resuming run [bold]{run.run_id}[/] at epoch {state['epoch'] + 1}/{cfg.train.epochs}")
-    result = fit(session, run if d.is_main else None, start_epoch=state["epoch"], history=state["extra"]["history"])
+    with _resume_hint(run if d.is_main else None):
+        result = fit(session, run if d.is_main else None, start_epoch=state["epoch"], history=state["extra"]["history"])
     return _finish(session, run, result) if d.is_main else None
 
 
@@ -86,7 +106,7 @@ def _finish(session, run, result) -> RunSummary:
     from geolocate.evaluate.run import evaluate_session
 
     report = evaluate_session(session, run, fit_seconds=result.seconds)
-    return RunSummary(run.run_id, str(run.root), report["metrics"], report["became_best"])
+    return RunSummary(run.run_id, str(run.root), report["metrics"], report["became_best"], report)
 
 
 def _write_seed_summary(runs: list[RunSummary], paths: ProjectPaths) -> None:

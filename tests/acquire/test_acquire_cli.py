@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 import geolocate.acquire.client as client_module
@@ -92,3 +93,23 @@ def test_selection_mistakes_are_one_line(cli, workdir, args, message, monkeypatc
     result = cli("fetch", *args)
     assert result.exit_code == 2 and message in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_offline_fetch_stops_early_and_says_what_failed(cli, workdir, monkeypatch):
+    """DNS/connect errors: a handful of attempts, not five retries for each of hundreds of boxes."""
+    attempts = []
+
+    def no_network(request):
+        attempts.append(request.url.host)
+        raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution", request=request)
+
+    monkeypatch.setattr(client_module, "transport_factory", lambda: httpx.MockTransport(no_network))
+    monkeypatch.setenv("MAPILLARY_TOKEN", FAKE_TOKEN)
+    result = cli("fetch", "--batch", "01", "--set", "fetch.backoff_s=0", env={"COLUMNS": "80"})
+    assert result.exit_code == 1
+    assert 0 < len(attempts) <= 2 * 16  # about the first wave of `concurrency` requests, not 6 × every box
+    text = " ".join(result.stderr.split())
+    assert "cannot reach graph.mapillary.com" in text and "offline" in text and "once online" in text
+    assert "not started:" in text  # the batch's other areas are not even tried
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "failed" in result.stdout

@@ -98,4 +98,4 @@ def test_every_command_emits_its_json_the_same_way(cli, workdir):
     import json
 
     out = cli("config", "--json", "--set", "predict.top=3")
-    assert out.exit_code == 0 and json.loads(out.stdout)["predict"] == {"top": 3, "checkpoint": "best", "batch_size": 32}
+    assert out.exit_code == 0 and json.loads(out.stdout)["predict"] == {"top": 3, "device": "cpu", "checkpoint": "best", "batch_size": 32}

@@ -125,3 +125,19 @@ def test_cli_freeze_then_predict_path_resolves(populated, cli, monkeypatch, set_
     from geolocate.artifacts.resolve import resolve_checkpoint
 
     assert resolve_checkpoint("releases/v1.0").as_posix() == "releases/v1.0/model"
+
+
+def test_no_tag_leaves_git_alone(git_project, cfg):
+    project, _, root = git_project
+    result = run_freeze(cfg, project, "latest", "v3.0", repo_dir=root, git_tag=False)
+    assert result.git.status == "skipped" and "--no-tag" in result.git.detail
+    assert _git(root, "tag", "-l") == ""
+
+
+def test_a_verdict_under_another_profile_is_refused(populated, cfg):
+    project, run = populated
+    metrics = json.loads(run.metrics_json.read_text())
+    metrics["judged_with"] = {"own": False, "profile": "v1", "run_profile": "tiny"}
+    run.metrics_json.write_text(json.dumps(metrics))
+    with pytest.raises(UserError, match=r"evaluated with profile 'v1', not its own \('tiny'\).*geolocate evaluate --run"):
+        run_freeze(cfg, project, "latest", "v1.0")

@@ -35,8 +35,9 @@ def test_top_support_confusion_keeps_every_prediction():
     preds = np.array([0, 1, 2, 1, 1, 0])
     matrix, order = top_support_confusion(labels, preds, n_classes=3, top_n=2)
     assert order.tolist() == [0, 1]
-    # Row 0: one right, one to class 1, one to class 2 (outside the top 2 → "other").
-    np.testing.assert_allclose(matrix, [[1 / 3, 1 / 3, 1 / 3], [0.0, 1.0, 0.0]])
+    # Row 0: one right, one to class 1, one to class 2 (outside the top 2 → "other" column);
+    # class 2's photo (truth outside the top 2) is the "other" row, so the matrix is square.
+    np.testing.assert_allclose(matrix, [[1 / 3, 1 / 3, 1 / 3], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 
 
 def test_city_confusion_aggregates_cells():
@@ -54,7 +55,8 @@ def test_confusion_figure_with_hundreds_of_classes(close_figures):
     close_figures(fig)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 4  # two matrices, two colour bars
-    assert fig.axes[0].images[0].get_array().shape == (30, 31)
+    assert fig.axes[0].images[0].get_array().shape == (31, 31)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][-1] == "other"
     assert fig.axes[1].images[0].get_array().shape == (12, 12)
     with pytest.raises(ValueError):
         confusion_matrix_figure(np.array([], dtype=int), np.array([], dtype=int), cities)
@@ -97,3 +99,10 @@ def test_kpi_history_figure(close_figures):
     assert any(np.allclose(line.get_ydata(), 0.25) for line in dominance.get_lines())
     with pytest.raises(ValueError):
         kpi_history_figure(kpi.head(0))
+
+
+def test_cell_label_tells_cells_of_one_city_apart():
+    from geolocate.cells.classes import cell_label
+
+    assert cell_label("Paris", "871fb4662ffffff") == "Paris 4662"
+    assert cell_label("Paris", "871fb4660ffffff") != cell_label("Paris", "871fb4662ffffff")

@@ -33,7 +33,7 @@ def test_report_has_every_section():
     )
     assert text.startswith("# geolocate run `20261121-213000-v1`")
     for heading in ("## Metrics", "## Gates", "## Calibration", "## Stability", "## Data", "## Environment",
-                    "## Resolved config", "## Artifacts"):  # fmt: skip
+                    "## Config", "## Artifacts"):  # fmt: skip
         assert heading in text
     assert "| metric | test | val |" in text
     assert "| acc_top1 | 50.0 % | 55.0 % |" in text
@@ -44,7 +44,9 @@ def test_report_has_every_section():
     assert "T = 1.500" in text and "| ECE | 0.12 | 0.03 |" in text
     assert "0.10 km" in text and "1.00, 0.90, 0.85" in text
     assert "Predicted position: **weighted**" in text
-    assert "```json\n{\n" in text and "\"paths\": {" in text and "\"geo_tau_km\": 2.5" in text
+    # The config is a link, not a 150-line JSON dump: headline settings, then config.json.
+    assert "```json" not in text and "\"geo_tau_km\"" not in text
+    assert "model **resnet18**, 30 epochs" in text and "[config.json](config.json)" in text
     assert "| torch | 2.14.1 |" in text and "| device | cpu |" in text
     assert "1 h 02 min 03 s" in text and "became the global best" in text
     for name in ("confusion_matrix.png", "geo_error.png", "metrics.csv", "predictions.parquet"):
@@ -83,3 +85,37 @@ def test_collect_environment():
     env = collect_environment("cpu")
     assert env["device"] == "cpu" and env["python"].count(".") == 2
     assert {"torch", "timm", "numpy"} <= set(env)
+
+
+def test_judged_line_comes_first_and_names_profile_and_thresholds():
+    from geolocate.evaluate.judge import judged_line
+
+    other = {"own": False, "profile": "v1", "run_profile": "tiny", "gates": GatesConfig().model_dump()}
+    text = _report(judged=judged_line(other))
+    assert text.splitlines()[2].startswith("**Judged with profile v1, not the run's own (tiny)**")
+    assert "median < 1 km" in text.splitlines()[2] and "accuracy ≥ 50.0 %" in text.splitlines()[2]
+    own = judged_line({**other, "own": True, "profile": "tiny"})
+    assert own.startswith("Judged with the run's own config (profile tiny)")
+
+
+def test_rerunning_the_global_best_is_not_said_to_lose_to_it():
+    text = _report(became_best=False, already_best=True)
+    assert "is the global best" in text and "did not beat" not in text
+
+
+def test_per_city_and_sample_predictions():
+    import numpy as np
+
+    from geolocate.evaluate.breakdown import per_city, sample_predictions
+
+    cities = ["Lyon", "Lyon", "Lyon", "Gap"]
+    err = np.array([0.5, 3.0, 1.0, 200.0])
+    rows = per_city(cities, np.array([True, False, True, False]), err)
+    assert [r["city"] for r in rows] == ["Lyon", "Gap"] and rows[0]["n"] == 3
+    assert abs(rows[0]["acc_top1"] - 2 / 3) < 1e-9 and rows[0]["median_km"] == 1.0
+    truth = np.array([[45.0, 4.0]] * 4)
+    samples = sample_predictions(["a", "b", "c", "d"], truth, truth + 0.1, err, cities, ["Lyon"] * 4, k=3)
+    assert [s["image_id"] for s in samples] == ["a", "b", "d"]  # best, middle, worst
+    text = _report(per_city=rows, samples=samples)
+    assert "## Per city (test)" in text and "| Lyon | 3 | 66.7 % | 1.00 km |" in text
+    assert "| `d` | Gap (45.0000, 4.0000) | Lyon (45.1000, 4.1000) | 200.00 km |" in text

@@ -70,6 +70,7 @@ def test_pretrained_offline_names_both_ways(no_network):
         create_model("resnet18", num_classes=3, pretrained=True)
     message = str(err.value)
     assert "go online" in message and "model.weights" in message and "\n" not in message
+    assert "model.pretrained=false" in message and "geolocate[offline-weights]" in message
 
 
 def test_pretrained_without_any_source_is_refused_not_random():

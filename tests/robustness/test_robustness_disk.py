@@ -86,7 +86,12 @@ def _make_read_only(directory, monkeypatch) -> None:
 
 
 def test_read_only_data_directory_is_one_line_and_writes_nothing(project, cli, monkeypatch):
+    from geolocate.cells.kpi import append_kpi_history, read_kpi_history
+    from geolocate.paths import DataPaths
+
     data = project / "data"
+    for row in read_kpi_history(DataPaths(data)).to_dicts() * 2:  # 3 rows: kpi draws (and must write) its figure
+        append_kpi_history(DataPaths(data), row)
     before = _snapshot(data)
     _make_read_only(data, monkeypatch)
     try:

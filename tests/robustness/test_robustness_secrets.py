@@ -61,7 +61,7 @@ def test_no_file_or_output_holds_the_token_after_a_fetched_batch(workdir, cli, m
 
     batch = cli("batch", "01", *options)
     assert batch.exit_code == 0, batch.output
-    assert "7 steps ran, 0 skipped" in " ".join(batch.stderr.split())  # fetch … export all ran
+    assert "7 steps ran, 0 skipped" in " ".join(batch.stdout.split())  # fetch … export all ran
     frozen = cli("freeze", "--tag", "leak-check", "--force", *options)
     assert frozen.exit_code == 0, frozen.output
 

@@ -97,3 +97,25 @@ def test_pickle_checkpoint_is_refused_without_running_it(tiny_trained, cli, in_p
     result = cli("predict", photo, "--model", evil / "best.pt")
     assert result.exit_code != 0
     assert not (root / "PWNED").exists() and not (tmp_path / "PWNED").exists()
+
+
+def test_folder_keeps_top_names_relative_and_ends_with_a_summary(tiny_trained, cli, in_project, tmp_path):
+    import shutil
+
+    root = in_project(tiny_trained["root"])
+    photo, row = _test_photo(root)
+    folder = tmp_path / "holiday"
+    (folder / "day-one").mkdir(parents=True)
+    names = [f"day-one/a-rather-long-street-photo-name-number-{i}.jpg" for i in range(7)]
+    for name in names:
+        shutil.copy(photo, folder / name)
+    result = cli("predict", folder, "--top", "2", "--lat", row["lat"], "--lon", row["lon"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    flat = "".join(line.split("│")[1].strip() for line in lines if line.startswith("│"))
+    for name in names:  # folded over lines, never cut: each row can be told apart
+        assert name in flat
+    assert str(folder) not in result.stdout  # names are relative to the folder given
+    assert sum(" 2. " in line for line in lines) == 7  # --top 2 is kept above five photos
+    assert lines[-1].startswith("7 photos, 0 failed; median error ") and "over 7 with known truth" in lines[-1]
