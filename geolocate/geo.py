@@ -40,3 +40,9 @@ def spherical_mean(lat, lon, weights=None):
     x, y, z = (xyz * w).sum(axis=-1) / w.sum(axis=-1)
     mean_lat, mean_lon = np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
     return (float(mean_lat), float(mean_lon)) if np.ndim(mean_lat) == 0 else (mean_lat, mean_lon)
+
+
+def is_position(lat: float, lon: float) -> bool:
+    """True when (lat, lon) is a finite point on Earth: |lat| <= 90 and |lon| <= 180 (H3, the
+    haversine and every table assume it; a NaN or 91 would only fail much later)."""
+    return bool(np.isfinite(lat) and np.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180)

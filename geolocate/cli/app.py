@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
+from rich.markup import escape
 
 from geolocate.config import GeolocateConfig, load_config
 from geolocate.console import console, emit
@@ -98,7 +99,7 @@ def command(*args, **kwargs) -> Callable:
                     kw["inv"] = Invocation(cfg, paths, kw.pop("as_json"))
                 return fn(**kw)
             except UserError as exc:
-                console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # plain text, never markup
                 raise typer.Exit(exc.exit_code) from None
             except KeyboardInterrupt:
                 console.print("[yellow]interrupted[/]: what was written is kept; run the same command again to resume")

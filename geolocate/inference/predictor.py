@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from geolocate.artifacts.sidecar_schema import check_prediction_sidecar
 from geolocate.data.images import BadImage, load_rgb
 from geolocate.data.transforms import eval_transform
 from geolocate.evaluate.metrics import softmax
@@ -36,24 +37,25 @@ class Failure:
 class Predictor:
     """Top-k cells, a position and a confidence for photos."""
 
-    def __init__(self, model: torch.nn.Module, meta: dict, device: str | torch.device = "cpu") -> None:
+    def __init__(self, model: torch.nn.Module, meta: dict, device: str | torch.device = "cpu", source: object = "checkpoint sidecar") -> None:
+        checked = check_prediction_sidecar(meta, source)  # before anything is built from it
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.meta = meta
-        self.classes = meta["classes"]
+        self.classes = [c.model_dump() for c in checked.classes]
         self.centroids = np.array([[c["centroid_lat"], c["centroid_lon"]] for c in self.classes], dtype=np.float64)
-        self.temperature = float(meta.get("temperature", 1.0))
-        self.position = meta.get("position", "top1")
-        self.weighted_topk = int(meta.get("weighted_topk", 5))
-        self.transform = eval_transform(meta["preprocessing"])
-        self.side = int(meta["preprocessing"]["input_size"][-1])
+        self.temperature = float(checked.temperature)
+        self.position = checked.position
+        self.weighted_topk = checked.weighted_topk
+        self.transform = eval_transform(checked.preprocessing.model_dump())
+        self.side = checked.preprocessing.input_size[-1]
 
     @classmethod
     def load(cls, ref: str | Path, paths=None, device: str = "cpu") -> "Predictor":
         from geolocate.artifacts.checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(ref, paths, device=device)
-        return cls(model, meta, device)
+        return cls(model, meta, device, source=f"checkpoint {ref}")
 
     def predict_files(self, files: Iterable[Path], top: int = 5, batch_size: int = 32, truth: dict | None = None,
                       workers: int = 4) -> tuple[list[dict], list[Failure]]:
