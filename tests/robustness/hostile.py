@@ -152,7 +152,7 @@ def _sidecar(change: Callable[[dict], object]) -> Callable[[Path], list[str]]:
         result = change(doc)
         text = result if isinstance(result, str) else json.dumps(doc if result is None else result)
         (stem.parent / "model.json").write_text(text)
-        return ["predict", "photos/ok.jpg", "--model", str(stem), "--json"]
+        return ["predict", "photos/ok.jpg", "--checkpoint", str(stem), "--json"]
 
     return build
 
@@ -225,17 +225,17 @@ def sidecar_cases() -> list[Case]:
 
 def photo_cases() -> list[Case]:
     def markup_missing(project: Path) -> list[str]:
-        return ["predict", "no[/]such[/bold].jpg", "--model", CKPT]
+        return ["predict", "no[/]such[/bold].jpg", "--checkpoint", CKPT]
 
     return [
-        Case("photo-fifo", "fifo", _fifo("photo.jpg", lambda name: ["predict", name, "--model", CKPT])),
+        Case("photo-fifo", "fifo", _fifo("photo.jpg", lambda name: ["predict", name, "--checkpoint", CKPT])),
         Case("photo-markup-missing", "photo", markup_missing),
-        Case("photo-a-directory-of-nothing", "photo", lambda p: (p / "empty").mkdir() or ["predict", "empty", "--model", CKPT]),
-        Case("photo-text", "photo", lambda p: (p / "t.jpg").write_text("text") and ["predict", "t.jpg", "--model", CKPT]),
-        Case("predict-lat-1000", "photo", lambda p: ["predict", "photos/ok.jpg", "--model", CKPT, "--lat", "1000", "--lon", "2"]),
-        Case("predict-lat-nan", "photo", lambda p: ["predict", "photos/ok.jpg", "--model", CKPT, "--lat", "nan", "--lon", "2"]),
-        Case("predict-lon-inf", "photo", lambda p: ["predict", "photos/ok.jpg", "--model", CKPT, "--lat", "1", "--lon", "inf"]),
-        Case("predict-out-bad-suffix", "photo", lambda p: ["predict", "photos/ok.jpg", "--model", CKPT, "--out", "x[/].txt"]),
+        Case("photo-a-directory-of-nothing", "photo", lambda p: (p / "empty").mkdir() or ["predict", "empty", "--checkpoint", CKPT]),
+        Case("photo-text", "photo", lambda p: (p / "t.jpg").write_text("text") and ["predict", "t.jpg", "--checkpoint", CKPT]),
+        Case("predict-lat-1000", "photo", lambda p: ["predict", "photos/ok.jpg", "--checkpoint", CKPT, "--lat", "1000", "--lon", "2"]),
+        Case("predict-lat-nan", "photo", lambda p: ["predict", "photos/ok.jpg", "--checkpoint", CKPT, "--lat", "nan", "--lon", "2"]),
+        Case("predict-lon-inf", "photo", lambda p: ["predict", "photos/ok.jpg", "--checkpoint", CKPT, "--lat", "1", "--lon", "inf"]),
+        Case("predict-out-bad-suffix", "photo", lambda p: ["predict", "photos/ok.jpg", "--checkpoint", CKPT, "--out", "x[/].txt"]),
     ]
 
 
@@ -246,7 +246,7 @@ def _table(text: str, command: str = "import-locations") -> Callable[[Path], lis
     def build(project: Path) -> list[str]:
         (project / "t.csv").write_text(text)
         if command == "predict":
-            return ["predict", "--locations", "t.csv", "--out", "sub.csv", "--model", CKPT]
+            return ["predict", "--locations", "t.csv", "--out", "sub.csv", "--checkpoint", CKPT]
         return ["import-locations", "t.csv", "--images-dir", "photos"]
 
     return build

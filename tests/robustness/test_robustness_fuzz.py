@@ -89,7 +89,7 @@ def test_fuzzed_sidecar(project: Path, runner, path, value):
     (stem.parent / "model.json").write_text(json.dumps(doc))  # NaN/inf written as JSON's NaN/Infinity on purpose
     before = snapshot(project.parent / "outside"), {p.name for p in project.parent.iterdir()}
     start = time.perf_counter()
-    result = invoke_with_alarm(runner, ["predict", "photos/ok.jpg", "--model", str(stem), "--json"], TIME_LIMIT_S)
+    result = invoke_with_alarm(runner, ["predict", "photos/ok.jpg", "--checkpoint", str(stem), "--json"], TIME_LIMIT_S)
 
     def valid_prediction(result) -> None:
         row = _strict_json(result.stdout)["predictions"][0]

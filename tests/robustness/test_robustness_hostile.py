@@ -143,7 +143,7 @@ def test_hostile_input_in_a_child_process(case: Case, project: Path):
 
 def test_the_template_itself_is_accepted(project: Path, runner):
     """The corpus means something only if the untampered inputs work: same commands, exit 0."""
-    result = invoke_with_alarm(runner, ["predict", "photos/ok.jpg", "--model", "ckpt/model", "--json"], TIME_LIMIT_S)
+    result = invoke_with_alarm(runner, ["predict", "photos/ok.jpg", "--checkpoint", "ckpt/model", "--json"], TIME_LIMIT_S)
     assert result.exit_code == 0, result.stderr
     (project / "t.csv").write_text("id,north,lat,lon\nA,ok.jpg,45,2\n")
     result = invoke_with_alarm(runner, ["import-locations", "t.csv", "--images-dir", "photos"], TIME_LIMIT_S)
@@ -163,7 +163,7 @@ def test_user_text_with_markup_is_printed_as_it_is(project: Path, runner, name):
     photo = project / "photos" / name
     photo.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(project / "photos" / "ok.jpg", photo)
-    result = invoke_with_alarm(runner, ["predict", str(photo.relative_to(project)), "--model", "ckpt/model", "--out", "o.csv"], TIME_LIMIT_S)
+    result = invoke_with_alarm(runner, ["predict", str(photo.relative_to(project)), "--checkpoint", "ckpt/model", "--out", "o.csv"], TIME_LIMIT_S)
     assert result.exit_code == 0, result.stderr
     shown = f"photos/{name}"
     assert shown in (project / "o.csv").read_text() and shown in result.stdout, result.stdout
