@@ -27,6 +27,9 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
         raise UserError(f"no photos found in {', '.join(map(str, photos))}")
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--out {out}: use a .csv or .parquet file name")
+    from geolocate.artifacts.resolve import resolve_checkpoint
+
+    resolve_checkpoint(ref, paths)  # a missing model is said first, as before
     if len(files) == 1 and (reason := not_regular_reason(files[0])) is not None:
         raise UserError(f"{files[0]}: {reason}")  # before torch and the model load: nothing to predict
     from geolocate.inference.predictor import Predictor
