@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geolocate.errors import UserError
+from geolocate.files import refuse_special_file
 
 DEFAULT_CONFIG_NAME = "config.toml"
 CONFIG_VERSION = 2  # the top-level `version` of config.toml; a file without one is this version
@@ -27,8 +28,32 @@ CONFIG_RENAMES: dict[int, dict[str, str]] = {
 }
 
 
+_MAX_INT = 2**31 - 1  # no count, size or seed here needs more; 10**20 would overflow torch or numpy later
+_MAX_DEPTH = 8  # tables in a config or keys in a --set: geolocate's deepest is eval.gates.<key>
+
+
 class _Stage(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and NaN are refused everywhere (`train.lr=inf` trains nothing and says nothing).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_values(cls, value: Any, info) -> Any:
+        # pydantic's lax mode reads `true` as 1 and accepts any int: `train.epochs=true` and
+        # `train.batch_size=10**20` are mistakes, not values.
+        if isinstance(value, bool) and not _takes_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError("expected a number or text, not true/false")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
+            raise ValueError(f"too large (at most {_MAX_INT})")
+        if isinstance(value, str) and "\0" in value:
+            raise ValueError("contains a NUL character")
+        return value
+
+
+def _takes_bool(annotation: Any) -> bool:
+    from typing import get_args
+
+    return annotation is bool or any(_takes_bool(arg) for arg in get_args(annotation))
 
 
 class PathsConfig(_Stage):
@@ -251,12 +276,16 @@ def load_config(
     path = Path(path) if path else default_config_path()
     raw = migrate_config(_read_toml(path), path)
     profiles = raw.pop("profiles", {})
+    if not isinstance(profiles, dict):
+        raise UserError(f"{path}: 'profiles' must be a table of tables ([profiles.<name>]), not {type(profiles).__name__}")
     if profile is not None:
         if profile not in profiles:
             raise UserError(
                 f"{path}: unknown profile {profile!r}{_suggest(profile, profiles)}; "
                 f"profiles: {', '.join(sorted(profiles)) or 'none'}"
             )
+        if not isinstance(profiles[profile], dict):
+            raise UserError(f"{path}: profile {profile!r} must be a table ([profiles.{profile}]), not {type(profiles[profile]).__name__}")
         raw = deep_merge(raw, profiles[profile])
     overridden = set()
     for item in overrides or []:
@@ -317,8 +346,9 @@ def _rename_dotted(raw: dict[str, Any], before: str, after: str) -> None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    refuse_special_file(path, "config")  # a FIFO would block the read forever
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"config file {path} not found; pass --config PATH or run from a directory with config.toml") from None
     except tomllib.TOMLDecodeError as exc:
@@ -327,6 +357,22 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
     except OSError as exc:
         raise UserError(f"cannot read config {path}: {exc.strerror or exc}; pass --config with a TOML file") from None
+    except RecursionError:
+        raise UserError(f"{path}: tables nested too deeply (geolocate's config is at most {_MAX_DEPTH} levels)") from None
+    if _depth(raw) > _MAX_DEPTH + 2:  # + profiles.<name>
+        raise UserError(f"{path}: tables nested too deeply (geolocate's config is at most {_MAX_DEPTH} levels)")
+    return raw
+
+
+def _depth(value: Any) -> int:
+    """How deeply tables and arrays nest in `value` (iterative: a hostile file cannot recurse us)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -345,11 +391,17 @@ def parse_override(item: str) -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise UserError(f"--set {item!r}: expected dotted.key=value, e.g. --set train.epochs=3")
+        raise UserError(f"--set {item[:80]!r}: expected dotted.key=value, e.g. --set train.epochs=3")
+    if key.count(".") >= _MAX_DEPTH:
+        raise UserError(f"--set {key[:80]!r}: too many dotted parts for a geolocate key (e.g. train.epochs)")
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()
+    except RecursionError:
+        raise UserError(f"--set {key}: value nested too deeply") from None
+    if _depth(value) > _MAX_DEPTH:
+        raise UserError(f"--set {key}: value nested too deeply")
     return key, value
 
 
@@ -369,8 +421,9 @@ def _explain(error: dict[str, Any], path: Path | str) -> str:
     key = ".".join(loc)
     if error["type"] == "extra_forbidden":
         return f"{path}: unknown key {key!r}{_suggest(loc[-1], _valid_keys(loc[:-1]))}"
-    value = error.get("input")
-    return f"{path}: bad value for {key!r}: {value!r} ({error['msg']})"
+    shown = repr(error.get("input"))
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return f"{path}: bad value for {key!r}: {shown} ({error['msg']})"
 
 
 def _valid_keys(parent: list[str]) -> list[str]:

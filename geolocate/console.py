@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,8 +19,34 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False, soft_wrap=True)
+_STRAY_TAG = re.compile(r"at position (\d+)")
+_MAX_STRAY_TAGS = 64
+
+
+class _Console(Console):
+    """A Console on which user text cannot break the markup.
+
+    Paths, ids, names and sidecar fields are printed inside markup (`[red]error:[/] {path}`);
+    one holding `[/]` or `[/bold]` would make rich raise mid-print. Every string a Console
+    renders (print, table cells, titles) passes through `render_str`, the one place where a
+    closing tag that closes nothing is escaped and shown as the text it is.
+    """
+
+    def render_str(self, text: str, **kwargs):  # noqa: D102 - rich's signature
+        for _ in range(_MAX_STRAY_TAGS):
+            try:
+                return super().render_str(text, **kwargs)
+            except MarkupError as exc:
+                stray = _STRAY_TAG.search(str(exc))
+                if stray is None:
+                    break
+                position = int(stray.group(1))
+                text = text[:position] + "\\" + text[position:]
+        return super().render_str(text, **{**kwargs, "markup": False})
+
+
+console = _Console(stderr=True, highlight=False)
+stdout = _Console(highlight=False, soft_wrap=True)
 
 
 def emit(result: Any, as_json: bool, indent: int | None = 2) -> None:

@@ -49,3 +49,9 @@ def destination(lat: float, lon: float, bearing_deg, distance_km: float) -> tupl
     phi2 = np.arcsin(np.sin(phi) * np.cos(delta) + np.cos(phi) * np.sin(delta) * np.cos(theta))
     lam2 = lam + np.arctan2(np.sin(theta) * np.sin(delta) * np.cos(phi), np.cos(delta) - np.sin(phi) * np.sin(phi2))
     return np.degrees(phi2), (np.degrees(lam2) + 540.0) % 360.0 - 180.0
+
+
+def is_position(lat: float, lon: float) -> bool:
+    """True when (lat, lon) is a finite point on Earth: |lat| <= 90 and |lon| <= 180 (H3, the
+    haversine and every table assume it; a NaN or 91 would only fail much later)."""
+    return bool(np.isfinite(lat) and np.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180)

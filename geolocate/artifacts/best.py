@@ -23,7 +23,7 @@ from geolocate.lock import DataLock
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 
-_LOCK_WAIT_S = 60.0  # promotions are quick: wait for another run's rather than fail
+PROMOTE_WAIT_S = 60.0  # promotions are quick: wait for another run's rather than fail
 
 
 def best_key(val_metrics: Mapping[str, Any] | None) -> tuple[float, float]:
@@ -73,7 +73,7 @@ def maybe_promote(run_best_stem: Path | str, val_metrics: Mapping[str, Any], pro
     if math.isinf(best_key(val_metrics)[0]):
         raise UserError(f"cannot rank {run_best_stem}: its validation metrics have no median_km")
     project_paths.models.mkdir(parents=True, exist_ok=True)
-    with DataLock(project_paths.models / ".lock", command="promote the global best", wait_s=_LOCK_WAIT_S):
+    with DataLock(project_paths.models / ".lock", command="promote the global best", wait_s=PROMOTE_WAIT_S):
         incumbent = current_best(project_paths)
         if not beats(val_metrics, _val_of(incumbent)):
             return False

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 from geolocate.artifacts.resolve import COMPANION_SUFFIXES, HOW_TO_CREATE, PICKLE_SUFFIXES, file_of, resolve_checkpoint
 from geolocate.artifacts.secret_scan import check_text
 from geolocate.artifacts.sidecar import build_sidecar, dump_sidecar, parse_sidecar
+from geolocate.artifacts.sidecar_schema import check_model_spec
 from geolocate.atomic import atomic_path, write_text
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
@@ -259,12 +260,15 @@ def load_checkpoint(
     sidecar, state = read_checkpoint(stem)
     if factory is None:
         from geolocate.models import create_model as factory
-    spec = sidecar["model"]
-    kwargs = {k: v for k, v in (spec.get("kwargs") or {}).items() if k not in ("pretrained", "weights", "num_classes")}
-    model = factory(spec["name"], num_classes=spec["num_classes"], pretrained=False, **kwargs)
+    spec = check_model_spec(sidecar, state, file_of(stem, ".json"))
+    kwargs = {k: v for k, v in spec.kwargs.items() if k not in ("pretrained", "weights", "num_classes")}
+    try:
+        model = factory(spec.name, num_classes=spec.num_classes, pretrained=False, **kwargs)
+    except (TypeError, ValueError, KeyError) as exc:  # an option the builder does not take, or a bad value
+        raise UserError(f"checkpoint {stem}: model {spec.name!r} cannot be built with {kwargs} ({str(exc)[:200]})") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise UserError(f"checkpoint {stem} does not fit model {spec['name']!r}: {first}") from None
+        raise UserError(f"checkpoint {stem} does not fit model {spec.name!r}: {first}") from None
     return model.to(device).eval(), sidecar

@@ -14,6 +14,8 @@ import contextlib
 import hashlib
 import io
 import json
+import os
+import stat
 import tarfile
 import tempfile
 import time
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from geolocate.artifacts.checkpoint import copy_checkpoint
-from geolocate.artifacts.digest import format_sha256sums
+from geolocate.artifacts.digest import format_sha256sums, sha256_file
 from geolocate.lock import DataLock
 from geolocate.artifacts.resolve import file_of
 from geolocate.artifacts.rundir import resolve_run
@@ -32,6 +34,7 @@ from geolocate.artifacts.versions import library_versions
 from geolocate.atomic import atomic_path
 from geolocate.config import GeolocateConfig, public_dict
 from geolocate.errors import UserError
+from geolocate.files import confined_reason
 from geolocate.paths import ProjectPaths
 
 FORMAT = "geolocate.export"
@@ -49,6 +52,7 @@ class ExportResult:
     path: Path
     members: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    sha256: str = ""  # of the whole archive: the trust anchor `export --verify --sha256` checks
 
     @property
     def total_bytes(self) -> int:
@@ -79,6 +83,7 @@ def run_export(
                 result.members.append(_add(tar, name, source))
             _add_bytes(tar, MANIFEST, _manifest_bytes(result, now, with_images))
             _add_bytes(tar, SUMS, format_sha256sums({m["name"]: m["sha256"] for m in result.members}).encode())
+    result.sha256 = sha256_file(target)
     return result
 
 
@@ -102,7 +107,7 @@ def _collect(
     """
     data = paths.data
     wanted: list[tuple[str, Path | bytes | str]] = [
-        (f"data/{p.name}", p)
+        (f"data/{p.name}", confined(p, data.root, f"data/{p.name}"))
         for p in (data.manifest, data.cells, data.labels, data.split, data.split_report, data.kpi_history)
     ]
     wanted.append(("config.json", (json.dumps(public_dict(cfg), indent=2) + "\n").encode()))
@@ -124,6 +129,8 @@ def _best_model(paths: ProjectPaths, staging: Path) -> list[tuple[str, Path | st
     names = ["models/best.safetensors", "models/best.json"]
     if not paths.best_sidecar.is_file():
         return [(name, "no global best yet") for name in names]
+    for name in names:
+        confined(paths.models / Path(name).name, paths.models, name)
     stem = staging / "best"
     copy_checkpoint(paths.models / "best", stem)
     return [(names[0], file_of(stem, ".safetensors")), (names[1], file_of(stem, ".json"))]
@@ -134,23 +141,42 @@ def _run_files(paths: ProjectPaths, run_ref: str, staging: Path) -> list[tuple[s
         run = resolve_run(run_ref, paths)
     except UserError:
         return [(f"runs/{run_ref}", "no such run")]
-    files = [(f"runs/{run.run_id}/{p.name}", p) for p in (run.report, *run.plots, run.metrics_csv, run.metrics_json, run.config)]
+    files = [(f"runs/{run.run_id}/{p.name}", confined(p, run.root, f"runs/{run.run_id}/{p.name}"))
+             for p in (run.report, *run.plots, run.metrics_csv, run.metrics_json, run.config)]
     if file_of(run.best, ".json").is_file():
+        for suffix in (".safetensors", ".json"):
+            confined(file_of(run.best, suffix), run.root, f"runs/{run.run_id}/best{suffix}")
         stem = staging / f"run-{run.run_id}-best"
         copy_checkpoint(run.best, stem)  # a consistent pair even if evaluate rewrites the sidecar meanwhile
         files += [(f"runs/{run.run_id}/best{suffix}", file_of(stem, suffix)) for suffix in (".safetensors", ".json")]
     return files
 
 
+def confined(path: Path, root: Path, name: str) -> Path | str:
+    """`path` when it is a regular file of `root`, "not found" when absent.
+
+    Raises:
+        UserError: `path` is a link, resolves outside `root` or is a special file; what is
+            shipped leaves the machine, so a link's target is never read.
+    """
+    if not path.exists() and not path.is_symlink():
+        return "not found"
+    reason = confined_reason(path, root)
+    if reason is not None:
+        raise UserError(f"refusing to ship {name}: {path} {reason}; replace it with a regular file")
+    return path
+
+
 def _photos(folder: Path) -> list[tuple[str, Path | str]]:
-    """Processed photos: regular `.jpg` files only (a symlink could point anywhere on the machine;
-    a hidden `.tmp` is a write a killed process left behind)."""
+    """Processed photos: regular `.jpg` files of the data directory only (a symlink, or a linked
+    `processed/`, could point anywhere on the machine; a hidden `.tmp` is a write a killed process
+    left behind)."""
     if not folder.is_dir():
         return [("data/processed/", "no processed photos (geolocate prepare)")]
     return [
         (f"data/processed/{p.name}", p)
         for p in sorted(folder.glob("*.jpg"))
-        if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
+        if confined_reason(p, folder.parent) is None and not p.name.startswith(".")
     ]
 
 
@@ -193,11 +219,23 @@ def _add(tar: tarfile.TarFile, name: str, source: Path | bytes) -> dict[str, Any
         return _add_bytes(tar, name, source)
     if source.suffix == ".parquet":
         _check_parquet(source, name)
-    info = _tarinfo(name, source.stat().st_size, source.stat().st_mtime)
-    with open(source, "rb") as handle:
+    with _open_no_link(source, name) as handle:
+        status = os.fstat(handle.fileno())
         tee = _Tee(handle, name)
-        tar.addfile(info, tee)
+        tar.addfile(_tarinfo(name, status.st_size, status.st_mtime), tee)
     return _member(tee)
+
+
+def _open_no_link(source: Path, name: str) -> BinaryIO:
+    """Open without following a link (one swapped in after the check is refused, not read)."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UserError(f"refusing to ship {name}: cannot open {source} without following a link ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"refusing to ship {name}: {source} is not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from geolocate.artifacts.checkpoint import copy_checkpoint
 from geolocate.artifacts.digest import format_sha256sums, sha256_file
-from geolocate.artifacts.export import run_export
+from geolocate.artifacts.export import ExportResult, confined, run_export
 from geolocate.artifacts.gittag import GitTag, head_commit, tag_release
 from geolocate.artifacts.resolve import file_of
 from geolocate.artifacts.rundir import RunDir, resolve_run
@@ -63,6 +63,7 @@ class FreezeResult:
     export: Path
     git: GitTag
     files: list[str] = field(default_factory=list)
+    export_sha256: str = ""
 
 
 def run_freeze(
@@ -99,11 +100,11 @@ def run_freeze(
             f"with --force (recorded in RELEASE.json)"
         )
     export = run_export(cfg, project_paths, now=now, run_ref=str(run.root))
-    record = _record(run, tag, now, force, gates, failing, export.path, repo_dir)
+    record = _record(run, tag, now, force, gates, failing, export, repo_dir)
     files = _build(run, release, project_paths, record, model)
-    git = (tag_release(tag, f"geolocate release {tag}: run {run.run_id}", repo_dir) if git_tag
-           else GitTag("skipped", "not tagged (--no-tag)"))
-    return FreezeResult(release, tag, run.run_id, bool(failing), failing, export.path, git, files)
+    git = (tag_release(tag, f"geolocate release {tag}: run {run.run_id}\nexport {export.path.name} sha256 {export.sha256}", repo_dir)
+           if git_tag else GitTag("skipped", "not tagged (--no-tag)"))
+    return FreezeResult(release, tag, run.run_id, bool(failing), failing, export.path, git, files, export.sha256)
 
 
 def _require_own_verdict(run: RunDir) -> None:
@@ -124,7 +125,7 @@ def read_gates(run: RunDir, required: bool = True) -> list[dict[str, Any]]:
     Raises:
         UserError: no metrics.json (when `required`): the run was never evaluated.
     """
-    if not run.metrics_json.is_file():
+    if not isinstance(confined(run.metrics_json, run.root, f"runs/{run.run_id}/metrics.json"), Path):
         if not required:
             return []
         raise UserError(f"run {run.run_id} has no metrics.json: evaluate it first (`geolocate evaluate --run {run.run_id}`)")
@@ -142,7 +143,7 @@ def _passed(gate: dict[str, Any]) -> bool:
     return value is True or (isinstance(value, str) and value.upper() == "PASS")
 
 
-def _record(run, tag, now, force, gates, failing, export: Path, repo_dir) -> dict[str, Any]:
+def _record(run, tag, now, force, gates, failing, export: ExportResult, repo_dir) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -152,7 +153,7 @@ def _record(run, tag, now, force, gates, failing, export: Path, repo_dir) -> dic
         "forced": bool(force and failing),
         "failing_gates": failing,
         "gates": gates,
-        "export": {"file": export.name, "sha256": sha256_file(export)},
+        "export": {"file": export.path.name, "sha256": export.sha256},
         "git_commit": head_commit(repo_dir),
         "versions": library_versions(),
     }
@@ -169,7 +170,7 @@ def _build(run: RunDir, release: Path, paths: ProjectPaths, record: dict[str, An
         for name in _TEXT_COPIES:
             _copy_text(run.root / name, tmp / name)
         for plot in run.plots:
-            if plot.is_file():
+            if isinstance(confined(plot, run.root, f"runs/{run.run_id}/{plot.name}"), Path):
                 shutil.copyfile(plot, tmp / plot.name)
         check_text(json.dumps(record), tmp / "RELEASE.json")
         write_json(tmp / "RELEASE.json", record)
@@ -191,6 +192,8 @@ def _require_best(run: RunDir) -> None:
 
 def _copy_best(run: RunDir, target: Path, paths: ProjectPaths) -> dict[str, Any]:
     """The run's best checkpoint as `model.*` (with its ONNX graph), and its classes as `cells.parquet`."""
+    for suffix in (".safetensors", ".json"):
+        confined(file_of(run.best, suffix), run.root, f"runs/{run.run_id}/best{suffix}")
     sidecar = copy_checkpoint(run.best, target / "model")  # with its retrieval index, when evaluate made one
     return {"model": sidecar.get("model"), "metrics": sidecar.get("metrics"), "data_fingerprint": sidecar.get("data_fingerprint"),
             "cells_source": _write_cells(paths, sidecar, target / "cells.parquet"), "config": sidecar.get("config"),
@@ -209,7 +212,7 @@ CHECKPOINT_RELEASE = ReleaseModel(require=_require_best, copy=_copy_best)
 
 def _copy_text(source: Path, target: Path, fallback: str | None = None) -> None:
     """Copy a text artifact after checking it holds no token (a release leaves the machine)."""
-    if not source.is_file():
+    if not isinstance(confined(source, source.parent, source.name), Path):
         if fallback is not None:
             write_text(target, fallback)
         return
@@ -228,7 +231,7 @@ def _write_cells(paths: ProjectPaths, sidecar: dict[str, Any], target: Path) -> 
 
     classes = sidecar.get("classes") or []
     ids = [c["cell_id"] for c in classes]
-    if paths.data.cells.is_file():
+    if isinstance(confined(paths.data.cells, paths.data.root, "data/cells.parquet"), Path):
         cells = pl.read_parquet(paths.data.cells).sort("cell_id")
         if cells["cell_id"].to_list() == ids:
             write_parquet(target, cells)

@@ -94,6 +94,8 @@ def parse_sidecar(text: str, source: object) -> dict[str, Any]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{source}: not a valid checkpoint sidecar ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise UserError(f"{source}: not a valid checkpoint sidecar (nested too deeply)") from None
     return migrate_sidecar(doc, source)
 
 
@@ -116,6 +118,8 @@ def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
     model = doc.pop("model")
     if isinstance(model, str):
         model = {"name": model}
+    if not isinstance(model, dict) or not isinstance(doc.get("classes") or [], list):
+        raise UserError("not a geolocate checkpoint sidecar: 'model' must be a name or an object and 'classes' a list")
     model.setdefault("kwargs", doc.pop("model_kwargs", {}) or {})
     classes = [c if isinstance(c, dict) else {"cell_id": str(c)} for c in doc.get("classes") or []]
     model.setdefault("num_classes", doc.pop("num_classes", len(classes)))

@@ -55,8 +55,15 @@ def read_kpi_history(data: DataPaths) -> pl.DataFrame:
 
 
 def append_kpi_history(data: DataPaths, row: dict) -> pl.DataFrame:
-    """Append `row` to the history (atomically) and return the whole history."""
+    """Append `row` to the history (atomically) and return the whole history.
+
+    A row that repeats the last one in everything but its timestamp is not appended: rerunning
+    `cells` on unchanged data is not a new point of the history.
+    """
     new = conform(pl.DataFrame([row]), KPI)
-    history = pl.concat([read_kpi_history(data), new], how="vertical")
+    old = read_kpi_history(data)
+    if old.height and old.tail(1).drop("timestamp").equals(new.drop("timestamp")):
+        return old
+    history = pl.concat([old, new], how="vertical")
     atomic.write_parquet(data.kpi_history, history)
     return history

@@ -54,6 +54,10 @@ def predict_command(
 
     if (lat is None) != (lon is None):
         raise UserError("give both --lat and --lon, or neither")
+    from geolocate.geo import is_position
+
+    if lat is not None and not is_position(lat, lon):
+        raise UserError(f"--lat {lat} --lon {lon} is not a position: latitude within ±90, longitude within ±180")
     if not photos:
         raise UserError("no photo given; usage: geolocate predict photo.jpg [--top 5]")
     truth = (lat, lon) if lat is not None else None

@@ -25,7 +25,7 @@ def synth_command(
 
     settings = resolve_settings(inv.cfg.synth, n_photos=n, size=size, seed=seed, batches=batch, multiview=multiview)
     data = inv.paths.data
-    report = run_synth(settings, data)
+    report = run_synth(settings, data, catalog=inv.cfg.fetch.catalog)
     console.print(_summary_table(report))
     console.print(f"{report.drives} drives, {report.sequences} sequences, {report.locations} locations, "
                   f"{report.creators} creators; {report.photos_per_minute:,.0f} photos/min")

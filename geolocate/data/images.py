@@ -15,6 +15,8 @@ from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from geolocate.files import not_regular_reason
+
 
 # Every way Pillow reports bad data: unidentified or truncated files are OSErrors, a garbled
 # header can raise SyntaxError or ValueError, an image over the pixel limit DecompressionBombError.
@@ -87,8 +89,9 @@ def load_rgb(path: Path | str, min_side: int | None = None, margin: float = 1.15
         BadImage: missing, unreadable, not an image, truncated or over Pillow's pixel limit.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BadImage(f"{path}: no such file")
+    reason = not_regular_reason(path)  # from stat: a FIFO is refused before an open could block on it
+    if reason is not None:
+        raise BadImage(f"{path}: {reason}")
     try:
         with open_photo(path) as img:
             if min_side and img.format == "JPEG":

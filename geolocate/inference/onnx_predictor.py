@@ -22,8 +22,8 @@ class OnnxPredictor(PhotoPredictor):
 
     engine = "onnx"
 
-    def __init__(self, session, meta: dict, index=None) -> None:
-        super().__init__(meta, index)
+    def __init__(self, session, meta: dict, index=None, source: object = "checkpoint sidecar") -> None:
+        super().__init__(meta, index, source)
         self.session = session
         self.outputs = [o.name for o in session.get_outputs()]
 
@@ -39,7 +39,7 @@ class OnnxPredictor(PhotoPredictor):
             session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
             raise UserError(f"{graph} is not a usable ONNX graph ({type(exc).__name__}); export it again with `geolocate export-model`") from None
-        return cls(session, meta, load_model_index(stem, meta))
+        return cls(session, meta, load_model_index(stem, meta), source=f"checkpoint {stem}")
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         out = dict(zip(self.outputs, self.session.run(None, {"image": np.ascontiguousarray(batch, dtype=np.float32)})))

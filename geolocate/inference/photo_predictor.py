@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from geolocate.artifacts.sidecar_schema import check_prediction_sidecar
 from geolocate.data.images import BadImage, load_rgb
 from geolocate.evaluate.conformal import radius_for
 from geolocate.evaluate.metrics import softmax
@@ -39,14 +40,15 @@ class PhotoPredictor:
 
     engine = "none"
 
-    def __init__(self, meta: dict, index=None) -> None:
+    def __init__(self, meta: dict, index=None, source: object = "checkpoint sidecar") -> None:
+        checked = check_prediction_sidecar(meta, source)  # a sidecar may have been edited: trust none of it
         self.meta = meta
-        self.classes = meta["classes"]
+        self.classes = [c.model_dump() for c in checked.classes]
         self.centroids = np.array([[c["centroid_lat"], c["centroid_lon"]] for c in self.classes], dtype=np.float64)
-        self.temperature = float(meta.get("temperature", 1.0))
-        self.position = meta.get("position", "top1")
-        self.weighted_topk = int(meta.get("weighted_topk", 5))
-        self.preprocess = Preprocess(meta["preprocessing"])
+        self.temperature = float(checked.temperature)
+        self.position = checked.position
+        self.weighted_topk = checked.weighted_topk
+        self.preprocess = Preprocess(checked.preprocessing.model_dump())
         self.radius = meta.get("radius")
         refine = meta.get("retrieval") or {}
         self.index = index if refine.get("enabled") else None

@@ -24,10 +24,10 @@ class Predictor(PhotoPredictor):
 
     engine = "torch"
 
-    def __init__(self, model, meta: dict, device: str = "cpu", index=None) -> None:
+    def __init__(self, model, meta: dict, device: str = "cpu", index=None, source: object = "checkpoint sidecar") -> None:
         import torch
 
-        super().__init__(meta, index)
+        super().__init__(meta, index, source)
         self.device = torch.device(device)
         # channels_last is what oneDNN's convolutions want on the CPU too (and what CUDA's do).
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
@@ -39,7 +39,7 @@ class Predictor(PhotoPredictor):
         from geolocate.inference.onnx_predictor import load_model_index
 
         model, meta = load_checkpoint(ref, paths, device=device)
-        return cls(model, meta, device, load_model_index(resolve_checkpoint(ref, paths), meta))
+        return cls(model, meta, device, load_model_index(resolve_checkpoint(ref, paths), meta), source=f"checkpoint {ref}")
 
     def predict_files(self, files, top: int = 5, batch_size: int = 32, truth: dict | None = None, workers: int = 4):
         import torch

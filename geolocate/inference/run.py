@@ -15,6 +15,7 @@ from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
 from geolocate.inference.photo_predictor import Failure
 from geolocate.inference.provenance import describe_model, model_line
+from geolocate.files import not_regular_reason
 
 
 def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth: tuple[float, float] | None,
@@ -31,6 +32,11 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
         raise UserError(f"no photos found in {', '.join(map(str, photos))}")
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--out {out}: use a .csv or .parquet file name")
+    from geolocate.artifacts.resolve import resolve_checkpoint
+
+    resolve_checkpoint(ref, paths)  # a missing model is said first, as before
+    if len(files) == 1 and (reason := not_regular_reason(files[0])) is not None:
+        raise UserError(f"{files[0]}: {reason}")  # before torch and the model load: nothing to predict
     predictor = load_predictor(ref, paths, engine, device)
     truths = {str(f): truth for f in files} if truth else None
     rows, failures = predictor.predict_files(files, top=top, batch_size=batch_size, truth=truths)
@@ -38,13 +44,16 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
         raise UserError(failures[0].reason)
     about = describe_model(predictor.meta, predictor.engine)
     _say_which_model(about)  # after the one-line error above: a failed photo says only what went wrong
-    _show(rows, failures, as_json, about, display_names(photos, files))
-    if out is not None:
+    if out is not None:  # written first: a photo name that cannot be printed must not lose the batch
         _write(out, rows)
     if geojson is not None:
         from geolocate.inference.geojson import write_geojson
 
         write_geojson(geojson, rows, about)
+    _show(rows, failures, as_json, about, display_names(photos, files))
+    if out is not None:
+        console.print(f"[green]✓[/] wrote {len(rows)} rows to {out}")
+    if geojson is not None:
         console.print(f"[green]✓[/] wrote {geojson} (GeoJSON, {len(rows)} photos)")
     return 1 if failures else 0
 
@@ -93,7 +102,7 @@ def _radius(row: dict) -> str:
 
 
 def _row_table(row: dict) -> Table:
-    title = f"{row['file']}: {row['lat']:.5f}, {row['lon']:.5f}  (confidence {row['confidence']:.1%})"
+    title = f"{escape(row['file'])}: {row['lat']:.5f}, {row['lon']:.5f}  (confidence {row['confidence']:.1%})"
     if row.get("radius_km") is not None:
         title += f"  90% within {_radius(row)}"
     if row["error_km"] is not None:
@@ -117,7 +126,7 @@ def _photos_table(rows: list[dict], names: dict[str, str]) -> Table:
         top = "\n".join(f"{c['rank']}. {cell_label(c['city'], c['cell_id'])} {c['prob']:.0%}" for c in r["top"])
         err = "" if r["error_km"] is None else f"{r['error_km']:.2f}"
         where = f"{r['lat']:.4f}, {r['lon']:.4f}" + (f"\n± {_radius(r)}" if r.get("radius_km") is not None else "")
-        table.add_row(names.get(r["file"], r["file"]), where, top, err)
+        table.add_row(escape(names.get(r["file"], r["file"])), where, top, err)
     return table
 
 
@@ -138,4 +147,3 @@ def _write(out: Path, rows: list[dict]) -> None:
     df = flat_rows(rows)
     with atomic.atomic_path(out) as tmp:
         df.write_csv(tmp) if out.suffix.lower() == ".csv" else df.write_parquet(tmp)
-    console.print(f"[green]✓[/] wrote {len(rows)} rows to {out}")

@@ -135,7 +135,7 @@ def _synth(plan: Plan, _resume: str | None) -> dict[str, Any]:
     # run_synth replaces the whole synthetic set, so earlier synthetic batches are drawn again with
     # this one (same seed, same look): the KPI history then grows batch after batch, as with fetch.
     settings = plan.cfg.synth.model_copy(update={"batches": batches, "n_photos": plan.cfg.synth.n_photos * len(batches)})
-    report = run_synth(settings, plan.paths.data)
+    report = run_synth(settings, plan.paths.data, catalog=plan.cfg.fetch.catalog)
     return {"detail": f"{report.photos} synthetic photos in batches {','.join(batches)}", "batches": batches}
 
 

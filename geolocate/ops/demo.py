@@ -61,7 +61,7 @@ def prepare_data(cfg: GeolocateConfig, paths: ProjectPaths) -> None:
     from geolocate.synth.generate import run_synth
 
     with step(f"synth: {cfg.synth.n_photos} synthetic street photos"):
-        run_synth(cfg.synth, paths.data)
+        run_synth(cfg.synth, paths.data, catalog=cfg.fetch.catalog)
     plan = Plan(cfg, paths, batch="demo", synthetic=True)  # the batch name is read by fetch/synth only
     for name, what in _DATA_STEPS:
         with step(f"{name}: {what}"):

@@ -11,6 +11,7 @@ far is copied to `models/scout-sniper/` (v1's `models/best` is left alone).
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def _write(ctx, cfg: GeolocateConfig, metrics: dict, test_rows, seconds: float) 
     if test_rows is not None and test_rows[0] is not None:
         _predictions(ctx, *test_rows)
         _plots(ctx, *test_rows)
-    became_best = _promote(ctx.paths, ctx.root, metrics["test"].get(AFTER, {}).get("median_km"))
+    became_best = _promote(ctx.paths, ctx.root, metrics["val"].get(AFTER, {}), metrics["test"].get(AFTER, {}))
     atomic.write_json(ctx.root / "metrics.json", {**metrics, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates)})
     report = _report(ctx, metrics, gates, std, seconds, became_best)
     atomic.write_text(ctx.root / "REPORT.md", report)
@@ -138,16 +139,37 @@ def _plots(ctx, combined, outs) -> None:
             fig.savefig(tmp, format="png", dpi=80)
 
 
-def _promote(paths: ProjectPaths, root: Path, median_km: float | None) -> bool:
-    """Copy the run's bundle to `models/scout-sniper/` when its test median km is the best so far."""
-    if median_km is None:
+def _promote(paths: ProjectPaths, root: Path, val: dict, test: dict) -> bool:
+    """Copy the run's bundle to `models/scout-sniper/` when it beats the current one on val.
+
+    Selection uses validation only (median km, then p90), like France v1's `maybe_promote`, and
+    under the same `models/.lock`: choosing on test would make the reported test figure
+    optimistic. Test metrics are stored beside, for the report only.
+    """
+    from geolocate.artifacts.best import PROMOTE_WAIT_S, beats, best_key
+    from geolocate.lock import DataLock
+
+    if math.isinf(best_key(val)[0]):
         return False
     best = paths.scout_best / "metrics.json"
-    if best.is_file():
-        previous = json.loads(best.read_text()).get("test", {}).get(AFTER, {}).get("median_km")
-        if previous is not None and previous <= median_km and (paths.scout_best / BUNDLE_NAME).is_file():
+    paths.models.mkdir(parents=True, exist_ok=True)
+    with DataLock(paths.models / ".lock", command="promote the scout-sniper best", wait_s=PROMOTE_WAIT_S):
+        if (paths.scout_best / BUNDLE_NAME).is_file() and not beats(val, _incumbent_val(best)):
             return False
-    paths.scout_best.mkdir(parents=True, exist_ok=True)
-    copy_bundle(root, paths.scout_best, before_bundle=lambda: atomic.write_json(
-        best, {"run_id": root.name, "test": {AFTER: {"median_km": median_km}}}))
+        paths.scout_best.mkdir(parents=True, exist_ok=True)
+        copy_bundle(root, paths.scout_best, before_bundle=lambda: atomic.write_json(
+            best, {"run_id": root.name, "val": {AFTER: _ranked(val)}, "test": {AFTER: _ranked(test)}}))
     return True
+
+
+def _ranked(metrics: dict) -> dict:
+    return {key: metrics.get(key) for key in ("median_km", "p90_km")}
+
+
+def _incumbent_val(best: Path) -> dict | None:
+    """The current best's val metrics; None (ranks last) when unreadable or selected on test by
+    an older geolocate."""
+    try:
+        return (json.loads(best.read_text(encoding="utf-8")).get("val") or {}).get(AFTER)
+    except (OSError, ValueError, AttributeError):
+        return None

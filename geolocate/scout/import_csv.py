@@ -22,6 +22,8 @@ from pathlib import Path
 import polars as pl
 
 from geolocate.errors import UserError
+from geolocate.files import is_inside, not_regular_reason
+from geolocate.geo import is_position
 from geolocate.schemas import LOCATIONS, VIEWS, conform
 from geolocate.lock import locks_data
 
@@ -34,17 +36,20 @@ class ImportResult:
 
     locations: int = 0
     views: int = 0
-    unreadable: list[dict] = field(default_factory=list)  # {"location_id", "view", "path", "reason"}
+    unreadable: list[dict] = field(default_factory=list)  # {"location_id", "view", "path", "reason", "line"}
 
 
 def read_table(csv_path: Path) -> list[dict[str, str]]:
-    """Rows of the CSV as dicts; UserError when it is missing or has no id/view columns."""
+    """Rows of the CSV as dicts, each with its `line` number; UserError when the file is missing,
+    is not a regular file, has no id/view columns or no rows."""
+    reason = not_regular_reason(csv_path)
+    if reason is not None:
+        raise UserError(f"locations table {csv_path}: {reason}")
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-            header = rows[0].keys() if rows else []
-    except FileNotFoundError:
-        raise UserError(f"no locations table at {csv_path}") from None
+            reader = csv.DictReader(handle)
+            rows = [{**row, "line": reader.line_num} for row in reader]
+            header = [c for c in reader.fieldnames or [] if isinstance(c, str)]
     except UnicodeDecodeError:
         raise UserError(f"{csv_path}: not UTF-8 text; save the locations table as UTF-8 CSV") from None
     except (OSError, csv.Error) as exc:
@@ -52,7 +57,60 @@ def read_table(csv_path: Path) -> list[dict[str, str]]:
     id_column = next((c for c in ID_COLUMNS if c in header), None)
     if id_column is None or not any(v in header for v in VIEWS):
         raise UserError(f"{csv_path}: expected an 'id' column and view columns (north, east, south, west); got {', '.join(header) or 'nothing'}")
+    if not rows:
+        raise UserError(f"{csv_path}: no rows (only the header); add one row per location")
     return [{**row, "id": (row[id_column] or "").strip()} for row in rows]
+
+
+def check_rows(rows: list[dict], csv_path: Path, base: Path) -> None:
+    """Refuse view paths leaving `base`, positions off the globe and ids given twice, naming
+    the lines; nothing is imported from such a table.
+
+    A table is often someone else's: a view `../../.ssh/id_rsa.png` must not reach the importer's
+    other files. A NaN or a latitude of 91 would only fail later, deep inside H3 (`geolocate
+    regions`); a duplicate id would keep one row and orphan the other row's photos.
+    """
+    problems, first_line = [], {}
+    for row in rows:
+        if row["id"] in first_line:
+            problems.append(f"line {row['line']}: id {row['id']!r} already on line {first_line[row['id']]}")
+        first_line.setdefault(row["id"], row["line"])
+        problem = position_problem(row.get("lat"), row.get("lon"))
+        if problem:
+            problems.append(f"line {row['line']}: {problem}")
+        for view in VIEWS:
+            name = (row.get(view) or "").strip()
+            if name and isinstance(refused := confined_view(base, name), str):
+                problems.append(f"line {row['line']}: {view} {refused}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise UserError(f"{csv_path}: {'; '.join(problems[:3])}{more}; nothing imported")
+
+
+def position_problem(lat_text: str | None, lon_text: str | None) -> str | None:
+    """Why (lat, lon) is not a position on Earth, or None (both empty is fine: no position)."""
+    if (lat_text or "").strip() == "" and (lon_text or "").strip() == "":
+        return None
+    try:
+        lat, lon = float(lat_text), float(lon_text)
+    except (TypeError, ValueError):
+        return f"lat/lon {lat_text!r}, {lon_text!r} are not numbers (leave both empty when unknown)"
+    if not is_position(lat, lon):
+        return f"lat/lon {lat_text!r}, {lon_text!r} are not a position (lat within ±90, lon within ±180)"
+    return None
+
+
+def confined_view(base: Path, name: str) -> Path | str:
+    """The view's file under `base`, or why it is refused: absolute, `..`, or a link leaving `base`.
+
+    A table is often someone else's: its paths must not reach the importer's other files.
+    """
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        return f"path {name!r} leaves --images-dir (absolute or '..'); view paths are relative to it"
+    if not is_inside(base / relative, base):
+        return f"path {name!r} resolves outside --images-dir (a link?)"
+    return base / relative
 
 
 def import_id(location_id: str, view: str, data: bytes) -> str:
@@ -72,10 +130,7 @@ def _jpeg(path: Path) -> tuple[bytes, int, int]:
 
 
 def _float(text: str | None) -> float | None:
-    try:
-        return float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
+    return float(text) if (text or "").strip() else None  # checked by `position_problem` first
 
 
 @locks_data("import-locations")
@@ -94,9 +149,9 @@ def import_locations(csv_path: Path, images_dir: Path | None, data, region_colum
 
     base = Path(images_dir) if images_dir else Path(csv_path).parent
     result, photos, locations = ImportResult(), [], []
-    for row in read_table(Path(csv_path)):
-        if not row["id"]:
-            continue
+    rows = [row for row in read_table(Path(csv_path)) if row["id"]]
+    check_rows(rows, Path(csv_path), base)
+    for row in rows:
         location = {"location_id": row["id"], "lat": _float(row.get("lat")), "lon": _float(row.get("lon")),
                     "region": (row.get(region_column) or "").strip() or None, "sequence_id": f"import:{row['id']}"}
         for degrees, view in enumerate(VIEWS):
@@ -104,9 +159,9 @@ def import_locations(csv_path: Path, images_dir: Path | None, data, region_colum
             if not name:
                 continue
             try:
-                data_bytes, width, height = _jpeg(base / name)
+                data_bytes, width, height = _jpeg(base / name)  # confined by `check_rows`
             except BadImage as exc:
-                result.unreadable.append({"location_id": row["id"], "view": view, "path": str(base / name), "reason": str(exc)})
+                result.unreadable.append({"location_id": row["id"], "view": view, "path": name, "reason": str(exc), "line": row["line"]})
                 continue
             image_id = import_id(row["id"], view, data_bytes)
             atomic.write_bytes(data.raw_photo(image_id), data_bytes)

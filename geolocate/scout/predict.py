@@ -129,8 +129,20 @@ def read_locations_csv(path: Path) -> tuple[list[str], list[dict[str, Path | Non
 
     rows = read_table(Path(path))
     base = Path(path).parent
-    locations = [{view: (base / row[view].strip()) if (row.get(view) or "").strip() else None for view in VIEWS} for row in rows]
+    locations = [{view: _view_path(base, row, view) for view in VIEWS} for row in rows]
     return [row["id"] for row in rows], locations
+
+
+def _view_path(base: Path, row: dict, view: str) -> Path | None:
+    from geolocate.scout.import_csv import confined_view
+
+    name = (row.get(view) or "").strip()
+    if not name:
+        return None
+    path = confined_view(base, name)
+    if isinstance(path, str):
+        raise UserError(f"line {row['line']}: {path.replace('--images-dir', 'the table directory')}")
+    return path
 
 
 def run_predict_views(ref, paths, top: int, views, named_views: dict, locations_csv, out, as_json: bool,
@@ -151,9 +163,10 @@ def run_predict_views(ref, paths, top: int, views, named_views: dict, locations_
         console.print(f"[red]error:[/] {failure['id']} {failure['view'] or ''}: {failure['reason']}", soft_wrap=True)
     if len(locations) == 1 and not rows:
         raise UserError(f"no readable view: {failures[0]['reason'] if failures else 'nothing to predict'}")
+    if out is not None:  # written before anything is printed: a printing error must not lose the batch
+        write_submission(Path(out), rows)
     _show(rows, failures, as_json, locations_csv is None)
     if out is not None:
-        write_submission(Path(out), rows)
         console.print(f"[green]✓[/] {len(rows)} locations → {out}")
     return 1 if failures else 0
 

@@ -69,20 +69,21 @@ def resolve_settings(cfg: SynthConfig, **overrides) -> SynthConfig:
 
 
 @locks_data("synth")
-def run_synth(cfg: SynthConfig, data: DataPaths, workers: int | None = None) -> SynthReport:
+def run_synth(cfg: SynthConfig, data: DataPaths, workers: int | None = None, catalog: str = "fr") -> SynthReport:
     """Generate the synthetic data set described by `cfg` under `data` and merge it into the manifest.
 
     Args:
         cfg: the `[synth]` settings (apply CLI options first with `resolve_settings`).
         data: where photos (`raw/<id>.jpg`) and the manifest go.
         workers: render processes (default: one per CPU core; small sets render inline).
+        catalog: whose areas the drives fall in (`fetch.catalog`: the US twin must not train on Paris).
 
     Returns:
         A `SynthReport`. Synthetic rows left by an earlier run with more photos are removed, so
         the manifest's synthetic part is exactly this data set; fetched rows are never touched.
     """
     start = time.perf_counter()
-    areas = tuple(dict.fromkeys(a for b in cfg.batches for a in batch_areas(b)))  # a batch named twice counts once
+    areas = tuple(dict.fromkeys(a for b in cfg.batches for a in batch_areas(b, catalog)))  # a batch named twice counts once
     plan = DrivePlan(cfg.n_photos, cfg.photos_per_sequence, cfg.sequences_per_drive, cfg.spread_km, cfg.multiview)
     shots = plan_shots(areas, plan, cfg.seed)
     looks = looks_at(AppearanceField(cfg.seed), [s.lat for s in shots], [s.lon for s in shots])

@@ -15,8 +15,9 @@ PACKAGE = Path(geolocate.__file__).parent
 
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS = (
-    # the floor; `data.images` is the one "does this photo decode?" every stage asks
-    ("geolocate", "errors", "console", "geo", "schemas", "atomic", "config", "paths", "lock", "data.images"),
+    # the floor; `data.images` is the one "does this photo decode?" every stage asks, `files` the
+    # one "is this a regular file inside its root?"
+    ("geolocate", "errors", "console", "geo", "schemas", "atomic", "config", "paths", "lock", "files", "data.images"),
     ("acquire", "synth"),  # photos in
     ("cells", "split"),  # labels and splits
     ("data", "models", "losses"),  # what training reads and builds

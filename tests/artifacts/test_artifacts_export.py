@@ -181,3 +181,108 @@ def test_cli_export_then_verify(populated, cli, monkeypatch):
     _rewrite(path, tampered, change="config.json")
     failed = cli("export", "--verify", str(tampered))
     assert failed.exit_code == 1 and "config.json: SHA-256 mismatch" in failed.output
+
+
+@pytest.mark.parametrize("where", ["data/split_report.json", "runs/REPORT.md", "models/best.json"])
+def test_export_never_ships_a_link_target(populated, cfg, tmp_path, where):
+    project, run = populated
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"private": "the content of a private file"}\n')
+    path = {"data/split_report.json": project.data.split_report, "runs/REPORT.md": run.report,
+            "models/best.json": project.best_sidecar}[where]
+    path.unlink()
+    path.symlink_to(secret)
+    with pytest.raises(UserError, match=f"{path.name}.*symbolic link"):
+        run_export(cfg, project)
+    assert not project.exports.exists() or not any(project.exports.iterdir())
+
+
+def test_a_linked_parent_directory_is_refused_too(populated, cfg, tmp_path):
+    project, run = populated
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "REPORT.md").write_text("private report\n")
+    run.report.unlink()
+    (run.root / "plots").mkdir(exist_ok=True)
+    run.report.symlink_to(outside / "REPORT.md")
+    with pytest.raises(UserError, match="REPORT.md"):
+        run_export(cfg, project)
+
+
+def test_the_archive_digest_is_the_trust_anchor(populated, cfg, tmp_path):
+    """Members, manifest and SHA256SUMS rewritten together verify on their own; --sha256 catches it."""
+    from geolocate.artifacts.digest import format_sha256sums, sha256_file
+
+    project, _ = populated
+    result = run_export(cfg, project)
+    assert result.sha256 == sha256_file(result.path)
+    assert verify_export(result.path, result.sha256) == []
+    forged = tmp_path / "forged.tar.gz"
+    with tarfile.open(result.path) as src:
+        members = {m.name: src.extractfile(m).read() for m in src.getmembers()}
+    members["data/split_report.json"] = b'{"leaks": 999}'
+    manifest = json.loads(members["manifest.json"])
+    for m in manifest["members"]:
+        if m["name"] == "data/split_report.json":
+            import hashlib
+
+            m["sha256"], m["size"] = hashlib.sha256(members[m["name"]]).hexdigest(), len(members[m["name"]])
+    members["manifest.json"] = json.dumps(manifest).encode()
+    members["SHA256SUMS"] = format_sha256sums({m["name"]: m["sha256"] for m in manifest["members"]}).encode()
+    with tarfile.open(forged, "w:gz") as dst:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    assert verify_export(forged) == []  # the members vouch only for themselves
+    problems = verify_export(forged, result.sha256)
+    assert len(problems) == 1 and "not the expected" in problems[0]
+    with pytest.raises(UserError, match="64 hexadecimal"):
+        verify_export(forged, "abc")
+
+
+def test_a_size_that_disagrees_is_reported(populated, cfg, tmp_path):
+    project, _ = populated
+    result = run_export(cfg, project)
+    with tarfile.open(result.path) as src:
+        members = {m.name: src.extractfile(m).read() for m in src.getmembers()}
+    manifest = json.loads(members["manifest.json"])
+    manifest["members"][0]["size"] += 1
+    members["manifest.json"] = json.dumps(manifest).encode()
+    changed = tmp_path / "sizes.tar.gz"
+    with tarfile.open(changed, "w:gz") as dst:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    assert any("size mismatch" in p for p in verify_export(changed))
+
+
+@pytest.mark.parametrize("cut", ["truncated", "flipped"])
+def test_a_corrupt_gzip_says_corrupt_archive(populated, cfg, tmp_path, cut):
+    project, _ = populated
+    data = bytearray(run_export(cfg, project).path.read_bytes())
+    if cut == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(bytes(data))
+    problems = verify_export(bad)
+    assert any("corrupt archive" in p for p in problems), problems
+    assert not any("manifest.json is missing" in p for p in problems)
+
+
+@pytest.mark.parametrize("member", [{"name": ["a"], "sha256": "0" * 64, "size": 1}, {"name": "a", "sha256": 5, "size": 1},
+                                    {"name": "a", "sha256": None, "size": 1}, {"name": "a", "sha256": "0" * 64, "size": True}])
+def test_manifest_members_are_type_checked(populated, cfg, tmp_path, member):
+    project, _ = populated
+    archive = tmp_path / "typed.tar.gz"
+    doc = {"format": "geolocate.export", "version": 1, "members": [member]}
+    with tarfile.open(archive, "w:gz") as dst:
+        for name, data in (("manifest.json", json.dumps(doc).encode()), ("SHA256SUMS", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    problems = verify_export(archive)
+    assert problems and "no valid member list" in problems[0]

@@ -141,3 +141,29 @@ def test_a_verdict_under_another_profile_is_refused(populated, cfg):
     run.metrics_json.write_text(json.dumps(metrics))
     with pytest.raises(UserError, match=r"evaluated with profile 'v1', not its own \('tiny'\).*geolocate evaluate --run"):
         run_freeze(cfg, project, "latest", "v1.0")
+
+
+def test_the_release_and_the_tag_carry_the_export_digest(git_project, cfg):
+    """The trust anchor: the archive's SHA-256, kept where a tamperer of the archive cannot reach."""
+    from geolocate.artifacts.digest import sha256_file
+
+    project, _, root = git_project
+    result = run_freeze(cfg, project, "latest", "v3.0", repo_dir=root)
+    digest = sha256_file(result.export)
+    assert result.export_sha256 == digest
+    assert json.loads((result.release / "RELEASE.json").read_text())["export"]["sha256"] == digest
+    assert digest in _git(root, "tag", "-n9", "v3.0")
+
+
+@pytest.mark.parametrize("member", ["REPORT.md", "metrics.json", "geo_error.png"])
+def test_freeze_force_never_copies_a_link_target(populated, cfg, tmp_path, member):
+    project, run = populated
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the content of a private file\n")
+    (run.root / member).unlink()
+    (run.root / member).symlink_to(secret)
+    with pytest.raises(UserError, match=f"{member}.*symbolic link"):
+        run_freeze(cfg, project, "latest", "v9", force=True)
+    assert not (project.releases / "v9").exists()
+    shipped = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink() and p != secret]
+    assert not any(b"private file" in p.read_bytes() for p in shipped)

@@ -58,6 +58,14 @@ def test_load_classes_is_sorted_with_the_row_index_as_label(data):
     assert classes["cell_id"].to_list() == sorted(classes["cell_id"].to_list())
 
 
+def test_an_identical_rerun_adds_no_kpi_row(data):
+    run_cells(CFG, data)
+    run_cells(CFG, data)
+    assert read_kpi_history(data).height == 1
+    run_cells(CFG.model_copy(update={"min_samples": 60}), data)
+    assert read_kpi_history(data).height == 2
+
+
 def test_resolution_8_is_refused_on_a_small_data_set_unless_forced(data):
     strict = CFG.model_copy(update={"res8_min_images": 10_000, "min_samples": 5})
     with pytest.raises(UserError, match=r"resolution 8 needs at least 10,000 photos.*--force"):

@@ -90,8 +90,9 @@ def test_read_only_data_directory_is_one_line_and_writes_nothing(project, cli, m
     from geolocate.paths import DataPaths
 
     data = project / "data"
-    for row in read_kpi_history(DataPaths(data)).to_dicts() * 2:  # 3 rows: kpi draws (and must write) its figure
-        append_kpi_history(DataPaths(data), row)
+    # 3 distinct rows (an identical rerun adds none): kpi then draws (and must write) its figure
+    for n, row in enumerate(read_kpi_history(DataPaths(data)).to_dicts() * 2):
+        append_kpi_history(DataPaths(data), {**row, "photos": row["photos"] + n + 1})
     before = _snapshot(data)
     _make_read_only(data, monkeypatch)
     try:

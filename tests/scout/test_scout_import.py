@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import numpy as np
 import polars as pl
 from PIL import Image
 
+from geolocate.errors import UserError
 from geolocate.paths import DataPaths, is_valid_image_id
 from geolocate.scout.import_csv import import_locations
 
@@ -71,3 +74,60 @@ def test_data_commands_do_not_import_torch(tmp_path):
             "print(r.exit_code, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "False"]
+
+
+def _photo(path):
+    Image.fromarray(np.full((30, 40, 3), 120, dtype=np.uint8)).save(path)
+
+
+def test_view_paths_never_leave_the_images_dir(tmp_path):
+    """A view `../private/x.png`, an absolute path or a link out of --images-dir refuses the table,
+    naming every refused line; nothing is copied."""
+    images, private = tmp_path / "images", tmp_path / "private"
+    images.mkdir()
+    private.mkdir()
+    _photo(private / "secret.png")
+    _photo(images / "ok.jpg")
+    (images / "link.png").symlink_to(private / "secret.png")
+    table = tmp_path / "t.csv"
+    table.write_text("id,north,east,south,west\n"
+                     "A,ok.jpg,../private/secret.png,,\n"
+                     f"B,ok.jpg,,{private / 'secret.png'},\n"
+                     "C,ok.jpg,,,link.png\n")
+    data = DataPaths(tmp_path / "data")
+    with pytest.raises(UserError) as refused:
+        import_locations(table, images, data)
+    message = str(refused.value)
+    assert "line 2: east" in message and "line 3: south" in message and "line 4: west" in message
+    assert "images-dir" in message and "nothing imported" in message
+    assert not data.root.exists() or not any(data.root.rglob("*.jpg"))
+
+
+@pytest.mark.parametrize("lat, lon", [("nan", "2"), ("inf", "2"), ("91", "2"), ("45", "181"), ("45", ""), ("x", "2")])
+def test_positions_outside_the_globe_are_refused_with_the_line(tmp_path, lat, lon):
+    images = tmp_path / "images"
+    images.mkdir()
+    _photo(images / "a.jpg")
+    table = tmp_path / "t.csv"
+    table.write_text(f"id,north,lat,lon\nA,a.jpg,45,2\nB,a.jpg,{lat},{lon}\n")
+    data = DataPaths(tmp_path / "data")
+    with pytest.raises(UserError, match="line 3"):
+        import_locations(table, images, data)
+    assert not data.root.exists() or not any(data.root.rglob("*.parquet"))
+
+
+def test_a_duplicate_id_names_both_lines(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    _photo(images / "a.jpg")
+    table = tmp_path / "t.csv"
+    table.write_text("id,north\nA,a.jpg\nB,a.jpg\nA,a.jpg\n")
+    with pytest.raises(UserError, match="line 4: id 'A' already on line 2"):
+        import_locations(table, images, DataPaths(tmp_path / "data"))
+
+
+def test_a_header_only_table_says_no_rows(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("id,north,east,south,west\n")
+    with pytest.raises(UserError, match="no rows"):
+        import_locations(table, tmp_path, DataPaths(tmp_path / "data"))

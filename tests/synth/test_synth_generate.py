@@ -117,3 +117,14 @@ def test_synth_and_prepare_commands_do_not_import_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr + out.stdout
+
+
+def test_the_us_catalog_draws_us_areas(tmp_path):
+    """The scout-sniper profiles fetch from the US catalog; their synthetic twin must draw there too."""
+    from geolocate.acquire.catalog import batch_areas
+    from geolocate.config import load_config
+
+    assert load_config(None, "tiny-scout-sniper").fetch.catalog == "us"
+    report = run_synth(SynthConfig(**SMALL), DataPaths(tmp_path / "us"), workers=1, catalog="us")
+    us = {a.name for a in batch_areas("01", "us")}
+    assert set(report.cities) <= us and set(report.cities).isdisjoint({a.name for a in batch_areas("01", "fr")})
