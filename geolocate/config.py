@@ -169,6 +169,8 @@ class GatesConfig(_Stage):
     median_km_max: float = Field(1.0, gt=0, description="Test median error must be below this (km).")
     p90_km_max: float = Field(5.0, gt=0, description="Test p90 error must be below this (km).")
     max_std_km: float = Field(0.25, ge=0, description="Std of val median km over the last epochs must be at most this.")
+    absolute: bool = Field(False, description="Apply the fixed accuracy/median/p90 thresholds above (France v1's card); off, the area's own baselines set the bar.")
+    beat_baselines: bool = Field(True, description="Test median and p90 km must be below the best trivial baseline's (majority class or train centroid).")
 
 
 class EvalConfig(_Stage):
@@ -178,6 +180,7 @@ class EvalConfig(_Stage):
     calibrate: bool = Field(True, description="Fit temperature scaling on val.")
     ece_bins: int = Field(15, ge=2, description="Bins of the expected calibration error.")
     gates: GatesConfig = Field(default_factory=GatesConfig, description="The release gates, each PASS or FAIL.")
+    knn_baseline: bool = Field(True, description="Score 1-NN and 5-NN on the frozen backbone's embeddings beside the model (cached in data/features/).")
 
 
 class PredictConfig(_Stage):

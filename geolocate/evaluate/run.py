@@ -89,6 +89,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
                       fit_seconds: float | None) -> dict:
     """Calibrate and pick the position mode on val, measure test, write every artifact, maybe promote."""
     from geolocate.artifacts.best import maybe_promote
+    from geolocate.evaluate.baseline_data import photo_baselines
     from geolocate.evaluate.calibration import calibration_summary, fit_temperature
     from geolocate.evaluate.gates import all_pass, evaluate_gates
 
@@ -100,7 +101,8 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     scored = _score(test, test_probs, classes, mode, e.weighted_topk)
     test_metrics = scored.metrics
     stability = _stability(run, e.stability_last_k)
-    gates = evaluate_gates(test_metrics, stability["std_km"], e.gates)
+    baselines = photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test)
+    gates = evaluate_gates(test_metrics, stability["std_km"], e.gates, baselines)
     calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
     _write_predictions(run.predictions, test, test_probs, scored, classes)
     _write_plots(run, test, test_probs, scored, classes)
@@ -108,7 +110,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     became_best = maybe_promote(run.best, val_metrics, paths)
     summary = {
         "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
-        "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
+        "baselines": baselines, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
         "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
         "report_path": str(run.report),
     }
@@ -177,12 +179,13 @@ def _update_sidecar(stem, temperature: float, mode: str, k: int, val: dict, test
 
 
 def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test: Outputs, classes: Classes) -> None:
-    from geolocate.evaluate.report import collect_environment, render_report
+    from geolocate.evaluate.report import collect_environment, gate_basis, render_report
 
     text = render_report(
         run.run_id, summary["metrics"], summary["gates"], public_dict(cfg), collect_environment(device),
         calibration=summary["calibration"], stability=summary["stability"], data_kpis=_data_kpis(paths, classes),
         position=summary["position"], duration_s=fit_seconds, became_best=summary["became_best"],
+        baselines=summary["baselines"], gate_basis=gate_basis(cfg.eval.gates),
     )
     atomic.write_text(run.report, text)
 
@@ -200,10 +203,13 @@ def _data_kpis(paths: ProjectPaths, classes: Classes) -> dict:
 
 def _print_summary(summary: dict, gates) -> None:
     from geolocate.evaluate.gates import gates_table
+    from geolocate.evaluate.report import baselines_line
 
     t = summary["metrics"]["test"]
     console.print(f"test: top-1 {t['acc_top1']:.1%}, top-5 {t.get('acc_top5', float('nan')):.1%}, "
                   f"median {t['median_km']:.2f} km, p90 {t['p90_km']:.2f} km, >200 km {t['over_200km']:.1%}")
+    if summary.get("baselines"):
+        console.print(baselines_line(t, summary["baselines"]))
     console.print(gates_table([g.as_dict() for g in gates]))
     if summary["became_best"]:
         console.print("[green]★[/] this run is the new global best (models/best.*)")
