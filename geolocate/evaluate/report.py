@@ -96,7 +96,7 @@ def baselines_section(model: Mapping[str, Any], baselines: Mapping[str, Mapping[
 
     named = [(model_name, model), *baselines.items()]
     rows = [[k] + [format_value(k, m.get(k)) for _, m in named] for k in BASELINE_KEYS if any(k in m for _, m in named)]
-    lines = ["## Baselines (same test photos, drawn from train + val)", ""] + _table(["metric"] + [n for n, _ in named], rows)
+    lines = ["## Baselines (same test set, drawn from train + val)", ""] + _table(["metric"] + [n for n, _ in named], rows)
     return lines + _verdicts(model, baselines, best_trivial) + [""]
 
 
