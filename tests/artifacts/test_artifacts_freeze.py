@@ -125,3 +125,17 @@ def test_cli_freeze_then_predict_path_resolves(populated, cli, monkeypatch, set_
     from geolocate.artifacts.resolve import resolve_checkpoint
 
     assert resolve_checkpoint("releases/v1.0").as_posix() == "releases/v1.0/model"
+
+
+def test_a_model_no_better_than_always_guessing_the_majority_class_is_refused(populated, cfg):
+    """The area's own bar: a fine-looking median that the majority class matches is not a result."""
+    from geolocate.config import GatesConfig
+    from geolocate.evaluate.gates import all_pass, evaluate_gates
+
+    project, run = populated
+    model = {"acc_top1": 0.26, "median_km": 2.86, "p90_km": 16.0}
+    baselines = {"majority": {"median_km": 2.01, "p90_km": 16.4}, "centroid": {"median_km": 3.5, "p90_km": 9.8}}
+    gates = evaluate_gates(model, 0.1, GatesConfig(), baselines)
+    run.metrics_json.write_text(json.dumps({"gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates)}))
+    with pytest.raises(UserError, match=r"\(beats_trivial_median_km, beats_trivial_p90_km FAIL\)"):
+        run_freeze(cfg, project, "latest", "v1.0")
