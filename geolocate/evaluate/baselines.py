@@ -106,3 +106,19 @@ def best_trivial(baselines: dict[str, dict], key: str) -> tuple[str, float]:
     """(name, value) of the trivial baseline with the lowest `key` (e.g. `median_km`)."""
     name = min((n for n in TRIVIAL if n in baselines), key=lambda n: baselines[n][key])
     return name, float(baselines[name][key])
+
+
+def collapse_warning(predicted: np.ndarray, labels: np.ndarray) -> str | None:
+    """A warning when more than half of a split goes to one class while no class holds that share.
+
+    That is a head that fell back on a prior (the majority region) instead of reading the photos.
+    """
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    if not len(predicted):
+        return None
+    top = int(np.bincount(predicted).argmax())
+    share, majority_share = float((predicted == top).mean()), float(np.bincount(labels).max() / len(labels))
+    if share <= 0.5 or share <= majority_share:
+        return None
+    return (f"collapse: {share:.0%} of val goes to class {top} while the largest class holds {majority_share:.0%}; "
+            "the model mostly guesses one place (try model.fusion=mean, more epochs, or a frozen backbone)")

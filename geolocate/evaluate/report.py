@@ -194,6 +194,7 @@ def render_report(
     position: Mapping[str, Any] | None = None,
     baselines: Mapping[str, Mapping[str, Any]] | None = None,
     gate_basis: str | None = None,
+    warnings: Sequence[str | None] = (),
     duration_s: float | None = None,
     became_best: bool | None = None,
     artifacts: Sequence[str] = ARTIFACTS,
@@ -214,12 +215,14 @@ def render_report(
         position: `{"mode": .., "medians": {"top1": .., "weighted": ..}}` from `choose_position_mode`.
         baselines: `evaluate.baselines.all_baselines` output on the same test photos as `metrics["test"]`.
         gate_basis: one sentence saying what the gates compare against (`gate_basis`).
+        warnings: lines shown in bold under the summary (None entries are skipped), e.g. a collapse.
         duration_s: wall time of the run.
         became_best: whether this run replaced `models/best.*` (None: not decided).
         artifacts: file names in the run directory to link.
     """
     lines = [f"# geolocate run `{run_id}`", ""]
     lines += [_summary(gates, duration_s, became_best), ""] + ([gate_basis, ""] if gate_basis else [])
+    lines += [f"**Warning: {w}**\n" for w in warnings if w]
     lines += metrics_section(metrics) + _position_lines(position)
     if baselines:
         lines += baselines_section(_test_metrics(metrics), baselines)

@@ -90,6 +90,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     """Calibrate and pick the position mode on val, measure test, write every artifact, maybe promote."""
     from geolocate.artifacts.best import maybe_promote
     from geolocate.evaluate.baseline_data import photo_baselines
+    from geolocate.evaluate.baselines import collapse_warning
     from geolocate.evaluate.calibration import calibration_summary, fit_temperature
     from geolocate.evaluate.gates import all_pass, evaluate_gates
 
@@ -102,6 +103,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     test_metrics = scored.metrics
     stability = _stability(run, e.stability_last_k)
     baselines = photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test)
+    collapse = collapse_warning(val_probs.argmax(1), val.labels)
     gates = evaluate_gates(test_metrics, stability["std_km"], e.gates, baselines)
     calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
     _write_predictions(run.predictions, test, test_probs, scored, classes)
@@ -110,7 +112,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     became_best = maybe_promote(run.best, val_metrics, paths)
     summary = {
         "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
-        "baselines": baselines, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
+        "baselines": baselines, "collapse": collapse, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
         "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
         "report_path": str(run.report),
     }
@@ -185,7 +187,7 @@ def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test
         run.run_id, summary["metrics"], summary["gates"], public_dict(cfg), collect_environment(device),
         calibration=summary["calibration"], stability=summary["stability"], data_kpis=_data_kpis(paths, classes),
         position=summary["position"], duration_s=fit_seconds, became_best=summary["became_best"],
-        baselines=summary["baselines"], gate_basis=gate_basis(cfg.eval.gates),
+        baselines=summary["baselines"], gate_basis=gate_basis(cfg.eval.gates), warnings=[summary["collapse"]],
     )
     atomic.write_text(run.report, text)
 
@@ -210,6 +212,8 @@ def _print_summary(summary: dict, gates) -> None:
                   f"median {t['median_km']:.2f} km, p90 {t['p90_km']:.2f} km, >200 km {t['over_200km']:.1%}")
     if summary.get("baselines"):
         console.print(baselines_line(t, summary["baselines"]))
+    if summary.get("collapse"):
+        console.print(f"[yellow]![/] {summary['collapse']}")
     console.print(gates_table([g.as_dict() for g in gates]))
     if summary["became_best"]:
         console.print("[green]★[/] this run is the new global best (models/best.*)")

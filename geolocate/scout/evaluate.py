@@ -40,15 +40,27 @@ def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: st
     ctx = PhaseContext(run_cfg, paths, root, location_frame(paths.data), load_regions(paths.data))
     centroids = centroids_of(ctx.regions)
     sniper, _ = load_sniper(root / SNIPER)
-    metrics, test_rows = {}, None
+    metrics, rows = {}, {}
     for split in ("val", "test"):
         metrics[split], combined, outs = _split_metrics(ctx, bundle, split, centroids, sniper)
-        if split == "test":
-            test_rows = (combined, outs)
+        rows[split] = (combined, outs)
+    test_rows, val_rows = rows["test"], rows["val"]
     before, after = metrics["test"].get("ensemble", {}), metrics["test"].get(AFTER, {})
     metrics["sniper_gain_median_km"] = _gain(before, after)
     metrics["baselines"] = location_baselines(cfg, ctx, centroids)
+    metrics["collapse"] = _collapse(ctx, val_rows)
     return _write(ctx, cfg, metrics, test_rows, time.perf_counter() - start)
+
+
+def _collapse(ctx, val_rows) -> str | None:
+    from geolocate.console import console
+    from geolocate.evaluate.baselines import collapse_warning
+
+    combined, outs = val_rows
+    warning = collapse_warning(combined.top1, outs[0]["labels"]) if combined is not None else None
+    if warning:
+        console.print(f"[yellow]![/] {warning}")
+    return warning
 
 
 def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict:
@@ -150,6 +162,7 @@ def _report(ctx, metrics: dict, gates, std: float, seconds: float, became_best: 
                                     "ensemble_weights": weights,
                                     "sniper_gain_median_km": metrics.get("sniper_gain_median_km")},
                          baselines=metrics.get("baselines"), gate_basis=gate_basis(ctx.cfg.eval.gates),
+                         warnings=[metrics.get("collapse")],
                          duration_s=seconds, became_best=became_best,
                          artifacts=("confusion_matrix.png", "geo_error.png", "predictions.parquet", "metrics.json", BUNDLE_NAME))
     val = [(f"val: {phase}", m) for phase, m in metrics["val"].items()]

@@ -64,3 +64,13 @@ def test_gates_fit_the_area():
     assert [g.passed for g in relative] == [True, False, True]  # p90 9.5 is not below the centroid's 9.0
     france = evaluate_gates(model, 0.1, GatesConfig(absolute=True), baselines)
     assert [g.name for g in france][:3] == ["accuracy", "median_km", "p90_km"] and len(france) == 6
+
+
+def test_collapse_guard_warns_only_when_one_class_takes_more_than_it_holds():
+    from geolocate.evaluate.baselines import collapse_warning
+
+    labels = np.array([0, 0, 1, 1, 2, 2, 2, 1])
+    assert "collapse: 88% of val goes to class 2" in collapse_warning(np.array([2, 2, 2, 2, 2, 2, 2, 1]), labels)
+    assert collapse_warning(labels, labels) is None  # right answers are not a collapse
+    skewed = np.array([0, 0, 0, 0, 0, 0, 1, 2])
+    assert collapse_warning(skewed, skewed) is None  # one class really holds 75 %
