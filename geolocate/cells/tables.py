@@ -39,8 +39,8 @@ def train_centroids(cells: pl.DataFrame, photos: pl.DataFrame) -> pl.DataFrame:
         photos: cell_id, lat, lon, split of the split's photos.
     """
     train = photos.filter(pl.col("split") == "train")
-    means = train.group_by("cell_id").agg(train_lat=_sphere_mean_lat(), train_lon=_sphere_mean_lon())
-    kept = cells.join(means, on="cell_id", how="left")
+    means = _centroids(train.group_by("cell_id").agg(pl.col("lat"), pl.col("lon")))
+    kept = cells.join(means.rename({"centroid_lat": "train_lat", "centroid_lon": "train_lon"}), on="cell_id", how="left")
     # A class without a train photo keeps its old centroid (the split drops such classes anyway).
     kept = kept.with_columns(
         centroid_lat=pl.coalesce("train_lat", "centroid_lat"), centroid_lon=pl.coalesce("train_lon", "centroid_lon"),

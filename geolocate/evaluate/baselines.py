@@ -23,7 +23,7 @@ import numpy as np
 
 from geolocate.evaluate.metrics import geo_metrics
 from geolocate.evaluate.position import position_errors_km
-from geolocate.geo import mean_position, pairwise_haversine_km
+from geolocate.geo import pairwise_haversine_km, spherical_mean
 
 TRIVIAL = ("majority", "centroid")
 KNN_KS = (1, 5)
@@ -56,7 +56,7 @@ def majority(pool: Pool, test: Pool, centroids: np.ndarray) -> dict:
 
 def centroid(pool: Pool, test: Pool, centroids: np.ndarray) -> dict:
     """Always the pool's mean position; the classes ranked by their distance to it."""
-    centre = np.array([mean_position(pool.latlon[:, 0], pool.latlon[:, 1])])
+    centre = np.array([spherical_mean(pool.latlon[:, 0], pool.latlon[:, 1])], dtype=np.float64)
     distance = pairwise_haversine_km(centre[:, 0], centre[:, 1], centroids[:, 0], centroids[:, 1])[0]
     scores = np.tile(-distance, (len(test.labels), 1))
     return _score(np.tile(centre, (len(test.labels), 1)), scores, test)
