@@ -133,6 +133,7 @@ class SplitConfig(_Stage):
     seed: int = Field(0, description="Seed: the same seed and data give the same split.")
     group_by: Literal["sequence", "drive"] = Field("sequence", description="Unit that never straddles splits: a sequence, or a drive (creator + capture day).")
     near_m: float = Field(25.0, ge=0, description="Radius of the near-duplicate audit: test photos with a train photo this close.")
+    max_near_share: float = Field(0.01, ge=0, le=1, description="Largest share of test photos with a train photo of another sequence within near_m that `sanity` accepts; above it the test set measures memory, not geolocation.")
 
     @field_validator("val", "test", mode="before")
     @classmethod
@@ -196,6 +197,8 @@ class GatesConfig(_Stage):
     median_km_max: float = Field(1.0, gt=0, description="Test median error must be below this (km).")
     p90_km_max: float = Field(5.0, gt=0, description="Test p90 error must be below this (km).")
     max_std_km: float = Field(0.25, ge=0, description="Std of val median km over the last epochs must be at most this.")
+    absolute: bool = Field(False, description="Apply the fixed accuracy/median/p90 thresholds above (France v1's card); off, the area's own baselines set the bar.")
+    beat_baselines: bool = Field(True, description="Test median and p90 km must be below the best trivial baseline's (majority class or train centroid).")
 
 
 class EvalConfig(_Stage):
@@ -208,6 +211,7 @@ class EvalConfig(_Stage):
     radius_bands: int = Field(3, ge=1, description="Confidence bands, each with its own conformal radius (fewer when val is small).")
     retrieval: bool = Field(True, description="Index the train photos' embeddings and refine positions by retrieval when that is better on val.")
     gates: GatesConfig = Field(default_factory=GatesConfig, description="The release gates, each PASS or FAIL.")
+    knn_baseline: bool = Field(True, description="Score 1-NN and 5-NN on the frozen backbone's embeddings beside the model (cached in data/features/).")
 
 
 class PredictConfig(_Stage):

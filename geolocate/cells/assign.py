@@ -70,6 +70,12 @@ def _parents(cells: np.ndarray, resolution: int) -> np.ndarray:
     return np.asarray([h3int.cell_to_parent(c, resolution) for c in np.asarray(cells).tolist()], dtype=np.int64)
 
 
+def suggest_min_samples(counts: list[int], classes: int = 5) -> int:
+    """The largest minimum that keeps at least `classes` groups of these sizes (fewer groups: all of them)."""
+    ranked = sorted(counts, reverse=True)
+    return int(ranked[min(classes, len(ranked)) - 1]) if ranked else 1
+
+
 def apply_sparse_policy(
     counts: pl.DataFrame, resolution: int, min_samples: int, policy: str, max_merge_levels: int
 ) -> SparseOutcome:

@@ -8,7 +8,7 @@ import polars as pl
 
 from geolocate import atomic
 from geolocate.acquire.manifest import read_manifest
-from geolocate.cells.assign import apply_sparse_policy, latlng_to_cells, valid_position
+from geolocate.cells.assign import apply_sparse_policy, latlng_to_cells, suggest_min_samples, valid_position
 from geolocate.cells.kpi import append_kpi_history, batches_present, compute_kpis
 from geolocate.cells.tables import cells_table, labelled_photos, labels_table
 from geolocate.config import CellsConfig
@@ -86,6 +86,11 @@ def run_cells(cfg: CellsConfig, data: DataPaths, resolution: int | None = None, 
             f"({manifest.height:,} photos); fetch more photos or lower it (--set cells.min_samples=N)"
         )
     cells, labels = cells_table(labelled), labels_table(labelled)
+    if cells.height < 2:
+        raise UserError(
+            f"only 1 cell reaches cells.min_samples = {cfg.min_samples} at resolution {res}: one class teaches nothing; "
+            f"use --set cells.min_samples={suggest_min_samples(counts['n'].to_list())} or a finer --res"
+        )
     atomic.write_parquet(data.cells, cells)
     atomic.write_parquet(data.labels, labels)
     kpis = compute_kpis(cells, batches_present(manifest))

@@ -27,6 +27,27 @@ def cells_table(labelled: pl.DataFrame) -> pl.DataFrame:
     return conform(stats, CELLS).sort("cell_id")
 
 
+def train_centroids(cells: pl.DataFrame, photos: pl.DataFrame) -> pl.DataFrame:
+    """`cells` with each centroid recomputed from its train photos only (schema CELLS).
+
+    `geolocate cells` runs before the split, so its centroids average every photo, val and test
+    included: a position predicted at such a centroid has seen the test photos. The split knows
+    which photos are train and moves each centroid to the mean of those.
+
+    Args:
+        cells: the cells table.
+        photos: cell_id, lat, lon, split of the split's photos.
+    """
+    train = photos.filter(pl.col("split") == "train")
+    means = _centroids(train.group_by("cell_id").agg(pl.col("lat"), pl.col("lon")))
+    kept = cells.join(means.rename({"centroid_lat": "train_lat", "centroid_lon": "train_lon"}), on="cell_id", how="left")
+    # A class without a train photo keeps its old centroid (the split drops such classes anyway).
+    kept = kept.with_columns(
+        centroid_lat=pl.coalesce("train_lat", "centroid_lat"), centroid_lon=pl.coalesce("train_lon", "centroid_lon"),
+    )
+    return conform(kept, CELLS).sort("cell_id")
+
+
 def labels_table(labelled: pl.DataFrame) -> pl.DataFrame:
     """image_id → cell_id for every kept photo (schema LABELS), sorted by image_id."""
     hexes = _hex_ids(labelled["label"].unique())

@@ -43,6 +43,12 @@ def print_evaluation(summary: dict, report: bool = True) -> None:
     if "median_km" in t:  # a scout-sniper summary has one metric set per phase instead
         stdout.print(f"test: top-1 {t['acc_top1']:.1%}, top-5 {t.get('acc_top5', float('nan')):.1%}, "
                      f"median {t['median_km']:.2f} km, p90 {t['p90_km']:.2f} km, >200 km {t['over_200km']:.1%}")
+        if summary.get("baselines"):
+            from geolocate.evaluate.report import baselines_line
+
+            stdout.print(baselines_line(t, summary["baselines"]), soft_wrap=True)
+    if summary.get("collapse"):
+        stdout.print(f"[yellow]![/] {summary['collapse']}", soft_wrap=True)
     if summary.get("gates") and isinstance(summary["gates"], list):
         stdout.print(gates_table(summary["gates"]))
     if summary.get("became_best"):

@@ -42,14 +42,31 @@ def check_gate(name: str, value: float | None, comparison: str, threshold: float
     return GateRow(name, None if value is None else float(value), float(threshold), comparison, bool(passed))
 
 
-def evaluate_gates(metrics: Mapping[str, float], stability_std_km: float | None, gates: GatesConfig) -> list[GateRow]:
-    """The four gates on test metrics (`acc_top1`, `median_km`, `p90_km`) and the val stability std."""
-    return [
-        check_gate("accuracy", metrics.get("acc_top1"), ">=", gates.accuracy_min),
-        check_gate("median_km", metrics.get("median_km"), "<", gates.median_km_max),
-        check_gate("p90_km", metrics.get("p90_km"), "<", gates.p90_km_max),
-        check_gate("stability_std_km", stability_std_km, "<=", gates.max_std_km),
-    ]
+def evaluate_gates(metrics: Mapping[str, float], stability_std_km: float | None, gates: GatesConfig,
+                   baselines: Mapping[str, Mapping[str, float]] | None = None) -> list[GateRow]:
+    """The gates on test metrics (`acc_top1`, `median_km`, `p90_km`) and the val stability std.
+
+    The fixed thresholds apply when `gates.absolute` (France v1); the baseline gates when
+    `gates.beat_baselines` and `baselines` (the `evaluate.baselines.all_baselines` output) are given.
+    """
+    rows = []
+    if gates.absolute:
+        rows += [
+            check_gate("accuracy", metrics.get("acc_top1"), ">=", gates.accuracy_min),
+            check_gate("median_km", metrics.get("median_km"), "<", gates.median_km_max),
+            check_gate("p90_km", metrics.get("p90_km"), "<", gates.p90_km_max),
+        ]
+    if gates.beat_baselines and baselines:
+        rows += baseline_gates(metrics, baselines)
+    return rows + [check_gate("stability_std_km", stability_std_km, "<=", gates.max_std_km)]
+
+
+def baseline_gates(metrics: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]) -> list[GateRow]:
+    """Median and p90 km strictly below the best trivial baseline's (majority or centroid)."""
+    from geolocate.evaluate.baselines import best_trivial
+
+    return [check_gate(f"beats_trivial_{key}", metrics.get(key), "<", best_trivial(baselines, key)[1])
+            for key in ("median_km", "p90_km")]
 
 
 def all_pass(rows: list[GateRow]) -> bool:

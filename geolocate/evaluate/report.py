@@ -86,6 +86,55 @@ def gates_section(gates: Sequence[GateRow | Mapping[str, Any]]) -> list[str]:
     return ["## Gates", ""] + _table(["gate", "value", "must be", "threshold", "result"], table) + [f"Verdict: **{verdict}**.", ""]
 
 
+BASELINE_KEYS = ("acc_top1", "median_km", "p90_km", "p95_km", "within_1km", "within_25km", "over_200km")
+
+
+def baselines_section(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]], model_name: str = "model") -> list[str]:
+    """The model beside every baseline on the same test photos, and whether it beats them."""
+    from geolocate.evaluate.baselines import best_trivial
+
+    named = [(model_name, model), *baselines.items()]
+    rows = [[k] + [format_value(k, m.get(k)) for _, m in named] for k in BASELINE_KEYS if any(k in m for _, m in named)]
+    lines = ["## Baselines (same test set, drawn from train + val)", ""] + _table(["metric"] + [n for n, _ in named], rows)
+    return lines + _verdicts(model, baselines, best_trivial) + [""]
+
+
+def _verdicts(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]], best_trivial) -> list[str]:
+    median, p90 = model.get("median_km", float("nan")), model.get("p90_km", float("nan"))
+    out = []
+    name, value = best_trivial(baselines, "median_km")
+    _, p90_value = best_trivial(baselines, "p90_km")
+    beats = median < value and p90 < p90_value
+    out.append(f"- Best trivial baseline: **{name}** ({format_value('median_km', value)} median); the model "
+               f"**{'beats' if beats else 'does not beat'}** the trivial baselines on median and p90.")
+    for knn in (k for k in ("5-NN", "1-NN") if k in baselines):
+        kb = baselines[knn]
+        verdict = "beats" if median < kb["median_km"] and p90 < kb["p90_km"] else "does not beat"
+        out.append(f"- Against {knn} on the frozen backbone: the model **{verdict}** it on median and p90 "
+                   f"({format_value('median_km', median)} vs {format_value('median_km', kb['median_km'])} median).")
+    if "ceiling" in baselines:
+        out.append(f"- Ceiling (true class centroid): {format_value('median_km', baselines['ceiling']['median_km'])} median: "
+                   "no model placing photos at class centroids does better.")
+    return out
+
+
+def baselines_line(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]]) -> str:
+    """One console line: median km of the model and of each baseline."""
+    return "baselines (median km): " + ", ".join(
+        f"{name} {m['median_km']:.2f}" for name, m in [("model", model), *baselines.items()])
+
+
+def gate_basis(gates) -> str:
+    """What the gates measure against, stated at the top of the report."""
+    parts = []
+    if gates.absolute:
+        parts.append(f"fixed thresholds (top-1 ≥ {gates.accuracy_min:.0%}, median < {gates.median_km_max:g} km, "
+                     f"p90 < {gates.p90_km_max:g} km)")
+    if gates.beat_baselines:
+        parts.append("median and p90 below the best trivial baseline (majority class or train centroid) of this area")
+    return "Gates: " + (" and ".join(parts) or "stability only") + "."
+
+
 def calibration_section(calibration: Mapping[str, Any]) -> list[str]:
     """Temperature and ECE/NLL before and after scaling."""
     rows = [
@@ -162,6 +211,9 @@ def render_report(
     seeds: Mapping[str, Mapping[str, float]] | None = None,
     data_kpis: Mapping[str, Any] | None = None,
     position: Mapping[str, Any] | None = None,
+    baselines: Mapping[str, Mapping[str, Any]] | None = None,
+    gate_basis: str | None = None,
+    warnings: Sequence[str | None] = (),
     duration_s: float | None = None,
     became_best: bool | None = None,
     artifacts: Sequence[str] = ARTIFACTS,
@@ -186,6 +238,9 @@ def render_report(
         seeds: `aggregate_seeds` output when several seeds were trained.
         data_kpis: photos, classes, per-split sizes, photos per cell, top class share...
         position: `{"mode": .., "medians": {"top1": .., "weighted": ..}}` from `choose_position_mode`.
+        baselines: `evaluate.baselines.all_baselines` output on the same test photos as `metrics["test"]`.
+        gate_basis: one sentence saying what the gates compare against (`gate_basis`).
+        warnings: lines shown in bold under the summary (None entries are skipped), e.g. a collapse.
         duration_s: wall time of the run.
         became_best: whether this run replaced `models/best.*` (None: not decided).
         artifacts: file names in the run directory to link.
@@ -197,8 +252,12 @@ def render_report(
         samples: `breakdown.sample_predictions` rows.
     """
     lines = [f"# geolocate run `{run_id}`", ""] + ([judged, ""] if judged else [])
-    lines += [_summary(gates, duration_s, became_best, already_best), ""]
-    lines += metrics_section(metrics) + _position_lines(position) + gates_section(gates)
+    lines += [_summary(gates, duration_s, became_best, already_best), ""] + ([gate_basis, ""] if gate_basis else [])
+    lines += [f"**Warning: {w}**\n" for w in warnings if w]
+    lines += metrics_section(metrics) + _position_lines(position)
+    if baselines:
+        lines += baselines_section(_test_metrics(metrics), baselines)
+    lines += gates_section(gates)
     if retrieval:
         lines += retrieval_section(retrieval)
     if radius:
@@ -242,6 +301,12 @@ def radius_section(radius: Mapping[str, Any]) -> list[str]:
              f"with {level:.0%} probability. Test coverage: **{format_value('share', test.get('coverage'))}** "
              f"(target {level:.0%} ± 3 points).", ""]
     return lines + _table(["confidence band", "radius", "test coverage"], rows)
+
+
+def _test_metrics(metrics: NamedMetrics) -> Mapping[str, Any]:
+    """The test column of `metrics` (the last named set when none is called "test")."""
+    named = dict(_named(metrics))
+    return named.get("test") or list(named.values())[-1]
 
 
 def _summary(gates, duration_s: float | None, became_best: bool | None, already_best: bool = False) -> str:

@@ -107,6 +107,8 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
                       fit_seconds: float | None, train: Outputs | None = None, judged: dict | None = None) -> dict:
     """Calibrate, pick the position mode and retrieval on val, fit the radius, measure test, write every artifact, maybe promote."""
     from geolocate.artifacts.best import is_current_best, maybe_promote
+    from geolocate.evaluate.baseline_data import photo_baselines
+    from geolocate.evaluate.baselines import collapse_warning
     from geolocate.evaluate.calibration import calibration_summary, fit_temperature
     from geolocate.evaluate.gates import all_pass, evaluate_gates
 
@@ -120,7 +122,9 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     val_metrics, test_metrics = val_scored.metrics, scored.metrics
     radius, radius_coverage = _radius(e, val_probs, val_scored, test_probs, scored)
     stability = _stability(run, e.stability_last_k)
-    gates = evaluate_gates(test_metrics, stability["std_km"], e.gates)
+    baselines = photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test)
+    collapse = collapse_warning(val_probs.argmax(1), val.labels)
+    gates = evaluate_gates(test_metrics, stability["std_km"], e.gates, baselines)
     calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
     _write_predictions(run.predictions, test, test_probs, scored, classes)
     _write_plots(run, test, test_probs, scored, classes)
@@ -130,7 +134,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     already_best = not became_best and is_current_best(run.run_id, paths)
     summary = {
         "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
-        "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
+        "baselines": baselines, "collapse": collapse, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
         "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
         "retrieval": retrieval, "radius": {**radius, "test": radius_coverage},
         "already_best": already_best, "report_path": str(run.report), "judged_with": judged,
@@ -222,7 +226,7 @@ def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test
                   scored: ScoredSplit, test_probs) -> None:
     from geolocate.evaluate.breakdown import per_city, sample_predictions
     from geolocate.evaluate.judge import judged_line
-    from geolocate.evaluate.report import collect_environment, render_report
+    from geolocate.evaluate.report import collect_environment, gate_basis, render_report
 
     true_cities = [classes.cities[i] for i in test.labels]
     guesses = test_probs.argmax(1)
@@ -236,6 +240,7 @@ def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test
         per_city=per_city(true_cities, guesses == test.labels, scored.err_km),
         samples=sample_predictions(test.image_ids, np.stack([test.lat, test.lon], 1), scored.pred_latlon, scored.err_km,
                                    true_cities, [classes.cities[i] for i in guesses]),
+        baselines=summary["baselines"], gate_basis=gate_basis(cfg.eval.gates), warnings=[summary["collapse"]],
     )
     atomic.write_text(run.report, text)
 

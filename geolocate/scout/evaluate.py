@@ -21,6 +21,7 @@ import polars as pl
 from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict, validate_config
 from geolocate.paths import ProjectPaths
+from geolocate.schemas import VIEWS
 from geolocate.scout.bundle import BUNDLE_NAME, SNIPER, combine, copy_bundle, load_sniper, require_bundle
 
 AFTER = "ensemble + sniper"
@@ -40,14 +41,69 @@ def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: st
     ctx = PhaseContext(run_cfg, paths, root, location_frame(paths.data), load_regions(paths.data))
     centroids = centroids_of(ctx.regions)
     sniper, _ = load_sniper(root / SNIPER)
-    metrics, test_rows = {}, None
+    metrics, rows = {}, {}
     for split in ("val", "test"):
         metrics[split], combined, outs = _split_metrics(ctx, bundle, split, centroids, sniper)
-        if split == "test":
-            test_rows = (combined, outs)
+        rows[split] = (combined, outs)
+    test_rows, val_rows = rows["test"], rows["val"]
     before, after = metrics["test"].get("ensemble", {}), metrics["test"].get(AFTER, {})
     metrics["sniper_gain_median_km"] = _gain(before, after)
+    metrics["baselines"] = location_baselines(cfg, ctx, centroids)
+    metrics["collapse"] = _collapse(ctx, val_rows)
     return _write(ctx, cfg, metrics, test_rows, time.perf_counter() - start)
+
+
+def _collapse(ctx, val_rows) -> str | None:
+    from geolocate.console import console
+    from geolocate.evaluate.baselines import collapse_warning
+
+    combined, outs = val_rows
+    warning = collapse_warning(combined.top1, outs[0]["labels"]) if combined is not None else None
+    if warning:
+        console.print(f"[yellow]![/] {warning}")
+    return warning
+
+
+def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict:
+    """Every baseline on the test locations, drawn from train + val; k-NN on the mean of a location's
+    L2-normalised frozen view embeddings (the first scout's backbone before any training)."""
+    from geolocate.evaluate.baseline_data import frozen_embeddings
+    from geolocate.evaluate.baselines import all_baselines
+    from geolocate.scout.data import view_files
+
+    test = ctx.frame.filter(pl.col("split") == "test")
+    if test.is_empty():
+        return {}
+    files = view_files(ctx.frame, ctx.paths.data)
+    vectors = frozen_embeddings(ctx.cfg, files, _cached_embed(ctx)) if cfg.eval.knn_baseline else None
+    pool = ctx.frame.filter(pl.col("split").is_in(["train", "val"]))
+    return all_baselines(_location_pool(pool, vectors), _location_pool(test, vectors), centroids)
+
+
+def _cached_embed(ctx):
+    """Embeddings through the scout's feature cache: later evaluations of the same data read them back."""
+    from geolocate.scout.features import FeatureCache
+
+    def embed(model, files: dict, batch_size: int) -> dict:
+        cache = FeatureCache(ctx.paths.data.features, ctx.cfg.model.name, model, lock=ctx.paths.data.lock)
+        rows, feats = cache.features(model, files, batch_size)
+        feats = feats.numpy()
+        return {image_id: feats[row] for image_id, row in rows.items()}
+
+    return embed
+
+
+def _location_pool(frame: pl.DataFrame, vectors: dict | None):
+    """Locations as a baseline `Pool`; with `vectors`, only those with at least one embedded view."""
+    from geolocate.evaluate.baselines import Pool, l2_normalise
+
+    pool = Pool(frame["label"].to_numpy().astype(np.int64), frame.select("lat", "lon").to_numpy())
+    if vectors is None:
+        return pool
+    views = [[vectors[i] for i in ids if i in vectors] for ids in frame.select(VIEWS).rows()]
+    keep = [r for r, found in enumerate(views) if found]
+    embeddings = np.stack([l2_normalise(np.stack(views[r])).mean(axis=0) for r in keep]) if keep else None
+    return Pool(pool.labels[keep], pool.latlon[keep], embeddings)
 
 
 def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper) -> tuple[dict, object, list]:
@@ -82,7 +138,7 @@ def _write(ctx, cfg: GeolocateConfig, metrics: dict, test_rows, seconds: float) 
     history = pl.read_csv(ctx.root / "sniper-metrics.csv")
     val_km = history["val_median_km"].to_list() if "val_median_km" in history.columns else []
     std = stability_std_km(val_km, cfg.eval.stability_last_k)
-    gates = evaluate_gates(metrics["test"].get(AFTER, {}), std, cfg.eval.gates)
+    gates = evaluate_gates(metrics["test"].get(AFTER, {}), std, cfg.eval.gates, metrics.get("baselines"))
     if test_rows is not None and test_rows[0] is not None:
         _predictions(ctx, *test_rows)
         _plots(ctx, *test_rows)
@@ -94,7 +150,7 @@ def _write(ctx, cfg: GeolocateConfig, metrics: dict, test_rows, seconds: float) 
 
 
 def _report(ctx, metrics: dict, gates, std: float, seconds: float, became_best: bool) -> str:
-    from geolocate.evaluate.report import collect_environment, metrics_section, render_report
+    from geolocate.evaluate.report import collect_environment, gate_basis, metrics_section, render_report
     from geolocate.scout.bundle import read_bundle
 
     bundle = read_bundle(ctx.root)
@@ -106,6 +162,8 @@ def _report(ctx, metrics: dict, gates, std: float, seconds: float, became_best: 
                          data_kpis={"regions": ctx.regions.height, "offset_at": ctx.cfg.train.sniper_offset_at,
                                     "ensemble_weights": weights,
                                     "sniper_gain_median_km": metrics.get("sniper_gain_median_km")},
+                         baselines=metrics.get("baselines"), gate_basis=gate_basis(ctx.cfg.eval.gates),
+                         warnings=[metrics.get("collapse")],
                          duration_s=seconds, became_best=became_best,
                          artifacts=("confusion_matrix.png", "geo_error.png", "predictions.parquet", "metrics.json", BUNDLE_NAME))
     val = [(f"val: {phase}", m) for phase, m in metrics["val"].items()]

@@ -2,7 +2,11 @@
 
 Columns: an id (`id` or `location_id`), one path per view (`north`, `east`, `south`, `west`;
 relative to `--images-dir`, empty when the view is missing), and optionally `lat`, `lon` and a
-region column. Every readable view is re-encoded as JPEG into `data/raw/<image_id>.jpg` and
+region column. Views may instead be vehicle-relative faces (`front`, `right`, `back`, `left`) with
+an `azimuth` column (the vehicle's heading, degrees from north): each face goes to the compass view
+it looks at most nearly. A group column (`group`, `sequence` or `collection`) names the capture
+sequence: neighbouring captures of one sequence then share a `sequence_id` and never straddle
+splits; without one, every location is a group of its own. Every readable view is re-encoded as JPEG into `data/raw/<image_id>.jpg` and
 registered in the manifest (source `import`); the location goes into `data/locations.parquet`.
 A view that cannot be read is reported and left empty: the rest of the table still imports.
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +33,8 @@ from geolocate.schemas import LOCATIONS, VIEWS, conform
 from geolocate.lock import locks_data
 
 ID_COLUMNS = ("id", "location_id")
+GROUP_COLUMNS = ("group", "sequence", "collection")
+FACES = ("front", "right", "back", "left")  # clockwise from the vehicle's heading
 
 
 @dataclass
@@ -55,8 +62,11 @@ def read_table(csv_path: Path) -> list[dict[str, str]]:
     except (OSError, csv.Error) as exc:
         raise UserError(f"cannot read locations table {csv_path}: {getattr(exc, 'strerror', None) or exc}") from None
     id_column = next((c for c in ID_COLUMNS if c in header), None)
-    if id_column is None or not any(v in header for v in VIEWS):
-        raise UserError(f"{csv_path}: expected an 'id' column and view columns (north, east, south, west); got {', '.join(header) or 'nothing'}")
+    if id_column is None or not any(v in header for v in (*VIEWS, *FACES)):
+        raise UserError(f"{csv_path}: expected an 'id' column and view columns (north, east, south, west, "
+                        f"or front, right, back, left with azimuth); got {', '.join(header) or 'nothing'}")
+    if any(f in header for f in FACES) and "azimuth" not in header:
+        raise UserError(f"{csv_path}: front/right/back/left faces need an 'azimuth' column (the vehicle's heading, degrees from north)")
     if not rows:
         raise UserError(f"{csv_path}: no rows (only the header); add one row per location")
     return [{**row, "id": (row[id_column] or "").strip()} for row in rows]
@@ -78,13 +88,26 @@ def check_rows(rows: list[dict], csv_path: Path, base: Path) -> None:
         problem = position_problem(row.get("lat"), row.get("lon"))
         if problem:
             problems.append(f"line {row['line']}: {problem}")
-        for view in VIEWS:
+        if (azimuth := azimuth_problem(row.get("azimuth"))) is not None:
+            problems.append(f"line {row['line']}: {azimuth}")
+        for view in (*VIEWS, *FACES):  # vehicle faces are paths too
             name = (row.get(view) or "").strip()
             if name and isinstance(refused := confined_view(base, name), str):
                 problems.append(f"line {row['line']}: {view} {refused}")
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise UserError(f"{csv_path}: {'; '.join(problems[:3])}{more}; nothing imported")
+
+
+def azimuth_problem(text: str | None) -> str | None:
+    """Why an azimuth cell is not a finite heading in degrees, or None (empty is fine)."""
+    if (text or "").strip() == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return f"azimuth {text!r} is not a number"
+    return None if math.isfinite(value) else f"azimuth {text!r} is not finite"
 
 
 def position_problem(lat_text: str | None, lon_text: str | None) -> str | None:
@@ -129,6 +152,28 @@ def _jpeg(path: Path) -> tuple[bytes, int, int]:
     return buffer.getvalue(), image.width, image.height
 
 
+def view_paths(row: dict[str, str]) -> list[tuple[str, float, str]]:
+    """(compass view, compass angle, path) of every non-empty view of a row.
+
+    Vehicle-relative faces turn with the row's azimuth: a face looking at `azimuth + 90·k` goes to
+    the cardinal view nearest that bearing (four faces 90° apart land on four distinct views).
+    """
+    out = [(view, 90.0 * k, (row.get(view) or "").strip()) for k, view in enumerate(VIEWS)]
+    azimuth = _float(row.get("azimuth"))
+    if azimuth is not None:
+        for k, face in enumerate(FACES):
+            bearing = (azimuth + 90.0 * k) % 360.0
+            slot = int(math.floor(bearing / 90.0 + 0.5)) % 4  # floor(x + .5): same rounding for every face
+            out.append((VIEWS[slot], bearing, (row.get(face) or "").strip()))
+    return [(view, angle, name) for view, angle, name in out if name]
+
+
+def group_of(row: dict[str, str]) -> str:
+    """The row's sequence id: its group column when it has one, else its own location id."""
+    group = next((row[c].strip() for c in GROUP_COLUMNS if (row.get(c) or "").strip()), None)
+    return f"import:group:{group}" if group else f"import:{row['id']}"
+
+
 def _float(text: str | None) -> float | None:
     return float(text) if (text or "").strip() else None  # checked by `position_problem` first
 
@@ -153,11 +198,8 @@ def import_locations(csv_path: Path, images_dir: Path | None, data, region_colum
     check_rows(rows, Path(csv_path), base)
     for row in rows:
         location = {"location_id": row["id"], "lat": _float(row.get("lat")), "lon": _float(row.get("lon")),
-                    "region": (row.get(region_column) or "").strip() or None, "sequence_id": f"import:{row['id']}"}
-        for degrees, view in enumerate(VIEWS):
-            name = (row.get(view) or "").strip()
-            if not name:
-                continue
+                    "region": (row.get(region_column) or "").strip() or None, "sequence_id": group_of(row)}
+        for view, compass, name in view_paths(row):
             try:
                 data_bytes, width, height = _jpeg(base / name)  # confined by `check_rows`
             except BadImage as exc:
@@ -166,7 +208,7 @@ def import_locations(csv_path: Path, images_dir: Path | None, data, region_colum
             image_id = import_id(row["id"], view, data_bytes)
             atomic.write_bytes(data.raw_photo(image_id), data_bytes)
             location[view] = image_id
-            photos.append(_manifest_row(image_id, location, 90.0 * degrees, width, height, len(data_bytes), data))
+            photos.append(_manifest_row(image_id, location, compass, width, height, len(data_bytes), data))
             result.views += 1
         locations.append(location)
     result.locations = len(locations)

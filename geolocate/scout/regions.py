@@ -80,6 +80,7 @@ def region_table(split: pl.DataFrame) -> pl.DataFrame:
 def run_regions(cfg, data) -> RegionsResult:
     """Label, filter sparse regions, split and write `regions.parquet` + `location_split.parquet`."""
     from geolocate import atomic
+    from geolocate.cells.assign import suggest_min_samples
     from geolocate.split.audit import audit
     from geolocate.split.run import check_ratios
     from geolocate.scout.locations import read_locations
@@ -91,8 +92,9 @@ def run_regions(cfg, data) -> RegionsResult:
     kept = counts.filter(pl.col("n") >= rc.min_samples)["region"]
     labelled = labelled.filter(pl.col("region").is_in(kept.to_list()))
     if kept.len() < 2:
+        suggestion = suggest_min_samples(counts["n"].to_list())
         raise UserError(f"only {kept.len()} region(s) have >= regions.min_samples={rc.min_samples} locations; "
-                        "add data, lower regions.min_samples or use a finer regions.h3_resolution")
+                        f"use --set regions.min_samples={suggestion}, add data or use a finer regions.h3_resolution")
     split = split_locations(labelled, cfg.split.group_by, cfg.split.val, cfg.split.test, cfg.split.seed)
     regions = region_table(split)
     split = split.filter(pl.col("region").is_in(regions["region"].to_list()))

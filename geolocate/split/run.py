@@ -14,6 +14,7 @@ import polars as pl
 
 from geolocate import atomic
 from geolocate.acquire.manifest import read_manifest
+from geolocate.cells.tables import train_centroids
 from geolocate.config import GeolocateConfig, SplitConfig
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths
@@ -91,6 +92,8 @@ def run_split(cfg: GeolocateConfig, data: DataPaths) -> SplitResult:
     frame = frame.join(dominance.removed, on="image_id", how="anti")
     split = conform(frame, SPLIT).sort("image_id")
     report = _report(scfg, frame, cells, dropped_cells, dominance.report())
+    kept_cells = cells.filter(~pl.col("cell_id").is_in(dropped_cells)).sort("cell_id")
+    atomic.write_parquet(data.cells, train_centroids(kept_cells, frame))
     atomic.write_parquet(data.split, split)
     atomic.write_json(data.split_report, report)
     return SplitResult(split, report)

@@ -95,6 +95,7 @@ def run_sanity(cfg: GeolocateConfig, data: DataPaths, quick: bool = False) -> Sa
     _split(report, split, labels, cells, _downsampled(data))
     frame = split.join(labels, on="image_id", how="inner").join(manifest.select("image_id", "sequence_id"), on="image_id", how="left")
     _leakage(report, frame)
+    _near_duplicates(report, _split_report(data), cfg.split.max_near_share)
     _dominance(report, frame, cfg.cells.max_dominance)
     return report
 
@@ -128,11 +129,20 @@ def _cells(report: SanityReport, cells: pl.DataFrame, labels: pl.DataFrame, mani
     report.add("labels", problems, f"{labels.height:,} labelled photos consistent with cells and manifest")
 
 
+def _split_report(data: DataPaths) -> dict:
+    """split_report.json, or {} when it is missing or unreadable."""
+    try:
+        report = json.loads(data.split_report.read_text())
+    except (OSError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
 def _downsampled(data: DataPaths) -> int | None:
     """Train rows the dominance cap left out, per split_report.json (None when unknown)."""
     try:
-        return int(json.loads(data.split_report.read_text())["dominance"]["downsampled_rows"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(_split_report(data)["dominance"]["downsampled_rows"])
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -168,6 +178,21 @@ def _leakage(report: SanityReport, frame: pl.DataFrame) -> None:
     )
     report.add("sequence leakage", [f"{len(shared)} sequences in more than one split ({_examples(shared)})"] if shared else [],
                "0 sequences shared across splits")
+
+
+def _near_duplicates(report: SanityReport, split_report: dict, max_share: float) -> None:
+    """Test photos with a train photo of another sequence a few metres away: the model may remember, not locate."""
+    near = (split_report.get("leakage") or {}).get("near_duplicates")
+    if not isinstance(near, dict) or "share" not in near:
+        report.add("near duplicates", ["no leakage audit in split_report.json; run `geolocate split` again"], "")
+        return
+    share, hits, n = float(near["share"]), near.get("with_train_neighbour", 0), near.get("test_photos", 0)
+    problem = [
+        f"{hits} of {n} test photos ({share:.1%}) have a train photo of another sequence within {near.get('near_m', '?')} m, "
+        f"above {max_share:.0%} (split.max_near_share): group captures by sequence (a `group` column for import-locations) "
+        "or split by drive (--set split.group_by=drive)"
+    ] if share > max_share + _SHARE_EPS else []
+    report.add("near duplicates", problem, f"{share:.1%} of test photos have a near train photo (max {max_share:.0%})")
 
 
 def _dominance(report: SanityReport, frame: pl.DataFrame, cap: float) -> None:

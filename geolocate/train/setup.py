@@ -111,7 +111,9 @@ def _build_model(cfg: GeolocateConfig, num_classes: int) -> nn.Module:
     from geolocate.models import create_model
 
     m = cfg.model
-    return create_model(m.name, num_classes=num_classes, pretrained=m.pretrained, weights=m.weights, dropout=m.dropout)
+    # freeze_backbone / train_last_n_blocks used to be read by the scout-sniper only: v1 ignored them silently.
+    return create_model(m.name, num_classes=num_classes, pretrained=m.pretrained, weights=m.weights, dropout=m.dropout,
+                        freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks)
 
 
 def _loaders(cfg: GeolocateConfig, paths: ProjectPaths, splits: dict, data_config: dict, d: Dist):

@@ -167,3 +167,17 @@ def test_freeze_force_never_copies_a_link_target(populated, cfg, tmp_path, membe
     assert not (project.releases / "v9").exists()
     shipped = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink() and p != secret]
     assert not any(b"private file" in p.read_bytes() for p in shipped)
+
+
+def test_a_model_no_better_than_always_guessing_the_majority_class_is_refused(populated, cfg):
+    """The area's own bar: a fine-looking median that the majority class matches is not a result."""
+    from geolocate.config import GatesConfig
+    from geolocate.evaluate.gates import all_pass, evaluate_gates
+
+    project, run = populated
+    model = {"acc_top1": 0.26, "median_km": 2.86, "p90_km": 16.0}
+    baselines = {"majority": {"median_km": 2.01, "p90_km": 16.4}, "centroid": {"median_km": 3.5, "p90_km": 9.8}}
+    gates = evaluate_gates(model, 0.1, GatesConfig(), baselines)
+    run.metrics_json.write_text(json.dumps({"gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates)}))
+    with pytest.raises(UserError, match=r"\(beats_trivial_median_km, beats_trivial_p90_km FAIL\)"):
+        run_freeze(cfg, project, "latest", "v1.0")

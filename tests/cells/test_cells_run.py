@@ -134,3 +134,17 @@ def test_the_data_stages_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_a_single_class_is_refused_with_a_minimum_that_gives_several(data):
+    """`cells.min_samples=150` on a small set used to write one class, which teaches nothing."""
+    import re
+
+    drop = CFG.model_copy(update={"sparse": "drop"})
+    sizes = run_cells(drop.model_copy(update={"min_samples": 1}), data).cells["n_images"].sort(descending=True).to_list()
+    assume_unique_top = sizes[0] > sizes[1]
+    assert assume_unique_top and len(sizes) >= 5
+    with pytest.raises(UserError, match=r"only 1 cell reaches .* --set cells.min_samples=\d+") as info:
+        run_cells(drop.model_copy(update={"min_samples": sizes[0]}), data)
+    suggested = int(re.search(r"min_samples=(\d+) or", str(info.value)).group(1))
+    assert run_cells(drop.model_copy(update={"min_samples": suggested}), data).cells.height >= 5

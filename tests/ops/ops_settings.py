@@ -11,6 +11,7 @@ BATCH_SETS = [
 LOOSE_GATES = [
     "eval.gates.accuracy_min=0.0", "eval.gates.median_km_max=100000.0",
     "eval.gates.p90_km_max=100000.0", "eval.gates.max_std_km=100000.0",
+    "eval.gates.beat_baselines=false",  # three training steps need not beat the majority class
 ]
 
 

@@ -39,6 +39,11 @@ def test_tiny_scout_sniper_end_to_end(cli, workdir):
     assert {"scout-clip", "scout-convnext", "ensemble", "ensemble + sniper"} <= set(metrics)
     report_md = (root / "REPORT.md").read_text()
     assert "ensemble + sniper" in report_md and "median_km" in report_md
+    saved = json.loads((root / "metrics.json").read_text())
+    assert list(saved["baselines"]) == ["majority", "centroid", "1-NN", "5-NN", "ceiling"]
+    assert saved["baselines"]["majority"]["n"] == metrics["ensemble + sniper"]["n"]  # the same test locations
+    assert {g["name"] for g in saved["gates"]} >= {"beats_trivial_median_km", "beats_trivial_p90_km"}
+    assert "## Baselines" in report_md and "Gates: median and p90 below the best trivial baseline" in report_md
     assert (root / "predictions.parquet").is_file() and (root / "geo_error.png").is_file()
 
     _predict_views(cli, workdir)

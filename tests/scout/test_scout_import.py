@@ -131,3 +131,71 @@ def test_a_header_only_table_says_no_rows(tmp_path):
     table.write_text("id,north,east,south,west\n")
     with pytest.raises(UserError, match="no rows"):
         import_locations(table, tmp_path, DataPaths(tmp_path / "data"))
+
+
+def _faces_table(tmp_path, header_extra="group", rows=None):
+    images = tmp_path / "faces"
+    images.mkdir()
+    rng = np.random.default_rng(1)
+    for loc in ("P", "Q", "R"):
+        for face in ("front", "right", "back", "left"):
+            Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(images / f"{loc}_{face}.jpg")
+    table = tmp_path / "faces.csv"
+    lines = [f"id,lat,lon,azimuth,{header_extra},front,right,back,left"]
+    for loc, azimuth, group in rows or [("P", 130, "s1"), ("Q", 139, "s1"), ("R", 10, "s2")]:
+        lines.append(f"{loc},44.7,-1.1,{azimuth},{group}," + ",".join(f"{loc}_{f}.jpg" for f in ("front", "right", "back", "left")))
+    table.write_text("\n".join(lines) + "\n")
+    return table, images
+
+
+def test_vehicle_faces_map_to_the_compass_views_they_look_at(tmp_path):
+    table, images = _faces_table(tmp_path)
+    data = DataPaths(tmp_path / "data")
+    result = import_locations(table, images, data)
+    assert (result.locations, result.views) == (3, 12)
+    manifest = pl.read_parquet(data.manifest)
+    locations = pl.read_parquet(data.locations).sort("location_id")
+    p = locations.row(0, named=True)  # azimuth 130: front looks south-east, 40° from east
+    angle = dict(zip(manifest["image_id"], manifest["compass_angle"]))
+    assert [angle[p[v]] for v in ("east", "south", "west", "north")] == [130.0, 220.0, 310.0, 40.0]
+    r = locations.row(2, named=True)  # azimuth 10: front looks (almost) north
+    assert [angle[r[v]] for v in ("north", "east", "south", "west")] == [10.0, 100.0, 190.0, 280.0]
+
+
+def test_group_column_keeps_one_sequence_per_capture_group(tmp_path):
+    table, images = _faces_table(tmp_path)
+    data = DataPaths(tmp_path / "data")
+    import_locations(table, images, data)
+    seqs = dict(pl.read_parquet(data.locations).select("location_id", "sequence_id").iter_rows())
+    assert seqs["P"] == seqs["Q"] != seqs["R"]  # P and Q were captured in one sequence
+    manifest = pl.read_parquet(data.manifest)
+    assert manifest["sequence_id"].n_unique() == 2
+
+
+def test_without_a_group_column_each_location_is_its_own_group(tmp_path):
+    table, images = _faces_table(tmp_path, header_extra="note")
+    data = DataPaths(tmp_path / "data")
+    import_locations(table, images, data)
+    assert pl.read_parquet(data.locations)["sequence_id"].n_unique() == 3
+
+
+def test_faces_without_azimuth_are_a_one_line_error(cli, workdir):
+    images = workdir / "imgs"
+    images.mkdir()
+    table = workdir / "t.csv"
+    table.write_text("id,front,back\nA,a.jpg,b.jpg\n")
+    result = cli("import-locations", table, "--images-dir", images)
+    assert result.exit_code != 0 and "azimuth" in result.output and "Traceback" not in result.output
+
+
+def test_vehicle_faces_are_confined_and_azimuth_checked(tmp_path):
+    """Face columns are paths like the compass views: a face leaving --images-dir or a bad azimuth
+    refuses the table with its line."""
+    table, images = _faces_table(tmp_path)
+    text = table.read_text().splitlines()
+    text[1] = text[1].replace("P_front.jpg", "../outside.jpg")
+    text[2] = text[2].replace(",139,", ",north,")
+    table.write_text("\n".join(text) + "\n")
+    with pytest.raises(UserError) as refused:
+        import_locations(table, images, DataPaths(tmp_path / "data"))
+    assert "line 2: front" in str(refused.value) and "line 3: azimuth 'north'" in str(refused.value)

@@ -149,3 +149,21 @@ def test_labels_that_match_no_manifest_photo_are_refused_without_touching_cells(
     with pytest.raises(UserError, match="run `geolocate cells` again"):
         run_split(cfg, labelled)
     assert labelled.cells.read_bytes() == before
+
+
+def test_cell_centroids_come_from_train_photos_only(labelled, cfg):
+    """`cells` runs before `split`; a centroid averaging val and test photos leaks their positions."""
+    from geolocate.acquire.manifest import read_manifest
+    from geolocate.geo import haversine_km
+
+    run_split(cfg, labelled)
+    cells = pl.read_parquet(labelled.cells).sort("cell_id")
+    photos = pl.read_parquet(labelled.split).join(pl.read_parquet(labelled.labels), on="image_id").join(
+        read_manifest(labelled, columns=["image_id", "lat", "lon"]), on="image_id")
+    train = photos.filter(pl.col("split") == "train").group_by("cell_id").agg(pl.col("lat").mean(), pl.col("lon").mean())
+    allp = photos.group_by("cell_id").agg(pl.col("lat").mean(), pl.col("lon").mean())
+    got = cells.join(train, on="cell_id").join(allp, on="cell_id", suffix="_all")
+    to_train = haversine_km(got["centroid_lat"].to_numpy(), got["centroid_lon"].to_numpy(), got["lat"].to_numpy(), got["lon"].to_numpy())
+    to_all = haversine_km(got["centroid_lat"].to_numpy(), got["centroid_lon"].to_numpy(), got["lat_all"].to_numpy(), got["lon_all"].to_numpy())
+    assert to_train.max() < 0.05  # the spherical mean of a few km of photos is their plain mean within metres
+    assert to_all.max() > 0.05  # and differs from the mean over every split (the old, leaking centroid)

@@ -46,7 +46,8 @@ def test_a_clean_data_set_passes_every_check(data, cfg):
     report = run_sanity(cfg, data)
     assert report.ok, report.violations
     assert {c.name for c in report.checks} == {
-        "photos exist", "photos decode", "cell minimum", "labels", "split", "sequence leakage", "dominance cap"}
+        "photos exist", "photos decode", "cell minimum", "labels", "split", "sequence leakage", "near duplicates",
+        "dominance cap"}
 
 
 def test_missing_and_corrupt_photos_are_listed(data, cfg):
@@ -117,3 +118,17 @@ def test_a_split_that_no_longer_matches_the_labels_is_caught(data, cfg):
     problems = failed(run_sanity(cfg, data, quick=True))
     assert set(problems) == {"split"}
     assert f"{capped + 1} labelled photos not in the split but the report left out {capped}" in problems["split"]
+
+
+def test_near_duplicates_above_the_threshold_fail_with_the_count_and_the_fix(data, cfg):
+    """Captures imported one sequence each (no group column) put a street's neighbours in train and test."""
+    manifest = pl.read_parquet(data.manifest)
+    write(data.root, manifest.with_columns(sequence_id=pl.lit("import:") + pl.col("image_id")))
+    run_split(cfg, data)
+    share = json.loads(data.split_report.read_text())["leakage"]["near_duplicates"]["share"]
+    assert share > 0.2  # photos 8 m apart: most test photos have a train neighbour
+    problems = failed(run_sanity(cfg, data))
+    assert set(problems) == {"near duplicates"}
+    assert f"{share:.1%}" in problems["near duplicates"] and "group" in problems["near duplicates"]
+    relaxed = load_config(None, "tiny", [*OVERRIDES, "split.max_near_share=1.0"])
+    assert run_sanity(relaxed, data).ok, run_sanity(relaxed, data).violations

@@ -63,3 +63,17 @@ def test_training_refuses_an_empty_split(project, tiny_config):
     pl.read_parquet(split).filter(pl.col("split") != "test").write_parquet(split)
     with pytest.raises(UserError, match="no test photos"):
         run_train(cfg, ProjectPaths.from_config(cfg.paths))
+
+
+def test_v1_honours_freeze_backbone_and_train_last_n_blocks(tiny_config):
+    """v1 used to build its model without these keys: `--set model.freeze_backbone=true` changed nothing."""
+    from geolocate.train.setup import _build_model
+
+    def trainable(*overrides):
+        model = _build_model(tiny_config(list(overrides)), 3)
+        return {name for name, p in model.named_parameters() if p.requires_grad}
+
+    everything, head = trainable(), trainable("model.freeze_backbone=true")
+    assert head and all(name.startswith("head.") for name in head) and len(everything) > len(head)
+    last = trainable("model.freeze_backbone=true", "model.train_last_n_blocks=1")
+    assert head < last < everything

@@ -65,5 +65,20 @@ def test_sidecar_is_self_describing(tiny_trained):
 
 def test_report_mentions_global_best_and_gates(tiny_trained):
     summary = json.loads((tiny_trained["run_dir"] / "metrics.json").read_text())
-    assert [g["name"] for g in summary["gates"]] == ["accuracy", "median_km", "p90_km", "stability_std_km"]
+    assert [g["name"] for g in summary["gates"]] == [
+        "accuracy", "median_km", "p90_km", "beats_trivial_median_km", "beats_trivial_p90_km", "stability_std_km"]
     assert summary["became_best"] is True  # the first run in a fresh project always is
+
+
+def test_report_and_metrics_put_the_model_beside_every_baseline(tiny_trained):
+    summary = json.loads((tiny_trained["run_dir"] / "metrics.json").read_text())
+    baselines, test = summary["baselines"], summary["metrics"]["test"]
+    assert list(baselines) == ["majority", "centroid", "1-NN", "5-NN", "ceiling"]
+    assert all(b["n"] == test["n"] for b in baselines.values())  # the same test photos
+    assert baselines["ceiling"]["acc_top1"] == 1.0
+    assert baselines["ceiling"]["median_km"] <= min(baselines[n]["median_km"] for n in ("majority", "centroid"))
+    best = min(baselines["majority"]["median_km"], baselines["centroid"]["median_km"])
+    gate = next(g for g in summary["gates"] if g["name"] == "beats_trivial_median_km")
+    assert gate["threshold"] == best and gate["passed"] == (test["median_km"] < best)
+    report = (tiny_trained["run_dir"] / "REPORT.md").read_text()
+    assert "## Baselines" in report and "5-NN" in report and "Best trivial baseline" in report

@@ -1,0 +1,155 @@
+"""Real photos: the default single-photo and four-view flows against every baseline, per split seed.
+
+    python benchmarks/bench_real.py                      # ../shared/real-photos/panoramax-capferret, seeds 0 1 2
+    python benchmarks/bench_real.py --photos DIR --seeds 0 1 2 --flows v1 four-view --set train.epochs=10
+
+DIR holds a `locations.csv` as `geolocate import-locations` reads it (an id, `lat`, `lon`, views
+or vehicle faces with `azimuth`, and a `group` column naming the capture sequence). Everything
+runs through the CLI, exactly as a user would: import-locations → prepare → (cells → split →
+sanity → train → evaluate) for `v1`, (regions → train → evaluate) for `four-view`, in a scratch
+directory, with EfficientNet-Lite0's offline ImageNet weights. The split is grouped by the
+table's `group` column (import keeps it as the sequence), so captures of one sequence never
+straddle train and test. Each seed's model and baselines (majority, centroid, 1-NN, 5-NN on the
+frozen backbone, ceiling) come from the run's own `metrics.json`; the table is printed and
+written to `--out`. Without the photo folder the benchmark says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# ../shared/real-photos next to the repository; GEOLOCATE_REAL_PHOTOS points elsewhere (e.g. from a git worktree).
+REAL_PHOTOS = Path(os.environ.get("GEOLOCATE_REAL_PHOTOS", REPO.parent / "shared" / "real-photos"))
+DEFAULT_PHOTOS = REAL_PHOTOS / "panoramax-capferret"
+# A small coastal area: H3 resolution-7 cells (~5 km²) are the classes of both flows.
+AREA = ["cells.resolution=7", "cells.min_samples=20", "regions.source=h3", "regions.h3_resolution=7",
+        "regions.min_samples=5"]
+FLOWS = {"v1": "v1", "four-view": "scout-sniper"}
+SHOWN = ("model", "majority", "centroid", "1-NN", "5-NN", "ceiling")
+
+
+def geolocate(workdir: Path, *args: str) -> str:
+    """Run one CLI command in `workdir`; its stdout, or SystemExit with the command's error line."""
+    cmd = [sys.executable, "-m", "geolocate", *args]
+    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise SystemExit(f"`geolocate {' '.join(args[:2])}` failed: {last}")
+    return done.stdout
+
+
+def sets(overrides: list[str]) -> list[str]:
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+def import_photos(workdir: Path, photos: Path, weights: Path | None) -> list[str]:
+    """Import and prepare the photos once; returns the model overrides every flow uses."""
+    geolocate(workdir, "import-locations", str(photos / "locations.csv"), "--images-dir", str(photos))
+    geolocate(workdir, "prepare")
+    if weights is None:
+        return []
+    geolocate(workdir, "models", "--export-weights", "efficientnet_lite0", str(weights))
+    return ["model.name=efficientnet_lite0", f"model.weights={weights}",
+            "model.second_scout=efficientnet_lite0", f"model.second_weights={weights}"]
+
+
+def run_flow(workdir: Path, flow: str, seed: int, overrides: list[str]) -> dict:
+    """One seed of one flow, from labels to evaluation; the run's metrics.json."""
+    profile = ["--profile", FLOWS[flow]]
+    common = profile + sets([*AREA, f"split.seed={seed}", *overrides])
+    if flow == "v1":
+        for step in ("cells", "split"):
+            geolocate(workdir, step, *common)
+        geolocate(workdir, "sanity", "--quick", *common)
+    else:
+        geolocate(workdir, "regions", *common)
+    start = time.perf_counter()
+    geolocate(workdir, "train", *common)
+    metrics = json.loads((workdir / "runs" / "latest" / "metrics.json").read_text())
+    return {"flow": flow, "seed": seed, "seconds": time.perf_counter() - start, **_columns(metrics)}
+
+
+def _columns(metrics: dict) -> dict:
+    """The model's test metrics (after the sniper for four views) and each baseline's."""
+    test = metrics["metrics"]["test"] if "metrics" in metrics else metrics["test"]["ensemble + sniper"]
+    baselines = metrics.get("baselines") or metrics.get("metrics", {}).get("baselines", {})
+    return {"model": test, **baselines, "gates": {g["name"]: g["passed"] for g in metrics.get("gates", [])}}
+
+
+def render(rows: list[dict]) -> str:
+    """A markdown table: per flow and seed, median / p90 km and top-1 of the model and each baseline."""
+    head = "| flow | seed | " + " | ".join(SHOWN) + " | beats trivial (median & p90) | beats 5-NN |"
+    lines = [head, "|" + "---|" * (len(SHOWN) + 4)]
+    for row in rows:
+        cells = [_cell(row.get(name)) for name in SHOWN]
+        lines.append(f"| {row['flow']} | {row['seed']} | " + " | ".join(cells) + f" | {_yes(_beats_trivial(row))} | "
+                     f"{_yes(_beats(row, '5-NN'))} |")
+    return "\n".join(lines) + "\n\nEach cell: median km / p90 km / top-1 on the test split.\n"
+
+
+def _cell(m: dict | None) -> str:
+    if not m:
+        return "–"
+    return f"{m['median_km']:.2f} / {m['p90_km']:.2f} / {100 * m.get('acc_top1', float('nan')):.0f} %"
+
+
+def _beats(row: dict, name: str) -> bool | None:
+    if name not in row:
+        return None
+    return row["model"]["median_km"] < row[name]["median_km"] and row["model"]["p90_km"] < row[name]["p90_km"]
+
+
+def _beats_trivial(row: dict) -> bool:
+    best = {k: min(row[n][k] for n in ("majority", "centroid")) for k in ("median_km", "p90_km")}
+    return row["model"]["median_km"] < best["median_km"] and row["model"]["p90_km"] < best["p90_km"]
+
+
+def _yes(value: bool | None) -> str:
+    return "–" if value is None else ("yes" if value else "**no**")
+
+
+def run_bench(photos: Path, workdir: Path, seeds: list[int], flows: list[str], overrides: list[str],
+              lite0: bool = True) -> list[dict]:
+    """Every flow × seed on `photos` in `workdir`; one row each (see `run_flow`)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    model = import_photos(workdir, photos, workdir / "lite0.safetensors" if lite0 else None)
+    rows = []
+    for flow in flows:
+        for seed in seeds:
+            rows.append(run_flow(workdir, flow, seed, [*model, *overrides]))
+            print(f"{flow} seed {seed}: {_cell(rows[-1]['model'])} ({rows[-1]['seconds']:.0f} s)", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--flows", nargs="+", choices=list(FLOWS), default=list(FLOWS))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra config override, repeatable")
+    parser.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a new temporary one)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "real.md")
+    args = parser.parse_args(argv)
+    if not (args.photos / "locations.csv").is_file():
+        print(f"bench_real skipped: no real photos at {args.photos} (needs locations.csv; see the folder's README)")
+        return 0
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="geolocate-real-"))
+    rows = run_bench(args.photos, workdir, args.seeds, args.flows, args.overrides)
+    table = render(rows)
+    print(table)
+    header = f"# bench_real on {args.photos.name}\n\n`python benchmarks/bench_real.py {' '.join(argv or sys.argv[1:])}`\n\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(header + table + "\n```json\n" + json.dumps(rows, indent=1, default=str) + "\n```\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

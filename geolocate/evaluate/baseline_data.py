@@ -1,0 +1,75 @@
+"""The data the baselines of a single-photo run need: its train + val pool, and frozen embeddings.
+
+The k-NN baselines use the backbone *as it was before training* (`model.name` with the configured
+pretrained weights), so they measure what the frozen features already know and a fine-tuned model
+must add to it. Photos go through `geolocate embed`'s code path; the scout-sniper passes its
+feature cache as `embed` (this stage sits below the scout wing and cannot import it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from geolocate.console import console
+from geolocate.evaluate.baselines import Pool, all_baselines
+from geolocate.evaluate.collect import Outputs
+
+
+def photo_baselines(cfg, paths, cell_ids: list[str], centroids: np.ndarray, test: Outputs) -> dict[str, dict]:
+    """Every baseline on the run's test photos, drawn from its train + val photos."""
+    from geolocate.data.frames import training_frame
+
+    frame = training_frame(paths.data).filter(pl.col("split").is_in(["train", "val"]))
+    index = {cell: i for i, cell in enumerate(cell_ids)}
+    frame = frame.filter(pl.col("cell_id").is_in(list(index)))
+    pool = Pool(np.array([index[c] for c in frame["cell_id"]], dtype=np.int64), frame.select("lat", "lon").to_numpy())
+    truth = Pool(np.asarray(test.labels, dtype=np.int64), np.stack([test.lat, test.lon], 1))
+    if cfg.eval.knn_baseline:
+        files = {i: paths.data.root / p for i, p in zip(frame["image_id"], frame["processed_path"])}
+        test_rows = pl.read_parquet(paths.data.manifest, columns=["image_id", "processed_path"])
+        test_rows = test_rows.filter(pl.col("image_id").is_in(test.image_ids))
+        files.update({i: paths.data.root / p for i, p in test_rows.iter_rows()})
+        vectors = frozen_embeddings(cfg, files)
+        if vectors is not None:
+            pool = _with_embeddings(pool, frame["image_id"].to_list(), vectors)
+            truth = _with_embeddings(truth, test.image_ids, vectors)
+    return all_baselines(pool, truth, centroids)
+
+
+def _with_embeddings(pool: Pool, ids: list[str], vectors: dict[str, np.ndarray]) -> Pool:
+    """`pool` restricted to the rows that have an embedding (an unreadable photo has none)."""
+    keep = [i for i, image_id in enumerate(ids) if image_id in vectors]
+    if len(keep) < len(ids):
+        console.print(f"[yellow]![/] k-NN baselines: {len(ids) - len(keep)} photos could not be embedded and are left out")
+    return Pool(pool.labels[keep], pool.latlon[keep], np.stack([vectors[ids[i]] for i in keep]) if keep else None)
+
+
+def frozen_embeddings(cfg, files: dict[str, Path], embed=None) -> dict[str, np.ndarray] | None:
+    """image id → embedding by the untrained backbone; None, with a note, when it cannot be built.
+
+    Args:
+        embed: `(model, files) -> {image id: vector}`; default: every photo through the backbone.
+    """
+    import torch
+
+    from geolocate.models import create_model
+
+    m = cfg.model
+    torch.manual_seed(cfg.train.seed)  # a randomly initialised backbone (pretrained = false) embeds the same way every run
+    try:
+        model = create_model(m.name, num_classes=0, pretrained=m.pretrained, weights=m.weights).eval()
+    except Exception as exc:  # offline without local weights, or a hub error: the other baselines still stand
+        console.print(f"[yellow]![/] k-NN baselines skipped: the frozen backbone {m.name} cannot be built ({exc})")
+        return None
+    return (embed or _embed_all)(model, files, cfg.train.batch_size)
+
+
+def _embed_all(model, files: dict[str, Path], batch_size: int) -> dict[str, np.ndarray]:
+    from geolocate.models.embed import iter_embeddings
+
+    by_path = {str(path): image_id for image_id, path in files.items()}
+    return {by_path[str(photo)]: np.asarray(vector, dtype=np.float32)
+            for photo, vector in iter_embeddings(model, list(files.values()), batch_size) if not isinstance(vector, str)}

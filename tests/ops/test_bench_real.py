@@ -1,0 +1,62 @@
+"""`benchmarks/bench_real.py` on a tiny subset of the shared real photos (tiny twins, one seed)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["model.name=tiny_clip", "model.pretrained=false", "model.second_scout=tiny_convnext", "train.epochs=2",
+        "train.sniper_epochs=2", "train.batch_size=16", "data.num_workers=0", "cells.resolution=6", "cells.min_samples=8",
+        "regions.h3_resolution=6", "regions.min_samples=2", "split.val=0.2", "split.test=0.2", "split.train=0.6",
+        "cells.max_dominance=0.9"]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_real", REPO / "benchmarks" / "bench_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REAL = _bench().DEFAULT_PHOTOS
+
+
+def _subset(dest: Path, n: int = 40) -> Path:
+    """The first `n` captures of the real table, with their faces, copied to `dest` (never into the repo)."""
+    with open(REAL / "locations.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:n]
+    dest.mkdir()
+    for row in rows:
+        for face in ("front", "right", "back", "left"):
+            target = dest / row[face]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REAL / row[face], target)
+    with open(dest / "locations.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return dest
+
+
+@pytest.mark.skipif(not (REAL / "locations.csv").is_file(), reason=f"no shared real photos at {REAL}")
+def test_bench_real_puts_both_flows_beside_their_baselines(tmp_path):
+    bench = _bench()
+    photos = _subset(tmp_path / "photos")
+    rows = bench.run_bench(photos, tmp_path / "work", [0], ["v1", "four-view"], TINY, lite0=False)
+    assert [(r["flow"], r["seed"]) for r in rows] == [("v1", 0), ("four-view", 0)]
+    for row in rows:
+        assert {"model", "majority", "centroid", "1-NN", "5-NN", "ceiling"} <= set(row)
+        assert row["majority"]["n"] == row["model"]["n"] > 0
+        assert "beats_trivial_median_km" in row["gates"]
+    table = bench.render(rows)
+    assert table.count("\n| v1 | 0 |") == 1 and "| four-view | 0 |" in table
+
+
+def test_bench_real_without_photos_says_it_is_skipped(tmp_path, capsys):
+    assert _bench().main(["--photos", str(tmp_path / "absent")]) == 0
+    assert "bench_real skipped: no real photos" in capsys.readouterr().out
