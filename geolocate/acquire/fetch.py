@@ -22,7 +22,7 @@ import polars as pl
 from geolocate.acquire.catalog import Area, batch_areas, bbox_area, catalog, find_area
 from geolocate.acquire.client import MapillaryClient, open_client, read_token
 from geolocate.acquire.download import download_photo, file_row, rows_frame
-from geolocate.acquire.manifest import merge_manifest
+from geolocate.manifest import merge_manifest
 from geolocate.acquire.ratelimit import Sleep
 from geolocate.acquire.plan import plan_downloads
 from geolocate.acquire.search import TileResult, search_tile

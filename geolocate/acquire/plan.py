@@ -15,10 +15,10 @@ from typing import Any
 import polars as pl
 
 from geolocate.acquire.catalog import Area
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.acquire.sampling import spread_order
 from geolocate.config import FetchConfig
-from geolocate.paths import DataPaths, is_valid_image_id
+from geolocate.paths import DataPaths, id_from_stem, is_valid_image_id
 
 
 @dataclass
@@ -60,4 +60,5 @@ def raw_ids(data: DataPaths) -> set[str]:
     """Ids of the photos in `data/raw` (one directory listing instead of a stat per candidate)."""
     if not data.raw.is_dir():
         return set()
-    return {e.name[:-4] for e in os.scandir(data.raw) if e.name.endswith(".jpg") and not e.name.startswith(".")}
+    names = (e.name[:-4] for e in os.scandir(data.raw) if e.name.endswith(".jpg") and not e.name.startswith("."))
+    return {i for i in map(id_from_stem, names) if i is not None}

@@ -22,7 +22,7 @@ import polars as pl
 from PIL import Image, ImageOps
 
 from geolocate import atomic
-from geolocate.acquire.manifest import merge_manifest, read_manifest
+from geolocate.manifest import merge_manifest, read_manifest
 from geolocate.config import DataConfig
 from geolocate.data.images import DECODE_ERRORS, open_photo
 from geolocate.console import progress
@@ -114,7 +114,7 @@ def run_prepare(cfg: DataConfig, data: DataPaths, workers: int | None = None) ->
 def _recorded(row: dict, data: DataPaths, width: int, height: int, nbytes: int) -> dict:
     """The manifest row with its processed copy, and the raw size filled in where unknown."""
     image_id = row["image_id"]
-    return {**row, "processed_path": f"processed/{image_id}.jpg", "width": row["width"] or width,
+    return {**row, "processed_path": data.relative(data.processed_photo(image_id)), "width": row["width"] or width,
             "height": row["height"] or height, "bytes": row["bytes"] or nbytes}
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from geolocate import atomic
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.cells.assign import apply_sparse_policy, latlng_to_cells, valid_position
 from geolocate.cells.kpi import append_kpi_history, batches_present, compute_kpis
 from geolocate.cells.tables import cells_table, labelled_photos, labels_table

@@ -11,7 +11,7 @@ import pytest
 import geolocate.acquire.client as client_module
 from geolocate.acquire.catalog import bbox_area
 from geolocate.acquire.fetch import run_fetch
-from geolocate.acquire.manifest import read_manifest, write_manifest
+from geolocate.manifest import read_manifest, write_manifest
 from geolocate.paths import DataPaths
 from tests.fakes.mapillary import FAKE_TOKEN, FakeMapillary
 

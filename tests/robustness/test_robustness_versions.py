@@ -61,7 +61,7 @@ def _old_manifest(data: DataPaths) -> pl.DataFrame:
 def test_an_older_manifest_is_conformed_and_the_pipeline_carries_on(project, cli):
     data = DataPaths(project / "data")
     old = _old_manifest(data)
-    from geolocate.acquire.manifest import read_manifest
+    from geolocate.manifest import read_manifest
 
     manifest = read_manifest(data)
     assert manifest.height == old.height and manifest["processed_path"].null_count() == old.height

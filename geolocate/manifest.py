@@ -10,7 +10,7 @@ import polars as pl
 
 from geolocate import atomic
 from geolocate.errors import UserError
-from geolocate.paths import DataPaths
+from geolocate.paths import ID_PATTERN, DataPaths
 from geolocate.schemas import MANIFEST, conform, empty
 
 # Written into the manifest's parquet key-value metadata, with the geolocate version: a manifest
@@ -57,23 +57,25 @@ def _present(data: DataPaths, wanted: list[str]) -> list[str]:
 def check_manifest_rows(manifest: pl.DataFrame, data: DataPaths) -> None:
     """Refuse rows whose id or paths could name a file outside the data directory.
 
-    geolocate writes digit-only ids and `raw/<id>.jpg` / `processed/<id>.jpg` paths; anything
-    else (`../../etc/passwd`, an absolute path) came from elsewhere and is never opened.
+    geolocate writes ids matching `paths.ID_PATTERN` and `raw/<stem>.jpg` / `processed/<stem>.jpg`
+    paths (`paths.photo_stem`); anything else (`../../etc/passwd`, an absolute path) came from
+    elsewhere and is never opened.
     """
     if "image_id" not in manifest.columns:
         return
     image_id = pl.col("image_id")
-    unsafe = ~image_id.str.contains(r"^[0-9]{1,30}$").fill_null(False)
+    unsafe = ~image_id.str.contains(ID_PATTERN).fill_null(False)
+    stem = image_id.str.replace(":", "_", literal=True)  # `paths.photo_stem`, on a whole column
     for column, folder in (("path", "raw/"), ("processed_path", "processed/")):  # those of them present
         if column in manifest.columns:
             value = pl.col(column)
-            unsafe = unsafe | (value.is_not_null() & (value != "") & (value != folder + image_id + ".jpg")).fill_null(True)
+            unsafe = unsafe | (value.is_not_null() & (value != "") & (value != folder + stem + ".jpg")).fill_null(True)
     bad = manifest.filter(unsafe)
     if bad.height:
         example = bad.row(0, named=True)
         raise UserError(f"{data.manifest}: {bad.height} rows have an image id or path that could leave {data.root} "
                         f"(e.g. image_id {example['image_id']!r}, path {example.get('path')!r}); remove them: geolocate "
-                        "writes digit-only ids and raw/<id>.jpg paths")
+                        "writes <source>:<id> ids and raw/<id>.jpg paths")
 
 
 def write_manifest(data: DataPaths, df: pl.DataFrame) -> None:
