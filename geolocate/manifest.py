@@ -97,6 +97,14 @@ def check_manifest_version(data: DataPaths) -> None:
                         f"reads up to format {MANIFEST_VERSION}: upgrade geolocate to use it")
 
 
+def training_photos(manifest: pl.DataFrame) -> pl.DataFrame:
+    """The photos that become labelled samples: all but the 360° captures cut into views (their views stand in)."""
+    if "parent_id" not in manifest.columns:
+        return manifest
+    cut = manifest["parent_id"].drop_nulls().unique()
+    return manifest.filter(~pl.col("image_id").is_in(cut.to_list()))
+
+
 def merge_manifest(data: DataPaths, new_rows: pl.DataFrame) -> pl.DataFrame:
     """Add or update rows by image_id (new rows win) and write; returns the merged manifest."""
     merged = pl.concat([read_manifest(data), conform(new_rows, MANIFEST)], how="vertical")

@@ -28,6 +28,7 @@ from geolocate import atomic
 from geolocate.acquire.download import decoded_size, rows_frame
 from geolocate.acquire.exif import PhotoFacts, heading, position_problem, read_facts
 from geolocate.acquire.grouping import group_sequences
+from geolocate.acquire.panorama import is_equirectangular
 from geolocate.config import LocalConfig
 from geolocate.errors import UserError
 from geolocate.manifest import merge_manifest, read_manifest
@@ -38,7 +39,6 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".
 HEIF_SUFFIXES = {".heic", ".heif"}
 HEIF_HINT = "HEIC/HEIF needs pillow-heif: pip install 'geolocate[heif]'"
 _ID_HEX = 16  # 64 bits of sha-256: no collision below billions of photos
-_PANO_RATIO, _PANO_TOLERANCE = 2.0, 0.02  # equirectangular 360° captures are 2:1
 
 
 @dataclass
@@ -191,7 +191,7 @@ def read_photo(path: Path, given: dict[str, Any] | None = None) -> dict[str, Any
     return {"image_id": qualified_id(SOURCE, hashlib.sha256(body).hexdigest()[:_ID_HEX]), "body": jpeg, "order": str(path),
             "lat": facts.lat, "lon": facts.lon, "heading": facts.heading, "captured_at": facts.captured_at,
             "camera": facts.camera, "artist": facts.artist, "copyright": facts.copyright, "width": size[0], "height": size[1],
-            "is_pano": abs(size[0] / size[1] - _PANO_RATIO) <= _PANO_TOLERANCE * _PANO_RATIO,
+            "is_pano": is_equirectangular(*size),
             "sequence_id": (given or {}).get("sequence_id") or None}
 
 
