@@ -12,7 +12,7 @@ uses, with the real API's quirks, and faults switched on per test::
     transport = fake.transport()                          # httpx.MockTransport for an AsyncClient
     cfg = fake.fetch_config(limit=50)                     # a FetchConfig pointed at the fake
 
-CLI tests: `monkeypatch.setattr(geolocate.acquire.client, "transport_factory", fake.transport)`,
+CLI tests: `monkeypatch.setattr(geolocate.acquire.http, "transport_factory", fake.transport)`,
 `monkeypatch.setenv("MAPILLARY_TOKEN", FAKE_TOKEN)` and `--set fetch.api_url=<fake.api_url>`
 (plus `--set fetch.backoff_s=0` when faults make the client back off). Library calls take
 `transport=` and `sleep=RecordingSleep()` directly.
