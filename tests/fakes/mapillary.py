@@ -196,13 +196,7 @@ class FakeMapillary:
         return self._fault(request, "image") or self._lookup(request)
 
     def _fault(self, request: httpx.Request, endpoint: str) -> httpx.Response | None:
-        if not self._faults[endpoint]:
-            return None
-        fault = self._faults[endpoint].pop(0)
-        if fault.timeout:
-            raise httpx.ReadTimeout("fake timeout", request=request)
-        headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-        return _json(fault.status or 500, {"error": "fake fault"}, headers)
+        return take_fault(self._faults[endpoint], request)
 
     def _search(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
@@ -286,6 +280,17 @@ class RecordingSleep(list):
     async def __call__(self, seconds: float) -> None:
         self.append(seconds)
         await asyncio.sleep(0)
+
+
+def take_fault(queue: list[_Fault], request: httpx.Request) -> httpx.Response | None:
+    """The next queued fault's answer (or raised timeout), None when the queue is empty (shared by the fakes)."""
+    if not queue:
+        return None
+    fault = queue.pop(0)
+    if fault.timeout:
+        raise httpx.ReadTimeout("fake timeout", request=request)
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+    return _json(fault.status or 500, {"error": "fake fault"}, headers)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.mapillary import _Fault, _json
+from tests.fakes.mapillary import _Fault, _json, take_fault
 
 LICENSES = ("etalab-2.0", "CC-BY-SA-4.0")
 
@@ -119,12 +119,9 @@ class FakePanoramax:
         if "authorization" in request.headers:
             return _json(400, {"message": "no token needed"})
         kind = "search" if request.url.host == self.API_HOST else "asset"
-        if self._faults[kind]:
-            fault = self._faults[kind].pop(0)
-            if fault.timeout:
-                raise httpx.ReadTimeout("fake timeout", request=request)
-            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            return _json(fault.status or 500, {"message": "fake fault"}, headers)
+        fault = take_fault(self._faults[kind], request)
+        if fault is not None:
+            return fault
         if kind == "asset":
             return self._asset(request)
         if request.url.path != "/api/search":
