@@ -24,6 +24,7 @@ from geolocate.acquire.records import is_position, number, text
 from geolocate.acquire.tiling import Box, box_key
 from geolocate.config import FetchConfig
 from geolocate.errors import UserError
+from geolocate.manifest import MAPILLARY_LICENSE
 from geolocate.paths import check_image_id, is_valid_image_id
 
 __all__ = ["ExpiredURL", "MapillaryClient", "RequestFailed", "open_client", "read_token"]
@@ -31,7 +32,6 @@ __all__ = ["ExpiredURL", "MapillaryClient", "RequestFailed", "open_client", "rea
 TOKEN_ENV = "MAPILLARY_TOKEN"
 # Fields asked for in a bbox search; every field but `id` must be named explicitly.
 SEARCH_FIELDS = ("id", "geometry", "sequence", "captured_at", "compass_angle", "is_pano", "camera_type", "creator")
-LICENSE = "CC-BY-SA-4.0"  # all Mapillary imagery
 
 
 def read_token() -> str:
@@ -144,7 +144,7 @@ def parse_record(item: dict[str, Any], thumb_field: str = "thumb_1024_url") -> d
         "compass_angle": number(item.get("compass_angle")),
         "is_pano": bool(item.get("is_pano", False)),
         "camera_type": text(item.get("camera_type")),
-        "license": LICENSE,
+        "license": MAPILLARY_LICENSE,
         "thumb_url": text(item.get(thumb_field)),  # short-lived: used this run, never stored
     }
 
