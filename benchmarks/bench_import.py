@@ -3,7 +3,8 @@
 Each run imports the same folder into a fresh data directory (`run_import`: EXIF and GPS parse,
 content hash, full JPEG decode check, atomic copy into data/raw, sequence grouping, manifest
 write). The folder is the shared real photos (`../shared/real-photos/exif`, 48 files, 1024 px)
-repeated `--copies` times under distinct bytes (one appended byte each), or any folder given.
+repeated `--copies` times under distinct bytes (one appended byte each), or any folder given;
+without either, 48 synthetic geotagged 1024×768 photos (`tests/sources/photo_factory.py`).
 
     .venv/bin/python benchmarks/bench_import.py [--folder DIR] [--copies 10] [--runs 3]
 """
@@ -41,6 +42,15 @@ def build_folder(source: Path, copies: int, out: Path) -> int:
     return n
 
 
+def synthetic_folder(out: Path, n: int = 48) -> Path:
+    """`n` geotagged photos made by code, for machines without the shared real photos."""
+    from tests.sources.photo_factory import geotagged
+
+    for i in range(n):
+        geotagged(out / f"{i:03d}.jpg", 48.85 + i * 1e-4, 2.35, when=f"2024:05:01 10:{i // 60:02d}:{i % 60:02d}", size=(1024, 768), seed=i)
+    return out
+
+
 def one_run(folder: Path) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         report = run_import(LocalConfig(), DataPaths(Path(tmp)), [folder])
@@ -53,10 +63,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    if args.folder is None:
-        sys.exit("no --folder and no shared/real-photos/exif above this checkout")
-    with tempfile.TemporaryDirectory() as tmp:
-        files = build_folder(args.folder, args.copies, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as made:
+        folder = args.folder or synthetic_folder(Path(made))
+        files = build_folder(folder, args.copies, Path(tmp))
         results = [one_run(Path(tmp)) for _ in range(args.runs)]
     rates = [r for r, _ in results]
     print(f"{files} files, {results[0][1]} imported per run: " + ", ".join(f"{r:.1f}" for r in rates)
