@@ -96,3 +96,19 @@ def test_real_photos_import_46_and_skip_2(tmp_path):
     lund = manifest.filter(manifest["lat"] > 55.6)
     assert lund.height == 29 and lund["sequence_id"].n_unique() == 1  # no timestamps: a 150 m walk by distance
     assert run_import(LocalConfig(), data, [REAL]).imported == []
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="the shared real photos are not on this machine")
+def test_real_photos_through_prepare_cells_split_sanity_and_locations(cli, workdir):
+    assert cli("import", str(REAL)).exit_code == 0
+    assert cli("prepare", "--set", "data.max_size=64").exit_code == 0
+    manifest = read_manifest(DataPaths(workdir / "data"))
+    panos = manifest.filter(manifest["is_pano"])
+    views = manifest.filter(manifest["parent_id"].is_not_null())
+    assert panos.height == 6 and views.height == 24  # 5 GoPro captures + one phone photosphere, 4 views each
+    small = ["--set", "cells.min_samples=1", "--set", "split.train=0.5", "--set", "split.val=0.25", "--set", "split.test=0.25"]
+    for step in (["cells", "--res", "3"], ["split"], ["sanity"]):
+        result = cli(*step, *small)
+        assert result.exit_code == 0, (step, result.output)
+    located = cli("locations", "--json")
+    assert json.loads(located.stdout)["4 views"] == 5  # each GoPro capture (with a heading) is one four-view location
