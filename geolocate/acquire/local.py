@@ -25,14 +25,16 @@ from typing import Any, Iterator
 import polars as pl
 
 from geolocate import atomic
-from geolocate.acquire.download import decoded_size, rows_frame
+from geolocate.acquire.download import rows_frame
 from geolocate.acquire.exif import PhotoFacts, heading, position_problem, read_facts
 from geolocate.acquire.grouping import group_sequences
 from geolocate.acquire.panorama import is_equirectangular
 from geolocate.config import LocalConfig
+from geolocate.data.images import DECODE_ERRORS, decoded_size, open_photo
 from geolocate.errors import UserError
+from geolocate.lock import locks_data
 from geolocate.manifest import merge_manifest, read_manifest
-from geolocate.paths import DataPaths, qualified_id
+from geolocate.paths import DataPaths, qualified_id, safe_name
 
 SOURCE = "local"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
@@ -61,6 +63,7 @@ class ImportReport:
                 "sequences": self.sequences, "seconds": round(self.seconds, 3)}
 
 
+@locks_data("import")
 def run_import(cfg: LocalConfig, data: DataPaths, paths: list[Path], *, name: str | None = None, license: str | None = None,
                workers: int = 4) -> ImportReport:
     """Import the photos under `paths` (folders, searched recursively; photo files; position CSVs).
@@ -74,8 +77,11 @@ def run_import(cfg: LocalConfig, data: DataPaths, paths: list[Path], *, name: st
         workers: threads reading photos (decoding releases the GIL).
 
     Raises:
-        UserError: a path that does not exist, or a CSV without file, lat and lon columns.
+        UserError: a path that does not exist, a CSV without file, lat and lon columns, an unusable
+            `name`, or the data directory locked by another command.
     """
+    if name is not None:
+        safe_name(name, "area name")  # it names the area's rows, as a fetched area's name does
     started = time.perf_counter()
     report, known = ImportReport(), set(read_manifest(data, columns=["image_id"])["image_id"].to_list())
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -169,23 +175,22 @@ def read_positions(table: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
 
 def read_photo(path: Path, given: dict[str, Any] | None = None) -> dict[str, Any] | tuple[Path, str]:
     """The photo's facts and JPEG body, or (path, reason it is skipped)."""
-    from PIL import Image
-
     if path.suffix.lower() in HEIF_SUFFIXES and not _heif_available():
         return path, HEIF_HINT
     try:
         body = path.read_bytes()
-        with Image.open(io.BytesIO(body)) as image:
+    except OSError as exc:
+        return path, f"unreadable ({exc.strerror or type(exc).__name__})"
+    try:
+        with open_photo(body) as image:
             facts, fmt = read_facts(image.getexif()), image.format
-    except FileNotFoundError:
-        return path, "file not found"
-    except Exception:  # Pillow raises many types for what is not an image
+    except DECODE_ERRORS:
         return path, "not an image"
     problem = _apply(facts, given)
     if problem:
         return path, problem
     jpeg = body if fmt == "JPEG" else _as_jpeg(body)
-    size = decoded_size(jpeg) if jpeg is not None else None
+    size = decoded_size(jpeg, verify=True) if jpeg is not None else None
     if size is None:
         return path, "does not decode"
     return {"image_id": qualified_id(SOURCE, hashlib.sha256(body).hexdigest()[:_ID_HEX]), "body": jpeg, "order": str(path),
@@ -216,13 +221,13 @@ def _apply(facts: PhotoFacts, given: dict[str, Any] | None) -> str | None:
 
 def _as_jpeg(body: bytes) -> bytes | None:
     """A non-JPEG photo as JPEG (orientation applied: the copy carries no EXIF)."""
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
+    out = io.BytesIO()
     try:
-        with Image.open(io.BytesIO(body)) as image:
-            out = io.BytesIO()
+        with open_photo(body) as image:
             ImageOps.exif_transpose(image).convert("RGB").save(out, format="JPEG", quality=95)
-    except Exception:  # Pillow raises many types for bad data
+    except DECODE_ERRORS:
         return None
     return out.getvalue()
 

@@ -2,47 +2,35 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from geolocate.cli.app import ConfigOpt, JsonOpt, ProfileOpt, SetOpt, command, load, locked
+from geolocate.cli.app import Invocation, command
 from geolocate.console import console, stdout
-from geolocate.paths import ProjectPaths
 
 
 @command("import")
 def import_command(
+    inv: Invocation,
     paths: list[Path] = typer.Argument(..., help="Folders (searched recursively), photo files, or CSVs file,lat,lon[,heading,captured_at,sequence_id].", show_default=False),
     name: Optional[str] = typer.Option(None, "--name", help="Area name of these photos (default: local.name).", show_default=False),
     license: Optional[str] = typer.Option(None, "--license", help="Licence of photos whose EXIF has no Copyright, e.g. CC-BY-SA-4.0.", show_default=False),
-    config: ConfigOpt = None,
-    profile: ProfileOpt = None,
-    sets: SetOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Import geotagged photos; photos without a usable position are listed with the reason, never guessed.
 
     Importing the same photos again adds nothing (ids are content hashes). Then: prepare, cells, split, train.
     """
     from geolocate.acquire.local import run_import
-    from geolocate.paths import safe_name
 
-    cfg = load(config, profile, sets)
-    data = ProjectPaths.from_config(cfg.paths).data
-    if name is not None:
-        safe_name(name, "area name")
-    with locked(data, "import"):
-        report = run_import(cfg.local, data, paths, name=name, license=license)
+    report = run_import(inv.cfg.local, inv.paths.data, paths, name=name, license=license)
     for path, reason in report.skipped.items():
         console.print(f"[yellow]skipped[/] {path}: {reason}", soft_wrap=True, highlight=False)
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
+    if not inv.as_json:
         stdout.print(_counts_table(report))
+    inv.emit(report.to_dict())
     console.print(f"{len(report.imported)} photos imported in {report.seconds:.1f} s ({report.sequences} sequences, "
                   f"{report.panos} 360° captures); next: `geolocate prepare`")
 
