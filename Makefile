@@ -31,6 +31,8 @@ bench:
 	$(VENV)/bin/python benchmarks/bench_cli_startup.py --quick
 	$(VENV)/bin/python benchmarks/bench_cells_split.py --runs 1
 	$(VENV)/bin/python benchmarks/bench_fetch.py --runs 1
+	$(VENV)/bin/python benchmarks/bench_fetch.py --source panoramax --runs 1
+	$(VENV)/bin/python benchmarks/bench_import.py --copies 2 --runs 1
 	$(VENV)/bin/python benchmarks/bench_synth.py --runs 1
 	$(VENV)/bin/python benchmarks/bench_train_loader.py --quick
 	$(VENV)/bin/python benchmarks/bench_predict.py --quick

@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args.child)
-    from geolocate.acquire.manifest import write_manifest
+    from geolocate.manifest import write_manifest
     from geolocate.paths import DataPaths
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -64,7 +64,24 @@ class PathsConfig(_Stage):
     exports: Path = Field(Path("exports"), description="Snapshot archives written by `geolocate export`.")
 
 
+class PanoramaxConfig(_Stage):
+    api_url: str = Field("https://api.panoramax.xyz/api", description="A Panoramax API root: the federated catalogue, or one instance (e.g. https://panoramax.ign.fr/api). No token needed.")
+    limit: int = Field(1000, ge=1, le=10000, description="Items asked per /search request; a full answer means truncation, so the box is split (no pagination).")
+    tile_deg: float = Field(0.01, gt=0, le=1, description="Side of a search box in degrees.")
+    asset: Literal["sd", "thumb", "hd"] = Field("sd", description="Which picture to download: sd (2048 px), thumb (small) or hd (the original, large).")
+    include_panos: bool = Field(True, description="Keep 360° captures (`prepare` cuts each into perspective views).")
+    concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once (polite: instances are run by volunteers and public bodies).")
+    requests_per_minute: int = Field(1200, ge=1, description="Ceiling on the request rate to the API.")
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value, "https://api.panoramax.xyz/api")
+
+
 class FetchConfig(_Stage):
+    source: Literal["mapillary", "panoramax"] = Field("mapillary", description="Where `geolocate fetch` gets photos (mapillary needs MAPILLARY_TOKEN; panoramax needs none).")
+    panoramax: PanoramaxConfig = Field(default_factory=PanoramaxConfig, description="Panoramax settings (the shared retry, backoff, timeout and sampling keys apply too).")
     api_url: str = Field("https://graph.mapillary.com", description="Mapillary Graph API root; point it at a mirror or a test server.")
     catalog: Literal["fr", "us"] = Field("fr", description="Which city catalog `--city` and `--batch` read.")
     thumb_size: Literal[256, 1024, 2048, "original"] = Field(1024, description="Which thumbnail to download (thumb_<size>_url).")
@@ -86,13 +103,24 @@ class FetchConfig(_Stage):
     @field_validator("api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        # Refused here, not at the first request, so a typo costs one line instead of a failed run.
-        from urllib.parse import urlsplit
+        return _check_http_url(value, "https://graph.mapillary.com")
 
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("api_url must be an http:// or https:// URL with a host, e.g. https://graph.mapillary.com")
-        return value
+
+def _check_http_url(value: str, example: str) -> str:
+    # Refused here, not at the first request, so a typo costs one line instead of a failed run.
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"api_url must be an http:// or https:// URL with a host, e.g. {example}")
+    return value
+
+
+class LocalConfig(_Stage):
+    name: str = Field("local", description="Area name (the manifest's `city`) of imported photos unless `--name` says otherwise.")
+    license: str | None = Field(None, description="Licence recorded for imported photos whose EXIF has no Copyright (`--license` overrides).")
+    sequence_gap_s: float = Field(60.0, ge=0, description="Photos of one camera at most this many seconds apart may share a sequence.")
+    sequence_distance_m: float = Field(100.0, ge=0, description="...and at most this many metres apart (sequences keep `split` leakage-free).")
 
 
 class SynthConfig(_Stage):
@@ -115,6 +143,8 @@ class DataConfig(_Stage):
     scale_min: float = Field(0.7, gt=0, le=1, description="Smallest area fraction of the random resized crop (mild).")
     rotation_deg: float = Field(10.0, ge=0, le=45, description="Random rotation range (±degrees).")
     color_jitter: float = Field(0.2, ge=0, le=1, description="Brightness/contrast/saturation jitter strength.")
+    pano_views: int = Field(4, ge=0, le=12, description="Perspective views `prepare` cuts from each 360° capture, evenly around (0 = keep the capture whole).")
+    pano_fov_deg: float = Field(90.0, gt=10, lt=180, description="Horizontal and vertical field of view of each view cut from a 360° capture.")
 
 
 class CellsConfig(_Stage):
@@ -242,6 +272,7 @@ class GeolocateConfig(BaseModel):
     paths: PathsConfig = Field(default_factory=PathsConfig, description="Where things live.")
     fetch: FetchConfig = Field(default_factory=FetchConfig, description="`geolocate fetch`.")
     synth: SynthConfig = Field(default_factory=SynthConfig, description="`geolocate synth`.")
+    local: LocalConfig = Field(default_factory=LocalConfig, description="`geolocate import` (your own photos).")
     data: DataConfig = Field(default_factory=DataConfig, description="`prepare` and data loading.")
     cells: CellsConfig = Field(default_factory=CellsConfig, description="`geolocate cells`.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="`geolocate split`.")

@@ -1,7 +1,11 @@
 """Every on-disk name in one place, and the guards that keep ids inside the data directory.
 
-Photo ids become file names, so an id is accepted only when it is all digits (Mapillary's ids
-are; the synthetic generator makes its own that way too). Names (cities, runs, tags) are slugged
+Photo ids become file names, so an id is accepted only when its source's pattern matches it:
+bare digits (Mapillary and synthetic ids from before sources were named; still valid),
+`mapillary:<digits>`, `synth:<digits>`, `panoramax:<uuid>`, `local:<hex sha-256 prefix>`, each
+optionally followed by `@<azimuth>` for a perspective view cut from a 360° capture (`@090`).
+`photo_stem` is the one place an id becomes a file name (the colon, awkward on some file
+systems, becomes `_`). Names (cities, runs, tags) are slugged
 to `[a-z0-9._-]` and may not start with a dot, so nothing the user or the API supplies can climb
 out of the directory it belongs in.
 """
@@ -19,20 +23,50 @@ from geolocate.errors import UserError
 if TYPE_CHECKING:  # pydantic and the config models stay out of CLI start-up (`--help`)
     from geolocate.config import PathsConfig
 
-_ID = re.compile(r"^[0-9]{1,30}$")
+# Per source, the token after "<source>:"; the bare-digit form predates source-qualified ids.
+SOURCE_TOKENS = {
+    "mapillary": r"[0-9]{1,30}",
+    "synth": r"[0-9]{1,30}",
+    "panoramax": r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    "local": r"[0-9a-f]{16,64}",
+}
+VIEW_SUFFIX = r"(?:@[0-9]{3})?"
+ID_PATTERN = "^(?:[0-9]{1,30}|" + "|".join(f"{s}:{t}" for s, t in SOURCE_TOKENS.items()) + ")" + VIEW_SUFFIX + "$"
+_ID = re.compile(ID_PATTERN)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
 def is_valid_image_id(image_id: object) -> bool:
-    """True when `image_id` is a string of 1-30 digits (safe as a file name)."""
+    """True when `image_id` matches its source's id pattern (safe as a file name once `photo_stem` maps it)."""
     return isinstance(image_id, str) and bool(_ID.match(image_id))
 
 
 def check_image_id(image_id: str) -> str:
     """Return `image_id` or raise ValueError when it could not safely name a file."""
     if not is_valid_image_id(image_id):
-        raise ValueError(f"invalid image id {image_id!r}: ids are digits only")
+        raise ValueError(f"invalid image id {image_id!r}: expected digits or <source>:<id> (mapillary, panoramax, local, synth)")
     return image_id
+
+
+def qualified_id(source: str, token: str) -> str:
+    """`<source>:<token>`, checked against the source's pattern (ValueError otherwise)."""
+    return check_image_id(f"{source}:{token}")
+
+
+def photo_stem(image_id: str) -> str:
+    """The file name stem of a (valid) id: 'panoramax:<uuid>' → 'panoramax_<uuid>', digits unchanged."""
+    return check_image_id(image_id).replace(":", "_", 1)
+
+
+def id_from_stem(stem: str) -> str | None:
+    """The id a file stem names (inverse of `photo_stem`), None when it names none."""
+    image_id = stem.replace("_", ":", 1)
+    return image_id if is_valid_image_id(image_id) else None
+
+
+def view_id(image_id: str, azimuth_deg: float) -> str:
+    """The id of the perspective view at `azimuth_deg` cut from the 360° capture `image_id`."""
+    return check_image_id(f"{image_id}@{round(azimuth_deg) % 360:03d}")
 
 
 def slug(name: str) -> str:
@@ -115,17 +149,25 @@ class DataPaths:
         return self.root / ".lock"
 
     def raw_photo(self, image_id: str) -> Path:
-        return self.raw / f"{check_image_id(image_id)}.jpg"
+        return self.raw / f"{photo_stem(image_id)}.jpg"
 
     def processed_photo(self, image_id: str) -> Path:
-        return self.processed / f"{check_image_id(image_id)}.jpg"
+        return self.processed / f"{photo_stem(image_id)}.jpg"
 
-    def area_state(self, area: str) -> Path:
-        return self.fetch_state / f"{safe_name(area, 'area name')}.json"
+    def relative(self, path: Path) -> str:
+        """`path` as the manifest records it: relative to the data directory, '/'-separated."""
+        return path.relative_to(self.root).as_posix()
 
-    def area_candidates(self, area: str) -> Path:
+    def source_state(self, source: str) -> Path:
+        """Fetch state of one source; Mapillary's stays at the top (where it was before sources had names)."""
+        return self.fetch_state if source == "mapillary" else self.fetch_state / safe_name(source, "source")
+
+    def area_state(self, area: str, source: str = "mapillary") -> Path:
+        return self.source_state(source) / f"{safe_name(area, 'area name')}.json"
+
+    def area_candidates(self, area: str, source: str = "mapillary") -> Path:
         """Every image fetch found in `area` (metadata only, no URL), so done boxes need no re-query."""
-        return self.fetch_state / f"{safe_name(area, 'area name')}.candidates.parquet"
+        return self.source_state(source) / f"{safe_name(area, 'area name')}.candidates.parquet"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ MANIFEST = {
     "bytes": pl.Int64,
     "fetched_at": UTC,
     "processed_path": pl.Utf8,
+    "license": pl.Utf8,  # per photo (instances and users differ), e.g. CC-BY-SA-4.0, etalab-2.0
+    "parent_id": pl.Utf8,  # a perspective view's 360° capture (views are cut by `prepare`)
 }
 
 CELLS = {

@@ -1,9 +1,9 @@
 """Download one photo to `data/raw/<image_id>.jpg`, safely, and describe it as a manifest row.
 
 - The id was validated when the record was parsed; `DataPaths.raw_photo` checks it again.
-- The thumbnail URL from the search is used when there is one; otherwise (a photo sampled from
-  an earlier run's pool) or when the CDN says it expired (403/404/410), the image is looked up
-  again for a fresh URL. URLs are never stored.
+- The photo URL from the search is used when there is one; otherwise (a photo sampled from
+  an earlier run's pool) or when the server says it expired (403/404/410), the source looks
+  the photo up again for a fresh URL (`PhotoSource.photo_url`). URLs are never stored.
 - The body must decode as an image (Pillow verify, then a full decode: `verify` alone does not
   notice a truncated JPEG); a bad body is downloaded once more, then the photo fails. Only a good
   body is written, atomically, so no corrupt or partial file is ever kept.
@@ -21,7 +21,8 @@ import polars as pl
 
 from geolocate import atomic
 from geolocate.acquire.catalog import Area
-from geolocate.acquire.client import ExpiredURL, MapillaryClient, RequestFailed
+from geolocate.acquire.http import ExpiredURL, RequestFailed
+from geolocate.acquire.source import PhotoSource
 from geolocate.paths import DataPaths
 from geolocate.schemas import MANIFEST, conform
 
@@ -35,18 +36,18 @@ class PhotoResult:
     error: str | None = None
 
 
-async def download_photo(client: MapillaryClient, data: DataPaths, candidate: dict[str, Any], area: Area) -> PhotoResult:
-    """Fetch, check and write one candidate's thumbnail; never raises for a network or data problem."""
+async def download_photo(source: PhotoSource, data: DataPaths, candidate: dict[str, Any], area: Area) -> PhotoResult:
+    """Fetch, check and write one candidate's photo; never raises for a network or data problem."""
     image_id = candidate["image_id"]
     target = data.raw_photo(image_id)
     url = candidate.get("thumb_url")
     try:
-        url = url or await _fresh_url(client, image_id)
+        url = url or await source.photo_url(candidate)
         for _ in range(2):  # a body that does not decode is fetched once more, then given up on
-            body, url = await _download(client, image_id, url)
+            body, url = await _download(source, candidate, url)
             size = await asyncio.to_thread(store_if_image, target, body)
             if size is not None:
-                row = manifest_row(candidate, area, data, size, len(body), datetime.now(timezone.utc))
+                row = manifest_row(candidate, area, data, size, len(body), datetime.now(timezone.utc), source.name)
                 return PhotoResult(image_id, row=row)
     except RequestFailed as exc:
         return PhotoResult(image_id, error=str(exc))
@@ -66,23 +67,15 @@ def store_if_image(target: Path, body: bytes) -> tuple[int, int] | None:
     return size
 
 
-async def _download(client: MapillaryClient, image_id: str, url: str) -> tuple[bytes, str]:
+async def _download(source: PhotoSource, candidate: dict[str, Any], url: str) -> tuple[bytes, str]:
     try:
-        return await client.thumbnail(url), url
+        return await source.photo(url), url
     except ExpiredURL:
-        url = await _fresh_url(client, image_id)
-        return await client.thumbnail(url), url
+        url = await source.photo_url(candidate)
+        return await source.photo(url), url
 
 
-async def _fresh_url(client: MapillaryClient, image_id: str) -> str:
-    answer = await client.image(image_id, (client.thumb_field,))
-    url = answer.get(client.thumb_field)
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise RequestFailed(f"image lookup: no {client.thumb_field} in the answer")
-    return url
-
-
-def file_row(candidate: dict[str, Any], area: Area, data: DataPaths) -> dict[str, Any] | None:
+def file_row(candidate: dict[str, Any], area: Area, data: DataPaths, source: str) -> dict[str, Any] | None:
     """The manifest row of a photo already on disk (an interrupted run wrote it but not its row)."""
     path = data.raw_photo(candidate["image_id"])
     from geolocate.data.images import decoded_size
@@ -92,19 +85,21 @@ def file_row(candidate: dict[str, Any], area: Area, data: DataPaths) -> dict[str
     if size is None:
         return None
     fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-    return manifest_row(candidate, area, data, size, len(body), fetched)
+    return manifest_row(candidate, area, data, size, len(body), fetched, source)
 
 
-def manifest_row(candidate: dict[str, Any], area: Area, data: DataPaths, size: tuple[int, int], nbytes: int, fetched_at: datetime) -> dict[str, Any]:
+def manifest_row(candidate: dict[str, Any], area: Area, data: DataPaths, size: tuple[int, int], nbytes: int, fetched_at: datetime,
+                 source: str) -> dict[str, Any]:
     """A `schemas.MANIFEST` row; width/height/bytes describe the downloaded file, not the original."""
     ms = candidate.get("captured_at_ms")
     return {
-        **{k: candidate.get(k) for k in ("image_id", "sequence_id", "creator_id", "creator_username", "lat", "lon", "compass_angle", "is_pano", "camera_type")},
+        **{k: candidate.get(k) for k in ("image_id", "sequence_id", "creator_id", "creator_username", "lat", "lon", "compass_angle", "is_pano",
+                                         "camera_type", "license")},
         "captured_at": datetime.fromtimestamp(ms / 1000, timezone.utc) if ms is not None else None,
         "city": area.name,
         "batch": area.batch,
-        "source": "mapillary",
-        "path": data.raw_photo(candidate["image_id"]).relative_to(data.root).as_posix(),
+        "source": source,
+        "path": data.relative(data.raw_photo(candidate["image_id"])),
         "width": size[0],
         "height": size[1],
         "bytes": nbytes,

@@ -1,5 +1,8 @@
 """`run_fetch`: search each area's boxes, sample a spread-out set of photos, download, record.
 
+The same run serves every fetched source (`fetch.source`: Mapillary, Panoramax) through the
+`source.PhotoSource` interface; each source keeps its own fetch state and its own photos per area.
+
 Per area: tiles not yet done are searched (truncated boxes split, failures recorded), the found
 images join the area's candidate pool, `max_per_city` photos are picked spread over the pool
 (`sampling.spread_order`), the ones not already present are downloaded, and their manifest rows
@@ -20,9 +23,10 @@ import httpx
 import polars as pl
 
 from geolocate.acquire.catalog import Area, batch_areas, bbox_area, catalog, find_area
-from geolocate.acquire.client import MapillaryClient, open_client, read_token
+from geolocate.acquire.client import open_client, read_token
 from geolocate.acquire.download import download_photo, file_row, rows_frame
-from geolocate.acquire.manifest import merge_manifest
+from geolocate.acquire.source import PhotoSource
+from geolocate.manifest import merge_manifest
 from geolocate.acquire.ratelimit import Sleep
 from geolocate.acquire.plan import plan_downloads
 from geolocate.acquire.search import TileResult, search_tile
@@ -132,31 +136,40 @@ def run_fetch(cfg: FetchConfig, data: DataPaths, areas: list[Area], *, max_per_c
         max_per_city: photos kept per area (default `cfg.max_per_city`).
         restore_raw: download again every raw file of the areas' manifest rows that is missing, even
             when its processed copy exists (after `clean-raw`); by default only photos with neither.
-        transport: HTTP transport (tests); default `client.transport_factory`, else the network.
+        transport: HTTP transport (tests); default `http.transport_factory`, else the network.
         sleep: backoff / rate-limit sleep (tests pass a fast one).
 
     Raises:
-        UserError: no usable MAPILLARY_TOKEN.
+        UserError: no usable MAPILLARY_TOKEN (Mapillary only; Panoramax needs none).
     """
-    token = read_token()
+    token = read_token() if cfg.source == "mapillary" else ""
     started = time.perf_counter()
     report = asyncio.run(_fetch(cfg, token, data, areas, max_per_city or cfg.max_per_city, restore_raw, transport, sleep))
     report.seconds = time.perf_counter() - started
     return report
 
 
+def open_source(cfg: FetchConfig, token: str, transport, sleep: Sleep):
+    """The configured source's client, as an async context manager."""
+    if cfg.source == "panoramax":
+        from geolocate.acquire.panoramax import open_panoramax
+
+        return open_panoramax(cfg, transport=transport, sleep=sleep, seed=cfg.seed)
+    return open_client(cfg, token, transport=transport, sleep=sleep, seed=cfg.seed)
+
+
 async def _fetch(cfg: FetchConfig, token: str, data: DataPaths, areas: list[Area], max_per_city: int, restore_raw: bool, transport, sleep: Sleep) -> FetchReport:
     report = FetchReport()
-    async with open_client(cfg, token, transport=transport, sleep=sleep, seed=cfg.seed) as client:
+    async with open_source(cfg, token, transport, sleep) as source:
         with progress() as bars:
             ticks = _Bars(bars)
             for i, area in enumerate(areas):
-                report.areas.append(await _fetch_area(client, data, area, max_per_city, restore_raw, ticks))
-                if client.unreachable:  # offline: the next areas would only fail the same way
+                report.areas.append(await _fetch_area(source, data, area, max_per_city, restore_raw, ticks))
+                if source.unreachable:  # offline: the next areas would only fail the same way
                     report.areas_skipped = [a.name for a in areas[i + 1:]]
                     break
-        report.requests = client.requests
-        report.unreachable = sorted(set(client.unreachable.values()))
+        report.requests = source.requests
+        report.unreachable = sorted(set(source.unreachable.values()))
     return report
 
 
@@ -183,29 +196,29 @@ class _Bars:
         self.bars.update(task, advance=1, description=f"{kind} · {area}{note}")
 
 
-async def _fetch_area(client: MapillaryClient, data: DataPaths, area: Area, max_per_city: int, restore_raw: bool, bars: _Bars) -> AreaReport:
+async def _fetch_area(source: PhotoSource, data: DataPaths, area: Area, max_per_city: int, restore_raw: bool, bars: _Bars) -> AreaReport:
     report = AreaReport(area.name, area.batch)
-    state, pool = load_state(data, area), load_candidates(data, area)
-    tiles = tile_bbox(area.bbox, client.cfg.tile_deg)
+    state, pool = load_state(data, area, source.name), load_candidates(data, area, source.name)
+    tiles = tile_bbox(area.bbox, source.tile_deg)
     todo = [t for t in tiles if box_key(t) not in state.done]
-    pool, urls = await _search_area(client, data, area, todo, state, pool, report, bars)
+    pool, urls = await _search_area(source, data, area, todo, state, pool, report, bars)
     keys = {box_key(t) for t in tiles}
     report.boxes, report.boxes_done = len(tiles), len(keys & state.done)
     report.failed_boxes = {k: v for k, v in state.failed.items() if k in keys}
     report.boxes_failed, report.boxes_truncated = len(report.failed_boxes), len(state.truncated)
-    eligible = pool if client.cfg.include_panos else pool.filter(~pl.col("is_pano").fill_null(False))
+    eligible = pool if source.include_panos else pool.filter(~pl.col("is_pano").fill_null(False))
     report.found, report.panos_excluded = eligible.height, pool.height - eligible.height
-    await _download_area(client, data, area, eligible, urls, max_per_city, restore_raw, report, bars)
+    await _download_area(source, data, area, eligible, urls, max_per_city, restore_raw, report, bars)
     return report
 
 
-async def _search_area(client: MapillaryClient, data: DataPaths, area: Area, todo: list[Box], state: AreaState, pool: pl.DataFrame,
+async def _search_area(source: PhotoSource, data: DataPaths, area: Area, todo: list[Box], state: AreaState, pool: pl.DataFrame,
                        report: AreaReport, bars: _Bars) -> tuple[pl.DataFrame, dict[str, str]]:
     """Search `todo` tiles concurrently; update state and pool, saving them every `_SAVE_EVERY` tiles."""
     bars.add(bars.boxes, len(todo))
     urls: dict[str, str] = {}
     buffer: list[dict[str, Any]] = []
-    searches = [search_tile(client, tile) for tile in todo]  # the bar counts tiles, splits included
+    searches = [search_tile(source, tile) for tile in todo]  # the bar counts tiles, splits included
     i = 0
     async for result in _completed(searches):
         i += 1
@@ -232,24 +245,24 @@ def _record_tile(result: TileResult, state: AreaState, report: AreaReport, buffe
 
 
 def _save(data: DataPaths, area: Area, state: AreaState, pool: pl.DataFrame) -> None:
-    save_candidates(data, area, pool)  # first: a tile is marked done only once its images are saved
+    save_candidates(data, area, pool, state.source)  # first: a tile is marked done only once its images are saved
     save_state(data, state)
 
 
-async def _download_area(client: MapillaryClient, data: DataPaths, area: Area, pool: pl.DataFrame, urls: dict[str, str],
+async def _download_area(source: PhotoSource, data: DataPaths, area: Area, pool: pl.DataFrame, urls: dict[str, str],
                          max_per_city: int, restore_raw: bool, report: AreaReport, bars: _Bars) -> None:
     """Download the spread-out sample's missing photos (and lost raw files), merging manifest rows as they come."""
-    plan = plan_downloads(data, area, pool, max_per_city, client.cfg, restore_raw)
+    plan = plan_downloads(data, area, pool, max_per_city, source.cfg, restore_raw, source.name, source.tile_deg)
     report.photos_skipped = len(plan.have) - len(plan.restore)
     rows = pool.filter(pl.col("image_id").is_in(plan.chosen + plan.orphans)).iter_rows(named=True)
     candidates = {r["image_id"]: r | {"thumb_url": urls.get(r["image_id"])} for r in rows}
     # A restored photo keeps its manifest row; no thumb_url, so its URL comes from a lookup by id.
     candidates |= {i: row | {"thumb_url": urls.get(i)} for i, row in plan.restore.items()}
     # Files a killed run wrote before merging their rows: describe them from disk, do not re-download.
-    buffer = [row for i in plan.orphans if (row := await asyncio.to_thread(file_row, candidates[i], area, data))]
+    buffer = [row for i in plan.orphans if (row := await asyncio.to_thread(file_row, candidates[i], area, data, source.name))]
     todo = plan.chosen + list(plan.restore)
     bars.add(bars.photos, len(todo))
-    async for result in _completed(download_photo(client, data, candidates[i], area) for i in todo):
+    async for result in _completed(download_photo(source, data, candidates[i], area) for i in todo):
         bars.done(bars.photos, area.name, failed=result.row is None)
         if result.row is None:
             report.photos_failed += 1

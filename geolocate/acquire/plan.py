@@ -15,10 +15,10 @@ from typing import Any
 import polars as pl
 
 from geolocate.acquire.catalog import Area
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.acquire.sampling import spread_order
 from geolocate.config import FetchConfig
-from geolocate.paths import DataPaths, is_valid_image_id
+from geolocate.paths import DataPaths, id_from_stem, is_valid_image_id
 
 
 @dataclass
@@ -31,27 +31,29 @@ class DownloadPlan:
     restore: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → its manifest row, raw file to download again
 
 
-def plan_downloads(data: DataPaths, area: Area, pool: pl.DataFrame, max_per_city: int, cfg: FetchConfig, restore_raw: bool = False) -> DownloadPlan:
-    """The area's plan; it keeps at most `max_per_city` photos, those it has counting first.
+def plan_downloads(data: DataPaths, area: Area, pool: pl.DataFrame, max_per_city: int, cfg: FetchConfig, restore_raw: bool = False,
+                   source: str = "mapillary", tile_deg: float | None = None) -> DownloadPlan:
+    """The area's plan for `source`; it keeps at most `max_per_city` photos, those it has counting first.
 
-    Ids already in the manifest under another area are left alone.
+    Ids already in the manifest under another area are left alone; another source's photos of
+    the same area do not count towards this one's `max_per_city`.
     """
     manifest = read_manifest(data)
     known = set(manifest["image_id"].to_list())
     raw = raw_ids(data)
     on_disk = raw & set(pool["image_id"].to_list())
-    mine = manifest.filter(pl.col("city") == area.name)
+    mine = manifest.filter((pl.col("city") == area.name) & (pl.col("source") == source) & pl.col("parent_id").is_null())
     have = set(mine["image_id"].to_list()) | (on_disk - known)
     need = max(0, max_per_city - len(have))
-    order = spread_order(pool, cfg.tile_deg, cfg.seed)
+    order = spread_order(pool, tile_deg or cfg.tile_deg, cfg.seed)
     chosen = [i for i in order if i not in have and i not in known][:need]
-    restore = {row["image_id"]: row for row in _lost_rows(mine, raw, data, restore_raw)}
+    restore = {row["image_id"]: row for row in _lost_rows(mine, raw, data, restore_raw)}  # `mine`: this source's
     return DownloadPlan(chosen, sorted(on_disk - known), have, restore)
 
 
 def _lost_rows(rows: pl.DataFrame, raw: set[str], data: DataPaths, restore_raw: bool) -> list[dict[str, Any]]:
-    """Mapillary rows whose raw file is missing and which should be downloaded again."""
-    fetched = rows.filter((pl.col("source") == "mapillary") & ~pl.col("image_id").is_in(list(raw)))
+    """Rows whose raw file is missing and which should be downloaded again."""
+    fetched = rows.filter(~pl.col("image_id").is_in(list(raw)))
     return [row for row in fetched.iter_rows(named=True)
             if is_valid_image_id(row["image_id"]) and (restore_raw or not data.processed_photo(row["image_id"]).is_file())]
 
@@ -60,4 +62,5 @@ def raw_ids(data: DataPaths) -> set[str]:
     """Ids of the photos in `data/raw` (one directory listing instead of a stat per candidate)."""
     if not data.raw.is_dir():
         return set()
-    return {e.name[:-4] for e in os.scandir(data.raw) if e.name.endswith(".jpg") and not e.name.startswith(".")}
+    names = (e.name[:-4] for e in os.scandir(data.raw) if e.name.endswith(".jpg") and not e.name.startswith("."))
+    return {i for i in map(id_from_stem, names) if i is not None}

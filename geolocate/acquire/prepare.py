@@ -7,6 +7,12 @@ is set and whose file exists is skipped; a row whose processed file vanished is 
 (a process pool), and safe to interrupt (files are written atomically and the manifest is
 updated every few thousand photos). A raw file that is missing or does not decode is reported,
 not fatal, and tried again by the next run.
+
+A 360° capture (`is_pano`) is also cut into `data.pano_views` perspective views
+(`panorama.perspective_view`), each a manifest row of its own (`<id>@<azimuth>`, `parent_id` the
+capture, same sequence) that trains as a single photo and groups into four-view locations; the
+capture itself is then left out of labelling (`manifest.training_photos`). A view whose file
+vanished is cut again from its capture.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ import polars as pl
 from PIL import Image, ImageOps
 
 from geolocate import atomic
-from geolocate.acquire.manifest import merge_manifest, read_manifest
+from geolocate.manifest import merge_manifest, read_manifest
 from geolocate.config import DataConfig
 from geolocate.data.images import DECODE_ERRORS, open_photo
 from geolocate.console import progress
-from geolocate.paths import DataPaths, is_valid_image_id
+from geolocate.acquire.panorama import perspective_view, view_azimuths
 from geolocate.lock import locks_data
+from geolocate.paths import DataPaths, is_valid_image_id, view_id
 
 _INLINE_BELOW = 64  # fewer photos than this: a pool costs more than it saves
 _CHUNK = 8
@@ -71,10 +78,16 @@ def prepare_photo(raw: Path, out: Path, max_size: int, quality: int) -> tuple[in
 
 
 def photos_to_prepare(manifest: pl.DataFrame, data: DataPaths) -> pl.DataFrame:
-    """Rows without a processed copy on disk (never processed, or the file is gone)."""
+    """Rows without a processed copy on disk (never processed, or the file is gone); a lost view
+    stands for its 360° capture, which is cut again."""
     recorded = manifest["processed_path"].to_list()
     done = [bool(p) and (data.root / p).is_file() for p in recorded]
-    return manifest.filter(~pl.Series(done, dtype=pl.Boolean))
+    todo = manifest.filter(~pl.Series(done, dtype=pl.Boolean))
+    lost_views = todo.filter(pl.col("parent_id").is_not_null())
+    if lost_views.is_empty():
+        return todo
+    parents = manifest.filter(pl.col("image_id").is_in(lost_views["parent_id"].unique().to_list()))
+    return pl.concat([todo.filter(pl.col("parent_id").is_null()), parents]).unique("image_id", keep="first", maintain_order=True)
 
 
 @locks_data("prepare")
@@ -91,7 +104,7 @@ def run_prepare(cfg: DataConfig, data: DataPaths, workers: int | None = None) ->
     todo = photos_to_prepare(manifest, data)
     workers = workers or cfg.prepare_workers or os.cpu_count() or 1
     report = PrepareReport(photos=manifest.height, processed=0, already_done=manifest.height - todo.height, workers=workers)
-    tasks = [(row["image_id"], str(data.root), cfg.max_size, cfg.jpeg_quality) for row in todo.iter_rows(named=True)]
+    tasks = [(row["image_id"], str(data.root), cfg.max_size, cfg.jpeg_quality, _pano_task(row, cfg)) for row in todo.iter_rows(named=True)]
     rows_by_id = {row["image_id"]: row for row in todo.iter_rows(named=True)}
     updated: list[dict] = []
     try:
@@ -99,7 +112,8 @@ def run_prepare(cfg: DataConfig, data: DataPaths, workers: int | None = None) ->
             if isinstance(outcome, str):
                 report.failed[image_id] = outcome
                 continue
-            updated.append(_recorded(rows_by_id[image_id], data, *outcome))
+            updated.append(_recorded(rows_by_id[image_id], data, *outcome[:3]))
+            updated.extend(_view_rows(rows_by_id[image_id], data, outcome[3]))
             report.processed += 1
             if len(updated) >= _FLUSH_EVERY:
                 merge_manifest(data, pl.DataFrame(updated, schema=manifest.schema))
@@ -114,24 +128,57 @@ def run_prepare(cfg: DataConfig, data: DataPaths, workers: int | None = None) ->
 def _recorded(row: dict, data: DataPaths, width: int, height: int, nbytes: int) -> dict:
     """The manifest row with its processed copy, and the raw size filled in where unknown."""
     image_id = row["image_id"]
-    return {**row, "processed_path": f"processed/{image_id}.jpg", "width": row["width"] or width,
+    return {**row, "processed_path": data.relative(data.processed_photo(image_id)), "width": row["width"] or width,
             "height": row["height"] or height, "bytes": row["bytes"] or nbytes}
 
 
-def _process_one(task: tuple) -> tuple[str, tuple[int, int, int] | str]:
-    """(image_id, (width, height, raw bytes)) or (image_id, reason it failed)."""
-    image_id, root, max_size, quality = task
+def _pano_task(row: dict, cfg: DataConfig) -> tuple[int, float, float | None] | None:
+    """(views, field of view, heading) for a 360° capture to cut, None for a plain photo."""
+    if not row["is_pano"] or cfg.pano_views == 0 or row["parent_id"] is not None:
+        return None
+    return cfg.pano_views, cfg.pano_fov_deg, row["compass_angle"]
+
+
+def _view_rows(parent: dict, data: DataPaths, views: list[tuple[str, float | None, int, int]]) -> list[dict]:
+    """Manifest rows of the views cut from `parent`: its metadata, their own id, direction and file."""
+    return [{**parent, "image_id": vid, "parent_id": parent["image_id"], "compass_angle": compass, "is_pano": False,
+             "camera_type": "perspective", "path": None, "processed_path": data.relative(data.processed_photo(vid)),
+             "width": size, "height": size, "bytes": nbytes} for vid, compass, size, nbytes in views]
+
+
+def write_views(raw: Path, data: DataPaths, image_id: str, pano: tuple[int, float, float | None], max_size: int, quality: int) -> list[tuple]:
+    """Cut and write the views of the 360° capture `raw`; (view id, compass or None, side, bytes) each."""
+    import numpy as np
+
+    n_views, fov, heading = pano
+    with open_photo(raw) as image:
+        pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    size = max(32, min(max_size, round(pixels.shape[1] * fov / 360.0)))  # no upsampling past the capture's detail
+    out = []
+    for yaw, compass in view_azimuths(n_views, heading):
+        vid = view_id(image_id, compass if compass is not None else yaw)
+        target = data.processed_photo(vid)
+        with atomic.atomic_path(target) as tmp:
+            Image.fromarray(perspective_view(pixels, yaw, fov, size)).save(tmp, format="JPEG", quality=quality)
+        out.append((vid, compass, size, target.stat().st_size))
+    return out
+
+
+def _process_one(task: tuple) -> tuple[str, tuple[int, int, int, list] | str]:
+    """(image_id, (width, height, raw bytes, views cut)) or (image_id, reason it failed)."""
+    image_id, root, max_size, quality, pano = task
     if not is_valid_image_id(image_id):
         return image_id, "invalid image id"
     data = DataPaths(Path(root))
     raw = data.raw_photo(image_id)
     try:
         width, height = prepare_photo(raw, data.processed_photo(image_id), max_size, quality)
+        views = write_views(raw, data, image_id, pano, max_size, quality) if pano else []
     except FileNotFoundError:
         return image_id, "raw file missing"
     except DECODE_ERRORS as exc:
         return image_id, f"undecodable ({type(exc).__name__}: {exc})"
-    return image_id, (width, height, raw.stat().st_size)
+    return image_id, (width, height, raw.stat().st_size, views)
 
 
 def _process_all(tasks: list[tuple], workers: int):

@@ -20,6 +20,7 @@ import polars as pl
 from geolocate import atomic
 from geolocate.acquire.catalog import Area
 from geolocate.paths import DataPaths
+from geolocate.schemas import conform
 
 CANDIDATES = {
     "image_id": pl.Utf8,
@@ -32,6 +33,7 @@ CANDIDATES = {
     "compass_angle": pl.Float64,
     "is_pano": pl.Boolean,
     "camera_type": pl.Utf8,
+    "license": pl.Utf8,
 }
 
 
@@ -41,6 +43,7 @@ class AreaState:
 
     area: str
     bbox: list[float]
+    source: str = "mapillary"
     done: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)
     truncated: set[str] = field(default_factory=set)
@@ -52,10 +55,10 @@ class AreaState:
         }
 
 
-def load_state(data: DataPaths, area: Area) -> AreaState:
-    """The area's saved state; a fresh one when none exists, or when the area's box changed."""
-    path = data.area_state(area.name)
-    fresh = AreaState(area.name, list(area.bbox))
+def load_state(data: DataPaths, area: Area, source: str = "mapillary") -> AreaState:
+    """The area's saved state for `source`; a fresh one when none exists, or when the area's box changed."""
+    path = data.area_state(area.name, source)
+    fresh = AreaState(area.name, list(area.bbox), source)
     if not path.exists():
         return fresh
     import json
@@ -66,20 +69,20 @@ def load_state(data: DataPaths, area: Area) -> AreaState:
         return fresh  # unreadable state only costs a re-search, never data
     if [round(v, 7) for v in raw.get("bbox", [])] != [round(v, 7) for v in area.bbox]:
         return fresh
-    return AreaState(area.name, list(area.bbox), set(raw.get("done", [])), dict(raw.get("failed", {})), set(raw.get("truncated", [])))
+    return AreaState(area.name, list(area.bbox), source, set(raw.get("done", [])), dict(raw.get("failed", {})), set(raw.get("truncated", [])))
 
 
 def save_state(data: DataPaths, state: AreaState) -> None:
-    atomic.write_json(data.area_state(state.area), state.to_json())
+    atomic.write_json(data.area_state(state.area, state.source), state.to_json())
 
 
-def load_candidates(data: DataPaths, area: Area) -> pl.DataFrame:
-    """The images found in `area` by earlier runs (empty when none), inside the area's current box."""
-    path = data.area_candidates(area.name)
+def load_candidates(data: DataPaths, area: Area, source: str = "mapillary") -> pl.DataFrame:
+    """The images `source` found in `area` in earlier runs (empty when none), inside the area's current box."""
+    path = data.area_candidates(area.name, source)
     if not path.exists():
         return pl.DataFrame(schema=CANDIDATES)
     try:
-        pool = pl.read_parquet(path).select(list(CANDIDATES)).cast(CANDIDATES)
+        pool = conform(pl.read_parquet(path), CANDIDATES)  # a pool from before `license` gets it null
     except (pl.exceptions.PolarsError, OSError):
         return pl.DataFrame(schema=CANDIDATES)  # rebuilt by searching again
     min_lon, min_lat, max_lon, max_lat = area.bbox
@@ -94,5 +97,5 @@ def merge_candidates(pool: pl.DataFrame, records: list[dict[str, Any]]) -> pl.Da
     return pl.concat([pool, new]).unique("image_id", keep="last", maintain_order=True).sort("image_id")
 
 
-def save_candidates(data: DataPaths, area: Area, pool: pl.DataFrame) -> None:
-    atomic.write_parquet(data.area_candidates(area.name), pool)
+def save_candidates(data: DataPaths, area: Area, pool: pl.DataFrame, source: str = "mapillary") -> None:
+    atomic.write_parquet(data.area_candidates(area.name, source), pool)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from geolocate import atomic
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest, training_photos
 from geolocate.cells.assign import apply_sparse_policy, latlng_to_cells, suggest_min_samples, valid_position
 from geolocate.cells.kpi import append_kpi_history, batches_present, compute_kpis
 from geolocate.cells.tables import cells_table, labelled_photos, labels_table
@@ -73,9 +73,9 @@ def run_cells(cfg: CellsConfig, data: DataPaths, resolution: int | None = None, 
     res = cfg.resolution if resolution is None else resolution
     if not 0 <= res <= 15:
         raise UserError(f"--res {res} is not an H3 resolution; use 0 to 15 (7 ≈ 5 km² cells)")
-    manifest = read_manifest(data, required=True, columns=["image_id", "lat", "lon", "city", "batch"])
+    manifest = training_photos(read_manifest(data, required=True, columns=["image_id", "lat", "lon", "city", "batch", "parent_id"]))
     check_resolution(res, manifest.height, cfg, force)
-    photos = manifest.drop("batch").filter(valid_position(pl.col("lat"), pl.col("lon")))
+    photos = manifest.drop("batch", "parent_id").filter(valid_position(pl.col("lat"), pl.col("lon")))
     photos = photos.with_columns(cell=pl.Series(latlng_to_cells(photos["lat"].to_numpy(), photos["lon"].to_numpy(), res)))
     counts = photos.group_by("cell").agg(n=pl.len())
     outcome = apply_sparse_policy(counts, res, cfg.min_samples, cfg.sparse, cfg.max_merge_levels)

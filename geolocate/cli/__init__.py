@@ -6,6 +6,7 @@ from __future__ import annotations
 from geolocate.cli import (  # noqa: F401
     fetch,
     synth,
+    importing,
     prepare,
     cells,
     split,

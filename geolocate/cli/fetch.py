@@ -1,4 +1,4 @@
-"""`geolocate fetch`: download Mapillary photos of a catalog city, a batch or any box."""
+"""`geolocate fetch`: download Mapillary or Panoramax photos of a catalog city, a batch or any box."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ from rich.table import Table
 
 from geolocate.cli.app import Invocation, command, default_of, emit
 from geolocate.console import console, stdout
+from geolocate.errors import UserError
+
+SOURCES = ("mapillary", "panoramax")
 
 
 @command("fetch")
 def fetch_command(
     inv: Invocation,
+    source: Optional[str] = typer.Option(None, "--source", help="mapillary (needs MAPILLARY_TOKEN) or panoramax (no token); default: fetch.source.", show_default=False),
     city: Optional[str] = typer.Option(None, "--city", help="A catalog city (case- and accent-insensitive).", show_default=False),
     batch: Optional[list[str]] = typer.Option(None, "--batch", help="A catalog batch, e.g. 03; repeatable.", show_default=False),
     bbox: Optional[str] = typer.Option(None, "--bbox", help="Any area: MINLON,MINLAT,MAXLON,MAXLAT (use --bbox=... for negative values).", show_default=False),
@@ -23,7 +27,7 @@ def fetch_command(
     restore_raw: bool = typer.Option(False, "--restore-raw", help="Download again the raw files of every manifest row of the area whose raw file is missing, even when its processed copy exists (rebuilds data/raw after clean-raw)."),
     list_areas: bool = typer.Option(False, "--list", help="Print the catalog and exit."),
 ) -> None:
-    """Fetch photos (token from MAPILLARY_TOKEN); re-run the same command to resume or retry failures.
+    """Fetch photos from Mapillary (token from MAPILLARY_TOKEN) or Panoramax; re-run the same command to resume or retry failures.
 
     Photos lost from both data/raw and data/processed are downloaded again by id. Exits 1 when
     some box or photo failed (the summary still prints), 0 when the fetch is complete.
@@ -31,6 +35,8 @@ def fetch_command(
     from geolocate.acquire.fetch import catalog_listing, run_fetch, select_areas
 
     cfg = inv.cfg
+    if source is not None:
+        cfg.fetch.source = _source(source)
     catalog_name = catalog_name or cfg.fetch.catalog
     if list_areas:
         _print_catalog(catalog_listing(catalog_name), inv.as_json)
@@ -45,6 +51,12 @@ def fetch_command(
     _print_problems(report)
     if not report.complete:
         raise typer.Exit(1)  # scripts must not mistake a partial fetch for a finished one
+
+
+def _source(value: str) -> str:
+    if value not in SOURCES:
+        raise UserError(f"--source {value!r}: fetch.source is one of {', '.join(SOURCES)} (your own photos: geolocate import)")
+    return value
 
 
 def _print_catalog(rows: list[dict], as_json: bool) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.cells import load_classes
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths

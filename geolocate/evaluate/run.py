@@ -164,7 +164,7 @@ def _radius(e, val_probs, val_scored: ScoredSplit, test_probs, scored: ScoredSpl
 
 def _provenance(paths: ProjectPaths) -> dict:
     """Where the training photos came from (manifest `source`), so predict can say so."""
-    from geolocate.acquire.manifest import read_manifest
+    from geolocate.manifest import read_manifest
 
     manifest = read_manifest(paths.data, required=False)
     sources = [] if manifest is None or "source" not in manifest.columns else manifest["source"].drop_nulls().unique().sort().to_list()

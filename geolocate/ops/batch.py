@@ -141,7 +141,7 @@ def _synth(plan: Plan, _resume: str | None) -> dict[str, Any]:
 
 def synthetic_batches(paths: ProjectPaths, batch: str) -> list[str]:
     """The batches already drawn synthetically in the manifest, plus `batch`, sorted."""
-    from geolocate.acquire.manifest import read_manifest
+    from geolocate.manifest import read_manifest
 
     manifest = read_manifest(paths.data).filter(pl.col("source") == "synthetic")
     return sorted(set(manifest["batch"].drop_nulls().unique().to_list()) | {batch})

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import polars as pl
 
-from geolocate.acquire.manifest import read_manifest, write_manifest
+from geolocate.manifest import read_manifest, write_manifest
 from geolocate.lock import DataLock
 from geolocate.errors import UserError
-from geolocate.paths import DataPaths, is_valid_image_id
+from geolocate.paths import DataPaths, id_from_stem, is_valid_image_id
 
 _SHOW = 5
 
@@ -60,7 +60,7 @@ def run_clean_raw(data: DataPaths, dry_run: bool = False, force: bool = False) -
         manifest = read_manifest(data)
         processed = _processed_ids(manifest, data)
         for path in raw_files(data):
-            image_id = path.stem if path.suffix == ".jpg" else None
+            image_id = id_from_stem(path.stem) if path.suffix == ".jpg" else None
             if image_id is not None and image_id not in processed:
                 (report.forced if force else report.blocked).append(image_id)
                 if not force:
@@ -115,7 +115,7 @@ def raw_files(data: DataPaths) -> list[Path]:
         if not entry.is_file(follow_symlinks=False):
             continue
         name = entry.name
-        is_photo = name.endswith(".jpg") and is_valid_image_id(name[:-4])
+        is_photo = name.endswith(".jpg") and id_from_stem(name[:-4]) is not None
         is_leftover = name.startswith(".") and name.endswith(".tmp")
         if is_photo or is_leftover:
             out.append(Path(entry.path))

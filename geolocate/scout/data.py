@@ -54,7 +54,7 @@ def location_frame(data) -> pl.DataFrame:
 
 def view_files(frame: pl.DataFrame, data) -> dict[str, Path]:
     """image_id → processed photo of every view in `frame` (raw photo when prepare has not run)."""
-    from geolocate.acquire.manifest import read_manifest
+    from geolocate.manifest import read_manifest
 
     ids = pl.concat([frame[v].drop_nulls() for v in VIEWS]).unique()
     manifest = read_manifest(data, required=True).filter(pl.col("image_id").is_in(ids.to_list()))

@@ -189,7 +189,7 @@ def import_locations(csv_path: Path, images_dir: Path | None, data, region_colum
         region_column: the table's column holding the region label, when it has one.
     """
     from geolocate import atomic
-    from geolocate.acquire.manifest import merge_manifest
+    from geolocate.manifest import merge_manifest
     from geolocate.data.images import BadImage
 
     base = Path(images_dir) if images_dir else Path(csv_path).parent

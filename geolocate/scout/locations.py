@@ -141,7 +141,7 @@ def run_locations(cfg, data) -> pl.DataFrame:
     Imported locations (rows whose views came from `import-locations`) are kept as they are.
     """
     from geolocate import atomic
-    from geolocate.acquire.manifest import read_manifest
+    from geolocate.manifest import read_manifest
 
     manifest = read_manifest(data, required=True)
     grouped = group_locations(manifest.filter(pl.col("source").fill_null("") != "import"),

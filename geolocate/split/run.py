@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from geolocate import atomic
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.cells.tables import train_centroids
 from geolocate.config import GeolocateConfig, SplitConfig
 from geolocate.errors import UserError

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.config import GeolocateConfig
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from geolocate import atomic
 from geolocate.acquire.catalog import batch_areas
-from geolocate.acquire.manifest import merge_manifest, write_manifest
+from geolocate.manifest import merge_manifest, write_manifest
 from geolocate.config import SynthConfig
 from geolocate.console import progress
 from geolocate.errors import UserError

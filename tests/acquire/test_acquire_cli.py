@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-import geolocate.acquire.client as client_module
+import geolocate.acquire.http as http_module
 from geolocate.acquire.catalog import find_area
 from tests.fakes.mapillary import FAKE_TOKEN, FakeMapillary
 
@@ -17,7 +17,7 @@ def fake_api(monkeypatch):
     """Route the CLI's HTTP through a fake world over 2 × 2 tiles at the centre of Saint-Étienne."""
     lat, lon = find_area("Saint-Étienne").center
     fake = FakeMapillary.grid((lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01), n=60, seed=5)
-    monkeypatch.setattr(client_module, "transport_factory", fake.transport)
+    monkeypatch.setattr(http_module, "transport_factory", fake.transport)
     monkeypatch.setenv("MAPILLARY_TOKEN", FAKE_TOKEN)
     return fake
 
@@ -61,7 +61,7 @@ def test_city_resolves_case_and_accent_insensitively_and_fetches(cli, workdir, f
 def test_us_catalog_city(cli, workdir, monkeypatch):
     lat, lon = find_area("Denver", "us").center
     fake = FakeMapillary.grid((lon - 0.005, lat - 0.005, lon + 0.005, lat + 0.005), n=12, seed=2)
-    monkeypatch.setattr(client_module, "transport_factory", fake.transport)
+    monkeypatch.setattr(http_module, "transport_factory", fake.transport)
     monkeypatch.setenv("MAPILLARY_TOKEN", FAKE_TOKEN)
     result = cli("fetch", "--catalog", "us", "--city", "Denver", "--json", *_sets(fake))
     assert result.exit_code == 0, result.output
@@ -103,7 +103,7 @@ def test_offline_fetch_stops_early_and_says_what_failed(cli, workdir, monkeypatc
         attempts.append(request.url.host)
         raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution", request=request)
 
-    monkeypatch.setattr(client_module, "transport_factory", lambda: httpx.MockTransport(no_network))
+    monkeypatch.setattr(http_module, "transport_factory", lambda: httpx.MockTransport(no_network))
     monkeypatch.setenv("MAPILLARY_TOKEN", FAKE_TOKEN)
     result = cli("fetch", "--batch", "01", "--set", "fetch.backoff_s=0", env={"COLUMNS": "80"})
     assert result.exit_code == 1

@@ -13,7 +13,7 @@ from PIL import Image
 
 from geolocate.acquire.catalog import bbox_area
 from geolocate.acquire.fetch import run_fetch
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.acquire.tiling import box_key, tile_bbox
 from geolocate.paths import DataPaths
 from geolocate.schemas import MANIFEST

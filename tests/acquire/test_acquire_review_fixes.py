@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 
 import geolocate.acquire.client as client_module
+import geolocate.acquire.http as http_module
 from geolocate.acquire.catalog import bbox_area
 from geolocate.acquire.fetch import run_fetch
-from geolocate.acquire.manifest import read_manifest, write_manifest
+from geolocate.manifest import read_manifest, write_manifest
 from geolocate.paths import DataPaths
 from tests.fakes.mapillary import FAKE_TOKEN, FakeMapillary
 
@@ -103,7 +104,7 @@ def fake_cli(monkeypatch):
 
     lat, lon = find_area("Saint-Étienne").center
     fake = FakeMapillary.grid((lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01), n=20, seed=5)
-    monkeypatch.setattr(client_module, "transport_factory", fake.transport)
+    monkeypatch.setattr(http_module, "transport_factory", fake.transport)
     monkeypatch.setenv("MAPILLARY_TOKEN", FAKE_TOKEN)
     return fake
 

@@ -16,8 +16,8 @@ PACKAGE = Path(geolocate.__file__).parent
 # Lowest first. A module may import its own layer and the layers below it, never one above.
 LAYERS = (
     # the floor; `data.images` is the one "does this photo decode?" every stage asks, `files` the
-    # one "is this a regular file inside its root?"
-    ("geolocate", "errors", "console", "geo", "schemas", "atomic", "config", "paths", "lock", "files", "data.images"),
+    # one "is this a regular file inside its root?", `manifest` the photo table's contract
+    ("geolocate", "errors", "console", "geo", "schemas", "atomic", "config", "paths", "lock", "files", "manifest", "data.images"),
     ("acquire", "synth"),  # photos in
     ("cells", "split"),  # labels and splits
     ("data", "models", "losses"),  # what training reads and builds

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from geolocate.acquire.manifest import write_manifest
+from geolocate.manifest import write_manifest
 from geolocate.geo import offset_m
 from geolocate.paths import DataPaths
 from geolocate.schemas import MANIFEST, conform

@@ -12,7 +12,7 @@ uses, with the real API's quirks, and faults switched on per test::
     transport = fake.transport()                          # httpx.MockTransport for an AsyncClient
     cfg = fake.fetch_config(limit=50)                     # a FetchConfig pointed at the fake
 
-CLI tests: `monkeypatch.setattr(geolocate.acquire.client, "transport_factory", fake.transport)`,
+CLI tests: `monkeypatch.setattr(geolocate.acquire.http, "transport_factory", fake.transport)`,
 `monkeypatch.setenv("MAPILLARY_TOKEN", FAKE_TOKEN)` and `--set fetch.api_url=<fake.api_url>`
 (plus `--set fetch.backoff_s=0` when faults make the client back off). Library calls take
 `transport=` and `sleep=RecordingSleep()` directly.
@@ -196,13 +196,7 @@ class FakeMapillary:
         return self._fault(request, "image") or self._lookup(request)
 
     def _fault(self, request: httpx.Request, endpoint: str) -> httpx.Response | None:
-        if not self._faults[endpoint]:
-            return None
-        fault = self._faults[endpoint].pop(0)
-        if fault.timeout:
-            raise httpx.ReadTimeout("fake timeout", request=request)
-        headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-        return _json(fault.status or 500, {"error": "fake fault"}, headers)
+        return take_fault(self._faults[endpoint], request)
 
     def _search(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
@@ -286,6 +280,17 @@ class RecordingSleep(list):
     async def __call__(self, seconds: float) -> None:
         self.append(seconds)
         await asyncio.sleep(0)
+
+
+def take_fault(queue: list[_Fault], request: httpx.Request) -> httpx.Response | None:
+    """The next queued fault's answer (or raised timeout), None when the queue is empty (shared by the fakes)."""
+    if not queue:
+        return None
+    fault = queue.pop(0)
+    if fault.timeout:
+        raise httpx.ReadTimeout("fake timeout", request=request)
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+    return _json(fault.status or 500, {"error": "fake fault"}, headers)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

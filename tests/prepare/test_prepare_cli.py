@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.paths import DataPaths
 
 

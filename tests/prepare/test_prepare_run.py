@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from geolocate.acquire import prepare as prepare_module
-from geolocate.acquire.manifest import merge_manifest, read_manifest
+from geolocate.manifest import merge_manifest, read_manifest
 from geolocate.acquire.prepare import run_prepare
 from geolocate.config import DataConfig, SynthConfig
 from geolocate.errors import UserError

@@ -13,7 +13,7 @@ import tarfile
 import polars as pl
 import pytest
 
-import geolocate.acquire.client as client
+import geolocate.acquire.http as http
 from geolocate.acquire.catalog import batch_areas
 from tests.fakes.mapillary import FakeImage, FakeMapillary
 
@@ -52,7 +52,7 @@ def _leaks(root) -> list[str]:
 @pytest.mark.slow
 def test_no_file_or_output_holds_the_token_after_a_fetched_batch(workdir, cli, monkeypatch):
     fake = _batch_world()
-    monkeypatch.setattr(client, "transport_factory", fake.transport)
+    monkeypatch.setattr(http, "transport_factory", fake.transport)
     monkeypatch.setenv("MAPILLARY_TOKEN", TOKEN)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(workdir.parent))
     sets = ["fetch.api_url=" + fake.api_url, "fetch.requests_per_minute=10000000", "cells.min_samples=10",

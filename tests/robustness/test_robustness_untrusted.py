@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from geolocate.acquire.manifest import read_manifest, write_manifest
+from geolocate.manifest import read_manifest, write_manifest
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths
 

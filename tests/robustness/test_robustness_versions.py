@@ -61,22 +61,32 @@ def _old_manifest(data: DataPaths) -> pl.DataFrame:
 def test_an_older_manifest_is_conformed_and_the_pipeline_carries_on(project, cli):
     data = DataPaths(project / "data")
     old = _old_manifest(data)
-    from geolocate.acquire.manifest import read_manifest
+    from geolocate.manifest import read_manifest
 
     manifest = read_manifest(data)
     assert manifest.height == old.height and manifest["processed_path"].null_count() == old.height
     assert manifest["creator_username"].null_count() == old.height
     result = cli("prepare", "--profile", "tiny")  # processed copies exist: recorded again, not redone
     assert result.exit_code == 0, result.output
-    assert pl.read_parquet_metadata(data.manifest)["geolocate.manifest_version"] == "1"
+    assert pl.read_parquet_metadata(data.manifest)["geolocate.manifest_version"] == "2"
     cells = cli("cells", "--profile", "tiny")
     assert cells.exit_code == 0, cells.output
+
+
+def test_a_format_1_manifest_migrates_mapillary_rows_get_their_licence(tmp_path):
+    from geolocate.manifest import read_manifest
+
+    data = DataPaths(tmp_path)
+    rows = pl.DataFrame({"image_id": ["123", "456"], "source": ["mapillary", "synth"], "lat": [1.0, 2.0], "lon": [1.0, 2.0]})
+    rows.write_parquet(data.manifest, metadata={"geolocate.manifest_version": "1"})
+    assert read_manifest(data).sort("image_id")["license"].to_list() == ["CC-BY-SA-4.0", None]
+    assert read_manifest(data, columns=["license"])["license"].to_list() == ["CC-BY-SA-4.0", None]
 
 
 def test_a_manifest_from_a_newer_geolocate_is_refused_naming_its_writer(project, cli):
     data = DataPaths(project / "data")
     pl.read_parquet(data.manifest).write_parquet(
-        data.manifest, metadata={"geolocate.manifest_version": "2", "geolocate_version": "9.1.0"})
+        data.manifest, metadata={"geolocate.manifest_version": "3", "geolocate_version": "9.1.0"})
     for command in (["prepare", "--profile", "tiny"], ["clean-raw"]):
         result = cli(*command)
         assert result.exit_code == 2

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from manifest_factory import manifest_frame, write
 
-from geolocate.acquire.manifest import read_manifest
+from geolocate.manifest import read_manifest
 from geolocate.cells import run_cells
 from geolocate.config import load_config
 from geolocate.errors import UserError

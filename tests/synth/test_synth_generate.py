@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from geolocate.acquire.manifest import merge_manifest, read_manifest
+from geolocate.manifest import merge_manifest, read_manifest
 from geolocate.config import SynthConfig
 from geolocate.paths import DataPaths
 from geolocate.schemas import MANIFEST
