@@ -32,7 +32,7 @@ from geolocate.paths import DataPaths
 from tests.fakes.mapillary import RecordingSleep
 from tests.robustness.test_robustness_crash import AREA, world
 fetch._MERGE_EVERY = 10  # many manifest writes, so the kill is likely to land near one
-fake = world(latency=0.004)
+fake = world(latency=0.02)  # slow enough that a loaded parent still kills it mid-way
 fetch.run_fetch(fake.fetch_config(max_per_city=10_000), DataPaths(Path(sys.argv[1])), [AREA],
                 transport=fake.transport(), sleep=RecordingSleep())
 """
