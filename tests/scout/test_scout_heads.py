@@ -93,3 +93,19 @@ def test_sniper_lowers_median_km_against_the_region_centroid(views):
     km_before = np.median(haversine_km(before[:, 0], before[:, 1], truth[:, 0], truth[:, 1]))
     km_after = np.median(haversine_km(after[:, 0], after[:, 1], truth[:, 0], truth[:, 1]))
     assert km_after < 0.8 * km_before, (km_before, km_after)
+
+
+def test_sniper_stops_once_val_median_km_stops_improving():
+    # Val truth sits on the centroids, so the untrained sniper (zero offsets) is already perfect:
+    # no later epoch can beat it and training must stop after `patience` epochs, keeping epoch 0.
+    gen = torch.Generator().manual_seed(0)
+    n, dim, regions = 64, 8, 4
+    region = torch.randint(0, regions, (n,), generator=gen)
+    centroid = torch.rand(regions, 2, generator=gen, dtype=torch.float64)[region] * 10 + 40
+    truth = centroid + torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    train = SniperInputs(torch.randn(n, dim, generator=gen), region, torch.ones(n), centroid, truth)
+    val = SniperInputs(train.features, region, torch.ones(n), centroid, centroid.clone())
+    sniper = SniperRegressor(dim, regions, hidden=16, offset_scale_deg=1.0)
+    fit = fit_sniper(sniper, train, val, CFG.model_copy(update={"patience": 3, "sniper_epochs": 20}), 0)
+    assert fit.best_epoch == 0
+    assert [row["epoch"] for row in fit.history] == [0, 1, 2, 3]
