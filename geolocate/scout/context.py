@@ -11,6 +11,7 @@ import polars as pl
 import torch
 
 from geolocate.config import GeolocateConfig
+from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 
 
@@ -44,9 +45,26 @@ def build_scout(cfg: GeolocateConfig, phase: str, num_classes: int):
     seed_everything(cfg.train.seed)
     name, weights = scout_model_name(cfg, phase)
     m = cfg.model
-    return create_model(name, num_classes=num_classes, pretrained=m.pretrained, weights=weights, views=4,
-                        dropout=m.dropout, freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks,
-                        fusion=m.fusion, fusion_layers=m.fusion_layers, fusion_heads=m.fusion_heads, fusion_dim=m.fusion_dim)
+    try:
+        return create_model(name, num_classes=num_classes, pretrained=m.pretrained, weights=weights, views=4,
+                            dropout=m.dropout, freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks,
+                            fusion=m.fusion, fusion_layers=m.fusion_layers, fusion_heads=m.fusion_heads, fusion_dim=m.fusion_dim)
+    except UserError as exc:
+        if phase == "scout-clip":
+            raise
+        raise UserError(f"second scout: {_second_scout_keys(str(exc))}") from None
+
+
+# The weight loaders name the first model's keys; for the second scout the user sets these instead.
+_SECOND_SCOUT_KEYS = (("model.weights (or --weights)", "model.second_weights"), ("model.weights", "model.second_weights"),
+                      ("model.name", "model.second_scout"))
+
+
+def _second_scout_keys(message: str) -> str:
+    """`message` with the first scout's config keys replaced by the second scout's."""
+    for first, second in _SECOND_SCOUT_KEYS:
+        message = message.replace(first, second)
+    return message
 
 
 def trains_backbone(cfg: GeolocateConfig) -> bool:
