@@ -67,9 +67,18 @@ def fit_end_to_end(model, frame: pl.DataFrame, files: dict[str, Path], cfg, seed
         loss = _train_epoch(model, train, optimizer, scheduler, gen)
         val_nll, val_acc = _validate(model, val)
         history.append({"epoch": epoch + 1, "train_loss": loss, "val_nll": val_nll, "val_acc_top1": val_acc})
+        _report_epoch(history[-1], cfg.train.epochs, time.perf_counter() - start)
         if val_nll < best[0]:
             best = (val_nll, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch + 1)
     return FitResult(best[1] or copy.deepcopy(model.state_dict()), best[2] or cfg.train.epochs, history, time.perf_counter() - start)
+
+
+def _report_epoch(row: dict, epochs: int, elapsed_s: float) -> None:
+    """One line per epoch on stderr: an epoch through a backbone can take minutes, so never stay silent."""
+    from geolocate.console import console
+
+    console.print(f"  fine-tune epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.3f}, "
+                  f"val log-loss {row['val_nll']:.3f}, val top-1 {row['val_acc_top1']:.1%} ({elapsed_s:.0f} s)")
 
 
 def _train_epoch(model, loader, optimizer, scheduler, gen: torch.Generator) -> float:

@@ -45,3 +45,16 @@ def test_fit_end_to_end_trains_only_the_unfrozen_blocks(tmp_path):
     assert any(k.startswith("backbone.") for k in changed) and any(k.startswith("head.") for k in changed)
     assert changed <= trainable | {k for k in changed if "running" in k}
     assert fit.history[0]["val_nll"] > 0 and len(fit.history) == 1
+
+
+def test_fine_tuning_prints_one_line_per_epoch_on_stderr(tmp_path, capsys):
+    frame, files = _locations(tmp_path)
+    cfg = load_config(None, "tiny-scout-sniper", ["model.train_last_n_blocks=1", "train.epochs=2", "train.batch_size=4"])
+    torch.manual_seed(0)
+    model = create_model("tiny_convnext", num_classes=2, views=4, fusion="mean", freeze_backbone=True, train_last_n_blocks=1)
+    fit = fit_end_to_end(model, frame, files, cfg, seed=0)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if "fine-tune epoch" in line]
+    assert [line.split("epoch ")[1].split(":")[0] for line in lines] == ["1/2", "2/2"]
+    assert f"{fit.history[1]['val_nll']:.3f}" in lines[1]
+    assert "fine-tune" not in captured.out  # stdout stays free for --json
