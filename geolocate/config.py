@@ -157,7 +157,7 @@ class CellsConfig(_Stage):
 
 
 class SplitConfig(_Stage):
-    train: float = Field(0.8, gt=0, lt=1, description="Share of groups in train.")
+    train: float = Field(0.8, gt=0, lt=1, description="Share of groups in train. The three shares sum to 1; `--set` one or two and the others rescale in proportion.")
     val: float = Field(0.1, gt=0, lt=1, description="Share of groups in validation (above 0: training selects its best epoch on val).")
     test: float = Field(0.1, gt=0, lt=1, description="Share of groups in test (above 0: evaluation reports on test).")
     seed: int = Field(0, description="Seed: the same seed and data give the same split.")
@@ -327,8 +327,35 @@ def load_config(
         key, value = parse_override(item)
         _set_dotted(raw, key, value)
         overridden.add(key)
+    _rescale_split_shares(raw, overridden)
     raw["profile"], raw["source"] = profile, str(path)
     return validate_config(raw, path, overridden)
+
+
+SPLIT_SHARES = ("train", "val", "test")
+
+
+def _rescale_split_shares(raw: dict[str, Any], overridden: set[str]) -> None:
+    """`--set split.test=0.2` alone: the shares not set keep their proportions and fill the rest to 1.
+
+    A user changing one share means "this much", not "also fix the other two"; with all three or
+    none set, nothing is rescaled and `check_ratios` still refuses a sum other than 1.
+    """
+    split = raw.get("split")
+    given = [k for k in SPLIT_SHARES if f"split.{k}" in overridden]
+    if not isinstance(split, dict) or not given or len(given) == len(SPLIT_SHARES):
+        return
+    values = {k: split.get(k) for k in SPLIT_SHARES}
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values.values()):
+        return  # validation names the bad value
+    rest = [k for k in SPLIT_SHARES if k not in given]
+    left, before = 1.0 - sum(values[k] for k in given), sum(values[k] for k in rest)
+    if left <= 0:
+        shown = " + ".join(f"split.{k}={values[k]:g}" for k in given)
+        raise UserError(f"--set {shown} leaves nothing for {' and '.join(f'split.{k}' for k in rest)}; "
+                        "the three shares must sum to 1, e.g. --set split.train=0.8 --set split.val=0.1 --set split.test=0.1")
+    for k in rest:
+        split[k] = round(values[k] * left / before, 6)
 
 
 def validate_config(raw: dict[str, Any], path: Path | str = "config", overridden: set[str] = frozenset()) -> GeolocateConfig:

@@ -137,9 +137,24 @@ def test_cli_split_prints_the_audit(cli, workdir):
 
 
 def test_cli_split_bad_ratios_in_one_line(cli, workdir):
-    result = cli("split", "--set", "split.train=0.9")
+    result = cli("split", "--set", "split.train=0.9", "--set", "split.val=0.2", "--set", "split.test=0.1")
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "sum to" in lines[0]
+
+
+def test_setting_one_share_rescales_the_others_in_proportion():
+    split = load_config(None, None, ["split.test=0.2"]).split
+    assert split.test == 0.2 and split.train + split.val + split.test == pytest.approx(1.0, abs=1e-6)
+    assert split.train / split.val == pytest.approx(0.8 / 0.1, rel=1e-4)  # the defaults' proportions
+    two = load_config(None, None, ["split.train=0.6", "split.val=0.3"]).split
+    assert (two.train, two.val, two.test) == (0.6, 0.3, pytest.approx(0.1, abs=1e-6))
+
+
+def test_shares_set_to_leave_nothing_are_one_line_naming_the_keys(cli, workdir):
+    result = cli("split", "--set", "split.train=0.95", "--set", "split.val=0.1")
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "leaves nothing for split.test" in lines[0] and "--set split.test=" in lines[0]
 
 
 def test_labels_that_match_no_manifest_photo_are_refused_without_touching_cells(labelled, cfg):
