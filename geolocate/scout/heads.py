@@ -137,7 +137,7 @@ def sniper_positions(sniper: nn.Module, inputs: SniperInputs) -> torch.Tensor:
 def fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: TrainConfig, seed: int) -> FitResult:
     """Haversine loss on frozen features; the kept state is the epoch with the lowest val median km
     (val read at the *predicted* region, as prediction will be). Training stops early once val median
-    km has not improved for `cfg.patience` epochs, as France v1's loop does."""
+    km has not improved for `cfg.patience` epochs (0: never), as France v1's loop does."""
     with small_ops():
         return _fit_sniper(sniper, train, val, cfg, seed)
 
@@ -166,7 +166,7 @@ def _fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: 
         history.append({"epoch": epoch + 1, "train_km": float(np.mean(losses)), "val_median_km": median})
         if median < best[0]:
             best = (median, copy.deepcopy(sniper.state_dict()), epoch + 1)
-        elif epoch + 1 - best[2] >= cfg.patience:
+        elif cfg.patience and epoch + 1 - best[2] >= cfg.patience:
             break
     return FitResult(best[1], best[2], history, time.perf_counter() - start)
 

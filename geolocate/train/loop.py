@@ -101,7 +101,7 @@ def fit(s: Session, run, start_epoch: int = 0, history: list[dict] | None = None
             if epoch == start_epoch:
                 console.print(epoch_header(), style="bold", markup=False)
             console.print(epoch_line(row, improved, cfg.epochs), markup=False)
-            stopped = epoch + 1 - best[0] >= cfg.patience
+            stopped = cfg.patience > 0 and epoch + 1 - best[0] >= cfg.patience
         barrier(s.dist)
         if broadcast_flag(s.dist, stopped):
             if s.dist.is_main:

@@ -109,3 +109,5 @@ def test_sniper_stops_once_val_median_km_stops_improving():
     fit = fit_sniper(sniper, train, val, CFG.model_copy(update={"patience": 3, "sniper_epochs": 20}), 0)
     assert fit.best_epoch == 0
     assert [row["epoch"] for row in fit.history] == [0, 1, 2, 3]
+    never = fit_sniper(sniper, train, val, CFG.model_copy(update={"patience": 0, "sniper_epochs": 6}), 0)
+    assert [row["epoch"] for row in never.history] == list(range(7))  # patience 0: early stopping off

@@ -77,3 +77,23 @@ def test_v1_honours_freeze_backbone_and_train_last_n_blocks(tiny_config):
     assert head and all(name.startswith("head.") for name in head) and len(everything) > len(head)
     last = trainable("model.freeze_backbone=true", "model.train_last_n_blocks=1")
     assert head < last < everything
+
+
+@pytest.mark.parametrize("patience", [0, 1])
+def test_patience_stops_v1_training_or_is_off_at_zero(project, tiny_config, patience):
+    import polars as pl
+
+    from geolocate.paths import ProjectPaths
+    from geolocate.train.run import run_train
+
+    cfg = tiny_config(["train.epochs=4", "train.max_steps_per_epoch=2", f"train.patience={patience}"])
+    run = run_train(cfg, ProjectPaths.from_config(cfg.paths))[0]
+    rows = pl.read_csv(project / run.run_dir / "metrics.csv").to_dicts()
+    if patience == 0:
+        assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+        return
+    # patience 1: every epoch but the last improved (median km, then p90), and the run ends at
+    # the first one that did not, or at the last epoch.
+    keys = [(r["val_median_km"], r["val_p90_km"]) for r in rows]
+    improved = [i == 0 or keys[i] < min(keys[:i]) for i in range(len(keys))]
+    assert all(improved[:-1]) and (len(rows) == 4 or not improved[-1]), keys
