@@ -53,10 +53,19 @@ def test_resume_matches_an_uninterrupted_run(tiny_data, tiny_config, tmp_path, i
     assert resumed.metrics["test"]["median_km"] == pytest.approx(straight.metrics["test"]["median_km"], rel=1e-6)
 
 
+def _free_port() -> int:
+    """A loopback port nobody holds now: a fixed one collides with another test run on the machine."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_torchrun_two_processes_gloo(tiny_data, tmp_path):
     project = _copy_data(tiny_data, tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
            "-m", "geolocate", "train", "--profile", "tiny",
            *[a for item in ["synth.n_photos=900", "train.epochs=2", "train.max_steps_per_epoch=3", "train.batch_size=16"]
              for a in ("--set", item)]]
