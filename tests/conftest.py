@@ -22,6 +22,21 @@ def workdir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def no_network(workdir, monkeypatch):
+    """DNS/connect fails everywhere, no proxy, an empty Hugging Face cache: a machine offline."""
+    import socket
+
+    def unreachable(*args, **kwargs):
+        raise socket.gaierror("Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("HF_HOME", str(workdir / "empty-hf-cache"))
+
+
+@pytest.fixture
 def runner():
     from typer.testing import CliRunner
 

@@ -86,19 +86,10 @@ def test_a_damaged_safetensors_file_is_a_user_error(tmp_path):
         create_model("tiny_resnet", weights=path)
 
 
-def test_offline_training_fails_at_once_naming_three_ways_out(workdir, monkeypatch):
+def test_offline_training_fails_at_once_naming_three_ways_out(no_network):
     """No hub (DNS/connect fails): one line, no minute of hub retries, and every way out named."""
-    import socket
     import time
 
-    def unreachable(*args, **kwargs):
-        raise socket.gaierror("Name or service not known")
-
-    monkeypatch.setattr(socket, "create_connection", unreachable)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(proxy, raising=False)
-    monkeypatch.setenv("HF_HOME", str(workdir / "empty-hf-cache"))
     from geolocate.models.registry import get_spec
     from geolocate.models.weights import pretrained_backbone
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -24,15 +23,7 @@ def test_a_missing_second_weights_file_names_model_second_weights(workdir):
     assert "model.weights" not in str(info.value)
 
 
-def test_offline_second_scout_fails_at_once_naming_its_own_keys(workdir, monkeypatch):
-    def unreachable(*args, **kwargs):
-        raise socket.gaierror("Name or service not known")
-
-    monkeypatch.setattr(socket, "create_connection", unreachable)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(proxy, raising=False)
-    monkeypatch.setenv("HF_HOME", str(workdir / "empty-hf-cache"))
+def test_offline_second_scout_fails_at_once_naming_its_own_keys(workdir, no_network):
     started = time.perf_counter()
     with pytest.raises(UserError) as info:
         _second_scout(workdir, "model.second_scout='resnet18'", "model.pretrained=true")
