@@ -25,6 +25,7 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
 
     `device` is `predict.device` (auto, cpu, cuda, cuda:N, mps); it matters only on the torch engine.
     """
+    from geolocate.artifacts.resolve import resolve_checkpoint
     from geolocate.inference.predictor import load_predictor
 
     files = expand_photos(photos)
@@ -32,12 +33,10 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
         raise UserError(f"no photos found in {', '.join(map(str, photos))}")
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--out {out}: use a .csv or .parquet file name")
-    from geolocate.artifacts.resolve import resolve_checkpoint
-
-    resolve_checkpoint(ref, paths)  # a missing model is said first, as before
+    stem = resolve_checkpoint(ref, paths)  # a missing model is said first, as before
     if len(files) == 1 and (reason := not_regular_reason(files[0])) is not None:
         raise UserError(f"{files[0]}: {reason}")  # before torch and the model load: nothing to predict
-    predictor = load_predictor(ref, paths, engine, device)
+    predictor = load_predictor(stem, paths, engine, device)  # resolved once, here
     truths = {str(f): truth for f in files} if truth else None
     rows, failures = predictor.predict_files(files, top=top, batch_size=batch_size, truth=truths)
     if len(files) == 1 and failures:
