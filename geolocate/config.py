@@ -181,7 +181,8 @@ class ModelConfig(_Stage):
     dropout: float = Field(0.3, ge=0, lt=1, description="Dropout before the classifier.")
     freeze_backbone: bool = Field(False, description="Train only the heads (scout-sniper caches backbone features).")
     train_last_n_blocks: int | None = Field(None, ge=0, description="With a frozen backbone, unfreeze its last N blocks.")
-    fusion: Literal["transformer", "mean"] = Field("transformer", description="Multi-view fusion of per-view embeddings.")
+    fusion: Literal["transformer", "mean", "probe"] = Field("transformer", description="Multi-view fusion of per-view embeddings (probe: a linear probe on the standardised mean of L2-normalised views).")
+    head: Literal["auto", "probe", "finetune"] = Field("auto", description="What trains: auto (on small data, chosen on val among train.small_data_heads; otherwise a fine-tune for France v1 and model.fusion for scout-sniper), probe (a linear head on cached frozen features, seconds) or finetune (the backbone trains too, or its last model.train_last_n_blocks).")
     fusion_layers: int = Field(2, ge=1, description="Transformer fusion layers.")
     fusion_heads: int = Field(8, ge=1, description="Transformer fusion attention heads.")
     fusion_dim: int = Field(512, ge=8, description="Width of the fusion transformer (embeddings are projected to it).")
@@ -218,6 +219,8 @@ class TrainConfig(_Stage):
     max_steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps per epoch (quick checks).")
     cpu_threads: int | None = Field(None, ge=1, description="torch threads when training on the CPU (unset: torch's default). 1 is fastest for tiny models.")
     phase: Literal[TRAIN_PHASES] | None = Field(None, description="Scout-sniper phase to train.")
+    small_data: int = Field(2000, ge=0, description="Below this many train photos (France v1) or train locations (scout-sniper), model.head = auto chooses the head on val among small_data_heads.")
+    small_data_heads: list[Literal["probe", "mean", "transformer", "finetune"]] = Field(["probe", "mean", "transformer"], min_length=1, description="Candidate heads on small data: single-photo runs use probe / finetune, four-view runs probe / mean / transformer / finetune; finetune costs a full training (hours on a CPU).")
     sniper_epochs: int = Field(30, ge=1, description="Epochs of the residual regressor (on cached features).")
     sniper_offset_at: Literal["true", "predicted"] = Field("true", description="Region whose centroid the sniper's training offsets start from.")
 
