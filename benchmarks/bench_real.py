@@ -9,7 +9,9 @@ runs through the CLI, exactly as a user would: import-locations → prepare → 
 sanity → train → evaluate) for `v1`, (regions → train → evaluate) for `four-view`, in a scratch
 directory, with EfficientNet-Lite0's offline ImageNet weights. The split is grouped by the
 table's `group` column (import keeps it as the sequence), so captures of one sequence never
-straddle train and test. Each seed's model and baselines (majority, centroid, 1-NN, 5-NN on the
+straddle train and test, and a spatial buffer (`split.buffer`) keeps other sequences'
+near-duplicates out of train. The classes are H3 cells at the finest resolution that suits the
+area (`area_settings`). Each seed's model and baselines (majority, centroid, 1-NN, 5-NN on the
 frozen backbone, ceiling) come from the run's own `metrics.json`; the table is printed and
 written to `--out`. Without the photo folder the benchmark says so and exits 0.
 """
@@ -71,8 +73,10 @@ def area_settings(photos: Path) -> list[str]:
     table = pl.read_csv(photos / "locations.csv", infer_schema_length=None)
     views = sum(name in table.columns for name in ("north", "east", "south", "west", "front", "right", "back", "left")) or 1
     res = finest_resolution(table["lat"].to_numpy(), table["lon"].to_numpy(), MIN_LOCATIONS)
+    # Several capture sequences drive the same roads: the spatial buffer keeps their near-duplicates
+    # out of train, as `sanity` asks when more than 1 % of test photos have one.
     return [f"cells.resolution={res}", f"cells.min_samples={MIN_LOCATIONS * views}", "regions.source=h3",
-            f"regions.h3_resolution={res}", f"regions.min_samples={MIN_LOCATIONS}"]
+            f"regions.h3_resolution={res}", f"regions.min_samples={MIN_LOCATIONS}", "split.buffer=true"]
 
 
 def run_flow(workdir: Path, flow: str, seed: int, overrides: list[str], area: list[str]) -> dict:

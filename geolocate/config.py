@@ -162,6 +162,7 @@ class SplitConfig(_Stage):
     test: float = Field(0.1, gt=0, lt=1, description="Share of groups in test (above 0: evaluation reports on test).")
     seed: int = Field(0, description="Seed: the same seed and data give the same split.")
     group_by: Literal["sequence", "drive"] = Field("sequence", description="Unit that never straddles splits: a sequence, or a drive (creator + capture day).")
+    buffer: bool = Field(False, description="Drop train photos within split.near_m of a val or test photo of another sequence (a spatial buffer): streets driven by several sequences then leave no near-duplicate in test.")
     near_m: float = Field(25.0, ge=0, description="Radius of the near-duplicate audit: test photos with a train photo this close.")
     max_near_share: float = Field(0.01, ge=0, le=1, description="Largest share of test photos with a train photo of another sequence within near_m that `sanity` accepts; above it the test set measures memory, not geolocation.")
 
