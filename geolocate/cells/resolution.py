@@ -11,7 +11,7 @@ import numpy as np
 
 from geolocate.cells.assign import latlng_to_cells
 
-COARSEST, FINEST = 2, 9
+COARSEST, FINEST = 0, 9
 
 
 def filled_share(lat: np.ndarray, lon: np.ndarray, resolution: int, min_samples: int) -> tuple[int, float]:

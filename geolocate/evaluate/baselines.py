@@ -121,7 +121,8 @@ def collapse_warning(predicted: np.ndarray, labels: np.ndarray) -> str | None:
     if share <= 0.5 or share <= majority_share:
         return None
     return (f"collapse: {share:.0%} of val goes to class {top} while the largest class holds {majority_share:.0%}; "
-            "the model mostly guesses one place (try model.fusion=mean, more epochs, or a frozen backbone)")
+            "the model mostly guesses one place (on small data let model.head = auto choose a head on val, "
+            "or train a frozen-feature probe: --set model.head=probe)")
 
 
 def trivial_bar(pool: Pool, split_latlon: np.ndarray, centroids: np.ndarray) -> tuple[float, float]:
