@@ -85,12 +85,13 @@ def run_split(cfg: GeolocateConfig, data: DataPaths) -> SplitResult:
     cells, frame = read_labelled(data)
     frame = with_groups(frame, scfg.group_by)
     frame = assign_splits(frame, scfg.val, scfg.test, scfg.seed)
+    # Before the cells without train and the dominance cap: both must see the train the buffer leaves.
+    frame, buffered = buffer_train(frame, scfg.near_m) if scfg.buffer else (frame, 0)
     dropped_cells = drop_untrained_cells(data, cells, frame)
     frame = frame.filter(~pl.col("cell_id").is_in(dropped_cells))
     train = frame.filter(pl.col("split") == "train")
     dominance = cap_dominance(train, cfg.cells.max_dominance, scfg.seed)
     frame = frame.join(dominance.removed, on="image_id", how="anti")
-    frame, buffered = buffer_train(frame, scfg.near_m) if scfg.buffer else (frame, 0)
     split = conform(frame, SPLIT).sort("image_id")
     report = {**_report(scfg, frame, cells, dropped_cells, dominance.report()), "buffer_dropped": buffered}
     kept_cells = cells.filter(~pl.col("cell_id").is_in(dropped_cells)).sort("cell_id")
