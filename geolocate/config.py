@@ -179,8 +179,9 @@ class ModelConfig(_Stage):
     pretrained: bool = Field(True, description="Start from pretrained weights (hub when online, or `weights`).")
     weights: Path | None = Field(None, description="Local weights file (safetensors or a plain state dict) for offline machines.")
     dropout: float = Field(0.3, ge=0, lt=1, description="Dropout before the classifier.")
-    freeze_backbone: bool = Field(False, description="Train only the heads (scout-sniper caches backbone features).")
+    freeze_backbone: bool = Field(False, description="Train only the heads, on cached backbone features (France v1: the linear probe unless `model.head` = finetune).")
     train_last_n_blocks: int | None = Field(None, ge=0, description="With a frozen backbone, unfreeze its last N blocks.")
+    head: Literal["auto", "probe", "finetune"] = Field("auto", description="France v1's head: probe trains only a linear classifier on cached frozen-backbone features (seconds); finetune trains the network on photos every epoch (freeze_backbone / train_last_n_blocks honoured); auto probes when the backbone is frozen, picks among `train.small_data_heads` on val below `train.small_data` train photos, else fine-tunes.")
     fusion: Literal["transformer", "mean"] = Field("transformer", description="Multi-view fusion of per-view embeddings.")
     fusion_layers: int = Field(2, ge=1, description="Transformer fusion layers.")
     fusion_heads: int = Field(8, ge=1, description="Transformer fusion attention heads.")
@@ -220,6 +221,17 @@ class TrainConfig(_Stage):
     phase: Literal[TRAIN_PHASES] | None = Field(None, description="Scout-sniper phase to train.")
     sniper_epochs: int = Field(30, ge=1, description="Epochs of the residual regressor (on cached features).")
     sniper_offset_at: Literal["true", "predicted"] = Field("true", description="Region whose centroid the sniper's training offsets start from.")
+    small_data: int = Field(2000, ge=0, description="Below this many train photos (France v1) or train locations (scout-sniper), the head is chosen on val among `train.small_data_heads`.")
+    small_data_heads: list[Literal["probe", "mean", "transformer", "finetune"]] = Field(
+        default_factory=lambda: ["probe", "mean", "transformer"],
+        description="Heads tried on small data: single-photo runs use probe/finetune, four-view runs probe/mean/transformer/finetune; finetune costs a full training (hours on a CPU).")
+
+    @field_validator("small_data_heads")
+    @classmethod
+    def _some_head(cls, value: list) -> list:
+        if not value:
+            raise ValueError("name at least one head, e.g. [\"probe\"]")
+        return list(dict.fromkeys(value))  # a head listed twice is trained once
 
 
 class GatesConfig(_Stage):

@@ -223,6 +223,7 @@ def render_report(
     already_best: bool = False,
     per_city: Sequence[Mapping[str, Any]] = (),
     samples: Sequence[Mapping[str, Any]] = (),
+    head_selection: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """REPORT.md for one run.
 
@@ -250,11 +251,14 @@ def render_report(
         already_best: the run already is the global best (re-evaluated), so it cannot "beat" it.
         per_city: `breakdown.per_city` rows.
         samples: `breakdown.sample_predictions` rows.
+        head_selection: France v1's head candidates with their val figures (`train/heads.py`).
     """
     lines = [f"# geolocate run `{run_id}`", ""] + ([judged, ""] if judged else [])
     lines += [_summary(gates, duration_s, became_best, already_best), ""] + ([gate_basis, ""] if gate_basis else [])
     lines += [f"**Warning: {w}**\n" for w in warnings if w]
     lines += metrics_section(metrics) + _position_lines(position)
+    if head_selection:
+        lines += head_selection_section(head_selection)
     if baselines:
         lines += baselines_section(_test_metrics(metrics), baselines)
     lines += gates_section(gates)
@@ -273,6 +277,16 @@ def render_report(
         lines += key_value_section("Data", data_kpis)
     lines += key_value_section("Environment", environment) + config_section(config) + artifacts_section(artifacts)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def head_selection_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The heads trained (linear probe, fine-tune) with their best val figures; the chosen one in bold."""
+    lines = ["## Head (chosen on val)", "",
+             "Each candidate head was trained; the run keeps the one with the lowest val median km (then p90).", ""]
+    table = [[f"**{r['head']}**" if r["chosen"] else r["head"], format_value("median_km", r["val_median_km"]),
+              format_value("p90_km", r["val_p90_km"]), format_duration(r["seconds"]), "yes" if r["chosen"] else ""]
+             for r in rows]
+    return lines + _table(["head", "val median", "val p90", "time", "chosen"], table)
 
 
 def retrieval_section(retrieval: Mapping[str, Any]) -> list[str]:
