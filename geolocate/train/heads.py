@@ -41,17 +41,19 @@ def train_heads(s, run, heads: list[str], resume: tuple[int, list[dict]] | None 
     if s.dist.is_main:
         write_plan(run, {"candidates": heads, "rows": []})
         console.print(f"head{'s' if len(heads) > 1 else ''}: {', '.join(heads)} (model.head = {s.cfg.model.head})")
-    results, probe = {}, None
+    results, net, probe = {}, None, None
     if "finetune" in heads:
         results["finetune"] = fit(s, run, start_epoch=start_epoch, history=history)
     if not s.dist.is_main:
         return results.get("finetune") or FitResult(0, {})
     if "probe" in heads:
-        probe = _probe(s, fresh=bool(results))
-        results["probe"] = FitResult(probe[1].best_epoch, probe[1].best_val, probe[1].history, False, probe[1].seconds)
-    chosen = _select(run, results)
+        net, probe = _probe(s, fresh=bool(results))
+        results["probe"] = FitResult(probe.best_epoch, probe.best_val, probe.history, False, probe.seconds)
+    chosen, rows = _choose(results)
     if chosen == "probe":  # a fine-tune's files stay as fit() left them; a probe's replace them
-        _save_probe(s, run, *probe)
+        _save_probe(s, run, net, probe)
+    # Written last: a run whose plan names its choice is complete (`--resume` has nothing to do).
+    write_plan(run, {"candidates": list(results), "rows": rows, "chosen": chosen})
     return results[chosen]
 
 
@@ -85,8 +87,8 @@ def _save_probe(s, run, net, probe) -> None:
         point_latest(run.root.parent, run)
 
 
-def _select(run, results: dict[str, FitResult]) -> str:
-    """Print one line per candidate and the choice, record the table; returns the chosen head."""
+def _choose(results: dict[str, FitResult]) -> tuple[str, list[dict]]:
+    """The head best on val (median km, then p90) and one row per candidate, each printed."""
     chosen = min(results, key=lambda h: (results[h].best_val["median_km"], results[h].best_val["p90_km"]))
     rows = [{"head": head, "val_median_km": r.best_val["median_km"], "val_p90_km": r.best_val["p90_km"],
              "seconds": round(r.seconds, 2), "chosen": head == chosen} for head, r in results.items()]
@@ -95,8 +97,7 @@ def _select(run, results: dict[str, FitResult]) -> str:
                       f"{row['seconds']:.1f} s" + ("  ← chosen" if row["chosen"] else ""))
     if len(rows) > 1:
         console.print(f"head chosen on val: [bold]{chosen}[/]")
-    write_plan(run, {"candidates": list(results), "rows": rows, "chosen": chosen})
-    return chosen
+    return chosen, rows
 
 
 def write_plan(run, plan: dict) -> None:

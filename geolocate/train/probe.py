@@ -25,7 +25,7 @@ from geolocate.console import console
 from geolocate.evaluate.collect import Outputs
 from geolocate.evaluate.summary import summarise
 
-SWEEP = [(lr, wd) for lr in (1e-3, 1e-2) for wd in (1e-4, 1e-2, 1e-1)]  # (lr, weight decay)
+SWEEP = [(lr, wd) for lr in (3e-3, 1e-2, 3e-2) for wd in (1e-3, 1e-1)]  # (lr, weight decay)
 MAX_EPOCHS = 300  # an epoch is one pass over a matrix: a few milliseconds
 PATIENCE_SCALE = 10  # probe epochs are ~1000× cheaper and noisier than photo epochs: wait longer
 BATCH = 256

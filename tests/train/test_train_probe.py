@@ -120,7 +120,11 @@ def test_probe_run_is_an_ordinary_v1_run(project, tiny_config, cli):
     assert torch.allclose(direct, probe, atol=1e-4)
     assert (direct.argmax() == probe.argmax()).item()
 
-    assert cli("predict", paths.data.root / path, "--checkpoint", str(run)).exit_code == 0
+    from geolocate.artifacts.onnx_export import export_onnx
+
+    assert export_onnx(run / "best")["parity"]["passed"]  # the same graph as any v1 model
+    for engine in ("torch", "onnx"):
+        assert cli("predict", paths.data.root / path, "--checkpoint", str(run), "--engine", engine).exit_code == 0
     evaluated = cli("evaluate", "--run", summary.run_id, "--json")
     assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["head_selection"][0]["head"] == "probe"
 
