@@ -171,3 +171,20 @@ def test_auto_keeps_the_head_better_on_val(project, tiny_config, monkeypatch, wi
     assert _backbone_equal(model, _untrained(tiny_config, cfg, len(meta["classes"]))) == (winner == "probe")
     columns = pl.read_csv(run / "metrics.csv").columns
     assert ("weight_decay" in columns) == (winner == "probe")  # metrics.csv is the kept head's history
+
+
+@pytest.mark.slow
+def test_v1_evaluation_reads_its_knn_embeddings_from_the_cache(tiny_trained, in_project, monkeypatch):
+    """The k-NN baselines used to push every photo through the backbone at every evaluation."""
+    from geolocate.evaluate.run import run_evaluate
+    from geolocate.models import embed
+    from geolocate.paths import ProjectPaths
+    from tests.train.conftest import tiny_config
+
+    in_project(tiny_trained["root"])
+    embedded = []  # every photo embedding goes through this one function, cached or not
+    real = embed.iter_embeddings
+    monkeypatch.setattr(embed, "iter_embeddings", lambda model, photos, *a: embedded.append(len(photos)) or real(model, photos, *a))
+    cfg = tiny_config()
+    summary = run_evaluate(cfg, ProjectPaths.from_config(cfg.paths), tiny_trained["run_id"])
+    assert embedded == [] and summary["baselines"]["5-NN"]["n"] == summary["metrics"]["test"]["n"]
