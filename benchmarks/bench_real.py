@@ -9,7 +9,9 @@ runs through the CLI, exactly as a user would: import-locations → prepare → 
 sanity → train → evaluate) for `v1`, (regions → train → evaluate) for `four-view`, in a scratch
 directory, with EfficientNet-Lite0's offline ImageNet weights. The split is grouped by the
 table's `group` column (import keeps it as the sequence), so captures of one sequence never
-straddle train and test. Each seed's model and baselines (majority, centroid, 1-NN, 5-NN on the
+straddle train and test, and a spatial buffer (`split.buffer`) keeps other sequences'
+near-duplicates out of train. The classes are H3 cells at the finest resolution that suits the
+area (`area_settings`). Each seed's model and baselines (majority, centroid, 1-NN, 5-NN on the
 frozen backbone, ceiling) come from the run's own `metrics.json`; the table is printed and
 written to `--out`. Without the photo folder the benchmark says so and exits 0.
 """
@@ -29,9 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 # ../shared/real-photos next to the repository; GEOLOCATE_REAL_PHOTOS points elsewhere (e.g. from a git worktree).
 REAL_PHOTOS = Path(os.environ.get("GEOLOCATE_REAL_PHOTOS", REPO.parent / "shared" / "real-photos"))
 DEFAULT_PHOTOS = REAL_PHOTOS / "panoramax-capferret"
-# A small coastal area: H3 resolution-7 cells (~5 km²) are the classes of both flows.
-AREA = ["cells.resolution=7", "cells.min_samples=20", "regions.source=h3", "regions.h3_resolution=7",
-        "regions.min_samples=5"]
+# Classes of both flows: H3 cells at the finest resolution whose cells of >= MIN_LOCATIONS places
+# still hold most places (`finest_resolution`): resolution 7 (~5 km²) on the Cap-Ferret peninsula,
+# coarser on a country-sized set. v1 counts photos, i.e. MIN_LOCATIONS × the views per place.
+MIN_LOCATIONS = 5
 FLOWS = {"v1": "v1", "four-view": "scout-sniper"}
 SHOWN = ("model", "majority", "centroid", "1-NN", "5-NN", "ceiling")
 
@@ -61,10 +64,25 @@ def import_photos(workdir: Path, photos: Path, weights: Path | None) -> list[str
             "model.second_scout=efficientnet_lite0", f"model.second_weights={weights}"]
 
 
-def run_flow(workdir: Path, flow: str, seed: int, overrides: list[str]) -> dict:
+def area_settings(photos: Path) -> list[str]:
+    """Class settings fitted to where the photos of `photos/locations.csv` are (see MIN_LOCATIONS)."""
+    import polars as pl
+
+    from geolocate.cells.resolution import finest_resolution
+
+    table = pl.read_csv(photos / "locations.csv", infer_schema_length=None)
+    views = sum(name in table.columns for name in ("north", "east", "south", "west", "front", "right", "back", "left")) or 1
+    res = finest_resolution(table["lat"].to_numpy(), table["lon"].to_numpy(), MIN_LOCATIONS)
+    # Several capture sequences drive the same roads: the spatial buffer keeps their near-duplicates
+    # out of train, as `sanity` asks when more than 1 % of test photos have one.
+    return [f"cells.resolution={res}", f"cells.min_samples={MIN_LOCATIONS * views}", "regions.source=h3",
+            f"regions.h3_resolution={res}", f"regions.min_samples={MIN_LOCATIONS}", "split.buffer=true"]
+
+
+def run_flow(workdir: Path, flow: str, seed: int, overrides: list[str], area: list[str]) -> dict:
     """One seed of one flow, from labels to evaluation; the run's metrics.json."""
     profile = ["--profile", FLOWS[flow]]
-    common = profile + sets([*AREA, f"split.seed={seed}", *overrides])
+    common = profile + sets([*area, f"split.seed={seed}", *overrides])
     if flow == "v1":
         for step in ("cells", "split"):
             geolocate(workdir, step, *common)
@@ -121,10 +139,12 @@ def run_bench(photos: Path, workdir: Path, seeds: list[int], flows: list[str], o
     """Every flow × seed on `photos` in `workdir`; one row each (see `run_flow`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     model = import_photos(workdir, photos, workdir / "lite0.safetensors" if lite0 else None)
+    area = area_settings(photos)
+    print("classes: " + ", ".join(area), flush=True)
     rows = []
     for flow in flows:
         for seed in seeds:
-            rows.append(run_flow(workdir, flow, seed, [*model, *overrides]))
+            rows.append(run_flow(workdir, flow, seed, [*model, *overrides], area))
             print(f"{flow} seed {seed}: {_cell(rows[-1]['model'])} ({rows[-1]['seconds']:.0f} s)", flush=True)
     return rows
 

@@ -162,6 +162,7 @@ class SplitConfig(_Stage):
     test: float = Field(0.1, gt=0, lt=1, description="Share of groups in test (above 0: evaluation reports on test).")
     seed: int = Field(0, description="Seed: the same seed and data give the same split.")
     group_by: Literal["sequence", "drive"] = Field("sequence", description="Unit that never straddles splits: a sequence, or a drive (creator + capture day).")
+    buffer: bool = Field(False, description="Drop train photos within split.near_m of a val or test photo of another sequence (a spatial buffer): streets driven by several sequences then leave no near-duplicate in test.")
     near_m: float = Field(25.0, ge=0, description="Radius of the near-duplicate audit: test photos with a train photo this close.")
     max_near_share: float = Field(0.01, ge=0, le=1, description="Largest share of test photos with a train photo of another sequence within near_m that `sanity` accepts; above it the test set measures memory, not geolocation.")
 
@@ -181,8 +182,8 @@ class ModelConfig(_Stage):
     dropout: float = Field(0.3, ge=0, lt=1, description="Dropout before the classifier.")
     freeze_backbone: bool = Field(False, description="Train only the heads, on cached backbone features (France v1: the linear probe unless `model.head` = finetune).")
     train_last_n_blocks: int | None = Field(None, ge=0, description="With a frozen backbone, unfreeze its last N blocks.")
-    head: Literal["auto", "probe", "finetune"] = Field("auto", description="France v1's head: probe trains only a linear classifier on cached frozen-backbone features (seconds); finetune trains the network on photos every epoch (freeze_backbone / train_last_n_blocks honoured); auto probes when the backbone is frozen, picks among `train.small_data_heads` on val below `train.small_data` train photos, else fine-tunes.")
-    fusion: Literal["transformer", "mean"] = Field("transformer", description="Multi-view fusion of per-view embeddings.")
+    fusion: Literal["transformer", "mean", "probe"] = Field("transformer", description="Multi-view fusion of per-view embeddings (probe: a linear probe on the standardised mean of L2-normalised views).")
+    head: Literal["auto", "probe", "finetune"] = Field("auto", description="What trains: auto (on small data, chosen on val among train.small_data_heads; otherwise a fine-tune for France v1, a probe when its backbone is frozen without train_last_n_blocks, and model.fusion for scout-sniper), probe (a linear head on cached frozen features, seconds) or finetune (the backbone trains too, or its last model.train_last_n_blocks).")
     fusion_layers: int = Field(2, ge=1, description="Transformer fusion layers.")
     fusion_heads: int = Field(8, ge=1, description="Transformer fusion attention heads.")
     fusion_dim: int = Field(512, ge=8, description="Width of the fusion transformer (embeddings are projected to it).")
@@ -219,19 +220,10 @@ class TrainConfig(_Stage):
     max_steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps per epoch (quick checks).")
     cpu_threads: int | None = Field(None, ge=1, description="torch threads when training on the CPU (unset: torch's default). 1 is fastest for tiny models.")
     phase: Literal[TRAIN_PHASES] | None = Field(None, description="Scout-sniper phase to train.")
+    small_data: int = Field(2000, ge=0, description="Below this many train photos (France v1) or train locations (scout-sniper), model.head = auto chooses the head on val among small_data_heads.")
+    small_data_heads: list[Literal["probe", "mean", "transformer", "finetune"]] = Field(["probe", "mean", "transformer"], min_length=1, description="Candidate heads on small data: single-photo runs use probe / finetune, four-view runs probe / mean / transformer / finetune; finetune costs a full training (hours on a CPU).")
     sniper_epochs: int = Field(30, ge=1, description="Epochs of the residual regressor (on cached features).")
     sniper_offset_at: Literal["true", "predicted"] = Field("true", description="Region whose centroid the sniper's training offsets start from.")
-    small_data: int = Field(2000, ge=0, description="Below this many train photos (France v1) or train locations (scout-sniper), the head is chosen on val among `train.small_data_heads`.")
-    small_data_heads: list[Literal["probe", "mean", "transformer", "finetune"]] = Field(
-        default_factory=lambda: ["probe", "mean", "transformer"],
-        description="Heads tried on small data: single-photo runs use probe/finetune, four-view runs probe/mean/transformer/finetune; finetune costs a full training (hours on a CPU).")
-
-    @field_validator("small_data_heads")
-    @classmethod
-    def _some_head(cls, value: list) -> list:
-        if not value:
-            raise ValueError("name at least one head, e.g. [\"probe\"]")
-        return list(dict.fromkeys(value))  # a head listed twice is trained once
 
 
 class GatesConfig(_Stage):

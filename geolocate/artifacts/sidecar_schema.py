@@ -33,6 +33,15 @@ class ModelSpec(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Options the model was built with.")
     num_classes: StrictInt = Field(ge=0, le=MAX_CLASSES, description="Classifier outputs (0: an embedding or a regressor).")
 
+    @field_validator("kwargs")
+    @classmethod
+    def _option_names(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # Options become keyword arguments: a key like "\n" is no option name, and would reach the error line raw.
+        bad = [key for key in kwargs if not key.isidentifier()]
+        if bad:
+            raise ValueError(f"model options must be names, not {', '.join(repr(k) for k in bad[:3])}")
+        return kwargs
+
 
 class Preprocessing(_Strict):
     """`sidecar["preprocessing"]`: the model's input contract (timm's data config)."""

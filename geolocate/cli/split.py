@@ -38,6 +38,8 @@ def _table(report: dict) -> Table:
     table.add_row("cells", f"{report['cells']} ({report['cells_without_val']} without val, {report['cells_without_test']} without test)")
     table.add_row("largest class", f"{dom['largest_share_before']:.1%} → {dom['largest_share_after']:.1%} of train "
                   f"(cap {dom['cap']:.0%}, {dom['downsampled_rows']:,} train rows left out)")
+    if report.get("buffer_dropped"):
+        table.add_row("spatial buffer", f"{report['buffer_dropped']:,} train photos within {near['near_m']:g} m of val/test left out")
     table.add_row("sequences shared", f"[{'green' if leak['sequences_shared'] == 0 else 'red'}]{leak['sequences_shared']}[/]")
     table.add_row("drives shared", f"{leak['drives_shared']:,}")
     table.add_row(f"test photos with a train photo < {near['near_m']:g} m",

@@ -122,3 +122,24 @@ def collapse_warning(predicted: np.ndarray, labels: np.ndarray) -> str | None:
         return None
     return (f"collapse: {share:.0%} of val goes to class {top} while the largest class holds {majority_share:.0%}; "
             "the model mostly guesses one place (try model.fusion=mean, more epochs, or a frozen backbone)")
+
+
+def trivial_bar(pool: Pool, split_latlon: np.ndarray, centroids: np.ndarray) -> tuple[float, float]:
+    """(median km, p90 km) the best trivial baseline reaches on a split, each taken from whichever
+    of majority / centroid is better on it: the bar a head must pass on val."""
+    if not len(split_latlon):
+        return float("nan"), float("nan")
+    split = Pool(np.zeros(len(split_latlon), dtype=np.int64), np.asarray(split_latlon, dtype=np.float64))
+    scores = [majority(pool, split, centroids), centroid(pool, split, centroids)]
+    return min(s["median_km"] for s in scores), min(s["p90_km"] for s in scores)
+
+
+def bar_ratio(median_km: float, p90_km: float, bar: tuple[float, float]) -> float:
+    """How far a position is from beating the trivial `bar` on both median and p90: below 1 beats it.
+
+    Ranking heads and epochs on val by this (rather than by median alone) aims at what the release
+    gate asks, both figures below the best trivial baseline's, and keeps a head that wins the median
+    by sending a tenth of the photos far away from being chosen on a small val split.
+    """
+    ratios = [value / max(limit, 1e-9) for value, limit in zip((median_km, p90_km), bar) if np.isfinite(limit)]
+    return max(ratios) if ratios else float(median_km)

@@ -193,6 +193,21 @@ def samples_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return head + _table(["photo", "truth", "guess", "error"], table)
 
 
+def head_selection_section(rows: Sequence[Mapping[str, Any]], title: str = "Head chosen on val") -> list[str]:
+    """The candidate heads a small-data run trained, their val figures and which one it kept."""
+    if not rows:
+        return []
+    if len(rows) == 1:
+        return ["", f"{title}: **{rows[0]['head']}** (the only candidate)."]
+    body = [[("**" + r["head"] + "**") if r.get("chosen") else r["head"], format_value("median_km", r.get("val_median_km")),
+             format_value("p90_km", r.get("val_p90_km")), f"{r['val_score']:.2f}" if r.get("val_score") is not None else "–",
+             format_value("seconds", r.get("seconds"))] for r in rows]
+    return ["", f"## {title}", "", "Below `train.small_data` train examples every candidate of `train.small_data_heads` "
+            "trains; val keeps the one whose position is closest to beating the best trivial baseline on both "
+            "median and p90 (score = the larger of its two ratios to them; below 1 beats them).", "",
+            *_table(["head", "val median km", "val p90 km", "score", "seconds"], body)]
+
+
 def artifacts_section(artifacts: Sequence[str]) -> list[str]:
     """Links to the run's files, and the PNGs inline."""
     lines = ["## Artifacts", ""] + [f"- [{name}]({name})" for name in artifacts] + [""]

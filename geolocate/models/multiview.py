@@ -24,9 +24,45 @@ class MeanFusion(nn.Module):
         self.out_dim = in_dim
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        weights = mask.to(features.dtype).unsqueeze(-1)
-        # A location with no view gets a zero vector rather than a division by zero.
-        return (features * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return masked_mean(features, mask)
+
+
+def masked_mean(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the present views [B, V, D] → [B, D]."""
+    weights = mask.to(features.dtype).unsqueeze(-1)
+    # A location with no view gets a zero vector rather than a division by zero.
+    return (features * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class ProbeFusion(nn.Module):
+    """What a linear probe reads: the mean of the present views' L2-normalised features, standardised.
+
+    Normalising each view keeps one over-exposed view from outweighing the others; standardising
+    every dimension with train statistics (`shift`, `scale`: buffers, so a checkpoint carries them)
+    lets one weight-decay grid suit every backbone's feature scale. `fit_standardisation` sets them.
+    """
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.out_dim = in_dim
+        self.register_buffer("shift", torch.zeros(in_dim))
+        self.register_buffer("scale", torch.ones(in_dim))
+
+    def pooled(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        unit = features / features.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        return masked_mean(unit, mask)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return (self.pooled(features, mask) - self.shift) / self.scale
+
+    @torch.no_grad()
+    def fit_standardisation(self, features: torch.Tensor, mask: torch.Tensor) -> None:
+        """Centre and scale every dimension by the training locations' statistics."""
+        pooled = self.pooled(features, mask.bool())
+        self.shift.copy_(pooled.mean(0))
+        std = pooled.std(0, unbiased=False) if len(pooled) > 1 else torch.ones_like(self.scale)
+        # A dimension constant on train (a dead ReLU) must not turn a test wobble into a huge value.
+        self.scale.copy_(std.clamp(min=0.1 * float(std.mean()) + 1e-12))
 
 
 class TransformerFusion(nn.Module):
@@ -65,10 +101,12 @@ class FusionHead(nn.Module):
         super().__init__()
         if kind == "mean":
             self.fusion = MeanFusion(in_dim)
+        elif kind == "probe":
+            self.fusion = ProbeFusion(in_dim)
         elif kind == "transformer":
             self.fusion = TransformerFusion(in_dim, num_views, fusion_dim, layers, heads, dropout)
         else:
-            raise ValueError(f"unknown fusion {kind!r}: use 'transformer' or 'mean'")
+            raise ValueError(f"unknown fusion {kind!r}: use 'transformer', 'mean' or 'probe'")
         self.model_kwargs = {"in_dim": in_dim, "num_classes": num_classes, "kind": kind, "num_views": num_views,
                              "fusion_dim": fusion_dim, "layers": layers, "heads": heads, "dropout": dropout}
         self.num_views = num_views

@@ -1,12 +1,16 @@
-"""The sniper: a residual MLP that moves a prediction from its region's centroid.
+"""The snipers: what moves a location from the scouts' answer to a finer position.
 
-Input: the fused location features, the top-1 region (embedded) and its confidence. Output: a
-(Δlat, Δlon) offset in degrees from that region's centroid. The last layer starts at zero, so an
-untrained sniper predicts the centroid itself and training can only start from the scout's answer.
+`SniperRegressor` is a residual MLP. Input: the fused location features, the top-1 region
+(embedded) and its confidence. Output: a (Δlat, Δlon) offset in degrees from the scouts' position.
+The last layer starts at zero, so an untrained sniper predicts that position itself and training
+can only start from the scouts' answer. `NeighbourSniper` is its small-data counterpart: the
+similarity-weighted mean position of the closest training locations in the same features.
+Both answer `place(features, region, confidence, start)` with positions [B, 2].
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -58,9 +62,51 @@ class SniperRegressor(nn.Module):
         x = self.blocks(self.stem(x))
         return self.out(self.norm(x)) * self.offset_scale
 
+    def place(self, features: torch.Tensor, region: torch.Tensor, confidence: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """Positions [B, 2] (float64): `start` moved by the predicted offset."""
+        return self.apply_offset(start, self(features, region, confidence).double())
+
     @staticmethod
     def apply_offset(centroids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Centroids [B, 2] (lat, lon) + offsets [B, 2] → positions, latitude clamped, longitude wrapped."""
         lat = (centroids[:, 0] + offsets[:, 0]).clamp(-90.0, 90.0)
         lon = torch.remainder(centroids[:, 1] + offsets[:, 1] + 180.0, 360.0) - 180.0
         return torch.stack([lat, lon], dim=1)
+
+
+class NeighbourSniper(nn.Module):
+    """The mean position of the `k` training locations most similar (cosine) to a location, weighted
+    by similarity.
+
+    On a few dozen training locations a regressor cannot learn offsets (it keeps its untrained
+    epoch 0), while a neighbour average needs nothing fitted but `k`, chosen on val. Averaging
+    rather than taking the nearest one hedges between far-apart look-alikes: the tail (p90) is
+    where a weak signal pays. The train locations (unit features, positions) are buffers, so the
+    checkpoint carries its own index.
+    """
+
+    def __init__(self, in_dim: int, size: int, k: int = 10) -> None:
+        super().__init__()
+        self.model_kwargs = {"in_dim": in_dim, "size": size, "k": k}
+        self.k = k
+        self.register_buffer("keys", torch.zeros(size, in_dim))
+        self.register_buffer("latlon", torch.zeros(size, 2, dtype=torch.float64))
+
+    @classmethod
+    def of(cls, features: torch.Tensor, latlon: torch.Tensor, k: int) -> "NeighbourSniper":
+        """A sniper over these training locations (features [N, D], positions [N, 2])."""
+        sniper = cls(features.shape[1], features.shape[0], k)
+        sniper.keys.copy_(torch.nn.functional.normalize(features.float(), dim=1))
+        sniper.latlon.copy_(latlon.double())
+        return sniper
+
+    def place(self, features: torch.Tensor, region: torch.Tensor, confidence: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """Positions [B, 2] (float64); `region`, `confidence` and `start` are not needed."""
+        from geolocate.geo import spherical_mean
+
+        sims = torch.nn.functional.normalize(features.float(), dim=1) @ self.keys.T
+        top = sims.topk(min(self.k, len(self.keys)), dim=1)
+        weights = (top.values.clamp(min=0.0) + 1e-6).double().numpy()
+        members = self.latlon[top.indices].numpy()  # [B, k, 2]
+        lat, lon = spherical_mean(members[..., 0], members[..., 1], weights)
+        return torch.as_tensor(np.stack([lat, lon], axis=1))

@@ -25,6 +25,7 @@ FORMAT = "geolocate.scout_sniper"
 SCOUT_PHASES = ("scout-clip", "scout-convnext")  # the phases that train a scout
 PHASES = config.SCOUT_SNIPER_PHASES
 SNIPER = "sniper"
+NEIGHBOURS_MODEL = "sniper_neighbours"  # the sidecar's model name of a `NeighbourSniper`
 
 
 def bundle_path(root: Path) -> Path:
@@ -91,7 +92,7 @@ class Combined:
     probs: np.ndarray  # [L, C]
     top1: np.ndarray  # [L] region index
     confidence: np.ndarray  # [L] probability of the top-1 region
-    before: np.ndarray  # [L, 2] centroid of the top-1 region
+    before: np.ndarray  # [L, 2] position before the sniper (top-1 centroid or weighted, see `combine`)
     after: np.ndarray | None  # [L, 2] after the sniper (None without one)
 
 
@@ -102,16 +103,18 @@ def ensemble_of(logits: list[np.ndarray], weights: list[float]) -> np.ndarray:
 
 
 def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[float], centroids: np.ndarray,
-            sniper: torch.nn.Module | None = None) -> Combined:
-    """Ensemble the scouts' logits, read the top-1 region, and let the sniper move its centroid."""
+            sniper: torch.nn.Module | None = None, position: str = "top1", topk: int = 5) -> Combined:
+    """Ensemble the scouts' logits, place each location (`position`: the top-1 region's centroid, or
+    the probability-weighted mean of the top-`topk` regions' centroids) and let the sniper move it."""
     from geolocate.evaluate.metrics import softmax
+    from geolocate.evaluate.position import predicted_positions
     from geolocate.scout.heads import SniperInputs, sniper_positions
 
     z = ensemble_of(logits, weights)
     probs = softmax(z)
     top1 = probs.argmax(axis=1)
     confidence = probs[np.arange(len(top1)), top1]
-    before = np.asarray(centroids, dtype=np.float64)[top1]
+    before = np.stack(predicted_positions(probs, centroids, position, topk), axis=1) if len(top1) else np.zeros((0, 2))
     after = None
     if sniper is not None and len(top1):
         inputs = SniperInputs(torch.cat(fused, dim=1).float(), torch.as_tensor(top1), torch.as_tensor(confidence).float(),
@@ -122,12 +125,17 @@ def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[f
     return Combined(z, probs, top1, confidence, before, after)
 
 
+def position_of(bundle: dict) -> dict:
+    """`combine`'s position arguments recorded by the ensemble phase (top-1 for older bundles)."""
+    return {"position": bundle.get("position") or "top1", "topk": int(bundle.get("position_topk") or 5)}
+
+
 def load_sniper(stem: Path):
     """The sniper of a checkpoint pair (it is not a registry model: its sidecar holds its kwargs)."""
     from geolocate.artifacts.checkpoint import load_checkpoint
-    from geolocate.models.sniper import SniperRegressor
+    from geolocate.models.sniper import NeighbourSniper, SniperRegressor
 
     def factory(name, num_classes=0, pretrained=False, **kwargs):
-        return SniperRegressor(**kwargs)
+        return (NeighbourSniper if name == NEIGHBOURS_MODEL else SniperRegressor)(**kwargs)
 
     return load_checkpoint(stem, factory=factory)

@@ -22,7 +22,7 @@ from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict, validate_config
 from geolocate.paths import ProjectPaths
 from geolocate.schemas import VIEWS
-from geolocate.scout.bundle import BUNDLE_NAME, SNIPER, combine, copy_bundle, load_sniper, require_bundle
+from geolocate.scout.bundle import BUNDLE_NAME, SNIPER, combine, copy_bundle, load_sniper, position_of, require_bundle
 
 AFTER = "ensemble + sniper"
 
@@ -50,6 +50,7 @@ def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: st
     metrics["sniper_gain_median_km"] = _gain(before, after)
     metrics["baselines"] = location_baselines(cfg, ctx, centroids)
     metrics["collapse"] = _collapse(ctx, val_rows)
+    metrics["head_selection"] = bundle.get("heads") or {}
     return _write(ctx, cfg, metrics, test_rows, time.perf_counter() - start)
 
 
@@ -119,7 +120,8 @@ def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper)
     for phase, out in zip(bundle["scouts"], outs):
         pred = centroids[out["logits"].argmax(axis=1)]
         table[phase] = geo_metrics(position_errors_km(pred, truth), out["logits"], labels)
-    combined = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids, sniper)
+    combined = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids, sniper,
+                       **position_of(bundle))
     table["ensemble"] = geo_metrics(position_errors_km(combined.before, truth), combined.logits, labels)
     table[AFTER] = geo_metrics(position_errors_km(combined.after, truth), combined.logits, labels)
     return table, combined, outs
@@ -168,7 +170,20 @@ def _report(ctx, metrics: dict, gates, std: float, seconds: float, became_best: 
                          artifacts=("confusion_matrix.png", "geo_error.png", "predictions.parquet", "metrics.json", BUNDLE_NAME))
     val = [(f"val: {phase}", m) for phase, m in metrics["val"].items()]
     return text.replace("## Metrics", "## Metrics per phase (test)", 1) + "\n" + "\n".join(
-        metrics_section(val)).replace("## Metrics", "## Metrics per phase (val)", 1) + "\n"
+        metrics_section(val)).replace("## Metrics", "## Metrics per phase (val)", 1) + "\n" + _heads_section(bundle)
+
+
+def _heads_section(bundle: dict) -> str:
+    """Which head each scout trained, with every candidate's val figures when val chose it."""
+    from geolocate.evaluate.report import head_selection_section
+
+    lines = []
+    for phase, rows in (bundle.get("heads") or {}).items():
+        lines += head_selection_section(rows, f"Head of {phase}")
+    if bundle.get("position"):
+        lines += ["", f"Position before the sniper: **{bundle['position']}** (chosen on val)." if len(bundle.get("position_val_score") or {}) > 1
+                  else f"Position before the sniper: **{bundle['position']}**."]
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def _predictions(ctx, combined, outs) -> None:

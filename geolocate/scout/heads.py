@@ -59,17 +59,60 @@ def drop_views(mask: torch.Tensor, p: float, generator: torch.Generator) -> torc
     return keep
 
 
-def fit_fusion_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, seed: int) -> FitResult:
-    """Cross-entropy on regions; the kept state is the epoch with the lowest val log-loss."""
+@dataclass
+class ValJudge:
+    """Scores a head on val as prediction reads it: the probability-weighted position over the top-k
+    regions, against the best trivial baseline (majority region or train centroid) on the same val.
+
+    Epochs and candidate heads are ranked by `val_score` (`bar_ratio`: below 1 beats the trivial bar
+    on both median and p90), then by median km. Early epochs whose probabilities are still the class
+    priors place a location near the train centroid, so this ranking can keep a prior rather than a
+    head that learnt noise: on fifty training locations that is often the right call.
+    """
+
+    labels: np.ndarray  # [L] true regions of val
+    latlon: np.ndarray  # [L, 2]
+    centroids: np.ndarray  # [C, 2] region centroids
+    bar: tuple[float, float]  # the trivial (median, p90) km on val
+    topk: int = 5
+
+    @classmethod
+    def of(cls, data: dict[str, ViewSet], centroids: np.ndarray, topk: int = 5) -> "ValJudge":
+        from geolocate.evaluate.baselines import Pool, trivial_bar
+
+        train, val = data["train"], data["val"]
+        pool = Pool(train.labels.numpy(), train.latlon.numpy())
+        centroids = np.asarray(centroids, dtype=np.float64)
+        return cls(val.labels.numpy(), val.latlon.numpy(), centroids, trivial_bar(pool, val.latlon.numpy(), centroids), topk)
+
+    def score(self, logits: np.ndarray) -> dict:
+        from geolocate.evaluate.baselines import bar_ratio
+        from geolocate.evaluate.calibration import nll
+        from geolocate.evaluate.metrics import softmax, topk_accuracy
+        from geolocate.evaluate.position import position_errors_km, weighted_positions
+
+        err = position_errors_km(weighted_positions(softmax(logits), self.centroids, self.topk), self.latlon)
+        median, p90 = float(np.median(err)), float(np.percentile(err, 90))
+        return {"val_nll": nll(logits, self.labels), "val_acc_top1": topk_accuracy(logits, self.labels, 1),
+                "val_median_km": median, "val_p90_km": p90, "val_score": bar_ratio(median, p90, self.bar)}
+
+    @staticmethod
+    def key(row: dict) -> tuple[float, float]:
+        return row["val_score"], row["val_median_km"]
+
+
+def fit_fusion_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, seed: int, judge: ValJudge) -> FitResult:
+    """Cross-entropy on regions; the kept state is the epoch `judge` ranks best on val, and training
+    stops once `cfg.patience` epochs brought no better one (0: never)."""
     with small_ops():
-        return _fit_fusion_head(head, data, cfg, seed)
+        return _fit_fusion_head(head, data, cfg, seed, judge)
 
 
-def _fit_fusion_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, seed: int) -> FitResult:
+def _fit_fusion_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, seed: int, judge: ValJudge) -> FitResult:
     train, val, gen = data["train"], data["val"], torch.Generator().manual_seed(seed)
     steps = max(1, -(-len(train) // cfg.batch_size))
     optimizer, scheduler = _optimizer(head, cfg, cfg.epochs, steps)
-    best, history, start = (float("inf"), None, 0), [], time.perf_counter()
+    best, history, start = None, [], time.perf_counter()
     for epoch in range(cfg.epochs):
         head.train()
         order, losses = torch.randperm(len(train), generator=gen), []
@@ -82,18 +125,63 @@ def _fit_fusion_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig
             scheduler.step()
             losses.append(float(loss.detach()))
         logits, _ = head_outputs(head, val)
-        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **_class_scores(logits, val.labels.numpy())}
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **judge.score(logits)}
         history.append(row)
-        if row["val_nll"] < best[0]:
-            best = (row["val_nll"], copy.deepcopy(head.state_dict()), epoch + 1)
-    return FitResult(best[1], best[2], history, time.perf_counter() - start)
+        if best is None or judge.key(row) < judge.key(best[0]):
+            best = (row, copy.deepcopy(head.state_dict()))
+        elif cfg.patience and row["epoch"] - best[0]["epoch"] >= cfg.patience:
+            break
+    return FitResult(best[1], best[0]["epoch"], history, time.perf_counter() - start)
 
 
-def _class_scores(logits: np.ndarray, labels: np.ndarray) -> dict:
-    from geolocate.evaluate.calibration import nll
-    from geolocate.evaluate.metrics import topk_accuracy
+# L2 strengths of the probe's regularisation path, weakest first. The strong end turns the
+# probabilities into the class priors, whose weighted position is near the train centroid: the path
+# runs from "read the photos" to "trivial", and val picks the point on it.
+PROBE_L2 = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
-    return {"val_nll": nll(logits, labels), "val_acc_top1": topk_accuracy(logits, labels, 1)}
+
+def fit_probe_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, seed: int, judge: ValJudge) -> FitResult:
+    """A linear probe (multinomial logistic regression, L-BFGS to convergence) on the head's
+    standardised fused features, once per L2 strength of `PROBE_L2`; keeps the one `judge` ranks best.
+    `history` has one row per strength (its `epoch` is the strength's rank, 1 = weakest)."""
+    with small_ops():
+        torch.manual_seed(seed)
+        return _fit_probe_head(head, data, judge)
+
+
+def _fit_probe_head(head: nn.Module, data: dict[str, ViewSet], judge: ValJudge) -> FitResult:
+    train, val, start = data["train"], data["val"], time.perf_counter()
+    head.fusion.fit_standardisation(train.features, train.mask)
+    with torch.no_grad():
+        x = head.fuse(train.features, train.mask).double()
+    best, history = None, []
+    for rank, strength in enumerate(PROBE_L2, start=1):
+        loss = _solve_probe(head.classifier, x, train.labels, strength)
+        logits, _ = head_outputs(head, val)
+        row = {"epoch": rank, "l2": strength, "train_loss": loss, **judge.score(logits)}
+        history.append(row)
+        if best is None or judge.key(row) < judge.key(best[0]):
+            best = (row, copy.deepcopy(head.state_dict()))
+    return FitResult(best[1], best[0]["epoch"], history, time.perf_counter() - start)
+
+
+def _solve_probe(classifier: nn.Linear, x: torch.Tensor, labels: torch.Tensor, strength: float) -> float:
+    """Fit `classifier` to mean cross-entropy + strength/2·|W|², from zero (float64, deterministic)."""
+    weight = torch.zeros(classifier.weight.shape, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(classifier.bias.shape, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=200, tolerance_grad=1e-7, line_search_fn="strong_wolfe")
+
+    def objective():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight.T + bias, labels) + 0.5 * strength * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    loss = optimizer.step(objective)
+    with torch.no_grad():
+        classifier.weight.copy_(weight.float())
+        classifier.bias.copy_(bias.float())
+    return float(loss.detach())
 
 
 @torch.inference_mode()
@@ -129,9 +217,8 @@ class SniperInputs:
 
 
 def sniper_positions(sniper: nn.Module, inputs: SniperInputs) -> torch.Tensor:
-    """Predicted positions [L, 2] (float64): centroid + the sniper's offset."""
-    offsets = sniper(inputs.features, inputs.region, inputs.confidence)
-    return sniper.apply_offset(inputs.centroid, offsets.double())
+    """Predicted positions [L, 2] (float64) from the sniper (a residual MLP or the neighbour average)."""
+    return sniper.place(inputs.features, inputs.region, inputs.confidence, inputs.centroid)
 
 
 def fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: TrainConfig, seed: int) -> FitResult:

@@ -9,7 +9,7 @@ treated as missing; a location left with no view cannot be predicted and is repo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +47,17 @@ class ScoutSniperPredictor:
     weights: list[float]
     sniper: torch.nn.Module
     regions: list[dict]
+    position: dict = field(default_factory=dict)  # `combine`'s position arguments, from the bundle
 
     @classmethod
     def load(cls, root: Path) -> "ScoutSniperPredictor":
         from geolocate.artifacts.checkpoint import load_checkpoint
-        from geolocate.scout.bundle import SNIPER, load_sniper, require_bundle
+        from geolocate.scout.bundle import SNIPER, load_sniper, position_of, require_bundle
 
         bundle = require_bundle(root)
         loaded = [load_checkpoint(root / phase) for phase in bundle["scouts"]]
         sniper, _ = load_sniper(root / SNIPER)
-        return cls([model for model, _ in loaded], bundle["weights"], sniper, loaded[0][1]["classes"])
+        return cls([model for model, _ in loaded], bundle["weights"], sniper, loaded[0][1]["classes"], position_of(bundle))
 
     def predict(self, locations: list[dict[str, Path | None]], top: int, batch_size: int = 32) -> tuple[list[dict], list[dict]]:
         """One row per location with at least one readable view; failures per unreadable view."""
@@ -72,7 +73,7 @@ class ScoutSniperPredictor:
             logits.append(z)
             fused.append(f)
         centroids = np.array([[r["centroid_lat"], r["centroid_lon"]] for r in self.regions])
-        result = combine(logits, fused, self.weights, centroids, self.sniper)
+        result = combine(logits, fused, self.weights, centroids, self.sniper, **self.position)
         ok = mask.any(dim=1).numpy()
         rows = [self._row(i, result, top) for i in range(len(locations)) if ok[i]]
         failures += [{"location": i, "view": None, "reason": "no readable view"} for i in np.flatnonzero(~ok)]

@@ -81,7 +81,7 @@ def run_regions(cfg, data) -> RegionsResult:
     """Label, filter sparse regions, split and write `regions.parquet` + `location_split.parquet`."""
     from geolocate import atomic
     from geolocate.cells.assign import suggest_min_samples
-    from geolocate.split.audit import audit
+    from geolocate.split.audit import audit, buffer_train
     from geolocate.split.run import check_ratios
     from geolocate.scout.locations import read_locations
 
@@ -96,9 +96,10 @@ def run_regions(cfg, data) -> RegionsResult:
         raise UserError(f"only {kept.len()} region(s) have >= regions.min_samples={rc.min_samples} locations; "
                         f"use --set regions.min_samples={suggestion}, add data or use a finer regions.h3_resolution")
     split = split_locations(labelled, cfg.split.group_by, cfg.split.val, cfg.split.test, cfg.split.seed)
+    split, buffered = buffer_train(split, cfg.split.near_m) if cfg.split.buffer else (split, 0)
     regions = region_table(split)
     split = split.filter(pl.col("region").is_in(regions["region"].to_list()))
-    report = {"regions": regions.height, "dropped_sparse": int(counts.height - kept.len()),
+    report = {"regions": regions.height, "dropped_sparse": int(counts.height - kept.len()), "buffer_dropped": buffered,
               "locations": {s: split.filter(pl.col("split") == s).height for s in ("train", "val", "test")},
               "leakage": audit(split.rename({"location_id": "image_id"}), cfg.split.near_m)}
     atomic.write_parquet(data.regions, regions)

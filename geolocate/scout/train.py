@@ -23,8 +23,8 @@ from geolocate.console import console
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 from geolocate.train.run import RunSummary
-from geolocate.scout.context import PhaseContext, build_scout, scout_model_name, scout_outputs, scout_views, split_outputs, trains_backbone
-from geolocate.scout.bundle import PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
+from geolocate.scout.context import PhaseContext, scout_model_name, scout_outputs, split_outputs
+from geolocate.scout.bundle import NEIGHBOURS_MODEL, PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
 
 
 def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None,
@@ -95,28 +95,20 @@ def _finish(ctx: PhaseContext) -> RunSummary:
 
 def _run_scout(ctx: PhaseContext, phase: str) -> None:
     from geolocate.artifacts.checkpoint import save_checkpoint
-    from geolocate.scout.heads import fit_fusion_head
+    from geolocate.scout.head_choice import choose_head
 
-    model = build_scout(ctx.cfg, phase, ctx.regions.height)
+    chosen, table = choose_head(ctx, phase)
+    ctx.outputs[phase] = split_outputs(chosen.model.head, chosen.views)
+    save_checkpoint(ctx.root / phase, chosen.model, _meta(ctx, phase, chosen.val, chosen.fit.best_epoch,
+                                                          feature_fingerprint=chosen.fingerprint, head=chosen.head,
+                                                          head_selection=table))
+    _write_history(ctx.root / f"{phase}-metrics.csv", chosen.fit.history)
+    heads = {**(read_bundle(ctx.root).get("heads") or {}), phase: table}
+    update_bundle(ctx.root, scouts=[p for p in SCOUT_PHASES if phase_done(ctx.root, p)], heads=heads)
     name = scout_model_name(ctx.cfg, phase)[0]
-    if trains_backbone(ctx.cfg):
-        from geolocate.scout.data import view_files
-        from geolocate.scout.finetune import fit_end_to_end
-
-        fit = fit_end_to_end(model, ctx.frame, view_files(ctx.frame, ctx.paths.data), ctx.cfg, ctx.cfg.train.seed)
-        model.load_state_dict(fit.state)
-        views, fingerprint = scout_views(ctx, model, name)  # the tuned backbone: a new fingerprint, fresh features
-    else:
-        views, fingerprint = scout_views(ctx, model, name)
-        fit = fit_fusion_head(model.head, views, ctx.cfg.train, ctx.cfg.train.seed)
-        model.head.load_state_dict(fit.state)
-    ctx.outputs[phase] = split_outputs(model.head, views)
-    val = fit.history[fit.best_epoch - 1]
-    save_checkpoint(ctx.root / phase, model, _meta(ctx, phase, val, fit.best_epoch, feature_fingerprint=fingerprint))
-    _write_history(ctx.root / f"{phase}-metrics.csv", fit.history)
-    update_bundle(ctx.root, scouts=[p for p in SCOUT_PHASES if phase_done(ctx.root, p)])
-    console.print(f"[green]✓[/] {phase} ({name}): val top-1 {val['val_acc_top1']:.1%}, best epoch {fit.best_epoch}, "
-                  f"{fit.seconds:.1f} s" + ("" if trains_backbone(ctx.cfg) else " on cached features"))
+    console.print(f"[green]✓[/] {phase} ({name}, {chosen.head} head): val median {chosen.val['val_median_km']:.2f} km, "
+                  f"top-1 {chosen.val['val_acc_top1']:.1%}, best epoch {chosen.fit.best_epoch}, {chosen.fit.seconds:.1f} s"
+                  + ("" if chosen.head == "finetune" else " on cached features"))
 
 
 def _meta(ctx: PhaseContext, phase: str, val: dict, epoch: int, **extra) -> dict:
@@ -148,9 +140,33 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
     scouts = _trained_scouts(ctx)
     labels = _labels(ctx, "val")
     fit = fit_ensemble_weights([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], labels)
-    update_bundle(ctx.root, scouts=scouts, weights=fit.weights, ensemble_val_nll=fit.nll, single_val_nll=fit.single_nll)
+    position, scores = _choose_position(ctx, scouts, fit.weights)
+    update_bundle(ctx.root, scouts=scouts, weights=fit.weights, ensemble_val_nll=fit.nll, single_val_nll=fit.single_nll,
+                  position=position, position_topk=ctx.cfg.eval.weighted_topk, position_val_score=scores)
     console.print(f"[green]✓[/] ensemble of {', '.join(scouts)}: weights {', '.join(f'{w:.2f}' for w in fit.weights)}, "
-                  f"val log-loss {fit.nll:.3f} (scouts: {', '.join(f'{v:.3f}' for v in fit.single_nll)})")
+                  f"val log-loss {fit.nll:.3f} (scouts: {', '.join(f'{v:.3f}' for v in fit.single_nll)}); "
+                  f"position: {position}")
+
+
+def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, dict]:
+    """`eval.position`, or with `auto` the mode val ranks best (as `ValJudge` ranks heads; a tie keeps top1)."""
+    from geolocate.evaluate.baselines import bar_ratio
+    from geolocate.evaluate.metrics import softmax
+    from geolocate.evaluate.position import POSITION_MODES, position_errors_km, predicted_positions
+    from geolocate.scout.bundle import ensemble_of
+    from geolocate.scout.regions import centroids_of
+
+    val = scout_outputs(ctx, scouts[0])["val"]
+    centroids = centroids_of(ctx.regions)
+    bar = _val_bar(ctx, centroids)
+    probs = softmax(ensemble_of([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], weights))
+    scores = {}
+    for mode in POSITION_MODES:
+        err = position_errors_km(np.stack(predicted_positions(probs, centroids, mode, ctx.cfg.eval.weighted_topk), 1), val["latlon"])
+        scores[mode] = bar_ratio(float(np.median(err)), float(np.percentile(err, 90)), bar) if len(err) else 0.0
+    if ctx.cfg.eval.position != "auto":
+        return ctx.cfg.eval.position, scores
+    return ("weighted" if scores["weighted"] < scores["top1"] else "top1"), scores
 
 
 def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
@@ -170,14 +186,19 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
     from geolocate.scout.bundle import combine
     from geolocate.scout.heads import SniperInputs
 
+    from geolocate.scout.bundle import position_of
+
     bundle = read_bundle(ctx.root)
     outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
-    comb = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids)
+    comb = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids, **position_of(bundle))
     labels = outs[0]["labels"]
     region = labels if at == "true" else comb.top1
     confidence = comb.probs[np.arange(len(region)), region]
+    # The offset starts where prediction will start it: the ensemble's position (top-1 or weighted);
+    # "true" trains from the true region's centroid instead (see above).
+    start = centroids[region] if at == "true" else comb.before
     return SniperInputs(torch.cat([o["fused"] for o in outs], dim=1).float(), torch.as_tensor(region),
-                        torch.as_tensor(confidence).float(), torch.as_tensor(centroids[region]),
+                        torch.as_tensor(confidence).float(), torch.as_tensor(start),
                         torch.as_tensor(outs[0]["latlon"]))
 
 
@@ -186,6 +207,7 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     from geolocate.models.sniper import SniperRegressor
     from geolocate.scout.heads import fit_sniper
     from geolocate.scout.regions import centroids_of
+    from geolocate.scout.snipers import choose_sniper, sniper_candidates
 
     bundle = read_bundle(ctx.root)
     if not bundle.get("weights"):
@@ -194,18 +216,33 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     at = ctx.cfg.train.sniper_offset_at
     train = sniper_inputs(ctx, "train", centroids, at)
     val = sniper_inputs(ctx, "val", centroids, "predicted")
-    scale = _offset_scale(train)
-    sniper = SniperRegressor(train.features.shape[1], ctx.regions.height, offset_scale_deg=scale)
-    fit = fit_sniper(sniper, train, val, ctx.cfg.train, ctx.cfg.train.seed)
-    sniper.load_state_dict(fit.state)
-    meta = _meta(ctx, phase, {"median_km": fit.history[fit.best_epoch]["val_median_km"]}, fit.best_epoch, offset_at=at)
+    mlp = SniperRegressor(train.features.shape[1], ctx.regions.height, offset_scale_deg=_offset_scale(train))
+    fit = fit_sniper(mlp, train, val, ctx.cfg.train, ctx.cfg.train.seed)
+    mlp.load_state_dict(fit.state)
+    candidates = sniper_candidates(mlp, train, len(train) < ctx.cfg.train.small_data)
+    sniper, table = choose_sniper(candidates, val, _val_bar(ctx, centroids))
+    chosen = next(row for row in table if row["chosen"])
+    meta = _meta(ctx, phase, {"median_km": chosen["val_median_km"], "p90_km": chosen["val_p90_km"]}, fit.best_epoch,
+                 offset_at=at, sniper_selection=table)
     meta["model"] = {"name": "sniper_residual_mlp", "kwargs": sniper.model_kwargs, "num_classes": ctx.regions.height}
+    if sniper is not mlp:  # a neighbour average has no region table: its sidecar lists none
+        meta.update(model={"name": NEIGHBOURS_MODEL, "kwargs": sniper.model_kwargs, "num_classes": 0}, classes=[])
     meta["preprocessing"] = None
     save_checkpoint(ctx.root / SNIPER, sniper, meta)
     _write_history(ctx.root / "sniper-metrics.csv", fit.history)
-    update_bundle(ctx.root, sniper=SNIPER, offset_at=at)
-    console.print(f"[green]✓[/] sniper (offsets at the {at} region): val median {meta['metrics']['val']['median_km']:.2f} km "
-                  f"at best epoch {fit.best_epoch} (0 = the centroid), {fit.seconds:.1f} s")
+    heads = {**(bundle.get("heads") or {}), **({SNIPER: table} if len(table) > 1 else {})}
+    update_bundle(ctx.root, sniper=SNIPER, offset_at=at, heads=heads)
+    what = f"residual MLP, best epoch {fit.best_epoch} (0 = unmoved)" if sniper is mlp else chosen["head"]
+    console.print(f"[green]✓[/] sniper: {what}: val median {chosen['val_median_km']:.2f} km, p90 {chosen['val_p90_km']:.2f} km, "
+                  f"{fit.seconds:.1f} s")
+
+
+def _val_bar(ctx: PhaseContext, centroids: np.ndarray) -> tuple[float, float]:
+    """The best trivial baseline's (median, p90) km on val, from the train locations."""
+    from geolocate.evaluate.baselines import Pool, trivial_bar
+
+    outs = scout_outputs(ctx, _trained_scouts(ctx)[0])
+    return trivial_bar(Pool(outs["train"]["labels"], outs["train"]["latlon"]), outs["val"]["latlon"], centroids)
 
 
 def _offset_scale(train) -> float:

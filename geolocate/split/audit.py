@@ -40,6 +40,36 @@ def _with_bins(frame: pl.DataFrame, side: float) -> pl.DataFrame:
     )
 
 
+def near_pairs(probes: pl.DataFrame, targets: pl.DataFrame, near_m: float) -> pl.DataFrame:
+    """Pairs (row, row_target) of a probe and a target photo of *another* sequence within `near_m` metres.
+
+    Args:
+        probes, targets: `row` (an id), `seq` (an integer sequence code), lat, lon.
+        near_m: the radius in metres.
+    """
+    empty = pl.DataFrame(schema={"row": pl.UInt32, "row_target": pl.UInt32})
+    if near_m <= 0 or not probes.height or not targets.height:
+        return empty
+    probes, targets = _with_bins(probes, 2 * near_m), _with_bins(targets, 2 * near_m)
+    cubes = probes.join(_PROBES, how="cross").select(
+        "row", "seq", "x", "y", "z", *(pl.col(f"b{a}") + pl.col(f"d{a}") * pl.col(f"s{a}") for a in "xyz")
+    )
+    pairs = cubes.join(targets.select("row", "seq", "x", "y", "z", "bx", "by", "bz"), on=["bx", "by", "bz"], suffix="_target")
+    close = (
+        (pl.col("x") - pl.col("x_target")) ** 2
+        + (pl.col("y") - pl.col("y_target")) ** 2
+        + (pl.col("z") - pl.col("z_target")) ** 2
+    ) <= near_m**2
+    return pairs.filter(close & (pl.col("seq") != pl.col("seq_target"))).select("row", "row_target")
+
+
+def _coded(frame: pl.DataFrame) -> pl.DataFrame:
+    # Integer row ids and sequence codes keep the 8-fold probe table small (no strings).
+    return frame.select(
+        "lat", "lon", "split", row=pl.int_range(pl.len(), dtype=pl.UInt32), seq=pl.col("seq").rank("dense")
+    ).drop_nulls(["lat", "lon"])
+
+
 def near_duplicates(frame: pl.DataFrame, near_m: float) -> dict:
     """Test photos that have a train photo of another sequence within `near_m` metres.
 
@@ -50,26 +80,30 @@ def near_duplicates(frame: pl.DataFrame, near_m: float) -> dict:
     Returns:
         {"near_m", "test_photos", "with_train_neighbour", "share"}.
     """
-    # Integer row ids and sequence codes keep the 8-fold probe table small (no strings).
-    frame = frame.select(
-        "lat", "lon", "split", row=pl.int_range(pl.len(), dtype=pl.UInt32), seq=pl.col("seq").rank("dense")
-    ).drop_nulls(["lat", "lon"])
-    test, train = (frame.filter(pl.col("split") == s).drop("split") for s in ("test", "train"))
-    hits = 0
-    if near_m > 0 and test.height and train.height:
-        test, train = _with_bins(test, 2 * near_m), _with_bins(train, 2 * near_m)
-        probes = test.join(_PROBES, how="cross").select(
-            "row", "seq", "x", "y", "z", *(pl.col(f"b{a}") + pl.col(f"d{a}") * pl.col(f"s{a}") for a in "xyz")
-        )
-        pairs = probes.join(train.select("seq", "x", "y", "z", "bx", "by", "bz"), on=["bx", "by", "bz"], suffix="_train")
-        close = (
-            (pl.col("x") - pl.col("x_train")) ** 2
-            + (pl.col("y") - pl.col("y_train")) ** 2
-            + (pl.col("z") - pl.col("z_train")) ** 2
-        ) <= near_m**2
-        hits = pairs.filter(close & (pl.col("seq") != pl.col("seq_train")))["row"].n_unique()
+    coded = _coded(frame)
+    test, train = (coded.filter(pl.col("split") == s).drop("split") for s in ("test", "train"))
+    hits = near_pairs(test, train, near_m)["row"].n_unique()
     n_test = frame.filter(pl.col("split") == "test").height
     return {"near_m": near_m, "test_photos": n_test, "with_train_neighbour": hits, "share": hits / n_test if n_test else 0.0}
+
+
+def buffer_train(frame: pl.DataFrame, near_m: float) -> tuple[pl.DataFrame, int]:
+    """`frame` without the train photos that lie within `near_m` of a val or test photo of another
+    sequence (a spatial buffer), and how many were dropped.
+
+    Grouping keeps a sequence on one side; a street driven by two sequences still puts the same
+    place on both. Dropping the train side of such pairs (never val or test, which measure the
+    model) makes the audit's near-duplicates impossible by construction, at the cost of a few
+    train photos on the most-driven streets.
+    """
+    coded = _coded(frame)
+    held_out = coded.filter(pl.col("split").is_in(["val", "test"])).drop("split")
+    train = coded.filter(pl.col("split") == "train").drop("split")
+    drop = near_pairs(held_out, train, near_m)["row_target"].unique()
+    if drop.is_empty():
+        return frame, 0
+    keep = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(drop.implode()).not_()
+    return frame.filter(keep), int(drop.len())
 
 
 def audit(frame: pl.DataFrame, near_m: float) -> dict:

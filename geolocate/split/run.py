@@ -19,7 +19,7 @@ from geolocate.config import GeolocateConfig, SplitConfig
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths
 from geolocate.schemas import CELLS, LABELS, SPLIT, SPLITS, conform
-from geolocate.split.audit import audit
+from geolocate.split.audit import audit, buffer_train
 from geolocate.split.dominance import cap_dominance
 from geolocate.split.grouped import assign_splits, with_groups
 from geolocate.lock import locks_data
@@ -90,8 +90,9 @@ def run_split(cfg: GeolocateConfig, data: DataPaths) -> SplitResult:
     train = frame.filter(pl.col("split") == "train")
     dominance = cap_dominance(train, cfg.cells.max_dominance, scfg.seed)
     frame = frame.join(dominance.removed, on="image_id", how="anti")
+    frame, buffered = buffer_train(frame, scfg.near_m) if scfg.buffer else (frame, 0)
     split = conform(frame, SPLIT).sort("image_id")
-    report = _report(scfg, frame, cells, dropped_cells, dominance.report())
+    report = {**_report(scfg, frame, cells, dropped_cells, dominance.report()), "buffer_dropped": buffered}
     kept_cells = cells.filter(~pl.col("cell_id").is_in(dropped_cells)).sort("cell_id")
     atomic.write_parquet(data.cells, train_centroids(kept_cells, frame))
     atomic.write_parquet(data.split, split)

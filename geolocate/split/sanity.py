@@ -139,9 +139,10 @@ def _split_report(data: DataPaths) -> dict:
 
 
 def _downsampled(data: DataPaths) -> int | None:
-    """Train rows the dominance cap left out, per split_report.json (None when unknown)."""
+    """Train rows the dominance cap and the spatial buffer left out, per split_report.json (None when unknown)."""
     try:
-        return int(_split_report(data)["dominance"]["downsampled_rows"])
+        report = _split_report(data)
+        return int(report["dominance"]["downsampled_rows"]) + int(report.get("buffer_dropped") or 0)
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -189,8 +190,8 @@ def _near_duplicates(report: SanityReport, split_report: dict, max_share: float)
     share, hits, n = float(near["share"]), near.get("with_train_neighbour", 0), near.get("test_photos", 0)
     problem = [
         f"{hits} of {n} test photos ({share:.1%}) have a train photo of another sequence within {near.get('near_m', '?')} m, "
-        f"above {max_share:.0%} (split.max_near_share): group captures by sequence (a `group` column for import-locations) "
-        "or split by drive (--set split.group_by=drive)"
+        f"above {max_share:.0%} (split.max_near_share): group captures by sequence (a `group` column for import-locations), "
+        "split by drive (--set split.group_by=drive) or drop train photos next to them (--set split.buffer=true)"
     ] if share > max_share + _SHARE_EPS else []
     report.add("near duplicates", problem, f"{share:.1%} of test photos have a near train photo (max {max_share:.0%})")
 

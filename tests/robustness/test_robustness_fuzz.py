@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.robustness.hostile import CKPT
@@ -80,6 +80,7 @@ def _strict_json(text: str):
 
 @FUZZ
 @given(path=st.sampled_from(SIDECAR_PATHS), value=json_values)
+@example(path="model.kwargs", value={"\n": False})  # once reached the error line raw: two lines
 def test_fuzzed_sidecar(project: Path, runner, path, value):
     doc = json.loads((project / f"{CKPT}.json").read_text())
     _set_path(doc, path, value)

@@ -41,6 +41,10 @@ def test_tiny_scout_sniper_end_to_end(cli, workdir):
     assert "ensemble + sniper" in report_md and "median_km" in report_md
     saved = json.loads((root / "metrics.json").read_text())
     assert list(saved["baselines"]) == ["majority", "centroid", "1-NN", "5-NN", "ceiling"]
+    # 60 locations is small data: each scout's head was chosen on val among the three cached heads
+    heads = saved["head_selection"]["scout-clip"]
+    assert [row["head"] for row in heads] == ["probe", "mean", "transformer"] and sum(row["chosen"] for row in heads) == 1
+    assert "## Head of scout-clip" in report_md and "## Head of sniper" in report_md
     assert saved["baselines"]["majority"]["n"] == metrics["ensemble + sniper"]["n"]  # the same test locations
     assert {g["name"] for g in saved["gates"]} >= {"beats_trivial_median_km", "beats_trivial_p90_km"}
     assert "## Baselines" in report_md and "Gates: median and p90 below the best trivial baseline" in report_md

@@ -15,7 +15,8 @@ from geolocate.models.multiview import FusionHead
 from geolocate.models.sniper import SniperRegressor
 from geolocate.scout.bundle import combine, ensemble_of
 from geolocate.scout.data import gather_views
-from geolocate.scout.heads import SniperInputs, drop_views, fit_fusion_head, fit_sniper, head_outputs, sniper_positions
+from geolocate.scout.heads import (PROBE_L2, SniperInputs, ValJudge, drop_views, fit_fusion_head, fit_probe_head, fit_sniper,
+                                  head_outputs, sniper_positions)
 from geolocate.scout.synthetic import appearance_views
 
 CFG = TrainConfig(epochs=12, batch_size=32, lr=3e-3, sniper_epochs=20)
@@ -54,16 +55,17 @@ def test_view_dropout_hides_only_present_views_and_never_all():
     assert not (dropped & ~mask).any() and dropped.any(dim=1).all() and dropped.sum() < mask.sum()
 
 
-def _scout(views, kind: str, seed: int):
+def _scout(views, kind: str, seed: int, centroids):
     torch.manual_seed(seed)
     head = FusionHead(32, 4, kind=kind, fusion_dim=32, layers=1, heads=2)
-    head.load_state_dict(fit_fusion_head(head, views, CFG, seed).state)
+    fit = (fit_probe_head if kind == "probe" else fit_fusion_head)(head, views, CFG, seed, ValJudge.of(views, centroids))
+    head.load_state_dict(fit.state)
     return {split: head_outputs(head, v) for split, v in views.items()}
 
 
 def test_ensemble_weights_fitted_on_val_are_no_worse_than_either_scout(views):
-    sets, _ = views
-    scouts = [_scout(sets, "mean", 0), _scout(sets, "transformer", 1)]
+    sets, centroids = views
+    scouts = [_scout(sets, "mean", 0, centroids), _scout(sets, "transformer", 1, centroids)]
     labels = sets["val"].labels.numpy()
     fit = fit_ensemble_weights([s["val"][0] for s in scouts], labels)
     assert all(w >= 0 for w in fit.weights) and sum(fit.weights) > 0
@@ -74,7 +76,7 @@ def test_ensemble_weights_fitted_on_val_are_no_worse_than_either_scout(views):
 
 def test_sniper_lowers_median_km_against_the_region_centroid(views):
     sets, centroids = views
-    scout = _scout(sets, "transformer", 0)
+    scout = _scout(sets, "transformer", 0, centroids)
 
     def inputs(split: str) -> SniperInputs:
         logits, fused = scout[split]
@@ -111,3 +113,52 @@ def test_sniper_stops_once_val_median_km_stops_improving():
     assert [row["epoch"] for row in fit.history] == [0, 1, 2, 3]
     never = fit_sniper(sniper, train, val, CFG.model_copy(update={"patience": 0, "sniper_epochs": 6}), 0)
     assert [row["epoch"] for row in never.history] == list(range(7))  # patience 0: early stopping off
+
+
+def _noise_like(sets, seed: int = 0):
+    """The same locations with features that say nothing about where they are."""
+    gen = torch.Generator().manual_seed(seed)
+    return {split: type(v)(v.location_ids, torch.randn(v.features.shape, generator=gen), v.mask, v.labels, v.latlon)
+            for split, v in sets.items()}
+
+
+def test_probe_learns_the_regions_and_its_standardisation_travels_in_the_state(views):
+    sets, centroids = views
+    head = FusionHead(32, 4, kind="probe")
+    fit = fit_probe_head(head, sets, CFG, 0, ValJudge.of(sets, centroids))
+    assert [row["l2"] for row in fit.history] == list(PROBE_L2) and 1 <= fit.best_epoch <= len(PROBE_L2)
+    majority = np.bincount(sets["test"].labels.numpy()).max() / len(sets["test"])
+    reloaded = FusionHead(32, 4, kind="probe")
+    reloaded.load_state_dict(fit.state)  # shift/scale are buffers: a checkpoint carries them
+    logits, _ = head_outputs(reloaded, sets["test"])
+    assert (logits.argmax(1) == sets["test"].labels.numpy()).mean() > majority + 0.2
+    assert not torch.equal(reloaded.fusion.scale, torch.ones(32))
+
+
+def test_probe_on_features_without_signal_falls_back_towards_the_priors(views):
+    sets, centroids = views
+    noise = _noise_like(sets)
+    judge = ValJudge.of(noise, centroids)
+    fit = fit_probe_head(FusionHead(32, 4, kind="probe"), noise, CFG, 0, judge)
+    weakest = fit.history[0]
+    # Noise fitted hard sends val anywhere; val must prefer a stronger L2 (probabilities nearer the priors).
+    assert fit.best_epoch > 1 and ValJudge.key(fit.history[fit.best_epoch - 1]) < ValJudge.key(weakest)
+
+
+def test_judge_ranks_a_prior_above_a_confident_wrong_guess(views):
+    sets, centroids = views
+    judge = ValJudge.of(sets, centroids)
+    labels = sets["val"].labels.numpy()
+    prior = np.tile(np.log(np.bincount(sets["train"].labels.numpy(), minlength=4) + 1.0), (len(labels), 1))
+    wrong = np.eye(4)[(labels + 2) % 4] * 20.0  # always the region two steps away, very sure of it
+    assert ValJudge.key(judge.score(prior)) < ValJudge.key(judge.score(wrong))
+    assert judge.score(np.eye(4)[labels] * 20.0)["val_score"] < 1  # the truth beats the trivial bar
+
+
+def test_fusion_head_stops_once_val_stops_improving(views):
+    sets, centroids = views
+    noise = _noise_like(sets, seed=1)
+    head = FusionHead(32, 4, kind="mean")
+    fit = fit_fusion_head(head, noise, CFG.model_copy(update={"epochs": 40, "patience": 2}), 0, ValJudge.of(noise, centroids))
+    assert len(fit.history) == fit.best_epoch + 2 < 40
+    assert all(ValJudge.key(row) >= ValJudge.key(fit.history[fit.best_epoch - 1]) for row in fit.history)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geolocate.geo import haversine_km, offset_m
-from geolocate.split.audit import audit, near_duplicates, shared_keys
+from geolocate.split.audit import audit, buffer_train, near_duplicates, shared_keys
 
 LAT0, LON0 = 48.8566, 2.3522
 
@@ -40,6 +40,22 @@ def test_near_duplicates_on_a_hand_built_street():
     out = near_duplicates(frame, 25.0)
     assert out == {"near_m": 25.0, "test_photos": 5, "with_train_neighbour": 2, "share": 0.4}
     assert near_duplicates(frame, 0.0)["with_train_neighbour"] == 0  # 0 turns the check off
+
+
+def test_the_buffer_drops_only_train_photos_next_to_held_out_ones():
+    frame = photos([
+        ("a1", 0, 0, "train"),
+        ("b1", 10, 0, "test"),     # a1 is 10 m away, another sequence: a1 goes
+        ("c1", 500, 0, "train"),
+        ("c1", 505, 0, "test"),    # the same sequence: c1's train photo stays
+        ("d1", 1000, 0, "train"),
+        ("f1", 1003, 0, "val"),    # next to val too: d1 goes
+        ("g1", 3000, 0, "train"),  # alone: stays
+    ])
+    kept, dropped = buffer_train(frame, 25.0)
+    assert dropped == 2 and kept["image_id"].to_list() == ["1", "2", "3", "5", "6"]
+    assert near_duplicates(kept, 25.0)["with_train_neighbour"] == 0
+    assert buffer_train(frame, 0.0) == (frame, 0)
 
 
 @settings(max_examples=30, deadline=None)

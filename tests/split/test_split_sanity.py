@@ -132,3 +132,9 @@ def test_near_duplicates_above_the_threshold_fail_with_the_count_and_the_fix(dat
     assert f"{share:.1%}" in problems["near duplicates"] and "group" in problems["near duplicates"]
     relaxed = load_config(None, "tiny", [*OVERRIDES, "split.max_near_share=1.0"])
     assert run_sanity(relaxed, data).ok, run_sanity(relaxed, data).violations
+    assert "split.buffer=true" in problems["near duplicates"]
+    buffered = load_config(None, "tiny", [*OVERRIDES, "split.buffer=true"])
+    run_split(buffered, data)
+    report = json.loads(data.split_report.read_text())
+    assert report["buffer_dropped"] > 0 and report["leakage"]["near_duplicates"]["with_train_neighbour"] == 0
+    assert run_sanity(buffered, data).ok, run_sanity(buffered, data).violations

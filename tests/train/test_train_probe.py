@@ -42,7 +42,7 @@ def test_candidate_heads(tiny_config, overrides, n_train, heads):
 def test_small_data_heads_must_name_one(tiny_config):
     from geolocate.errors import UserError
 
-    with pytest.raises(UserError, match="at least one head"):
+    with pytest.raises(UserError, match="at least 1 item"):
         tiny_config(["train.small_data_heads=[]"])
 
 
