@@ -193,19 +193,26 @@ def samples_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return head + _table(["photo", "truth", "guess", "error"], table)
 
 
-def head_selection_section(rows: Sequence[Mapping[str, Any]], title: str = "Head chosen on val") -> list[str]:
-    """The candidate heads a small-data run trained, their val figures and which one it kept."""
+_SCOUT_HEAD_RULE = ("val keeps the one whose position is closest to beating the best trivial baseline on both "
+                    "median and p90 (score = the larger of its two ratios to them; below 1 beats them).")
+V1_HEAD_RULE = "val keeps the one with the lowest median km (then p90)."
+
+
+def head_selection_section(rows: Sequence[Mapping[str, Any]], title: str = "Head chosen on val",
+                           rule: str = _SCOUT_HEAD_RULE) -> list[str]:
+    """The candidate heads a small-data run trained, their val figures and which one it kept (by `rule`)."""
     if not rows:
         return []
     if len(rows) == 1:
         return ["", f"{title}: **{rows[0]['head']}** (the only candidate)."]
+    scored = any(r.get("val_score") is not None for r in rows)  # France v1 ranks on km alone: no score column
     body = [[("**" + r["head"] + "**") if r.get("chosen") else r["head"], format_value("median_km", r.get("val_median_km")),
-             format_value("p90_km", r.get("val_p90_km")), f"{r['val_score']:.2f}" if r.get("val_score") is not None else "–",
+             format_value("p90_km", r.get("val_p90_km")),
+             *([f"{r['val_score']:.2f}" if r.get("val_score") is not None else "–"] if scored else []),
              format_value("seconds", r.get("seconds"))] for r in rows]
     return ["", f"## {title}", "", "Below `train.small_data` train examples every candidate of `train.small_data_heads` "
-            "trains; val keeps the one whose position is closest to beating the best trivial baseline on both "
-            "median and p90 (score = the larger of its two ratios to them; below 1 beats them).", "",
-            *_table(["head", "val median km", "val p90 km", "score", "seconds"], body)]
+            f"trains; {rule}", "",
+            *_table(["head", "val median km", "val p90 km", *(["score"] if scored else []), "seconds"], body)]
 
 
 def artifacts_section(artifacts: Sequence[str]) -> list[str]:
@@ -273,7 +280,7 @@ def render_report(
     lines += [f"**Warning: {w}**\n" for w in warnings if w]
     lines += metrics_section(metrics) + _position_lines(position)
     if head_selection:
-        lines += head_selection_section(head_selection)
+        lines += head_selection_section(head_selection, "Head chosen on val", V1_HEAD_RULE)[1:] + [""]
     if baselines:
         lines += baselines_section(_test_metrics(metrics), baselines)
     lines += gates_section(gates)
@@ -292,16 +299,6 @@ def render_report(
         lines += key_value_section("Data", data_kpis)
     lines += key_value_section("Environment", environment) + config_section(config) + artifacts_section(artifacts)
     return "\n".join(lines).rstrip() + "\n"
-
-
-def head_selection_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The heads trained (linear probe, fine-tune) with their best val figures; the chosen one in bold."""
-    lines = ["## Head (chosen on val)", "",
-             "Each candidate head was trained; the run keeps the one with the lowest val median km (then p90).", ""]
-    table = [[f"**{r['head']}**" if r["chosen"] else r["head"], format_value("median_km", r["val_median_km"]),
-              format_value("p90_km", r["val_p90_km"]), format_duration(r["seconds"]), "yes" if r["chosen"] else ""]
-             for r in rows]
-    return lines + _table(["head", "val median", "val p90", "time", "chosen"], table)
 
 
 def retrieval_section(retrieval: Mapping[str, Any]) -> list[str]:

@@ -47,13 +47,14 @@ def test_small_data_heads_must_name_one(tiny_config):
 
 
 def test_head_selection_section_marks_the_choice():
-    from geolocate.evaluate.report import head_selection_section
+    from geolocate.evaluate.report import V1_HEAD_RULE, head_selection_section
 
     lines = head_selection_section([
         {"head": "finetune", "val_median_km": 3.2, "val_p90_km": 9.0, "seconds": 600.0, "chosen": False},
-        {"head": "probe", "val_median_km": 1.5, "val_p90_km": 6.0, "seconds": 2.0, "chosen": True}])
+        {"head": "probe", "val_median_km": 1.5, "val_p90_km": 6.0, "seconds": 2.0, "chosen": True}], rule=V1_HEAD_RULE)
     text = "\n".join(lines)
-    assert "| **probe** | 1.50 km | 6.00 km | 2 s | yes |" in text and "| finetune | 3.20 km" in text
+    assert "| **probe** | 1.50 km | 6.00 km | 2 |" in text and "| finetune | 3.20 km | 9.00 km | 600 |" in text
+    assert "lowest median km" in text
 
 
 # --------------------------------------------------------------- on the tiny project (slow)
@@ -100,7 +101,7 @@ def test_probe_run_is_an_ordinary_v1_run(project, tiny_config, cli):
     metrics = json.loads((run / "metrics.json").read_text())
     [row] = metrics["head_selection"]
     assert row["head"] == "probe" and row["chosen"] and row["seconds"] < 60
-    assert "## Head (chosen on val)" in (run / "REPORT.md").read_text()
+    assert "Head chosen on val: **probe** (the only candidate)." in (run / "REPORT.md").read_text()
     epochs = pl.read_csv(run / "metrics.csv")  # the probe's epochs, as fit() writes them
     assert epochs["epoch"].to_list() == list(range(1, epochs.height + 1)) and epochs.height > 2
     assert epochs["val_median_km"].min() == pytest.approx(row["val_median_km"])
@@ -167,6 +168,7 @@ def test_auto_keeps_the_head_better_on_val(project, tiny_config, monkeypatch, wi
     rows = json.loads((run / "metrics.json").read_text())["head_selection"]
     assert [r["head"] for r in rows] == ["finetune", "probe"]
     assert [r["head"] for r in rows if r["chosen"]] == [winner]
+    assert f"| **{winner}** |" in (run / "REPORT.md").read_text()
     model, meta = load_checkpoint(run / "best")
     assert _backbone_equal(model, _untrained(tiny_config, cfg, len(meta["classes"]))) == (winner == "probe")
     columns = pl.read_csv(run / "metrics.csv").columns
