@@ -26,7 +26,8 @@ MOVES = {
     "geolocate.train.scout_seeds": "geolocate.scout.seeds",
     "geolocate.train.scout_sniper": "geolocate.scout.train",
     "geolocate.train.scout_synthetic": "geolocate.scout.synthetic",
-    "geolocate.train.features": "geolocate.scout.features",
+    "geolocate.train.features": "geolocate.models.features",
+    "geolocate.scout.features": "geolocate.models.features",  # shared by both systems (issue 13)
     "geolocate.inference.multiview": "geolocate.scout.predict",
     "geolocate.evaluate.ensemble": "geolocate.scout.ensemble",
     "geolocate.train.consistency": "geolocate.artifacts.consistency",
@@ -36,7 +37,8 @@ MOVES = {
 # Names that moved between modules after the files did.
 TEXT = {
     "from geolocate.train import scout_sniper": "from geolocate.scout import train as scout_sniper",
-    "from geolocate.train import features": "from geolocate.scout import features",
+    "from geolocate.train import features": "from geolocate.models import features",
+    "from geolocate.scout import features": "from geolocate.models import features",
     "from geolocate.artifacts import lock\n": "from geolocate import lock\n",
     "from geolocate.scout.train import PhaseContext": "from geolocate.scout.context import PhaseContext",
     "from geolocate.scout.train import build_scout": "from geolocate.scout.context import build_scout",

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from geolocate.atomic import write_text
 from geolocate.errors import UserError
@@ -90,6 +90,11 @@ class RunDir:
         return self.root / "state.pt"
 
     @property
+    def head_selection(self) -> Path:
+        """France v1's head candidates and their val figures, when a probe was tried (train/heads.py)."""
+        return self.root / "head_selection.json"
+
+    @property
     def report(self) -> Path:
         return self.root / "REPORT.md"
 
@@ -125,7 +130,11 @@ class RunDir:
         rows = read_metrics_rows(self.metrics_csv)
         if "epoch" in row:
             rows = [r for r in rows if str(r.get("epoch")) != str(row["epoch"])]
-        rows.append({key: _cell(value) for key, value in row.items()})
+        self.write_metrics_rows([*rows, row])
+
+    def write_metrics_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Replace `metrics.csv` with `rows` (atomic); columns in order of first appearance."""
+        rows = [{key: _cell(value) for key, value in row.items()} for row in rows]
         columns = list(dict.fromkeys(key for r in rows for key in r))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")

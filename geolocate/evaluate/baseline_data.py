@@ -2,8 +2,9 @@
 
 The k-NN baselines use the backbone *as it was before training* (`model.name` with the configured
 pretrained weights), so they measure what the frozen features already know and a fine-tuned model
-must add to it. Photos go through `geolocate embed`'s code path; the scout-sniper passes its
-feature cache as `embed` (this stage sits below the scout wing and cannot import it).
+must add to it. Photos go through the shared feature cache (`models.features`), keyed like any
+frozen backbone's, so a probe run's embeddings or an earlier evaluation's are read back, not
+recomputed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def photo_baselines(cfg, paths, cell_ids: list[str], centroids: np.ndarray, test
         test_rows = pl.read_parquet(paths.data.manifest, columns=["image_id", "processed_path"])
         test_rows = test_rows.filter(pl.col("image_id").is_in(test.image_ids))
         files.update({i: paths.data.root / p for i, p in test_rows.iter_rows()})
-        vectors = frozen_embeddings(cfg, files)
+        vectors = frozen_embeddings(cfg, files, cached_embed(cfg, paths))
         if vectors is not None:
             pool = _with_embeddings(pool, frame["image_id"].to_list(), vectors)
             truth = _with_embeddings(truth, test.image_ids, vectors)
@@ -47,11 +48,11 @@ def _with_embeddings(pool: Pool, ids: list[str], vectors: dict[str, np.ndarray])
     return Pool(pool.labels[keep], pool.latlon[keep], np.stack([vectors[ids[i]] for i in keep]) if keep else None)
 
 
-def frozen_embeddings(cfg, files: dict[str, Path], embed=None) -> dict[str, np.ndarray] | None:
+def frozen_embeddings(cfg, files: dict[str, Path], embed) -> dict[str, np.ndarray] | None:
     """image id → embedding by the untrained backbone; None, with a note, when it cannot be built.
 
     Args:
-        embed: `(model, files) -> {image id: vector}`; default: every photo through the backbone.
+        embed: `(model, files, batch_size) -> {image id: vector}`, e.g. `cached_embed`.
     """
     import torch
 
@@ -64,12 +65,17 @@ def frozen_embeddings(cfg, files: dict[str, Path], embed=None) -> dict[str, np.n
     except Exception as exc:  # offline without local weights, or a hub error: the other baselines still stand
         console.print(f"[yellow]![/] k-NN baselines skipped: the frozen backbone {m.name} cannot be built ({exc})")
         return None
-    return (embed or _embed_all)(model, files, cfg.train.batch_size)
+    return embed(model, files, cfg.train.batch_size)
 
 
-def _embed_all(model, files: dict[str, Path], batch_size: int) -> dict[str, np.ndarray]:
-    from geolocate.models.embed import iter_embeddings
+def cached_embed(cfg, paths):
+    """An `embed` for `frozen_embeddings` reading and filling `data/features/<model.name>/`."""
+    from geolocate.models.features import FeatureCache
 
-    by_path = {str(path): image_id for image_id, path in files.items()}
-    return {by_path[str(photo)]: np.asarray(vector, dtype=np.float32)
-            for photo, vector in iter_embeddings(model, list(files.values()), batch_size) if not isinstance(vector, str)}
+    def embed(model, files: dict[str, Path], batch_size: int) -> dict[str, np.ndarray]:
+        cache = FeatureCache(paths.data.features, cfg.model.name, model, lock=paths.data.lock)
+        rows, feats = cache.features(model, files, batch_size)
+        feats = feats.numpy()
+        return {image_id: feats[row] for image_id, row in rows.items()}
+
+    return embed

@@ -193,19 +193,26 @@ def samples_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return head + _table(["photo", "truth", "guess", "error"], table)
 
 
-def head_selection_section(rows: Sequence[Mapping[str, Any]], title: str = "Head chosen on val") -> list[str]:
-    """The candidate heads a small-data run trained, their val figures and which one it kept."""
+_SCOUT_HEAD_RULE = ("val keeps the one whose position is closest to beating the best trivial baseline on both "
+                    "median and p90 (score = the larger of its two ratios to them; below 1 beats them).")
+V1_HEAD_RULE = "val keeps the one with the lowest median km (then p90)."
+
+
+def head_selection_section(rows: Sequence[Mapping[str, Any]], title: str = "Head chosen on val",
+                           rule: str = _SCOUT_HEAD_RULE) -> list[str]:
+    """The candidate heads a small-data run trained, their val figures and which one it kept (by `rule`)."""
     if not rows:
         return []
     if len(rows) == 1:
         return ["", f"{title}: **{rows[0]['head']}** (the only candidate)."]
+    scored = any(r.get("val_score") is not None for r in rows)  # France v1 ranks on km alone: no score column
     body = [[("**" + r["head"] + "**") if r.get("chosen") else r["head"], format_value("median_km", r.get("val_median_km")),
-             format_value("p90_km", r.get("val_p90_km")), f"{r['val_score']:.2f}" if r.get("val_score") is not None else "–",
+             format_value("p90_km", r.get("val_p90_km")),
+             *([f"{r['val_score']:.2f}" if r.get("val_score") is not None else "–"] if scored else []),
              format_value("seconds", r.get("seconds"))] for r in rows]
     return ["", f"## {title}", "", "Below `train.small_data` train examples every candidate of `train.small_data_heads` "
-            "trains; val keeps the one whose position is closest to beating the best trivial baseline on both "
-            "median and p90 (score = the larger of its two ratios to them; below 1 beats them).", "",
-            *_table(["head", "val median km", "val p90 km", "score", "seconds"], body)]
+            f"trains; {rule}", "",
+            *_table(["head", "val median km", "val p90 km", *(["score"] if scored else []), "seconds"], body)]
 
 
 def artifacts_section(artifacts: Sequence[str]) -> list[str]:
@@ -238,6 +245,7 @@ def render_report(
     already_best: bool = False,
     per_city: Sequence[Mapping[str, Any]] = (),
     samples: Sequence[Mapping[str, Any]] = (),
+    head_selection: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """REPORT.md for one run.
 
@@ -265,11 +273,14 @@ def render_report(
         already_best: the run already is the global best (re-evaluated), so it cannot "beat" it.
         per_city: `breakdown.per_city` rows.
         samples: `breakdown.sample_predictions` rows.
+        head_selection: France v1's head candidates with their val figures (`train/heads.py`).
     """
     lines = [f"# geolocate run `{run_id}`", ""] + ([judged, ""] if judged else [])
     lines += [_summary(gates, duration_s, became_best, already_best), ""] + ([gate_basis, ""] if gate_basis else [])
     lines += [f"**Warning: {w}**\n" for w in warnings if w]
     lines += metrics_section(metrics) + _position_lines(position)
+    if head_selection:
+        lines += head_selection_section(head_selection, "Head chosen on val", V1_HEAD_RULE)[1:] + [""]
     if baselines:
         lines += baselines_section(_test_metrics(metrics), baselines)
     lines += gates_section(gates)

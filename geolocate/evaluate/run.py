@@ -139,9 +139,20 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
         "retrieval": retrieval, "radius": {**radius, "test": radius_coverage},
         "already_best": already_best, "report_path": str(run.report), "judged_with": judged,
     }
+    summary.update(_head_selection(run))
     atomic.write_json(run.metrics_json, summary)
     _write_report(cfg, paths, run, summary, device, fit_seconds, test, classes, scored, test_probs)
     return summary
+
+
+def _head_selection(run) -> dict:
+    """`{"head_selection": rows}` when training chose a head on val (train/heads.py), else nothing."""
+    import json
+
+    if not run.head_selection.is_file():
+        return {}
+    rows = json.loads(run.head_selection.read_text()).get("rows") or []
+    return {"head_selection": rows} if rows else {}
 
 
 def _position_mode(e, val_probs, val: Outputs, classes: Classes):
@@ -241,6 +252,7 @@ def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test
         samples=sample_predictions(test.image_ids, np.stack([test.lat, test.lon], 1), scored.pred_latlon, scored.err_km,
                                    true_cities, [classes.cities[i] for i in guesses]),
         baselines=summary["baselines"], gate_basis=gate_basis(cfg.eval.gates), warnings=[summary["collapse"]],
+        head_selection=summary.get("head_selection"),
     )
     atomic.write_text(run.report, text)
 

@@ -74,7 +74,7 @@ def trains_backbone(cfg: GeolocateConfig) -> bool:
 
 def scout_views(ctx: PhaseContext, model, name: str):
     """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
-    from geolocate.scout.features import FeatureCache
+    from geolocate.models.features import FeatureCache
     from geolocate.scout.data import split_views, view_files
 
     files = view_files(ctx.frame, ctx.paths.data)

@@ -83,7 +83,7 @@ def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict
 
 def _cached_embed(ctx):
     """Embeddings through the scout's feature cache: later evaluations of the same data read them back."""
-    from geolocate.scout.features import FeatureCache
+    from geolocate.models.features import FeatureCache
 
     def embed(model, files: dict, batch_size: int) -> dict:
         cache = FeatureCache(ctx.paths.data.features, ctx.cfg.model.name, model, lock=ctx.paths.data.lock)

@@ -96,7 +96,7 @@ class ScoutSniperPredictor:
 
 def _location_features(model, locations: list[dict], batch_size: int):
     """A `ViewSet` of the locations' view embeddings by `model` (unreadable views masked out)."""
-    from geolocate.scout.features import embed_images
+    from geolocate.models.features import embed_images
     from geolocate.scout.data import ViewSet
 
     slots = [(i, v, loc[view]) for i, loc in enumerate(locations) for v, view in enumerate(VIEWS) if loc.get(view)]

@@ -48,18 +48,20 @@ def run_train(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = No
 
 def _train_new(cfg: GeolocateConfig, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     from geolocate.artifacts.rundir import RunDir
-    from geolocate.train.loop import fit
+    from geolocate.train.heads import candidate_heads, train_heads
     from geolocate.train.setup import build_session
 
     session = build_session(cfg, paths, d)
+    n_train = len(session.train_loader.dataset)
+    heads = candidate_heads(cfg, n_train)
     run = None
     if d.is_main:
         run = RunDir.create(paths, cfg.profile or "default", latest=False)
         atomic.write_json(run.config, public_dict(cfg))
         console.print(f"run [bold]{run.run_id}[/]: {session.classes.height} classes, "
-                      f"{len(session.train_loader.dataset)} train / {len(session.val_loader.dataset)} val photos")
+                      f"{n_train} train / {len(session.val_loader.dataset)} val photos")
     with _resume_hint(run):
-        result = fit(session, run)
+        result = train_heads(session, run, heads)
     return _finish(session, run, result) if d.is_main else None
 
 
@@ -82,13 +84,19 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     from geolocate.artifacts.rundir import resolve_run
     from geolocate.artifacts.state import load_state, restore_rng_state
     from geolocate.artifacts.consistency import check_same_data
-    from geolocate.train.loop import fit
+    from geolocate.train.heads import read_plan, train_heads
     from geolocate.train.setup import build_session
 
     run = resolve_run(ref, paths)
     cfg = validate_config(json.loads(run.config.read_text()), run.config)
-    state = load_state(run.state)
+    plan = read_plan(run) or {"candidates": ["finetune"]}
+    if plan.get("chosen"):
+        return _complete(run, plan, paths, d)
     session = build_session(cfg, paths, d)
+    if "finetune" not in plan["candidates"]:  # an interrupted probe: seconds of work, done again
+        console.print(f"run [bold]{run.run_id}[/]: the probe did not finish; training it again")
+        return _finish(session, run, train_heads(session, run, plan["candidates"])) if d.is_main else None
+    state = load_state(run.state)
     sidecar, weights = read_checkpoint(run.last)
     check_same_data(sidecar, paths.data, session.classes["cell_id"].to_list(), f"resume run {run.run_id}")
     session.net.load_state_dict(weights)
@@ -98,8 +106,24 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     restore_rng_state(state["rng"])
     console.print(f"resuming run [bold]{run.run_id}[/] at epoch {state['epoch'] + 1}/{cfg.train.epochs}")
     with _resume_hint(run if d.is_main else None):
-        result = fit(session, run if d.is_main else None, start_epoch=state["epoch"], history=state["extra"]["history"])
+        result = train_heads(session, run if d.is_main else None, plan["candidates"],
+                             resume=(state["epoch"], state["extra"]["history"]))
     return _finish(session, run, result) if d.is_main else None
+
+
+def _complete(run, plan: dict, paths: ProjectPaths, d: Dist) -> RunSummary | None:
+    """`--resume` of a run whose heads were all trained: nothing to resume; evaluate it if that had not finished."""
+    console.print(f"run [bold]{run.run_id}[/] is complete (head chosen on val: {plan['chosen']}): nothing to resume")
+    if not d.is_main:
+        return None
+    if not run.metrics_json.is_file():
+        from geolocate.evaluate.run import run_evaluate
+
+        cfg = validate_config(json.loads(run.config.read_text()), run.config)
+        report = run_evaluate(cfg, paths, str(run.root))
+    else:
+        report = json.loads(run.metrics_json.read_text())
+    return RunSummary(run.run_id, str(run.root), report["metrics"], bool(report.get("became_best")), report)
 
 
 def _finish(session, run, result) -> RunSummary:

@@ -87,7 +87,7 @@ def build_session(cfg: GeolocateConfig, paths: ProjectPaths, d: Dist) -> Session
     if empty:
         raise UserError(f"the split has no {' and no '.join(empty)} photos: training needs all three; "
                         "run `geolocate split` with non-zero ratios on more data")
-    net = _build_model(cfg, classes.height).to(d.device)
+    net = build_net(cfg, classes.height).to(d.device)
     if d.device.type == "cuda" and cfg.train.channels_last:
         net = net.to(memory_format=torch.channels_last)
     loaders = _loaders(cfg, paths, splits, net.data_config, d)
@@ -107,7 +107,8 @@ def build_session(cfg: GeolocateConfig, paths: ProjectPaths, d: Dist) -> Session
     )
 
 
-def _build_model(cfg: GeolocateConfig, num_classes: int) -> nn.Module:
+def build_net(cfg: GeolocateConfig, num_classes: int) -> nn.Module:
+    """The run's bare model from `[model]` (what checkpoints hold)."""
     from geolocate.models import create_model
 
     m = cfg.model

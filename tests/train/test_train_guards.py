@@ -67,10 +67,10 @@ def test_training_refuses_an_empty_split(project, tiny_config):
 
 def test_v1_honours_freeze_backbone_and_train_last_n_blocks(tiny_config):
     """v1 used to build its model without these keys: `--set model.freeze_backbone=true` changed nothing."""
-    from geolocate.train.setup import _build_model
+    from geolocate.train.setup import build_net
 
     def trainable(*overrides):
-        model = _build_model(tiny_config(list(overrides)), 3)
+        model = build_net(tiny_config(list(overrides)), 3)
         return {name for name, p in model.named_parameters() if p.requires_grad}
 
     everything, head = trainable(), trainable("model.freeze_backbone=true")

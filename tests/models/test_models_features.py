@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from geolocate.models import create_model
-from geolocate.scout import features as features_module
-from geolocate.scout.features import FeatureCache, embed_images
+from geolocate.models import features as features_module
+from geolocate.models.features import FeatureCache, embed_images
 
 
 @pytest.fixture

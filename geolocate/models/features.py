@@ -1,14 +1,16 @@
-"""Frozen-backbone features, computed once per photo and cached on disk.
+"""Frozen-backbone features, computed once per photo and cached on disk, for both systems.
 
-With a frozen backbone every epoch of a fusion head, the ensemble fit and the sniper would push
-the same photos through the same network again; caching the per-view embeddings turns those
-phases into seconds of matrix work on a CPU. The cache lives in
+With a frozen backbone every epoch of a head (a scout's fusion head, the ensemble fit, the
+sniper, France v1's linear probe) would push the same photos through the same network again;
+caching the per-view embeddings turns those phases into seconds of matrix work on a CPU. The
+k-NN baselines of both systems read the same files. The cache lives in
 `data/features/<model>/<fingerprint>.safetensors`: a float32 tensor [N, D] whose row order (the
 image ids) is stored in the same file's metadata, so one atomic rename publishes rows and ids
 together and a crash can never pair an id list with another tensor. A file whose ids do not
 match its rows is discarded and rebuilt. The fingerprint hashes the backbone's weights and the
 preprocessing, so new weights or another input size never read stale features: they get
-another file.
+another file. Only the backbone counts, not the head on top of it: a v1 classifier with its cells
+head and the bare backbone the baselines build share one file.
 
 `embed_images` is the one embedding code path: the cache and `geolocate embed` both use it.
 """
@@ -32,8 +34,8 @@ _LOCK_WAIT_S = 60.0
 
 
 def backbone_of(model: nn.Module) -> nn.Module:
-    """What produces one view's embedding: the shared backbone of a multi-view model, else the model."""
-    return model.backbone if hasattr(model, "view_features") else model
+    """What produces one view's embedding: the model's `backbone` (single- or multi-view), else the model."""
+    return getattr(model, "backbone", model)
 
 
 def embedding_fn(model: nn.Module):
