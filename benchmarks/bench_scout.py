@@ -61,7 +61,7 @@ def bench_cache(cfg, paths, runs: int = 3) -> dict:
     """Seconds for one epoch of the fusion head: through the frozen backbone vs from cached features."""
     from geolocate.data.images import load_rgb
     from geolocate.data.transforms import eval_transform
-    from geolocate.scout.features import FeatureCache
+    from geolocate.models.features import FeatureCache
     from geolocate.scout.data import location_frame, split_views, view_files
     from geolocate.scout.context import build_scout
 
@@ -206,7 +206,7 @@ def main() -> None:
 
 
 def _tiny_scouts(cfg, paths, seed: int) -> dict:
-    from geolocate.scout.features import FeatureCache
+    from geolocate.models.features import FeatureCache
     from geolocate.scout.data import location_frame, split_views, view_files
     from geolocate.scout.context import build_scout
 

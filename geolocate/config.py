@@ -230,7 +230,8 @@ class GatesConfig(_Stage):
     accuracy_min: float = Field(0.50, ge=0, le=1, description="Test top-1 accuracy must be at least this.")
     median_km_max: float = Field(1.0, gt=0, description="Test median error must be below this (km).")
     p90_km_max: float = Field(5.0, gt=0, description="Test p90 error must be below this (km).")
-    max_std_km: float = Field(0.25, ge=0, description="Std of val median km over the last epochs must be at most this.")
+    max_std_km: float = Field(0.25, ge=0, description="With the fixed thresholds (absolute): std of val median km over the last epochs must be at most this.")
+    max_std_share: float = Field(0.25, ge=0, description="Otherwise (an area judged against its baselines): that std must be at most this share of those epochs' mean val median km.")
     absolute: bool = Field(False, description="Apply the fixed accuracy/median/p90 thresholds above (France v1's card); off, the area's own baselines set the bar.")
     beat_baselines: bool = Field(True, description="Test median and p90 km must be below the best trivial baseline's (majority class or train centroid).")
 

@@ -105,6 +105,12 @@ def stability_std_km(val_median_km: Iterable[float], last_k: int) -> float:
     return float(tail.std())
 
 
+def stability_mean_km(val_median_km: Iterable[float], last_k: int) -> float:
+    """Mean val median km over the same last `last_k` epochs (what a relative stability gate divides by)."""
+    tail = np.asarray(list(val_median_km), dtype=np.float64)[-last_k:]
+    return float(tail.mean()) if tail.size else float("nan")
+
+
 def aggregate_seeds(runs: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
     """Mean and sample std (ddof=1, 0 for a single run) of every numeric key common to all `runs`.
 

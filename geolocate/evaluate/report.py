@@ -132,7 +132,9 @@ def gate_basis(gates) -> str:
                      f"p90 < {gates.p90_km_max:g} km)")
     if gates.beat_baselines:
         parts.append("median and p90 below the best trivial baseline (majority class or train centroid) of this area")
-    return "Gates: " + (" and ".join(parts) or "stability only") + "."
+    stability = (f"val median km steady within {gates.max_std_km:g} km" if gates.absolute
+                 else f"val median km steady within {gates.max_std_share:.0%} of itself")
+    return "Gates: " + " and ".join([*parts, stability]) + "."
 
 
 def calibration_section(calibration: Mapping[str, Any]) -> list[str]:

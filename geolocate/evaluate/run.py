@@ -15,7 +15,7 @@ import polars as pl
 from geolocate import atomic
 from geolocate.config import GeolocateConfig, public_dict
 from geolocate.evaluate.collect import Outputs
-from geolocate.evaluate.metrics import softmax, stability_std_km
+from geolocate.evaluate.metrics import softmax, stability_mean_km, stability_std_km
 from geolocate.evaluate.position import ScoredSplit, choose_position_mode, score_split
 from geolocate.evaluate.refine import apply_retrieval, public_record
 from geolocate.paths import ProjectPaths
@@ -124,7 +124,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     stability = _stability(run, e.stability_last_k)
     baselines = photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test)
     collapse = collapse_warning(val_probs.argmax(1), val.labels)
-    gates = evaluate_gates(test_metrics, stability["std_km"], e.gates, baselines)
+    gates = evaluate_gates(test_metrics, stability["std_km"], e.gates, baselines, stability["mean_km"])
     calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
     _write_predictions(run.predictions, test, test_probs, scored, classes)
     _write_plots(run, test, test_probs, scored, classes)
@@ -186,7 +186,8 @@ def _stability(run, last_k: int) -> dict:
     from geolocate.artifacts.rundir import read_metrics_rows
 
     medians = [float(r["val_median_km"]) for r in read_metrics_rows(run.metrics_csv) if r.get("val_median_km")]
-    return {"std_km": stability_std_km(medians, last_k), "last_k": last_k, "val_median_km": medians}
+    return {"std_km": stability_std_km(medians, last_k), "mean_km": stability_mean_km(medians, last_k), "last_k": last_k,
+            "val_median_km": medians}
 
 
 def _write_predictions(path: Path, out: Outputs, probs, scored: ScoredSplit, classes: Classes, k: int = 5) -> None:

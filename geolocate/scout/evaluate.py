@@ -68,7 +68,7 @@ def _collapse(ctx, val_rows) -> str | None:
 def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict:
     """Every baseline on the test locations, drawn from train + val; k-NN on the mean of a location's
     L2-normalised frozen view embeddings (the first scout's backbone before any training)."""
-    from geolocate.evaluate.baseline_data import frozen_embeddings
+    from geolocate.evaluate.baseline_data import cached_embed, frozen_embeddings
     from geolocate.evaluate.baselines import all_baselines
     from geolocate.scout.data import view_files
 
@@ -76,22 +76,9 @@ def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict
     if test.is_empty():
         return {}
     files = view_files(ctx.frame, ctx.paths.data)
-    vectors = frozen_embeddings(ctx.cfg, files, _cached_embed(ctx)) if cfg.eval.knn_baseline else None
+    vectors = frozen_embeddings(ctx.cfg, files, cached_embed(ctx.cfg, ctx.paths)) if cfg.eval.knn_baseline else None
     pool = ctx.frame.filter(pl.col("split").is_in(["train", "val"]))
     return all_baselines(_location_pool(pool, vectors), _location_pool(test, vectors), centroids)
-
-
-def _cached_embed(ctx):
-    """Embeddings through the scout's feature cache: later evaluations of the same data read them back."""
-    from geolocate.models.features import FeatureCache
-
-    def embed(model, files: dict, batch_size: int) -> dict:
-        cache = FeatureCache(ctx.paths.data.features, ctx.cfg.model.name, model, lock=ctx.paths.data.lock)
-        rows, feats = cache.features(model, files, batch_size)
-        feats = feats.numpy()
-        return {image_id: feats[row] for image_id, row in rows.items()}
-
-    return embed
 
 
 def _location_pool(frame: pl.DataFrame, vectors: dict | None):
@@ -135,12 +122,13 @@ def _gain(before: dict, after: dict) -> float | None:
 
 def _write(ctx, cfg: GeolocateConfig, metrics: dict, test_rows, seconds: float) -> dict:
     from geolocate.evaluate.gates import all_pass, evaluate_gates
-    from geolocate.evaluate.metrics import stability_std_km
+    from geolocate.evaluate.metrics import stability_mean_km, stability_std_km
 
     history = pl.read_csv(ctx.root / "sniper-metrics.csv")
     val_km = history["val_median_km"].to_list() if "val_median_km" in history.columns else []
     std = stability_std_km(val_km, cfg.eval.stability_last_k)
-    gates = evaluate_gates(metrics["test"].get(AFTER, {}), std, cfg.eval.gates, metrics.get("baselines"))
+    gates = evaluate_gates(metrics["test"].get(AFTER, {}), std, cfg.eval.gates, metrics.get("baselines"),
+                           stability_mean_km(val_km, cfg.eval.stability_last_k))
     if test_rows is not None and test_rows[0] is not None:
         _predictions(ctx, *test_rows)
         _plots(ctx, *test_rows)

@@ -64,6 +64,11 @@ def test_gates_fit_the_area():
     assert [g.passed for g in relative] == [True, False, True]  # p90 9.5 is not below the centroid's 9.0
     france = evaluate_gates(model, 0.1, GatesConfig(absolute=True), baselines)
     assert [g.name for g in france][:3] == ["accuracy", "median_km", "p90_km"] and len(france) == 6
+    # Stability elsewhere is a share of the val median: 0.4 km of swing is noise at 3 km, not at 1 km
+    steady = evaluate_gates(model, 0.4, GatesConfig(), baselines, stability_mean_km=3.0)[-1]
+    shaky = evaluate_gates(model, 0.4, GatesConfig(), baselines, stability_mean_km=1.0)[-1]
+    assert steady.name == shaky.name == "stability_std_share" and steady.passed and not shaky.passed
+    assert evaluate_gates(model, 0.4, GatesConfig(absolute=True), baselines, stability_mean_km=3.0)[-1].name == "stability_std_km"
 
 
 def test_collapse_guard_warns_only_when_one_class_takes_more_than_it_holds():
