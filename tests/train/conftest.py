@@ -62,3 +62,13 @@ def in_project(monkeypatch):
         return path
 
     return enter
+
+
+
+@pytest.fixture
+def project(tiny_data, tmp_path, in_project):
+    """A private copy of the tiny data set as the current project (a test may change it)."""
+    import shutil
+
+    shutil.copytree(tiny_data / "data", tmp_path / "data")
+    return in_project(tmp_path)

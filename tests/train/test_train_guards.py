@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -11,12 +10,6 @@ from geolocate.errors import UserError
 
 pytestmark = pytest.mark.slow
 QUICK = ["train.epochs=2", "train.max_steps_per_epoch=3", "train.patience=10"]
-
-
-@pytest.fixture
-def project(tiny_data, tmp_path, in_project):
-    shutil.copytree(tiny_data / "data", tmp_path / "data")
-    return in_project(tmp_path)
 
 
 def test_seeds_report_mean_and_std(project, tiny_config):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import polars as pl
 import pytest
@@ -60,12 +59,6 @@ def test_head_selection_section_marks_the_choice():
 # --------------------------------------------------------------- on the tiny project (slow)
 
 QUICK = ["train.epochs=2", "train.max_steps_per_epoch=3", "train.patience=10"]
-
-
-@pytest.fixture
-def project(tiny_data, tmp_path, in_project):
-    shutil.copytree(tiny_data / "data", tmp_path / "data")
-    return in_project(tmp_path)
 
 
 def _train(tiny_config, overrides):
