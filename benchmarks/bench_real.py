@@ -149,6 +149,19 @@ def run_bench(photos: Path, workdir: Path, seeds: list[int], flows: list[str], o
     return rows
 
 
+def environment(load_before: float) -> str:
+    """Machine, software, date and load: the figures' context (the machine is shared and noisy)."""
+    import datetime
+    import platform
+
+    import torch
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, no GPU use; Python {platform.python_version()}, "
+            f"torch {torch.__version__}; finished {now}; load average {load_before:.1f} at the start, "
+            f"{os.getloadavg()[0]:.1f} at the end.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
@@ -162,10 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_real skipped: no real photos at {args.photos} (needs locations.csv; see the folder's README)")
         return 0
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="geolocate-real-"))
+    load_before = os.getloadavg()[0]
     rows = run_bench(args.photos, workdir, args.seeds, args.flows, args.overrides)
     table = render(rows)
     print(table)
-    header = f"# bench_real on {args.photos.name}\n\n`python benchmarks/bench_real.py {' '.join(argv or sys.argv[1:])}`\n\n"
+    header = (f"# bench_real on {args.photos.name}\n\n`python benchmarks/bench_real.py {' '.join(argv or sys.argv[1:])}`\n\n"
+              f"{environment(load_before)}\n\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(header + table + "\n```json\n" + json.dumps(rows, indent=1, default=str) + "\n```\n")
     return 0

@@ -60,3 +60,28 @@ def test_bench_real_puts_both_flows_beside_their_baselines(tmp_path):
 def test_bench_real_without_photos_says_it_is_skipped(tmp_path, capsys):
     assert _bench().main(["--photos", str(tmp_path / "absent")]) == 0
     assert "bench_real skipped: no real photos" in capsys.readouterr().out
+
+
+OSV5M = REAL.parent / "osv5m"
+
+
+@pytest.mark.skipif(not (OSV5M / "photos.csv").is_file(), reason=f"no shared real photos at {OSV5M}")
+def test_single_photos_become_one_view_places_for_the_bench(tmp_path):
+    spec = importlib.util.spec_from_file_location("svl", REPO / "benchmarks" / "single_view_locations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    source = tmp_path / "src"
+    source.mkdir()
+    with open(OSV5M / "photos.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:6]
+    for row in rows:
+        shutil.copyfile(OSV5M / row["file"], source / row["file"])
+    with open(source / "photos.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert module.single_view_locations(source, tmp_path / "places") == 6
+    with open(tmp_path / "places" / "locations.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["north"] for r in table] == [r["file"] for r in rows] and [r["group"] for r in table] == [r["city"] for r in rows]
+    assert all((tmp_path / "places" / r["north"]).is_file() and not (tmp_path / "places" / r["north"]).is_symlink() for r in table)
