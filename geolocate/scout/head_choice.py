@@ -60,13 +60,17 @@ def choose_head(ctx: PhaseContext, phase: str) -> tuple[Trained, list[dict]]:
     if len(heads) > 1:
         console.print(f"{phase}: {n_train} train locations (< train.small_data = {ctx.cfg.train.small_data}): "
                       f"choosing the head on val among {', '.join(heads)}")
-    trained = []
+    best, rows = None, []
     for head in heads:
-        trained.append(train_head(ctx, phase, head))
+        candidate = train_head(ctx, phase, head)
         if len(heads) > 1:
-            _say(trained[-1])
-    best = min(trained, key=lambda t: ValJudge.key(t.val))
-    return best, [t.summary(t is best) for t in trained]
+            _say(candidate)
+        rows.append(candidate.summary(chosen=False))
+        if best is None or ValJudge.key(candidate.val) < ValJudge.key(best.val):
+            best = candidate  # only the best so far stays in memory: each candidate holds a whole backbone
+    for row in rows:
+        row["chosen"] = row["head"] == best.head
+    return best, rows
 
 
 def train_head(ctx: PhaseContext, phase: str, head: str) -> Trained:

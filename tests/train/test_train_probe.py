@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import polars as pl
 import pytest
@@ -169,14 +170,15 @@ def test_auto_keeps_the_head_better_on_val(project, tiny_config, monkeypatch, wi
 
 
 @pytest.mark.slow
-def test_v1_evaluation_reads_its_knn_embeddings_from_the_cache(tiny_trained, in_project, monkeypatch):
+def test_v1_evaluation_reads_its_knn_embeddings_from_the_cache(tiny_trained, in_project, monkeypatch, tmp_path):
     """The k-NN baselines used to push every photo through the backbone at every evaluation."""
     from geolocate.evaluate.run import run_evaluate
     from geolocate.models import embed
     from geolocate.paths import ProjectPaths
     from tests.train.conftest import tiny_config
 
-    in_project(tiny_trained["root"])
+    # A copy: evaluating again rewrites the run's metrics.json, which other tests read as the first evaluation's.
+    in_project(shutil.copytree(tiny_trained["root"], tmp_path / "project", symlinks=True))
     embedded = []  # every photo embedding goes through this one function, cached or not
     real = embed.iter_embeddings
     monkeypatch.setattr(embed, "iter_embeddings", lambda model, photos, *a: embedded.append(len(photos)) or real(model, photos, *a))
