@@ -42,6 +42,25 @@ def check_gate(name: str, value: float | None, comparison: str, threshold: float
     return GateRow(name, None if value is None else float(value), float(threshold), comparison, bool(passed))
 
 
+# Manifest `source`s of photos a user brought (`geolocate import`, `import-locations`): their area is theirs.
+IMPORTED_SOURCES = ("local", "import")
+
+
+def gates_for_area(gates: GatesConfig, sources: list[str]) -> tuple[GatesConfig, str | None]:
+    """The gates that fit the photos' area, and why they differ from the config when they do.
+
+    France v1's fixed thresholds (median < 1 km…) were set for its catalog of 50 cities; on photos a
+    user imported, of a peninsula or a continent, they say nothing, so those are judged against
+    their own baselines instead.
+    """
+    imported = sorted(set(sources) & set(IMPORTED_SOURCES))
+    if not gates.absolute or not imported:
+        return gates, None
+    why = (f"the fixed thresholds are France v1's, and these photos were imported ({', '.join(imported)}): "
+           "this area's own baselines set the bar")
+    return gates.model_copy(update={"absolute": False}), why
+
+
 def evaluate_gates(metrics: Mapping[str, float], stability_std_km: float | None, gates: GatesConfig,
                    baselines: Mapping[str, Mapping[str, float]] | None = None,
                    stability_mean_km: float | None = None) -> list[GateRow]:

@@ -110,7 +110,8 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     from geolocate.evaluate.baseline_data import photo_baselines
     from geolocate.evaluate.baselines import collapse_warning
     from geolocate.evaluate.calibration import calibration_summary, fit_temperature
-    from geolocate.evaluate.gates import all_pass, evaluate_gates
+    from geolocate.evaluate.gates import all_pass, evaluate_gates, gates_for_area
+    from geolocate.evaluate.report import gate_basis
 
     e = cfg.eval
     temperature = fit_temperature(val.logits, val.labels) if e.calibrate else 1.0
@@ -124,17 +125,20 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     stability = _stability(run, e.stability_last_k)
     baselines = photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test)
     collapse = collapse_warning(val_probs.argmax(1), val.labels)
-    gates = evaluate_gates(test_metrics, stability["std_km"], e.gates, baselines, stability["mean_km"])
+    provenance = _provenance(paths)
+    area_gates, gates_why = gates_for_area(e.gates, provenance["sources"])
+    gates = evaluate_gates(test_metrics, stability["std_km"], area_gates, baselines, stability["mean_km"])
     calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
     _write_predictions(run.predictions, test, test_probs, scored, classes)
     _write_plots(run, test, test_probs, scored, classes)
-    extra = {"radius": radius, "retrieval": public_record(retrieval), "provenance": _provenance(paths)}
+    extra = {"radius": radius, "retrieval": public_record(retrieval), "provenance": provenance}
     _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_metrics, test_metrics, extra)
     became_best = maybe_promote(run.best, val_metrics, paths)
     already_best = not became_best and is_current_best(run.run_id, paths)
     summary = {
         "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
-        "baselines": baselines, "collapse": collapse, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "calibration": calibration,
+        "baselines": baselines, "collapse": collapse, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates),
+        "gate_basis": gate_basis(area_gates)[:-1] + (f"; {gates_why}." if gates_why else "."), "calibration": calibration,
         "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
         "retrieval": retrieval, "radius": {**radius, "test": radius_coverage},
         "already_best": already_best, "report_path": str(run.report), "judged_with": judged,
@@ -238,7 +242,7 @@ def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test
                   scored: ScoredSplit, test_probs) -> None:
     from geolocate.evaluate.breakdown import per_city, sample_predictions
     from geolocate.evaluate.judge import judged_line
-    from geolocate.evaluate.report import collect_environment, gate_basis, render_report
+    from geolocate.evaluate.report import collect_environment, render_report
 
     true_cities = [classes.cities[i] for i in test.labels]
     guesses = test_probs.argmax(1)
@@ -252,7 +256,7 @@ def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test
         per_city=per_city(true_cities, guesses == test.labels, scored.err_km),
         samples=sample_predictions(test.image_ids, np.stack([test.lat, test.lon], 1), scored.pred_latlon, scored.err_km,
                                    true_cities, [classes.cities[i] for i in guesses]),
-        baselines=summary["baselines"], gate_basis=gate_basis(cfg.eval.gates), warnings=[summary["collapse"]],
+        baselines=summary["baselines"], gate_basis=summary["gate_basis"], warnings=[summary["collapse"]],
         head_selection=summary.get("head_selection"),
     )
     atomic.write_text(run.report, text)

@@ -79,3 +79,15 @@ def test_collapse_guard_warns_only_when_one_class_takes_more_than_it_holds():
     assert collapse_warning(labels, labels) is None  # right answers are not a collapse
     skewed = np.array([0, 0, 0, 0, 0, 0, 1, 2])
     assert collapse_warning(skewed, skewed) is None  # one class really holds 75 %
+
+
+def test_imported_photos_are_judged_against_their_own_baselines_even_under_france_v1():
+    from geolocate.evaluate.gates import gates_for_area
+
+    france = GatesConfig(absolute=True)
+    assert gates_for_area(france, ["mapillary"]) == (france, None)
+    relative, why = gates_for_area(france, ["import", "mapillary"])
+    assert relative.absolute is False and "import" in why
+    names = [g.name for g in evaluate_gates({"median_km": 1.0, "p90_km": 2.0}, 0.1, relative,
+                                            {"majority": {"median_km": 2.0, "p90_km": 3.0}, "centroid": {"median_km": 3.0, "p90_km": 4.0}}, 1.0)]
+    assert names == ["beats_trivial_median_km", "beats_trivial_p90_km", "stability_std_share"]
