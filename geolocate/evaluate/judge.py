@@ -45,11 +45,19 @@ def _saved_config(run) -> GeolocateConfig | None:
     return validate_config(json.loads(run.config.read_text(encoding="utf-8")), run.config)
 
 
-def judged_line(record: dict[str, Any]) -> str:
-    """REPORT.md's first line under the title: whose config judged the run, with the gate thresholds."""
+def judged_line(record: dict[str, Any], absolute: bool | None = None) -> str:
+    """REPORT.md's first line under the title: whose config judged the run, with the gate thresholds.
+
+    Args:
+        absolute: whether the fixed thresholds applied (default: what the config says); without them
+            the area's baselines set the bar, which the Gates line below spells out.
+    """
     g = record["gates"]
-    thresholds = (f"accuracy ≥ {format_value('acc', g['accuracy_min'])}, median < {g['median_km_max']:g} km, "
-                  f"p90 < {g['p90_km_max']:g} km, stability std ≤ {g['max_std_km']:g} km")
+    if g.get("absolute", True) if absolute is None else absolute:
+        thresholds = (f"accuracy ≥ {format_value('acc', g['accuracy_min'])}, median < {g['median_km_max']:g} km, "
+                      f"p90 < {g['p90_km_max']:g} km, stability std ≤ {g['max_std_km']:g} km")
+    else:
+        thresholds = "gates relative to this area's baselines (below)"
     if record["own"]:
         return f"Judged with the run's own config (profile {record['profile'] or 'none'}): {thresholds}."
     return (f"**Judged with profile {record['profile'] or 'none'}, not the run's own "

@@ -138,7 +138,8 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     summary = {
         "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
         "baselines": baselines, "collapse": collapse, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates),
-        "gate_basis": gate_basis(area_gates)[:-1] + (f"; {gates_why}." if gates_why else "."), "calibration": calibration,
+        "gate_basis": gate_basis(area_gates)[:-1] + (f"; {gates_why}." if gates_why else "."),
+        "gates_absolute": area_gates.absolute, "calibration": calibration,
         "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
         "retrieval": retrieval, "radius": {**radius, "test": radius_coverage},
         "already_best": already_best, "report_path": str(run.report), "judged_with": judged,
@@ -251,7 +252,7 @@ def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test
         calibration=summary["calibration"], stability=summary["stability"], data_kpis=_data_kpis(paths, classes),
         position=summary["position"], duration_s=fit_seconds, became_best=summary["became_best"],
         retrieval=summary["retrieval"], radius=summary["radius"],
-        judged=judged_line(summary["judged_with"]) if summary.get("judged_with") else None,
+        judged=judged_line(summary["judged_with"], summary.get("gates_absolute")) if summary.get("judged_with") else None,
         already_best=summary["already_best"],
         per_city=per_city(true_cities, guesses == test.labels, scored.err_km),
         samples=sample_predictions(test.image_ids, np.stack([test.lat, test.lon], 1), scored.pred_latlon, scored.err_km,

@@ -90,12 +90,16 @@ def test_collect_environment():
 def test_judged_line_comes_first_and_names_profile_and_thresholds():
     from geolocate.evaluate.judge import judged_line
 
-    other = {"own": False, "profile": "v1", "run_profile": "tiny", "gates": GatesConfig().model_dump()}
+    other = {"own": False, "profile": "v1", "run_profile": "tiny", "gates": GatesConfig(absolute=True).model_dump()}
     text = _report(judged=judged_line(other))
     assert text.splitlines()[2].startswith("**Judged with profile v1, not the run's own (tiny)**")
     assert "median < 1 km" in text.splitlines()[2] and "accuracy ≥ 50.0 %" in text.splitlines()[2]
     own = judged_line({**other, "own": True, "profile": "tiny"})
     assert own.startswith("Judged with the run's own config (profile tiny)")
+    # Without the fixed thresholds (another area, or imported photos under v1) none is named
+    relative = {**other, "gates": GatesConfig().model_dump()}
+    for line in (judged_line(relative), judged_line(other, absolute=False)):
+        assert "median < 1 km" not in line and "relative to this area's baselines" in line
 
 
 def test_rerunning_the_global_best_is_not_said_to_lose_to_it():
