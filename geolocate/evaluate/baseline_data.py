@@ -33,7 +33,7 @@ def photo_baselines(cfg, paths, cell_ids: list[str], centroids: np.ndarray, test
         test_rows = pl.read_parquet(paths.data.manifest, columns=["image_id", "processed_path"])
         test_rows = test_rows.filter(pl.col("image_id").is_in(test.image_ids))
         files.update({i: paths.data.root / p for i, p in test_rows.iter_rows()})
-        vectors = frozen_embeddings(cfg, files, cached_embed(cfg, paths))
+        vectors = frozen_embeddings(cfg, paths, files)
         if vectors is not None:
             pool = _with_embeddings(pool, frame["image_id"].to_list(), vectors)
             truth = _with_embeddings(truth, test.image_ids, vectors)
@@ -48,15 +48,13 @@ def _with_embeddings(pool: Pool, ids: list[str], vectors: dict[str, np.ndarray])
     return Pool(pool.labels[keep], pool.latlon[keep], np.stack([vectors[ids[i]] for i in keep]) if keep else None)
 
 
-def frozen_embeddings(cfg, files: dict[str, Path], embed) -> dict[str, np.ndarray] | None:
-    """image id → embedding by the untrained backbone; None, with a note, when it cannot be built.
-
-    Args:
-        embed: `(model, files, batch_size) -> {image id: vector}`, e.g. `cached_embed`.
-    """
+def frozen_embeddings(cfg, paths, files: dict[str, Path]) -> dict[str, np.ndarray] | None:
+    """image id → embedding by the untrained backbone, read and filled through the feature cache
+    (`data/features/<model.name>/`); None, with a note, when the backbone cannot be built."""
     import torch
 
     from geolocate.models import create_model
+    from geolocate.models.features import FeatureCache
 
     m = cfg.model
     torch.manual_seed(cfg.train.seed)  # a randomly initialised backbone (pretrained = false) embeds the same way every run
@@ -65,17 +63,7 @@ def frozen_embeddings(cfg, files: dict[str, Path], embed) -> dict[str, np.ndarra
     except Exception as exc:  # offline without local weights, or a hub error: the other baselines still stand
         console.print(f"[yellow]![/] k-NN baselines skipped: the frozen backbone {m.name} cannot be built ({exc})")
         return None
-    return embed(model, files, cfg.train.batch_size)
-
-
-def cached_embed(cfg, paths):
-    """An `embed` for `frozen_embeddings` reading and filling `data/features/<model.name>/`."""
-    from geolocate.models.features import FeatureCache
-
-    def embed(model, files: dict[str, Path], batch_size: int) -> dict[str, np.ndarray]:
-        cache = FeatureCache(paths.data.features, cfg.model.name, model, lock=paths.data.lock)
-        rows, feats = cache.features(model, files, batch_size)
-        feats = feats.numpy()
-        return {image_id: feats[row] for image_id, row in rows.items()}
-
-    return embed
+    cache = FeatureCache(paths.data.features, m.name, model, lock=paths.data.lock)
+    rows, feats = cache.features(model, files, cfg.train.batch_size)
+    feats = feats.numpy()
+    return {image_id: feats[row] for image_id, row in rows.items()}

@@ -144,3 +144,9 @@ def bar_ratio(median_km: float, p90_km: float, bar: tuple[float, float]) -> floa
     """
     ratios = [value / max(limit, 1e-9) for value, limit in zip((median_km, p90_km), bar) if np.isfinite(limit)]
     return max(ratios) if ratios else float(median_km)
+
+
+def bar_scores(err_km: np.ndarray, bar: tuple[float, float]) -> dict[str, float]:
+    """Median and p90 of errors in km and their `bar_ratio`: what every small-data choice on val ranks by."""
+    median, p90 = float(np.median(err_km)), float(np.percentile(err_km, 90))
+    return {"median_km": median, "p90_km": p90, "score": bar_ratio(median, p90, bar)}

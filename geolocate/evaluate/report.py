@@ -124,8 +124,8 @@ def baselines_line(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str
         f"{name} {m['median_km']:.2f}" for name, m in [("model", model), *baselines.items()])
 
 
-def gate_basis(gates) -> str:
-    """What the gates measure against, stated at the top of the report."""
+def gate_basis(gates, why: str | None = None) -> str:
+    """What the gates measure against, stated at the top of the report (`why`: why they differ from the config)."""
     parts = []
     if gates.absolute:
         parts.append(f"fixed thresholds (top-1 ≥ {gates.accuracy_min:.0%}, median < {gates.median_km_max:g} km, "
@@ -134,7 +134,7 @@ def gate_basis(gates) -> str:
         parts.append("median and p90 below the best trivial baseline (majority class or train centroid) of this area")
     stability = (f"val median km steady within {gates.max_std_km:g} km" if gates.absolute
                  else f"val median km steady within {gates.max_std_share:.0%} of itself")
-    return "Gates: " + " and ".join([*parts, stability]) + "."
+    return "Gates: " + " and ".join([*parts, stability]) + (f"; {why}." if why else ".")
 
 
 def calibration_section(calibration: Mapping[str, Any]) -> list[str]:

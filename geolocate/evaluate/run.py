@@ -138,7 +138,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     summary = {
         "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
         "baselines": baselines, "collapse": collapse, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates),
-        "gate_basis": gate_basis(area_gates)[:-1] + (f"; {gates_why}." if gates_why else "."),
+        "gate_basis": gate_basis(area_gates, gates_why),
         "gates_absolute": area_gates.absolute, "calibration": calibration,
         "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
         "retrieval": retrieval, "radius": {**radius, "test": radius_coverage},

@@ -68,7 +68,7 @@ def _collapse(ctx, val_rows) -> str | None:
 def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict:
     """Every baseline on the test locations, drawn from train + val; k-NN on the mean of a location's
     L2-normalised frozen view embeddings (the first scout's backbone before any training)."""
-    from geolocate.evaluate.baseline_data import cached_embed, frozen_embeddings
+    from geolocate.evaluate.baseline_data import frozen_embeddings
     from geolocate.evaluate.baselines import all_baselines
     from geolocate.scout.data import view_files
 
@@ -76,7 +76,7 @@ def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict
     if test.is_empty():
         return {}
     files = view_files(ctx.frame, ctx.paths.data)
-    vectors = frozen_embeddings(ctx.cfg, files, cached_embed(ctx.cfg, ctx.paths)) if cfg.eval.knn_baseline else None
+    vectors = frozen_embeddings(ctx.cfg, ctx.paths, files) if cfg.eval.knn_baseline else None
     pool = ctx.frame.filter(pl.col("split").is_in(["train", "val"]))
     return all_baselines(_location_pool(pool, vectors), _location_pool(test, vectors), centroids)
 
@@ -158,10 +158,10 @@ def _report(ctx, metrics: dict, gates, std: float, seconds: float, became_best: 
                          artifacts=("confusion_matrix.png", "geo_error.png", "predictions.parquet", "metrics.json", BUNDLE_NAME))
     val = [(f"val: {phase}", m) for phase, m in metrics["val"].items()]
     return text.replace("## Metrics", "## Metrics per phase (test)", 1) + "\n" + "\n".join(
-        metrics_section(val)).replace("## Metrics", "## Metrics per phase (val)", 1) + "\n" + _heads_section(bundle)
+        metrics_section(val)).replace("## Metrics", "## Metrics per phase (val)", 1) + "\n" + _heads_section(bundle, ctx.cfg)
 
 
-def _heads_section(bundle: dict) -> str:
+def _heads_section(bundle: dict, cfg: GeolocateConfig) -> str:
     """Which head each scout trained, with every candidate's val figures when val chose it."""
     from geolocate.evaluate.report import head_selection_section
 
@@ -169,8 +169,8 @@ def _heads_section(bundle: dict) -> str:
     for phase, rows in (bundle.get("heads") or {}).items():
         lines += head_selection_section(rows, f"Head of {phase}")
     if bundle.get("position"):
-        lines += ["", f"Position before the sniper: **{bundle['position']}** (chosen on val)." if len(bundle.get("position_val_score") or {}) > 1
-                  else f"Position before the sniper: **{bundle['position']}**."]
+        how = " (chosen on val)" if cfg.eval.position == "auto" else " (eval.position)"
+        lines += ["", f"Position before the sniper: **{bundle['position']}**{how}."]
     return "\n".join(lines) + ("\n" if lines else "")
 
 

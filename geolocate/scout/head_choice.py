@@ -24,9 +24,6 @@ from geolocate.console import console
 from geolocate.scout.context import PhaseContext, build_scout, scout_model_name, scout_views, trains_backbone
 from geolocate.scout.heads import FitResult, ValJudge
 
-CACHED_HEADS = ("probe", "mean", "transformer")
-
-
 def heads_to_try(cfg: GeolocateConfig, n_train: int) -> list[str]:
     """The candidate heads of a scout trained on `n_train` locations, in training order."""
     if cfg.model.head != "auto":

@@ -86,15 +86,15 @@ class ValJudge:
         return cls(val.labels.numpy(), val.latlon.numpy(), centroids, trivial_bar(pool, val.latlon.numpy(), centroids), topk)
 
     def score(self, logits: np.ndarray) -> dict:
-        from geolocate.evaluate.baselines import bar_ratio
+        from geolocate.evaluate.baselines import bar_scores
         from geolocate.evaluate.calibration import nll
         from geolocate.evaluate.metrics import softmax, topk_accuracy
         from geolocate.evaluate.position import position_errors_km, weighted_positions
 
         err = position_errors_km(weighted_positions(softmax(logits), self.centroids, self.topk), self.latlon)
-        median, p90 = float(np.median(err)), float(np.percentile(err, 90))
+        scores = bar_scores(err, self.bar)
         return {"val_nll": nll(logits, self.labels), "val_acc_top1": topk_accuracy(logits, self.labels, 1),
-                "val_median_km": median, "val_p90_km": p90, "val_score": bar_ratio(median, p90, self.bar)}
+                **{f"val_{key}": value for key, value in scores.items()}}
 
     @staticmethod
     def key(row: dict) -> tuple[float, float]:

@@ -10,7 +10,6 @@ the candidates.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -31,7 +30,7 @@ def sniper_candidates(mlp: nn.Module, train: SniperInputs, small_data: bool) -> 
 
 def choose_sniper(candidates: list[tuple[str, nn.Module]], val: SniperInputs, bar: tuple[float, float]) -> tuple[nn.Module, list[dict]]:
     """The candidate with the best val rank, and one row per candidate for the report."""
-    from geolocate.evaluate.baselines import bar_ratio
+    from geolocate.evaluate.baselines import bar_scores
     from geolocate.evaluate.position import position_errors_km
 
     rows = []
@@ -39,8 +38,7 @@ def choose_sniper(candidates: list[tuple[str, nn.Module]], val: SniperInputs, ba
         sniper.eval()
         with torch.inference_mode():
             err = position_errors_km(sniper_positions(sniper, val).numpy(), val.truth.numpy())
-        median, p90 = float(np.median(err)), float(np.percentile(err, 90))
-        rows.append({"head": name, "val_median_km": median, "val_p90_km": p90, "val_score": bar_ratio(median, p90, bar)})
+        rows.append({"head": name, **{f"val_{key}": value for key, value in bar_scores(err, bar).items()}})
     best = min(range(len(rows)), key=lambda i: (rows[i]["val_score"], rows[i]["val_median_km"]))
     for i, row in enumerate(rows):
         row["chosen"] = i == best

@@ -150,7 +150,7 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
 
 def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, dict]:
     """`eval.position`, or with `auto` the mode val ranks best (as `ValJudge` ranks heads; a tie keeps top1)."""
-    from geolocate.evaluate.baselines import bar_ratio
+    from geolocate.evaluate.baselines import bar_scores
     from geolocate.evaluate.metrics import softmax
     from geolocate.evaluate.position import POSITION_MODES, position_errors_km, predicted_positions
     from geolocate.scout.bundle import ensemble_of
@@ -163,7 +163,7 @@ def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float])
     scores = {}
     for mode in POSITION_MODES:
         err = position_errors_km(np.stack(predicted_positions(probs, centroids, mode, ctx.cfg.eval.weighted_topk), 1), val["latlon"])
-        scores[mode] = bar_ratio(float(np.median(err)), float(np.percentile(err, 90)), bar) if len(err) else 0.0
+        scores[mode] = bar_scores(err, bar)["score"] if len(err) else 0.0
     if ctx.cfg.eval.position != "auto":
         return ctx.cfg.eval.position, scores
     return ("weighted" if scores["weighted"] < scores["top1"] else "top1"), scores
@@ -224,8 +224,9 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     chosen = next(row for row in table if row["chosen"])
     meta = _meta(ctx, phase, {"median_km": chosen["val_median_km"], "p90_km": chosen["val_p90_km"]}, fit.best_epoch,
                  offset_at=at, sniper_selection=table)
-    meta["model"] = {"name": "sniper_residual_mlp", "kwargs": sniper.model_kwargs, "num_classes": ctx.regions.height}
-    if sniper is not mlp:  # a neighbour average has no region table: its sidecar lists none
+    if sniper is mlp:
+        meta["model"] = {"name": "sniper_residual_mlp", "kwargs": sniper.model_kwargs, "num_classes": ctx.regions.height}
+    else:  # a neighbour average has no region table: its sidecar lists none
         meta.update(model={"name": NEIGHBOURS_MODEL, "kwargs": sniper.model_kwargs, "num_classes": 0}, classes=[])
     meta["preprocessing"] = None
     save_checkpoint(ctx.root / SNIPER, sniper, meta)

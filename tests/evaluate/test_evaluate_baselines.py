@@ -91,3 +91,11 @@ def test_imported_photos_are_judged_against_their_own_baselines_even_under_franc
     names = [g.name for g in evaluate_gates({"median_km": 1.0, "p90_km": 2.0}, 0.1, relative,
                                             {"majority": {"median_km": 2.0, "p90_km": 3.0}, "centroid": {"median_km": 3.0, "p90_km": 4.0}}, 1.0)]
     assert names == ["beats_trivial_median_km", "beats_trivial_p90_km", "stability_std_share"]
+
+
+def test_the_gate_line_says_why_the_gates_differ_from_the_config():
+    from geolocate.evaluate.report import gate_basis
+
+    plain = gate_basis(GatesConfig())
+    assert plain.endswith("of itself.") and ";" not in plain
+    assert gate_basis(GatesConfig(), "these photos were imported").endswith("of itself; these photos were imported.")

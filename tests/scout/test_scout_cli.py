@@ -45,6 +45,7 @@ def test_tiny_scout_sniper_end_to_end(cli, workdir):
     heads = saved["head_selection"]["scout-clip"]
     assert [row["head"] for row in heads] == ["probe", "mean", "transformer"] and sum(row["chosen"] for row in heads) == 1
     assert "## Head of scout-clip" in report_md and "## Head of sniper" in report_md
+    assert "Position before the sniper: **" in report_md and "(chosen on val)." in report_md  # eval.position = auto
     assert saved["baselines"]["majority"]["n"] == metrics["ensemble + sniper"]["n"]  # the same test locations
     assert {g["name"] for g in saved["gates"]} >= {"beats_trivial_median_km", "beats_trivial_p90_km"}
     assert "## Baselines" in report_md and "Gates: median and p90 below the best trivial baseline" in report_md
