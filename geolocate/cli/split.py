@@ -27,6 +27,11 @@ def split_command(inv: Invocation) -> None:
                       f"{report['cells']} classes (it needs at least {1 / dominance['cap']:.0f}); train is not downsampled")
     console.print(_table(report))
     console.print(_counts_line(report), soft_wrap=True)
+    left_out, trained = dominance["downsampled_rows"], report["photos"]["train"]
+    if left_out > trained:  # few classes of uneven sizes: the cap would starve train
+        console.print(f"[bold yellow]warning:[/] the {dominance['cap']:.0%} dominance cap left out {left_out:,} train photos "
+                      f"and kept {trained:,} ({report['cells']} classes); with so few classes raise it, "
+                      "e.g. --set cells.max_dominance=0.6", soft_wrap=True)
     console.print(f"[green]✓[/] wrote {data.split} and {data.split_report}")
     inv.emit(report)
 
