@@ -35,9 +35,9 @@ class AutoClasses:
     places: int
     photos: int
 
-    def sentence(self) -> str:
+    def sentence(self, unit: str | None = None) -> str:
         """'resolution 2: 61 cells, 74 % of photos in cells of ≥ 5' (places when photos share a position)."""
-        unit = "photos" if self.places == self.photos else "places"
+        unit = unit or ("photos" if self.places == self.photos else "places")
         return (f"resolution {self.resolution}: {self.filled_cells} cells, {round(100 * self.share)} % of {unit} "
                 f"in cells of ≥ {MIN_PLACES}")
 

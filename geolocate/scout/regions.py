@@ -146,7 +146,7 @@ def choose_regions(rc, locations: pl.DataFrame) -> RegionChoice:
     if rc.h3_resolution != "auto":
         return RegionChoice(source, rc.column, rc.h3_resolution, minimum, note)
     auto = auto_classes(located["lat"].to_numpy(), located["lon"].to_numpy())
-    said = f"auto: {auto.sentence().replace('places', 'locations').replace('photos', 'locations')}"
+    said = f"auto: {auto.sentence('locations')}"
     return RegionChoice(source, rc.column, auto.resolution, minimum, "; ".join(n for n in (note, said) if n))
 
 
@@ -181,7 +181,7 @@ def merged_h3_regions(locations: pl.DataFrame, resolution: int, min_samples: int
     mapping = apply_sparse_policy(counts, resolution, min_samples, "merge-parent", resolution).mapping
     labels = mapping["label"].drop_nulls().unique()
     if labels.len() < 2:
-        raise UserError(f"{located.height} located places give fewer than 2 regions of >= {min_samples} locations at "
+        raise UserError(f"{located.height} locations with a position give fewer than 2 regions of >= {min_samples} locations at "
                         f"H3 resolution {resolution}; add locations, or use --set regions.min_samples="
                         f"{suggest_min_samples(counts['n'].to_list())}")
     mapping = mapping.filter(pl.col("label").is_not_null())
