@@ -79,7 +79,7 @@ def _ensure_held_out(frame: pl.DataFrame, groups: pl.DataFrame, seed: int, unit:
             continue
         spare = spare_groups(frame, groups)
         if not spare:
-            raise UserError(_no_spare(groups.height, frame["cell_id"].n_unique(), unit))
+            raise UserError(_no_spare(groups, frame["cell_id"].n_unique(), unit))
         pick = spare[int(rng.integers(len(spare)))]
         groups = groups.with_columns(split=pl.when(pl.col("group") == pick).then(pl.lit(split)).otherwise(pl.col("split")))
     return groups
@@ -92,13 +92,14 @@ def spare_groups(frame: pl.DataFrame, groups: pl.DataFrame) -> list[str]:
     return train.group_by("group").agg(ok=(pl.col("others") >= 1).all()).filter(pl.col("ok"))["group"].sort().to_list()
 
 
-def _no_spare(n_groups: int, n_classes: int, unit: str) -> str:
+def _no_spare(groups: pl.DataFrame, n_classes: int, unit: str) -> str:
+    n_groups, n_train = groups.height, int((groups["split"] == "train").sum())
     if n_groups < 3:
         return (f"only {n_groups} {unit}(s): train, val and test need one each; "
                 f"add photos from more {unit}s (an imported CSV can name them in a sequence_id column)")
-    return (f"val and test need a {unit} each, but each of the {n_groups} {unit}s left in train is the only train "
-            f"{unit} of one of the {n_classes} classes; add photos from more {unit}s, or use fewer, larger classes "
-            "(a coarser --res for `geolocate cells`)")
+    return (f"val and test need a {unit} each, but each of the {n_train} {unit}s left in train is the only train "
+            f"{unit} of its class ({n_groups} {unit}s, {n_classes} classes in all); add photos from more {unit}s, "
+            "or use fewer, larger classes (a coarser --res for `geolocate cells`)")
 
 
 def _primary_cells(frame: pl.DataFrame) -> pl.DataFrame:

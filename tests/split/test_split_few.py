@@ -52,7 +52,7 @@ def test_too_few_groups_is_a_one_line_refusal():
     with pytest.raises(UserError, match=r"^only 2 sequence\(s\): train, val and test need one each") as info:
         assign_splits(_frame({"a": 2}), 0.1, 0.1, seed=0)
     assert "\n" not in str(info.value)
-    with pytest.raises(UserError, match="each of the 3 sequences left in train is the only train sequence"):
+    with pytest.raises(UserError, match=r"each of the 3 sequences left in train is the only train sequence of its class \(3 sequences, 3 classes"):
         assign_splits(_frame({"a": 1, "b": 1, "c": 1}), 0.1, 0.1, seed=0)
     assert spare_groups(_frame({"a": 1, "b": 1}), pl.DataFrame({"group": ["a-g0", "b-g0"], "split": ["train", "train"]})) == []
 
