@@ -13,7 +13,7 @@ import difflib
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -151,13 +151,34 @@ class DataConfig(_Stage):
 AUTO = "auto"
 
 
+def auto_or_int(value: Any, low: int, high: int) -> Any:
+    """`value` when it is "auto" or an integer in [low, high]; ValueError (one clear message) otherwise."""
+    if value == AUTO:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not low <= value <= high:
+            raise ValueError(f"use an integer from {low} to {high}, or \"auto\"")
+        return value
+    raise ValueError('expected an integer or "auto"')
+
+
 class CellsConfig(_Stage):
-    resolution: Annotated[int, Field(ge=0, le=15)] | Literal["auto"] = Field("auto", description="H3 resolution of the classes; auto: the finest one whose cells of >= 5 places hold >= 70 % of the places (`cells` says which).")
-    min_samples: Annotated[int, Field(ge=1)] | Literal["auto"] = Field("auto", description="Photos a cell needs to be a class; auto: 5 places' worth of photos (5 x the photos per place, e.g. 20 for 360 captures cut into 4 views).")
+    resolution: int | Literal["auto"] = Field("auto", description="H3 resolution of the classes; auto: the finest one whose cells of >= 5 places hold >= 70 % of the places (`cells` says which).")
+    min_samples: int | Literal["auto"] = Field("auto", description="Photos a cell needs to be a class; auto: 5 places' worth of photos (5 x the photos per place, e.g. 20 for 360 captures cut into 4 views).")
     sparse: Literal["merge-parent", "drop"] = Field("merge-parent", description="What happens to cells under min_samples.")
     max_merge_levels: int = Field(15, ge=0, le=15, description="How many parent levels a sparse cell may climb when merging; climbing to resolution 0 keeps every photo (a cell still sparse there joins the nearest class), fewer levels drop what is still sparse.")
     max_dominance: float = Field(0.25, gt=0, le=1, description="Largest share of train one class may hold (downsampled above it).")
     res8_min_images: int = Field(150_000, ge=0, description="Photos needed before resolution 8 is allowed (else too sparse).")
+
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _resolution(cls, value: Any) -> Any:
+        return auto_or_int(value, 0, 15)
+
+    @field_validator("min_samples", mode="before")
+    @classmethod
+    def _min_samples(cls, value: Any) -> Any:
+        return auto_or_int(value, 1, _MAX_INT)
 
 
 class SplitConfig(_Stage):
@@ -268,8 +289,18 @@ class ViewsConfig(_Stage):
 class RegionsConfig(_Stage):
     source: Literal["column", "h3"] = Field("h3", description="Region labels from a table column (e.g. a US state) or coarse H3 cells.")
     column: str = Field("region", description="Column holding the region label when source = column.")
-    h3_resolution: Annotated[int, Field(ge=0, le=15)] | Literal["auto"] = Field("auto", description="H3 resolution of regions when source = h3; auto: the same rule as cells.resolution, on locations.")
-    min_samples: Annotated[int, Field(ge=1)] | Literal["auto"] = Field("auto", description="Locations a region needs; auto: 5. With source = h3 a sparse cell merges into its parent instead of being dropped.")
+    h3_resolution: int | Literal["auto"] = Field("auto", description="H3 resolution of regions when source = h3; auto: the same rule as cells.resolution, on locations.")
+    min_samples: int | Literal["auto"] = Field("auto", description="Locations a region needs; auto: 5. With source = h3 a sparse cell merges into its parent instead of being dropped.")
+
+    @field_validator("h3_resolution", mode="before")
+    @classmethod
+    def _resolution(cls, value: Any) -> Any:
+        return auto_or_int(value, 0, 15)
+
+    @field_validator("min_samples", mode="before")
+    @classmethod
+    def _min_samples(cls, value: Any) -> Any:
+        return auto_or_int(value, 1, _MAX_INT)
 
 
 class GeolocateConfig(BaseModel):
