@@ -157,9 +157,15 @@ def auto_or_int(value: Any, low: int, high: int) -> Any:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         if not low <= value <= high:
-            raise ValueError(f"use an integer from {low} to {high}, or \"auto\"")
+            allowed = f"at least {low}" if high == _MAX_INT else f"from {low} to {high}"
+            raise ValueError(f"use an integer {allowed}, or \"auto\"")
         return value
     raise ValueError('expected an integer or "auto"')
+
+
+def _auto_or_int_validator(field: str, low: int, high: int):
+    """A pydantic validator of `field` by `auto_or_int` (the error then names the key, not a union member)."""
+    return field_validator(field, mode="before")(lambda cls, value: auto_or_int(value, low, high))
 
 
 class CellsConfig(_Stage):
@@ -170,15 +176,8 @@ class CellsConfig(_Stage):
     max_dominance: float = Field(0.25, gt=0, le=1, description="Largest share of train one class may hold (downsampled above it).")
     res8_min_images: int = Field(150_000, ge=0, description="Photos needed before resolution 8 is allowed (else too sparse).")
 
-    @field_validator("resolution", mode="before")
-    @classmethod
-    def _resolution(cls, value: Any) -> Any:
-        return auto_or_int(value, 0, 15)
-
-    @field_validator("min_samples", mode="before")
-    @classmethod
-    def _min_samples(cls, value: Any) -> Any:
-        return auto_or_int(value, 1, _MAX_INT)
+    _resolution = _auto_or_int_validator("resolution", 0, 15)
+    _min_samples = _auto_or_int_validator("min_samples", 1, _MAX_INT)
 
 
 class SplitConfig(_Stage):
@@ -292,15 +291,8 @@ class RegionsConfig(_Stage):
     h3_resolution: int | Literal["auto"] = Field("auto", description="H3 resolution of regions when source = h3; auto: the same rule as cells.resolution, on locations.")
     min_samples: int | Literal["auto"] = Field("auto", description="Locations a region needs; auto: 5. With source = h3 a sparse cell merges into its parent instead of being dropped.")
 
-    @field_validator("h3_resolution", mode="before")
-    @classmethod
-    def _resolution(cls, value: Any) -> Any:
-        return auto_or_int(value, 0, 15)
-
-    @field_validator("min_samples", mode="before")
-    @classmethod
-    def _min_samples(cls, value: Any) -> Any:
-        return auto_or_int(value, 1, _MAX_INT)
+    _resolution = _auto_or_int_validator("h3_resolution", 0, 15)
+    _min_samples = _auto_or_int_validator("min_samples", 1, _MAX_INT)
 
 
 class GeolocateConfig(BaseModel):
