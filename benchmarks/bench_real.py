@@ -11,7 +11,7 @@ directory, with EfficientNet-Lite0's offline ImageNet weights. The split is grou
 table's `group` column (import keeps it as the sequence), so captures of one sequence never
 straddle train and test, and a spatial buffer (`split.buffer`) keeps other sequences'
 near-duplicates out of train. The classes are H3 cells at the finest resolution that suits the
-area (`area_settings`). Each seed's model and baselines (majority, centroid, 1-NN, 5-NN on the
+area (`area_settings`: the library's "auto" rule). Each seed's model and baselines (majority, centroid, 1-NN, 5-NN on the
 frozen backbone, ceiling) come from the run's own `metrics.json`; the table is printed and
 written to `--out`. Without the photo folder the benchmark says so and exits 0.
 """
@@ -31,10 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 # ../shared/real-photos next to the repository; GEOLOCATE_REAL_PHOTOS points elsewhere (e.g. from a git worktree).
 REAL_PHOTOS = Path(os.environ.get("GEOLOCATE_REAL_PHOTOS", REPO.parent / "shared" / "real-photos"))
 DEFAULT_PHOTOS = REAL_PHOTOS / "panoramax-capferret"
-# Classes of both flows: H3 cells at the finest resolution whose cells of >= MIN_LOCATIONS places
-# still hold most places (`finest_resolution`): resolution 7 (~5 km²) on the Cap-Ferret peninsula,
-# coarser on a country-sized set. v1 counts photos, i.e. MIN_LOCATIONS × the views per place.
-MIN_LOCATIONS = 5
 FLOWS = {"v1": "v1", "four-view": "scout-sniper"}
 SHOWN = ("model", "majority", "centroid", "1-NN", "5-NN", "ceiling")
 
@@ -65,18 +61,16 @@ def import_photos(workdir: Path, photos: Path, weights: Path | None) -> list[str
 
 
 def area_settings(photos: Path) -> list[str]:
-    """Class settings fitted to where the photos of `photos/locations.csv` are (see MIN_LOCATIONS)."""
-    import polars as pl
+    """Class settings fitted to where the photos are, by the library's one rule (`cells.resolution.auto_classes`:
+    the finest resolution whose cells of >= 5 places hold >= 70 % of them, 5 places' worth of photos per class).
 
-    from geolocate.cells.resolution import finest_resolution
-
-    table = pl.read_csv(photos / "locations.csv", infer_schema_length=None)
-    views = sum(name in table.columns for name in ("north", "east", "south", "west", "front", "right", "back", "left")) or 1
-    res = finest_resolution(table["lat"].to_numpy(), table["lon"].to_numpy(), MIN_LOCATIONS)
+    "auto" is spelt out because the v1 profile fixes France's resolution 7 and 150 photos; `photos` is
+    not read: `cells` and `regions` look at the imported positions themselves and say what they chose.
+    """
     # Several capture sequences drive the same roads: the spatial buffer keeps their near-duplicates
     # out of train, as `sanity` asks when more than 1 % of test photos have one.
-    return [f"cells.resolution={res}", f"cells.min_samples={MIN_LOCATIONS * views}", "regions.source=h3",
-            f"regions.h3_resolution={res}", f"regions.min_samples={MIN_LOCATIONS}", "split.buffer=true"]
+    return ["cells.resolution=auto", "cells.min_samples=auto", "regions.source=h3",
+            "regions.h3_resolution=auto", "regions.min_samples=auto", "split.buffer=true"]
 
 
 def run_flow(workdir: Path, flow: str, seed: int, overrides: list[str], area: list[str]) -> dict:

@@ -147,13 +147,37 @@ class DataConfig(_Stage):
     pano_fov_deg: float = Field(90.0, gt=10, lt=180, description="Horizontal and vertical field of view of each view cut from a 360° capture.")
 
 
+# "auto": chosen from the photos by `cells.resolution.auto_classes` (one rule for cells and regions).
+AUTO = "auto"
+
+
+def auto_or_int(value: Any, low: int, high: int) -> Any:
+    """`value` when it is "auto" or an integer in [low, high]; ValueError (one clear message) otherwise."""
+    if value == AUTO:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not low <= value <= high:
+            allowed = f"at least {low}" if high == _MAX_INT else f"from {low} to {high}"
+            raise ValueError(f"use an integer {allowed}, or \"auto\"")
+        return value
+    raise ValueError('expected an integer or "auto"')
+
+
+def _auto_or_int_validator(field: str, low: int, high: int):
+    """A pydantic validator of `field` by `auto_or_int` (the error then names the key, not a union member)."""
+    return field_validator(field, mode="before")(lambda cls, value: auto_or_int(value, low, high))
+
+
 class CellsConfig(_Stage):
-    resolution: int = Field(7, ge=0, le=15, description="H3 resolution of the classes.")
-    min_samples: int = Field(150, ge=1, description="Photos a cell needs to be a class.")
+    resolution: int | Literal["auto"] = Field("auto", description="H3 resolution of the classes; auto: the finest one whose cells of >= 5 places hold >= 70 % of the places (`cells` says which).")
+    min_samples: int | Literal["auto"] = Field("auto", description="Photos a cell needs to be a class; auto: 5 places' worth of photos (5 x the photos per place, e.g. 20 for 360 captures cut into 4 views).")
     sparse: Literal["merge-parent", "drop"] = Field("merge-parent", description="What happens to cells under min_samples.")
-    max_merge_levels: int = Field(2, ge=0, le=7, description="How many parent levels a sparse cell may climb when merging.")
+    max_merge_levels: int = Field(15, ge=0, le=15, description="How many parent levels a sparse cell may climb when merging; climbing to resolution 0 keeps every photo (a cell still sparse there joins the nearest class), fewer levels drop what is still sparse.")
     max_dominance: float = Field(0.25, gt=0, le=1, description="Largest share of train one class may hold (downsampled above it).")
     res8_min_images: int = Field(150_000, ge=0, description="Photos needed before resolution 8 is allowed (else too sparse).")
+
+    _resolution = _auto_or_int_validator("resolution", 0, 15)
+    _min_samples = _auto_or_int_validator("min_samples", 1, _MAX_INT)
 
 
 class SplitConfig(_Stage):
@@ -264,8 +288,11 @@ class ViewsConfig(_Stage):
 class RegionsConfig(_Stage):
     source: Literal["column", "h3"] = Field("h3", description="Region labels from a table column (e.g. a US state) or coarse H3 cells.")
     column: str = Field("region", description="Column holding the region label when source = column.")
-    h3_resolution: int = Field(3, ge=0, le=15, description="H3 resolution of regions when source = h3.")
-    min_samples: int = Field(5, ge=1, description="Locations a region needs in train.")
+    h3_resolution: int | Literal["auto"] = Field("auto", description="H3 resolution of regions when source = h3; auto: the same rule as cells.resolution, on locations.")
+    min_samples: int | Literal["auto"] = Field("auto", description="Locations a region needs; auto: 5. With source = h3 a sparse cell merges into its parent instead of being dropped.")
+
+    _resolution = _auto_or_int_validator("h3_resolution", 0, 15)
+    _min_samples = _auto_or_int_validator("min_samples", 1, _MAX_INT)
 
 
 class GeolocateConfig(BaseModel):

@@ -119,6 +119,11 @@ class DataPaths:
         return self.root / "split_report.json"
 
     @property
+    def stage_settings(self) -> Path:
+        """The settings `cells`, `split`, `regions` and `locations` ran with (later stages judge by them)."""
+        return self.root / "stage_settings.json"
+
+    @property
     def kpi_history(self) -> Path:
         return self.root / "kpi_history.parquet"
 

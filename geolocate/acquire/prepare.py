@@ -51,9 +51,12 @@ class PrepareReport:
     failed: dict[str, str] = field(default_factory=dict)  # image_id → reason (missing / undecodable)
     seconds: float = 0.0
     workers: int = 1
+    captures_cut: int = 0  # 360° captures this run cut into views
+    views_cut: int = 0  # the views it wrote (each a photo of its own from now on)
 
     def to_dict(self) -> dict:
         return {"photos": self.photos, "processed": self.processed, "already_done": self.already_done,
+                "captures_cut": self.captures_cut, "views_cut": self.views_cut,
                 "failed": len(self.failed), "failed_ids": sorted(self.failed), "failures": self.failed,
                 "seconds": round(self.seconds, 3), "workers": self.workers}
 
@@ -115,6 +118,8 @@ def run_prepare(cfg: DataConfig, data: DataPaths, workers: int | None = None) ->
             updated.append(_recorded(rows_by_id[image_id], data, *outcome[:3]))
             updated.extend(_view_rows(rows_by_id[image_id], data, outcome[3]))
             report.processed += 1
+            report.captures_cut += bool(outcome[3])
+            report.views_cut += len(outcome[3])
             if len(updated) >= _FLUSH_EVERY:
                 merge_manifest(data, pl.DataFrame(updated, schema=manifest.schema))
                 updated = []

@@ -11,7 +11,9 @@ Every photo gets the H3 (v4) cell containing it at `cells.resolution`. A cell wi
   ancestor. A cell that already has enough photos keeps its own resolution and never lends
   photos to a parent, so a parent class holds only the photos of its sparse descendants (its
   centroid, the mean of those photos, says where they really are). Cells still sparse after
-  the last level are dropped.
+  the last level are dropped, except when the climb reached resolution 0 (the default,
+  `max_merge_levels` ≥ the resolution): a base cell still too sparse there (a lone photo on an
+  island) joins the class whose H3 centre is nearest, so every photo with a position has a class.
 
 Cells are handled as int64 H3 indexes (the numpy-int API is ~1.5× faster than strings); only
 the few thousand distinct classes are converted to the usual hex strings at the end.
@@ -27,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from geolocate.errors import UserError
+from geolocate.geo import pairwise_haversine_km, spherical_mean
 
 SPARSE_POLICIES = ("merge-parent", "drop")
 
@@ -41,11 +44,14 @@ class SparseOutcome:
         merged: one row per parent class created: `parent` (hex), `resolution`, `children`
             (hex ids of the sparse cells pooled into it), `n` (photos).
         dropped: one row per dropped fine cell: `cell_id` (hex), `n`.
+        joined: one row per fine cell still sparse at resolution 0 that joined the nearest
+            class: `cell_id` (hex), `n`, `class` (hex).
     """
 
     mapping: pl.DataFrame
     merged: list[dict] = field(default_factory=list)
     dropped: list[dict] = field(default_factory=list)
+    joined: list[dict] = field(default_factory=list)
 
 
 def valid_position(lat: pl.Expr, lon: pl.Expr) -> pl.Expr:
@@ -101,9 +107,41 @@ def apply_sparse_policy(
     for level in range(1, levels + 1):
         mapping, created = _merge_level(mapping, resolution - level, min_samples)
         merged.extend(created)
+    joined: list[dict] = []
+    if policy == "merge-parent" and max_merge_levels >= resolution:
+        mapping, joined = _join_nearest(mapping)
     dropped = mapping.filter(pl.col("label").is_null()).sort("cell")
     dropped_rows = [{"cell_id": cid, "n": n} for cid, n in zip(cell_ids(dropped["cell"]), dropped["n"].to_list())]
-    return SparseOutcome(mapping=mapping, merged=merged, dropped=dropped_rows)
+    return SparseOutcome(mapping=mapping, merged=merged, dropped=dropped_rows, joined=joined)
+
+
+def _join_nearest(mapping: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
+    """Give every cell still unsettled the class whose photos lie nearest to it (none: unchanged).
+
+    A class's position is the mean of its member cells' centres weighted by their photos: a class
+    pooled at resolution 0 may have its H3 centre in the ocean, far from the photos it holds.
+    """
+    unsettled = mapping.filter(pl.col("label").is_null()).sort("cell")
+    members = mapping.filter(pl.col("label").is_not_null()).sort("label", "cell")
+    if unsettled.is_empty() or members.is_empty():
+        return mapping, []
+    centres = _centres(members["cell"])
+    members = members.with_columns(lat=pl.Series(centres[:, 0]), lon=pl.Series(centres[:, 1]))
+    classes = members.group_by("label", maintain_order=True).agg("lat", "lon", "n")
+    there = np.asarray([spherical_mean(np.asarray(a), np.asarray(b), np.asarray(w, dtype=np.float64))
+                        for a, b, w in classes.select("lat", "lon", "n").iter_rows()], dtype=np.float64)
+    here = _centres(unsettled["cell"])
+    nearest = pairwise_haversine_km(here[:, 0], here[:, 1], there[:, 0], there[:, 1]).argmin(axis=1)
+    relabel = unsettled.select("cell", new=pl.Series(classes["label"].to_numpy()[nearest], dtype=pl.Int64))
+    mapping = mapping.join(relabel, on="cell", how="left").with_columns(label=pl.coalesce("label", "new")).drop("new")
+    joined = [{"cell_id": cid, "n": int(n), "class": h3.int_to_str(int(c))}
+              for cid, n, c in zip(cell_ids(unsettled["cell"]), unsettled["n"].to_list(), relabel["new"].to_list())]
+    return mapping, joined
+
+
+def _centres(cells: pl.Series) -> np.ndarray:
+    """[N, 2] (lat, lon) of the H3 centres of int cells."""
+    return np.asarray([h3int.cell_to_latlng(c) for c in cells.to_list()], dtype=np.float64).reshape(-1, 2)
 
 
 def _merge_level(mapping: pl.DataFrame, parent_res: int, min_samples: int) -> tuple[pl.DataFrame, list[dict]]:

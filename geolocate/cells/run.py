@@ -11,7 +11,9 @@ from geolocate.manifest import read_manifest, training_photos
 from geolocate.cells.assign import apply_sparse_policy, latlng_to_cells, suggest_min_samples, valid_position
 from geolocate.cells.kpi import append_kpi_history, batches_present, compute_kpis
 from geolocate.cells.tables import cells_table, labelled_photos, labels_table
-from geolocate.config import CellsConfig
+from geolocate.cells.recorded import STAGE_KEYS, record_settings
+from geolocate.cells.resolution import FINEST, AutoClasses, auto_classes
+from geolocate.config import AUTO, CellsConfig
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths
 from geolocate.lock import locks_data
@@ -31,20 +33,32 @@ class CellsResult:
     merged: list[dict] = field(default_factory=list)
     dropped: list[dict] = field(default_factory=list)
     invalid_positions: int = 0
+    min_samples: int = 0
+    auto: AutoClasses | None = None  # what the rule said, when resolution or min_samples was "auto"
+    joined: list[dict] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)  # manifest rows → photos to label (see `photo_counts`)
 
     @property
     def dropped_photos(self) -> int:
         return sum(d["n"] for d in self.dropped)
 
+    @property
+    def joined_photos(self) -> int:
+        return sum(j["n"] for j in self.joined)
+
     def summary(self) -> dict:
         """JSON-ready summary (for `--json`)."""
         return {
             "resolution": self.resolution,
+            "min_samples": self.min_samples,
+            "auto": vars(self.auto) if self.auto else None,
             "kpis": {k: (v.isoformat() if k == "timestamp" else v) for k, v in self.kpis.items()},
             "merged": self.merged,
+            "joined_nearest": self.joined,
             "dropped": self.dropped,
             "dropped_photos": self.dropped_photos,
             "invalid_positions": self.invalid_positions,
+            "counts": self.counts,
         }
 
 
@@ -55,6 +69,38 @@ def check_resolution(resolution: int, photos: int, cfg: CellsConfig, force: bool
             f"resolution {resolution} needs at least {cfg.res8_min_images:,} photos (cells.res8_min_images) "
             f"and the manifest has {photos:,}; fetch more batches, use --res 7, or pass --force"
         )
+
+
+def resolve_classes(cfg: CellsConfig, lat, lon, resolution: int | None = None) -> tuple[int, int, AutoClasses | None]:
+    """(resolution, min_samples, the rule's figures or None): "auto" values chosen from the positions.
+
+    Args:
+        cfg: the `[cells]` config.
+        lat, lon: the positions of the photos to label.
+        resolution: the `--res` option, which beats `cfg.resolution`.
+    """
+    res = cfg.resolution if resolution is None else resolution
+    if res != AUTO and not 0 <= res <= 15:
+        raise UserError(f"--res {res} is not an H3 resolution; use 0 to 15 (7 ≈ 5 km² cells)")
+    if res != AUTO and cfg.min_samples != AUTO:
+        return res, cfg.min_samples, None
+    finest = FINEST if len(lat) >= cfg.res8_min_images else FINE_RESOLUTION - 1
+    auto = auto_classes(lat, lon, finest)
+    return (auto.resolution if res == AUTO else res), (auto.min_samples if cfg.min_samples == AUTO else cfg.min_samples), auto
+
+
+def photo_counts(manifest: pl.DataFrame, training: int, located: int) -> dict:
+    """Why the photos to label differ from the manifest's rows: views cut from 360° captures, positions.
+
+    Args:
+        manifest: every manifest row (with `parent_id`).
+        training: photos that become samples (`training_photos`).
+        located: those of them with a valid position.
+    """
+    views = manifest.filter(pl.col("parent_id").is_not_null())
+    return {"manifest_rows": manifest.height, "originals": manifest.height - views.height,
+            "captures_cut": views["parent_id"].n_unique(), "views": views.height,
+            "photos": training, "invalid_positions": training - located}
 
 
 @locks_data("cells")
@@ -70,29 +116,39 @@ def run_cells(cfg: CellsConfig, data: DataPaths, resolution: int | None = None, 
     Raises:
         UserError: no manifest, a refused resolution, or no cell reaching the minimum.
     """
-    res = cfg.resolution if resolution is None else resolution
-    if not 0 <= res <= 15:
-        raise UserError(f"--res {res} is not an H3 resolution; use 0 to 15 (7 ≈ 5 km² cells)")
-    manifest = training_photos(read_manifest(data, required=True, columns=["image_id", "lat", "lon", "city", "batch", "parent_id"]))
-    check_resolution(res, manifest.height, cfg, force)
+    everything = read_manifest(data, required=True, columns=["image_id", "lat", "lon", "city", "batch", "parent_id"])
+    manifest = training_photos(everything)
     photos = manifest.drop("batch", "parent_id").filter(valid_position(pl.col("lat"), pl.col("lon")))
+    res, minimum, auto = resolve_classes(cfg, photos["lat"].to_numpy(), photos["lon"].to_numpy(), resolution)
+    check_resolution(res, manifest.height, cfg, force)
     photos = photos.with_columns(cell=pl.Series(latlng_to_cells(photos["lat"].to_numpy(), photos["lon"].to_numpy(), res)))
     counts = photos.group_by("cell").agg(n=pl.len())
-    outcome = apply_sparse_policy(counts, res, cfg.min_samples, cfg.sparse, cfg.max_merge_levels)
+    outcome = apply_sparse_policy(counts, res, minimum, cfg.sparse, cfg.max_merge_levels)
     labelled = labelled_photos(photos, outcome.mapping)
     if labelled.is_empty():
         raise UserError(
-            f"no cell reaches cells.min_samples = {cfg.min_samples} photos at resolution {res} "
-            f"({manifest.height:,} photos); fetch more photos or lower it (--set cells.min_samples=N)"
+            f"no cell reaches cells.min_samples = {minimum} photos at resolution {res} "
+            f"({photos.height:,} photos with a position); {_too_few(auto, photos.height)}"
         )
     cells, labels = cells_table(labelled), labels_table(labelled)
     if cells.height < 2:
         raise UserError(
-            f"only 1 cell reaches cells.min_samples = {cfg.min_samples} at resolution {res}: one class teaches nothing; "
+            f"only 1 cell reaches cells.min_samples = {minimum} at resolution {res}: one class teaches nothing; "
             f"use --set cells.min_samples={suggest_min_samples(counts['n'].to_list())} or a finer --res"
         )
     atomic.write_parquet(data.cells, cells)
     atomic.write_parquet(data.labels, labels)
     kpis = compute_kpis(cells, batches_present(manifest))
     append_kpi_history(data, kpis)
-    return CellsResult(res, cells, labels, kpis, outcome.merged, outcome.dropped, manifest.height - photos.height)
+    used = {key: getattr(cfg, key.partition(".")[2]) for key in STAGE_KEYS["cells"]}
+    record_settings(data, "cells", {**used, "cells.resolution": res, "cells.min_samples": minimum})
+    return CellsResult(res, cells, labels, kpis, outcome.merged, outcome.dropped, manifest.height - photos.height,
+                       minimum, auto, outcome.joined, photo_counts(everything, manifest.height, photos.height))
+
+
+def _too_few(auto: AutoClasses | None, photos: int) -> str:
+    """The advice when no class forms: the auto rule has nothing coarser to offer."""
+    if auto is not None:
+        return (f"{photos:,} photos at {auto.places:,} places are too few for two classes of {auto.min_samples} photos "
+                "even at the coarsest resolution; add photos (several per place and area)")
+    return "fetch more photos or lower it (--set cells.min_samples=N)"

@@ -104,6 +104,7 @@ class Invocation:
     paths: Any  # ProjectPaths (imported lazily with the config's paths)
     as_json: bool
     overridden: bool = False  # --config, --profile or --set was given (evaluate then judges with them)
+    sets: tuple[str, ...] = ()  # the --set options as given (`cells.recorded.given_keys` names their keys)
 
     def emit(self, result: Any, indent: int | None = 2) -> None:
         emit(result, self.as_json, indent)
@@ -127,7 +128,7 @@ def command(*args, **kwargs) -> Callable:
                 if shared:
                     config, profile, sets = kw.pop("config"), kw.pop("profile"), kw.pop("sets")
                     cfg, paths = load(config, profile, sets)
-                    kw["inv"] = Invocation(cfg, paths, kw.pop("as_json"), bool(config or profile or sets))
+                    kw["inv"] = Invocation(cfg, paths, kw.pop("as_json"), bool(config or profile or sets), tuple(sets or ()))
                 return fn(**kw)
             except UserError as exc:
                 # escaped: messages quote user input and pip extras (`geolocate[offline-weights]`), not markup

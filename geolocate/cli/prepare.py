@@ -25,6 +25,10 @@ def prepare_command(
     table.add_row(*(f"{v:,}" for v in (report.photos, report.processed, report.already_done, len(report.failed), report.workers)),
                   f"{report.seconds:.1f}")
     console.print(table)
+    if report.captures_cut:
+        console.print(f"cut {report.captures_cut:,} 360° captures into {report.views_cut:,} views: from now on each view is a "
+                      f"photo of its own and the capture is not labelled (`cells` counts {report.views_cut - report.captures_cut:+,} photos)",
+                      soft_wrap=True)
     for image_id, reason in sorted(report.failed.items())[:_SHOW_FAILED]:
         console.print(f"[yellow]failed[/] {image_id}: {reason}", soft_wrap=True)
     if len(report.failed) > _SHOW_FAILED:

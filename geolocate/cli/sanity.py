@@ -15,9 +15,10 @@ def sanity_command(
     quick: bool = typer.Option(False, "--quick", help="Only check that photos exist (do not decode them)."),
 ) -> None:
     """Photos exist and decode, cells reach the minimum, no sequence leakage, dominance cap held."""
+    from geolocate.cells.recorded import given_keys
     from geolocate.split.sanity import run_sanity
 
-    report = run_sanity(inv.cfg, inv.paths.data, quick=quick)
+    report = run_sanity(inv.cfg, inv.paths.data, quick=quick, given=given_keys(inv.sets))
     table = Table(title="sanity")
     for column in ("check", "status", "detail"):
         table.add_column(column)

@@ -14,10 +14,11 @@ def split_command(inv: Invocation) -> None:
 
     Train rows left out by the dominance cap are not listed in split.parquet.
     """
+    from geolocate.cells.recorded import given_keys
     from geolocate.split import run_split
 
     data = inv.paths.data
-    report = run_split(inv.cfg, data).report
+    report = run_split(inv.cfg, data, given_keys(inv.sets)).report
     if report["cells_dropped"]:
         console.print(f"[yellow]dropped[/] {len(report['cells_dropped'])} cells without a train photo: {', '.join(report['cells_dropped'])}")
     dominance = report["dominance"]
@@ -25,6 +26,12 @@ def split_command(inv: Invocation) -> None:
         console.print(f"[bold yellow]warning:[/] the {dominance['cap']:.0%} dominance cap is unattainable with "
                       f"{report['cells']} classes (it needs at least {1 / dominance['cap']:.0f}); train is not downsampled")
     console.print(_table(report))
+    console.print(_counts_line(report), soft_wrap=True)
+    left_out, trained = dominance["downsampled_rows"], report["photos"]["train"]
+    if left_out > trained:  # few classes of uneven sizes: the cap would starve train
+        console.print(f"[bold yellow]warning:[/] the {dominance['cap']:.0%} dominance cap left out {left_out:,} train photos "
+                      f"and kept {trained:,} ({report['cells']} classes); with so few classes raise it, "
+                      "e.g. --set cells.max_dominance=0.6", soft_wrap=True)
     console.print(f"[green]✓[/] wrote {data.split} and {data.split_report}")
     inv.emit(report)
 
@@ -45,3 +52,14 @@ def _table(report: dict) -> Table:
     table.add_row(f"test photos with a train photo < {near['near_m']:g} m",
                   f"{near['with_train_neighbour']:,} of {near['test_photos']:,} ({near['share']:.1%})")
     return table
+
+
+def _counts_line(report: dict) -> str:
+    """'64 labelled photos, 26 in the split: 38 train photos left out under the dominance cap'."""
+    kept = sum(report["photos"].values())
+    line = f"{report['labelled']:,} labelled photos, {kept:,} in the split"
+    reasons = [(report["dominance"]["downsampled_rows"], "train photos left out under the dominance cap (cells.max_dominance)"),
+               (report.get("buffer_dropped", 0), "train photos dropped by the spatial buffer (split.buffer)"),
+               (report.get("untrained_dropped", 0), "photos of classes left without a train photo")]
+    said = [f"{n:,} {why}" for n, why in reasons if n]
+    return line + (": " + "; ".join(said) if said else " (all of them)")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
 
 from geolocate.cli.app import Invocation, command
-from geolocate.console import console, stdout
+from geolocate.console import console
 
 
 @command("locations")
@@ -45,13 +45,31 @@ def import_locations_command(
 @command("regions")
 def regions_command(inv: Invocation) -> None:
     """Label locations with regions, split them without leakage, centroids from train → data/regions.parquet."""
+    from geolocate.cells.recorded import given_keys
     from geolocate.scout.regions import run_regions
 
     data = inv.paths.data
-    result = run_regions(inv.cfg, data)
-    if inv.as_json:
-        inv.emit(result.report, indent=None)
-    else:
-        stdout.print(json.dumps(result.report, indent=2, default=str), markup=False)
-    n = result.report["locations"]
-    console.print(f"[green]✓[/] {result.report['regions']} regions; locations train {n['train']} / val {n['val']} / test {n['test']}")
+    report = run_regions(inv.cfg, data, given_keys(inv.sets)).report
+    inv.emit(report, indent=None)
+    if report["note"]:
+        console.print(report["note"], soft_wrap=True)
+    console.print(_regions_table(report))
+    n = report["locations"]
+    console.print(f"[green]✓[/] {report['regions']} regions; locations train {n['train']} / val {n['val']} / test {n['test']} "
+                  f"→ {data.regions}")
+
+
+def _regions_table(report: dict) -> Table:
+    n, near = report["locations"], report["leakage"]["near_duplicates"]
+    where = f"H3 cells from resolution {report['h3_resolution']}" if report["source"] == "h3" else "the table's column"
+    table = Table(title="regions", show_header=False)
+    table.add_row("regions", f"{report['regions']} ({where}, ≥ {report['min_samples']} locations each)")
+    table.add_row("locations", f"{report['located']:,} located: train {n['train']:,} / val {n['val']:,} / test {n['test']:,}")
+    if report["dropped_sparse"]:
+        table.add_row("sparse regions dropped", f"{report['dropped_sparse']:,}")
+    if report["buffer_dropped"]:
+        table.add_row("spatial buffer", f"{report['buffer_dropped']:,} train locations within {near['near_m']:g} m of val/test left out")
+    table.add_row("sequences shared", f"{report['leakage']['sequences_shared']}")
+    table.add_row(f"test locations with a train one < {near['near_m']:g} m",
+                  f"{near['with_train_neighbour']:,} of {near['test_photos']:,} ({near['share']:.1%})")
+    return table

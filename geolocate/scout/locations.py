@@ -141,6 +141,7 @@ def run_locations(cfg, data) -> pl.DataFrame:
     Imported locations (rows whose views came from `import-locations`) are kept as they are.
     """
     from geolocate import atomic
+    from geolocate.cells.recorded import record_settings, stage_values
     from geolocate.manifest import read_manifest
 
     manifest = read_manifest(data, required=True)
@@ -150,6 +151,7 @@ def run_locations(cfg, data) -> pl.DataFrame:
     imported = read_imported(data)
     table = pl.concat([imported, grouped], how="vertical").unique("location_id", keep="first").sort("location_id")
     atomic.write_parquet(data.locations, table)
+    record_settings(data, "locations", stage_values(cfg, "locations"))
     return table
 
 

@@ -77,34 +77,117 @@ def region_table(split: pl.DataFrame) -> pl.DataFrame:
 
 
 @locks_data("regions")
-def run_regions(cfg, data) -> RegionsResult:
-    """Label, filter sparse regions, split and write `regions.parquet` + `location_split.parquet`."""
+def run_regions(cfg, data, given=()) -> RegionsResult:
+    """Label, merge or drop sparse regions, split and write `regions.parquet` + `location_split.parquet`.
+
+    Args:
+        cfg: the resolved config (`regions`, `split`).
+        data: the data directory.
+        given: the dotted keys set on the command line (checked against what `locations` recorded).
+    """
     from geolocate import atomic
-    from geolocate.cells.assign import suggest_min_samples
+    from geolocate.cells.recorded import UPSTREAM, judged_config, record_settings, stage_values
     from geolocate.split.audit import audit, buffer_train
-    from geolocate.split.run import check_ratios
+    from geolocate.split.run import check_held_out, check_ratios
     from geolocate.scout.locations import read_locations
 
+    cfg = judged_config(cfg, data, UPSTREAM["regions"], given)
     check_ratios(cfg.split)
-    rc = cfg.regions
-    labelled = label_regions(read_locations(data), rc.source, rc.column, rc.h3_resolution)
-    counts = labelled.group_by("region").agg(n=pl.len())
-    kept = counts.filter(pl.col("n") >= rc.min_samples)["region"]
-    labelled = labelled.filter(pl.col("region").is_in(kept.to_list()))
-    if kept.len() < 2:
-        suggestion = suggest_min_samples(counts["n"].to_list())
-        raise UserError(f"only {kept.len()} region(s) have >= regions.min_samples={rc.min_samples} locations; "
-                        f"use --set regions.min_samples={suggestion}, add data or use a finer regions.h3_resolution")
+    locations = read_locations(data)
+    choice = choose_regions(cfg.regions, locations)
+    labelled, dropped = _labelled(locations, choice)
     split = split_locations(labelled, cfg.split.group_by, cfg.split.val, cfg.split.test, cfg.split.seed)
     split, buffered = buffer_train(split, cfg.split.near_m) if cfg.split.buffer else (split, 0)
     regions = region_table(split)
     split = split.filter(pl.col("region").is_in(regions["region"].to_list()))
-    report = {"regions": regions.height, "dropped_sparse": int(counts.height - kept.len()), "buffer_dropped": buffered,
-              "locations": {s: split.filter(pl.col("split") == s).height for s in ("train", "val", "test")},
+    check_held_out(split, "the spatial buffer (split.buffer) left some regions without train locations")
+    report = {"regions": regions.height, **choice.summary(), "dropped_sparse": dropped, "buffer_dropped": buffered,
+              "located": labelled.height, "locations": {s: split.filter(pl.col("split") == s).height for s in ("train", "val", "test")},
               "leakage": audit(split.rename({"location_id": "image_id"}), cfg.split.near_m)}
     atomic.write_parquet(data.regions, regions)
     atomic.write_parquet(data.location_split, split.select("location_id", "region", "split").sort("location_id"))
+    record_settings(data, "regions", stage_values(cfg, "regions", choice.recorded()))
     return RegionsResult(regions, split, report)
+
+
+@dataclass
+class RegionChoice:
+    """Where the region labels come from, and the resolution and minimum chosen ("auto" resolved)."""
+
+    source: str
+    column: str
+    resolution: int | None
+    min_samples: int
+    note: str = ""  # why the source differs from regions.source, or what "auto" chose
+
+    def summary(self) -> dict:
+        return {"source": self.source, "h3_resolution": self.resolution, "min_samples": self.min_samples, "note": self.note}
+
+    def recorded(self) -> dict:
+        resolution = self.resolution if self.resolution is not None else "auto"
+        return {"regions.source": self.source, "regions.h3_resolution": resolution, "regions.min_samples": self.min_samples}
+
+
+def choose_regions(rc, locations: pl.DataFrame) -> RegionChoice:
+    """The regions' source, H3 resolution and minimum for these locations.
+
+    A `column` source whose column holds no value (an imported table without regions) falls back
+    to H3 cells; "auto" resolution and minimum follow the one rule of `cells.resolution`.
+    """
+    from geolocate.cells.resolution import MIN_PLACES, auto_classes
+
+    source, note = rc.source, ""
+    if source == "column" and rc.column in locations.columns and not _has_values(locations[rc.column]):
+        source, note = "h3", f"no location has a {rc.column!r} value, so regions are H3 cells"
+    minimum = MIN_PLACES if rc.min_samples == "auto" else rc.min_samples
+    if source != "h3":
+        return RegionChoice(source, rc.column, None, minimum, note)
+    located = locations.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+    if rc.h3_resolution != "auto":
+        return RegionChoice(source, rc.column, rc.h3_resolution, minimum, note)
+    auto = auto_classes(located["lat"].to_numpy(), located["lon"].to_numpy())
+    said = f"auto: {auto.sentence('locations')}"
+    return RegionChoice(source, rc.column, auto.resolution, minimum, "; ".join(n for n in (note, said) if n))
+
+
+def _has_values(column: pl.Series) -> bool:
+    return bool((column.cast(pl.Utf8).fill_null("") != "").any())
+
+
+def _labelled(locations: pl.DataFrame, choice: RegionChoice) -> tuple[pl.DataFrame, int]:
+    """(locations with their region, regions dropped as sparse): H3 cells merge into their parents instead."""
+    from geolocate.cells.assign import suggest_min_samples
+
+    if choice.source == "h3":
+        return merged_h3_regions(locations, choice.resolution, choice.min_samples), 0
+    labelled = label_regions(locations, choice.source, choice.column, 0)
+    counts = labelled.group_by("region").agg(n=pl.len())
+    kept = counts.filter(pl.col("n") >= choice.min_samples)["region"]
+    if kept.len() < 2:
+        suggestion = suggest_min_samples(counts["n"].to_list())
+        raise UserError(f"only {kept.len()} region(s) have >= regions.min_samples={choice.min_samples} locations; "
+                        f"use --set regions.min_samples={suggestion}, add data or use --set regions.source=h3")
+    return labelled.filter(pl.col("region").is_in(kept.to_list())), int(counts.height - kept.len())
+
+
+def merged_h3_regions(locations: pl.DataFrame, resolution: int, min_samples: int) -> pl.DataFrame:
+    """Locations labelled with H3 regions: a cell under `min_samples` locations merges into its parent,
+    up to resolution 0, then into the nearest region (`cells.assign.apply_sparse_policy`), so none is lost."""
+    from geolocate.cells.assign import apply_sparse_policy, cell_ids, latlng_to_cells, suggest_min_samples
+
+    located = locations.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+    located = located.with_columns(cell=pl.Series(latlng_to_cells(located["lat"].to_numpy(), located["lon"].to_numpy(), resolution)))
+    counts = located.group_by("cell").agg(n=pl.len())
+    mapping = apply_sparse_policy(counts, resolution, min_samples, "merge-parent", resolution).mapping
+    labels = mapping["label"].drop_nulls().unique()
+    if labels.len() < 2:
+        raise UserError(f"{located.height} locations with a position give fewer than 2 regions of >= {min_samples} locations at "
+                        f"H3 resolution {resolution}; add locations, or use --set regions.min_samples="
+                        f"{suggest_min_samples(counts['n'].to_list())}")
+    mapping = mapping.filter(pl.col("label").is_not_null())
+    names = pl.DataFrame({"label": labels, "region": cell_ids(labels)})
+    located = located.drop("region", strict=False)
+    return located.join(mapping.select("cell", "label"), on="cell").join(names, on="label").drop("cell", "label")
 
 
 def load_regions(data) -> pl.DataFrame:

@@ -7,6 +7,11 @@ val and one test group, fewer than three all go to train. Some cells are nobody'
 (their photos sit at the edge of sequences centred elsewhere); for each of them that ended up
 without a train photo, the group holding most of its photos is moved to train.
 
+Few groups (a handful of sequences, or cells of one or two each) would leave val or test empty.
+Then one train group whose cells all keep another train group is moved there (drawn with the
+seed), so val and test hold at least one group each; when no group can be spared, the split
+refuses in one line instead of writing an empty val or test.
+
 Everything is keyed on sorted ids before shuffling, so the split depends on the seed and the
 data only, never on row order.
 """
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+
+from geolocate.errors import UserError
 
 SEQUENCE, DRIVE = "sequence", "drive"
 # A cell needs this many groups before it can give one to val and one to test and keep one.
@@ -48,12 +55,51 @@ def with_groups(frame: pl.DataFrame, group_by: str) -> pl.DataFrame:
     raise ValueError(f"unknown group_by {group_by!r}")
 
 
-def assign_splits(frame: pl.DataFrame, val: float, test: float, seed: int) -> pl.DataFrame:
-    """`frame` (image_id, cell_id, group) with a `split` column: train, val or test per group."""
+def assign_splits(frame: pl.DataFrame, val: float, test: float, seed: int, unit: str = SEQUENCE) -> pl.DataFrame:
+    """`frame` (image_id, cell_id, group) with a `split` column: train, val or test per group.
+
+    Args:
+        unit: what a group is ("sequence" or "drive"), for the refusal's wording.
+
+    Raises:
+        UserError: val and test cannot both get a group without a class losing its last train group.
+    """
     groups = _primary_cells(frame)
     groups = _deal(groups, val, test, seed)
     groups = _repair_train_coverage(frame, groups)
+    groups = _ensure_held_out(frame, groups, seed, unit)
     return frame.join(groups.select("group", "split"), on="group", how="left")
+
+
+def _ensure_held_out(frame: pl.DataFrame, groups: pl.DataFrame, seed: int, unit: str) -> pl.DataFrame:
+    """Move a spare train group to val, then to test, when the dealing left either empty."""
+    rng = np.random.default_rng(seed)
+    for split in ("val", "test"):
+        if (groups["split"] == split).any():
+            continue
+        spare = spare_groups(frame, groups)
+        if not spare:
+            raise UserError(_no_spare(groups, frame["cell_id"].n_unique(), unit))
+        pick = spare[int(rng.integers(len(spare)))]
+        groups = groups.with_columns(split=pl.when(pl.col("group") == pick).then(pl.lit(split)).otherwise(pl.col("split")))
+    return groups
+
+
+def spare_groups(frame: pl.DataFrame, groups: pl.DataFrame) -> list[str]:
+    """Train groups whose every cell keeps a train photo of another group (sorted)."""
+    train = frame.select("group", "cell_id").unique().join(groups.filter(pl.col("split") == "train").select("group"), on="group")
+    train = train.with_columns(others=pl.col("group").n_unique().over("cell_id") - 1)
+    return train.group_by("group").agg(ok=(pl.col("others") >= 1).all()).filter(pl.col("ok"))["group"].sort().to_list()
+
+
+def _no_spare(groups: pl.DataFrame, n_classes: int, unit: str) -> str:
+    n_groups, n_train = groups.height, int((groups["split"] == "train").sum())
+    if n_groups < 3:
+        return (f"only {n_groups} {unit}(s): train, val and test need one each; "
+                f"add photos from more {unit}s (an imported CSV can name them in a sequence_id column)")
+    return (f"val and test need a {unit} each, but each of the {n_train} {unit}s left in train is the only train "
+            f"{unit} of its class ({n_groups} {unit}s, {n_classes} classes in all); add photos from more {unit}s, "
+            "or use fewer, larger classes (a coarser --res for `geolocate cells`)")
 
 
 def _primary_cells(frame: pl.DataFrame) -> pl.DataFrame:

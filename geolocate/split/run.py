@@ -8,12 +8,14 @@ split.parquet with labels.parquet gets exactly the capped training set.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import polars as pl
 
 from geolocate import atomic
 from geolocate.manifest import read_manifest
+from geolocate.cells.recorded import UPSTREAM, judged_config, record_settings, stage_values
 from geolocate.cells.tables import train_centroids
 from geolocate.config import GeolocateConfig, SplitConfig
 from geolocate.errors import UserError
@@ -74,31 +76,53 @@ def drop_untrained_cells(data: DataPaths, cells: pl.DataFrame, frame: pl.DataFra
 
 
 @locks_data("split")
-def run_split(cfg: GeolocateConfig, data: DataPaths) -> SplitResult:
+def run_split(cfg: GeolocateConfig, data: DataPaths, given: Iterable[str] = ()) -> SplitResult:
     """Split the labelled photos, cap the dominant classes, audit leakage, write split + report.
 
+    The `[cells]` values come from what `geolocate cells` recorded (`cells.recorded`), so the
+    dominance cap it was given holds here too.
+
+    Args:
+        cfg: the resolved config.
+        data: the data directory.
+        given: the dotted keys set on the command line (a contradiction with a recorded one is refused).
+
     Raises:
-        UserError: bad ratios, or missing manifest / cells / labels.
+        UserError: bad ratios, missing manifest / cells / labels, a contradicted recorded setting,
+            or too few groups for a val and a test group.
     """
+    cfg = judged_config(cfg, data, UPSTREAM["split"], given)
     scfg = cfg.split
     check_ratios(scfg)
     cells, frame = read_labelled(data)
+    labelled = frame.height
     frame = with_groups(frame, scfg.group_by)
-    frame = assign_splits(frame, scfg.val, scfg.test, scfg.seed)
+    frame = assign_splits(frame, scfg.val, scfg.test, scfg.seed, scfg.group_by)
     # Before the cells without train and the dominance cap: both must see the train the buffer leaves.
     frame, buffered = buffer_train(frame, scfg.near_m) if scfg.buffer else (frame, 0)
     dropped_cells = drop_untrained_cells(data, cells, frame)
+    untrained = frame.filter(pl.col("cell_id").is_in(dropped_cells)).height
     frame = frame.filter(~pl.col("cell_id").is_in(dropped_cells))
+    check_held_out(frame, "the spatial buffer (split.buffer) left some classes without train photos")
     train = frame.filter(pl.col("split") == "train")
     dominance = cap_dominance(train, cfg.cells.max_dominance, scfg.seed)
     frame = frame.join(dominance.removed, on="image_id", how="anti")
     split = conform(frame, SPLIT).sort("image_id")
-    report = {**_report(scfg, frame, cells, dropped_cells, dominance.report()), "buffer_dropped": buffered}
+    report = {**_report(scfg, frame, cells, dropped_cells, dominance.report()), "buffer_dropped": buffered,
+              "labelled": labelled, "untrained_dropped": untrained}
     kept_cells = cells.filter(~pl.col("cell_id").is_in(dropped_cells)).sort("cell_id")
     atomic.write_parquet(data.cells, train_centroids(kept_cells, frame))
     atomic.write_parquet(data.split, split)
     atomic.write_json(data.split_report, report)
+    record_settings(data, "split", stage_values(cfg, "split"))
     return SplitResult(split, report)
+
+
+def check_held_out(frame: pl.DataFrame, why: str) -> None:
+    """Refuse a split whose val or test is empty (evaluation would have nothing to measure)."""
+    empty = [s for s in ("val", "test") if frame.filter(pl.col("split") == s).is_empty()]
+    if empty:
+        raise UserError(f"{' and '.join(empty)} would be empty: {why}; add photos from more sequences")
 
 
 def _report(scfg: SplitConfig, frame: pl.DataFrame, cells: pl.DataFrame, dropped: list[str], dominance: dict) -> dict:

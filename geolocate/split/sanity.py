@@ -7,12 +7,14 @@ the cells, split consistent with the labels, zero sequence leakage, the dominanc
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from geolocate.manifest import read_manifest
-from geolocate.config import GeolocateConfig
+from geolocate.cells.recorded import UPSTREAM, judged_config
+from geolocate.config import AUTO, GeolocateConfig
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths
 from geolocate.schemas import CELLS, LABELS, SPLIT, SPLITS, conform
@@ -73,16 +75,24 @@ def _read(path, schema) -> pl.DataFrame | None:
         raise UserError(f"cannot read {path} ({exc}); run the step that writes it again") from None
 
 
-def run_sanity(cfg: GeolocateConfig, data: DataPaths, quick: bool = False) -> SanityReport:
+def run_sanity(cfg: GeolocateConfig, data: DataPaths, quick: bool = False, given: Iterable[str] = ()) -> SanityReport:
     """Run every check on the data directory; never raises for a violation (see `violations`).
 
+    The tables are judged by the settings `cells` and `split` recorded when they built them
+    (`cells.recorded`), not by the config's defaults.
+
     Args:
-        cfg: resolved config (`cells.min_samples`, `cells.max_dominance`).
+        cfg: resolved config (`cells.min_samples`, `cells.max_dominance`, `split.max_near_share`).
         data: the data directory.
         quick: only check that photos exist, without decoding them.
+        given: the dotted keys set on the command line.
+
+    Raises:
+        UserError: a given key contradicts a recorded setting.
     """
+    cfg = judged_config(cfg, data, UPSTREAM["sanity"], given)
     report = SanityReport()
-    manifest = read_manifest(data, required=True, columns=["image_id", "sequence_id", "path", "processed_path"])
+    manifest = read_manifest(data, required=True, columns=["image_id", "sequence_id", "path", "processed_path", "parent_id"])
     _photos(report, manifest, data, quick)
     cells, labels, split = _read(data.cells, CELLS), _read(data.labels, LABELS), _read(data.split, SPLIT)
     if cells is None or labels is None:
@@ -103,7 +113,7 @@ def run_sanity(cfg: GeolocateConfig, data: DataPaths, quick: bool = False) -> Sa
 def _photos(report: SanityReport, manifest: pl.DataFrame, data: DataPaths, quick: bool) -> None:
     found = check_photos(manifest, data, decode=not quick)
     report.add("photos exist", [f"{len(found.missing)} missing ({_examples(found.missing)})"] if found.missing else [],
-               f"{found.checked:,} photos present")
+               f"{found.checked:,} photos present{_why_more(manifest)}")
     if quick:
         report.checks.append(Check("photos decode", True, "skipped (--quick)"))
     else:
@@ -111,11 +121,22 @@ def _photos(report: SanityReport, manifest: pl.DataFrame, data: DataPaths, quick
                    f"all {found.checked - len(found.missing):,} present photos decode")
 
 
-def _cells(report: SanityReport, cells: pl.DataFrame, labels: pl.DataFrame, manifest: pl.DataFrame, minimum: int) -> None:
+def _why_more(manifest: pl.DataFrame) -> str:
+    """Why the files outnumber the photos `cells` labels: the 360° captures cut into views stay on disk."""
+    cut = manifest["parent_id"].drop_nulls().n_unique()
+    if not cut:
+        return ""
+    return f": {manifest.height - cut:,} to train on and the {cut:,} 360° captures their views were cut from"
+
+
+def _cells(report: SanityReport, cells: pl.DataFrame, labels: pl.DataFrame, manifest: pl.DataFrame, minimum: int | str) -> None:
     counts = labels.group_by("cell_id").agg(n=pl.len())
-    small = counts.filter(pl.col("n") < minimum).sort("cell_id")["cell_id"].to_list()
-    report.add("cell minimum", [f"{len(small)} cells under {minimum} photos ({_examples(small)})"] if small else [],
-               f"{cells.height} cells, smallest {counts['n'].min() or 0} photos (minimum {minimum})")
+    if minimum == AUTO:  # tables from before `cells` recorded its settings
+        report.add("cell minimum", ["no recorded class minimum (cells.min_samples = auto); run `geolocate cells` again"], "")
+    else:
+        small = counts.filter(pl.col("n") < minimum).sort("cell_id")["cell_id"].to_list()
+        report.add("cell minimum", [f"{len(small)} cells under {minimum} photos ({_examples(small)})"] if small else [],
+                   f"{cells.height} cells, smallest {counts['n'].min() or 0} photos (minimum {minimum}, as `cells` ran)")
     problems = []
     unknown_photos = labels.join(manifest, on="image_id", how="anti")["image_id"].to_list()
     if unknown_photos:

@@ -73,6 +73,24 @@ def manifest_frame(
     return conform(frame, MANIFEST)
 
 
+# Cities with dense streets, and lone photos elsewhere on Earth (a world-wide set's sparse tail).
+WORLD = (("Paris", 48.8566, 2.3522, "01"), ("Tokyo", 35.68, 139.69, "01"), ("Lima", -12.05, -77.04, "01"),
+         ("Nairobi", -1.29, 36.82, "01"))
+LONE = ((64.14, -21.94), (-54.8, -68.3), (21.3, -157.86), (-33.9, 151.2), (78.2, 15.6))
+
+
+def world_manifest(seed: int = 0) -> pl.DataFrame:
+    """40 sequences of 6 photos in four far-apart cities, plus five lone photos (one sequence each)."""
+    dense = manifest_frame(n_sequences=40, per_sequence=6, seed=seed, cities=WORLD, spread_m=20_000.0)
+    lone = dense.head(len(LONE)).with_columns(
+        image_id=pl.Series([str(20_000_000 + i) for i in range(len(LONE))]),
+        path=pl.Series([f"raw/{20_000_000 + i}.jpg" for i in range(len(LONE))]),
+        sequence_id=pl.Series([f"lone{i}" for i in range(len(LONE))]),
+        lat=pl.Series([p[0] for p in LONE]), lon=pl.Series([p[1] for p in LONE]), city=pl.lit("elsewhere"),
+    )
+    return pl.concat([dense, lone])
+
+
 def write(root: Path, frame: pl.DataFrame) -> DataPaths:
     """Write `frame` as the manifest under `root` (a data directory) and return its DataPaths."""
     data = DataPaths(Path(root))

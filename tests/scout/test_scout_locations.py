@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -93,3 +94,49 @@ def test_regions_come_from_the_us_catalog_state_of_the_city():
     manifest = _manifest(rows).with_columns(city=pl.Series(["Denver", "Denver", "Nowhere"]))
     table = regions_from_catalog(group_locations(manifest, 30.0, 30.0), manifest, "us")
     assert dict(table.select("location_id", "region").iter_rows()) == {"1000": "CO", "1002": None}
+
+
+def _locations_dir(tmp_path, locations: pl.DataFrame):
+    from geolocate.paths import DataPaths
+    from geolocate.schemas import LOCATIONS
+
+    data = DataPaths(tmp_path / "data")
+    data.root.mkdir()
+    conform(locations, LOCATIONS).write_parquet(data.locations)
+    return data
+
+
+def test_regions_refuse_a_table_of_two_sequences_instead_of_an_empty_val_and_test(cli, workdir):
+    """A `group` column with 2 values used to print ✓ with `val 0 / test 0`; the failure came at train."""
+    two = _labelled_locations(n_per_group=20).with_columns(sequence_id=pl.format("g{}", pl.col("location_id").str.slice(0, 1)))
+    _locations_dir(workdir, two)
+    result = cli("regions", "--set", "regions.source=column")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code != 0 and len(errors) == 1 and "only 2 sequence(s)" in errors[0]
+    assert "✓" not in result.output
+
+
+def test_regions_without_a_region_column_are_h3_cells_of_the_auto_resolution_and_keep_every_location(tmp_path):
+    from geolocate.config import load_config
+    from geolocate.scout.regions import choose_regions, run_regions
+
+    locations = _labelled_locations(n_per_group=6).with_columns(region=pl.lit(None, pl.Utf8))
+    lone = locations.head(1).with_columns(location_id=pl.lit("lone"), lat=pl.lit(64.14), lon=pl.lit(-21.94),
+                                          sequence_id=pl.lit("lone"))
+    data = _locations_dir(tmp_path, pl.concat([locations, lone]))
+    cfg = load_config(None, "scout-sniper")  # regions from the `region` column, which is empty here
+    choice = choose_regions(cfg.regions, pl.concat([locations, lone]))
+    assert choice.source == "h3" and "no location has a 'region' value" in choice.note and "auto: resolution" in choice.note
+    result = run_regions(cfg, data)
+    assert result.report["source"] == "h3" and result.report["h3_resolution"] == choice.resolution
+    assert result.report["located"] == locations.height + 1 and "lone" in result.split["location_id"].to_list()
+    assert json.loads(data.stage_settings.read_text())["regions"]["regions.h3_resolution"] == choice.resolution
+
+
+def test_regions_prints_a_table_and_json_only_when_asked(workdir, cli):
+    _locations_dir(workdir, _labelled_locations(n_per_group=6))
+    shown = cli("regions", "--set", "regions.source=column")
+    assert shown.exit_code == 0, shown.output
+    assert not shown.stdout.strip() and "regions" in shown.stderr and "{" not in shown.stderr
+    asked = cli("regions", "--set", "regions.source=column", "--json")
+    assert json.loads(asked.stdout)["regions"] == 2

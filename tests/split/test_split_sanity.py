@@ -85,9 +85,16 @@ def test_sequence_leakage_is_caught(data, cfg):
 
 
 def test_cell_minimum_dominance_and_label_consistency_are_checked(data, cfg):
-    stricter = load_config(None, "tiny", OVERRIDES + ["cells.min_samples=10000", "cells.max_dominance=0.01"])
-    problems = failed(run_sanity(stricter, data, quick=True))
+    # Tables that do not meet the settings they were recorded with (as if edited by hand).
+    settings = json.loads(data.stage_settings.read_text())
+    settings["cells"]["cells.min_samples"], settings["split"]["cells.max_dominance"] = 10000, 0.01
+    data.stage_settings.write_text(json.dumps(settings))
+    problems = failed(run_sanity(cfg, data, quick=True))
     assert {"cell minimum", "dominance cap"} <= set(problems)
+    assert "under 10000 photos" in problems["cell minimum"] and "above the 1% cap" in problems["dominance cap"]
+    build_settings = json.loads(data.stage_settings.read_text())
+    build_settings["cells"]["cells.min_samples"], build_settings["split"]["cells.max_dominance"] = 20, 0.25
+    data.stage_settings.write_text(json.dumps(build_settings))
     labels = pl.read_parquet(data.labels)
     labels.with_columns(cell_id=pl.lit("8f2830828052d25")).head(3).vstack(labels.slice(3)).write_parquet(data.labels)
     problems = failed(run_sanity(cfg, data, quick=True))
@@ -106,10 +113,22 @@ def test_cli_sanity_exits_zero_when_clean_and_one_listing_every_violation(cli, d
     assert json.loads(ok.stdout)["ok"] is True
     ids = pl.read_parquet(data.manifest)["image_id"].to_list()
     data.raw_photo(ids[5]).unlink()
-    bad = cli("sanity", "--profile", "tiny", "--set", "cells.min_samples=10000")
+    bad = cli("sanity", "--profile", "tiny", "--json")  # judged by what cells recorded, not the tiny profile's 40
     assert bad.exit_code == 1
     error = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
-    assert len(error) == 1 and "2 violation(s)" in error[0] and "photos exist" in error[0] and "cell minimum" in error[0]
+    assert len(error) == 1 and "1 violation(s)" in error[0] and "photos exist" in error[0]
+    checks = {c["name"]: c for c in json.loads(bad.stdout)["checks"]}
+    assert checks["cell minimum"]["ok"] and "(minimum 20, as `cells` ran)" in checks["cell minimum"]["detail"]
+
+
+def test_a_given_setting_that_contradicts_a_recorded_one_is_one_line_naming_both(cli, data):
+    """After `cells --set cells.min_samples=20`, `sanity --set cells.min_samples=150` is a contradiction."""
+    result = cli("sanity", "--profile", "tiny", "--set", "cells.min_samples=150", "--set", "paths.data=data")
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code != 0 and len(error) == 1
+    assert "cells.min_samples" in error[0] and "ran with 20" in error[0] and "gives 150" in error[0]
+    agreeing = cli("sanity", "--profile", "tiny", "--set", "cells.min_samples=20", "--quick")
+    assert agreeing.exit_code == 0, agreeing.output
 
 
 def test_a_split_that_no_longer_matches_the_labels_is_caught(data, cfg):
