@@ -28,6 +28,7 @@ LAYERS = (
     ("scout",),  # the second system's wing
     ("systems",),  # which system a run is
     ("ops",),  # batch, demo, clean-raw
+    ("serve",),  # the local page and JSON API over one loaded model
     ("cli", "__main__"),  # commands
 )
 # Registries import, once, the tables that register into them: the model zoo, the US city catalog.
