@@ -181,3 +181,51 @@ def test_binding_beyond_loopback_warns(served_checkpoint, monkeypatch, capsys):
     run_serve(GeolocateConfig(), None, ref, "0.0.0.0", 8123)
     assert "warning: binding 0.0.0.0" in " ".join(capsys.readouterr().err.split())
     assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"]
+
+
+# URLs in the vendored files that fetch nothing: an XML namespace, licence/comment links, and the
+# attribution prefix the page turns off (`setPrefix(false)`); the browser test checks the requests.
+INERT = {"http://www.w3.org/2000/svg", "https://leafletjs.com", "https://github.com/topojson/topojson-client",
+         "https://bugs.chromium.org/p/chromium/issues/detail?id=600120", "https://bugzilla.mozilla.org/show_bug.cgi?id=888319"}
+
+
+def _served_urls(client) -> tuple[str, dict[str, set[str]]]:
+    import re
+
+    page = client.get("/").text
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
+    assert {"/static/vendor/leaflet/leaflet.js", "/static/app.js", "/static/vendor/leaflet/leaflet.css"} <= set(assets)
+    texts = {"/": page, **{a: client.get(a).text for a in assets}}
+    found = {name: set(re.findall(r"https?://[^\s\"'()<>`]+", text)) for name, text in texts.items()}
+    return page, found
+
+
+def test_the_page_references_no_other_host(client):
+    page, found = _served_urls(client)
+    own = {"/", "/static/app.js", "/static/app.css"}
+    assert all(not found[name] for name in own), {n: found[n] for n in own}
+    vendored = set().union(*(urls for name, urls in found.items() if name not in own))
+    assert vendored <= INERT, vendored - INERT
+    assert "default-src 'self'" in client.get("/").headers["content-security-policy"]
+
+
+def test_a_configured_tile_server_is_the_only_other_host(served_model):
+    from fastapi.testclient import TestClient
+
+    from geolocate.config import ServeConfig
+    from geolocate.serve.app import create_app
+
+    tiles = ServeConfig(tile_url="https://tile.openstreetmap.org/{z}/{x}/{y}.png", tile_attribution="© OpenStreetMap contributors")
+    with TestClient(create_app(served_model, tiles)) as c:
+        _, found = _served_urls(c)
+        policy = c.get("/").headers["content-security-policy"]
+    assert found["/"] == {"https://tile.openstreetmap.org/{z}/{x}/{y}.png"}
+    assert "img-src 'self' data: blob: https://tile.openstreetmap.org;" in policy
+
+
+def test_a_tile_url_must_be_http(workdir):
+    from geolocate.config import load_config
+    from geolocate.errors import UserError
+
+    with pytest.raises(UserError, match="tile_url must be an http"):
+        load_config(None, None, ["serve.tile_url=file:///etc/passwd"])
