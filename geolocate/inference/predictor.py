@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from geolocate.errors import UserError
-from geolocate.inference.photo_predictor import Failure, PhotoPredictor  # noqa: F401 - Failure re-exported
+from geolocate.inference.photo_predictor import PhotoPredictor
 
 ENGINES = ("auto", "onnx", "torch")
 
@@ -34,12 +34,19 @@ class Predictor(PhotoPredictor):
 
     @classmethod
     def load(cls, ref: str | Path, paths=None, device: str = "cpu") -> "Predictor":
-        from geolocate.artifacts.checkpoint import load_checkpoint
+        """The torch predictor of any checkpoint reference (`resolve_checkpoint`'s forms)."""
         from geolocate.artifacts.resolve import resolve_checkpoint
+
+        return cls.load_stem(resolve_checkpoint(ref, paths), device)
+
+    @classmethod
+    def load_stem(cls, stem: Path, device: str = "cpu") -> "Predictor":
+        """The torch predictor of a resolved checkpoint stem."""
+        from geolocate.artifacts.checkpoint import load_checkpoint
         from geolocate.inference.onnx_predictor import load_model_index
 
-        model, meta = load_checkpoint(ref, paths, device=device)
-        return cls(model, meta, device, load_model_index(resolve_checkpoint(ref, paths), meta), source=f"checkpoint {ref}")
+        model, meta = load_checkpoint(stem, device=device)
+        return cls(model, meta, device, load_model_index(stem, meta), source=f"checkpoint {stem}")
 
     def predict_files(self, files, top: int = 5, batch_size: int = 32, truth: dict | None = None, workers: int = 4):
         import torch
@@ -68,35 +75,28 @@ class Predictor(PhotoPredictor):
             return self.model(x).float().cpu().numpy(), None
 
 
-def load_predictor(ref: str | Path, paths=None, engine: str = "auto", device: str = "cpu") -> PhotoPredictor:
-    """The predictor for `ref`: ONNX when the checkpoint has a matching graph (or `engine="onnx"`), else torch.
+def load_predictor(stem: Path, engine: str = "auto", device: str = "cpu") -> PhotoPredictor:
+    """The predictor of a resolved checkpoint stem: ONNX when it has a matching graph (or `engine="onnx"`), else torch.
 
     Raises:
-        UserError: `engine="onnx"` and the checkpoint has no graph (says how to export one).
+        UserError: an unknown engine, or `engine="onnx"` and the checkpoint has no graph (says how to export one).
     """
     from geolocate.artifacts.checkpoint import read_sidecar
-    from geolocate.artifacts.resolve import resolve_checkpoint
+    from geolocate.artifacts.resolve import GRAPH_SUFFIX, file_of
 
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
-    if engine == "torch":
-        return _torch_predictor(ref, paths, device)
-    stem = resolve_checkpoint(ref, paths)
-    meta = read_sidecar(stem, paths)
-    if has_graph(stem, meta):
+    meta = read_sidecar(stem) if engine != "torch" and file_of(stem, GRAPH_SUFFIX).is_file() else None
+    if meta is not None and has_graph(stem, meta):
         from geolocate.inference.onnx_predictor import OnnxPredictor
 
         return OnnxPredictor.load(stem, meta)
     if engine == "onnx":
         raise UserError(f"checkpoint {stem} has no exported graph; write one with `geolocate export-model --run <run>` "
                         f"(or freeze the run), or use --engine torch")
-    return _torch_predictor(stem, paths, device)
+    from geolocate.device import resolve_device  # torch only on this path
 
-
-def _torch_predictor(ref, paths, device: str) -> "Predictor":
-    from geolocate.train.distributed import resolve_device  # torch only on this path
-
-    return Predictor.load(ref, paths, device=str(resolve_device(device)))
+    return Predictor.load_stem(stem, device=str(resolve_device(device)))
 
 
 def has_graph(stem: Path, meta: dict) -> bool:
