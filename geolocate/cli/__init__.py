@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "List registered models: input size, normalisation, weights sources, tiny twins."),
     "train": ("train", "Train on the split data; every epoch is checkpointed, the best run becomes models/best."),
     "evaluate": ("evaluate", "Accuracy, median/p90 km, catastrophic errors, calibration and gates; writes REPORT.md and plots."),
-    "predict": ("predict", "Predict where photos were taken. Exits 1 when any photo could not be read (the others are still predicted)."),
+    "predict": ("predict", "Predict where photos (or four-view locations) were taken. Exits 1 when any input could not be read (the others are still predicted)."),
     "serve": ("serve", "A local web page and JSON API answering photos with the model: a map of the top cells, the point, the credible circle."),
     "embed": ("embed", "Write each photo's backbone embedding (the vectors the feature cache and retrieval use)."),
     "demo": ("demo", "synth → prepare → cells → split → sanity → train → evaluate → predict, offline."),

@@ -19,9 +19,9 @@ BASELINES = ("majority", "centroid", "1-NN", "5-NN", "ceiling")
 _DATA_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|\s*$")
 
 
-def model_folder(stem: Path, run_id: str | None, runs: Path | None) -> Path | None:
-    """The folder holding the checkpoint's metrics.json: beside it, else its run directory."""
-    candidates = [stem.parent]
+def model_folder(folder: Path, run_id: str | None, runs: Path | None) -> Path | None:
+    """The folder holding the model's metrics.json: `folder` (the checkpoint's or the bundle's), else its run directory."""
+    candidates = [folder]
     if run_id and runs is not None and re.fullmatch(r"[\w.-]+", run_id):  # an id, never a path from the sidecar
         candidates.append(runs / run_id)
     return next((folder for folder in candidates if (folder / "metrics.json").is_file()), None)

@@ -230,3 +230,35 @@ def test_a_tile_url_must_be_http(workdir):
 
     with pytest.raises(UserError, match="tile_url must be an http"):
         load_config(None, None, ["serve.tile_url=file:///etc/passwd"])
+
+
+class _FourView:
+    """A stand-in for a four-view model: records what the server hands it (the routing is the server's)."""
+
+    views, error_map = True, None
+    card = {"run_id": "four", "engine": "onnx", "views": True}
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def predict(self, photos, top):
+        self.calls.append((photos, top))
+        return {"model": self.card, "predictions": [], "failures": []}
+
+
+def test_four_views_arrive_by_compass_name_or_in_order(serve_settings, photo_bytes):
+    from fastapi.testclient import TestClient
+
+    from geolocate.serve.app import create_app
+
+    model = _FourView()
+    with TestClient(create_app(model, serve_settings)) as c:
+        named = c.post("/api/predict", files=[("north", ("n.jpg", photo_bytes)), ("west", ("w.jpg", photo_bytes))], data={"top": "3"})
+        ordered = c.post("/api/predict", files=[("photo", (f"{i}.jpg", photo_bytes)) for i in range(3)])
+        both = c.post("/api/predict", files=[("north", ("n.jpg", photo_bytes)), ("photo", ("p.jpg", photo_bytes))])
+        five = c.post("/api/predict", files=[("photo", (f"{i}.jpg", photo_bytes)) for i in range(5)])
+        bad = c.post("/api/predict", files=[("east", ("e.jpg", b"nope"))])
+    assert named.status_code == ordered.status_code == 200
+    assert [(sorted(p), top) for p, top in model.calls] == [(["north", "west"], 3), (["east", "north", "south"], 5)]
+    assert both.status_code == five.status_code == 400
+    assert bad.status_code == 400 and bad.json()["error"].startswith("east: not an image")
