@@ -6,7 +6,7 @@ forward-only floor of the same ONNX graph; latency under concurrent clients.
 Issue 18's targets, each a ratio of medians measured in this one run:
 - warm latency per photo ≤ 1.2× the forward-only floor: the floor is `session.run` of the same
   graph, with the same session options, on an already decoded and preprocessed photo; the API is
-  one in-process `predict(bytes)` (decode, EXIF, preprocess, forward, softmax, positions, rows);
+  one in-process `Geolocator.predict(bytes)` (decode, EXIF, preprocess, forward, softmax, positions, rows);
   serve is one HTTP POST to `geolocate serve` on localhost (multipart upload, checks, JSON back);
 - p50 / p95 latency and throughput with `--clients` clients posting at once (figure only).
 
@@ -97,13 +97,13 @@ def warm_rounds(args, stem: Path, photos: list[bytes], url: str) -> dict[str, li
     """Per-request seconds of the floor, the API and serve, interleaved round by round."""
     import httpx
 
-    from geolocate.serve.model import ServedModel
+    from geolocate import Geolocator
 
     floor = Floor(stem, args.photo_files[0])
-    model = ServedModel.load(str(stem.with_suffix(".safetensors")), None)
+    model = Geolocator.load(stem.with_suffix(".safetensors"))
     http = httpx.Client(base_url=url, timeout=120)
     post = lambda data: http.post("/api/predict", files={"photo": ("p.jpg", data, "image/jpeg")}).raise_for_status()  # noqa: E731
-    variants = {"floor (forward only)": lambda data: floor(), "API predict(bytes)": lambda data: model.predict([data], 5),
+    variants = {"floor (forward only)": lambda data: floor(), "API predict(bytes)": lambda data: model.predict(data, top=5),
                 "serve HTTP POST": post}
     times: dict[str, list[float]] = {k: [] for k in variants}
     for fn in variants.values():  # one warm-up each: first-run allocations are not the steady state
