@@ -13,6 +13,7 @@ never refused (onnxruntime and Pillow release the GIL, so the threads really run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -22,22 +23,28 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from geolocate.schemas import VIEWS as VIEW_FIELDS
 from geolocate.serve.page import STATIC, render_page
 from geolocate.serve.upload import BadUpload, TooLarge, check_photo, parse_multipart, read_body
 
 log = logging.getLogger("geolocate.serve")
-VIEW_FIELDS = ("north", "east", "south", "west")
 MAX_TOP = 50
 
 
 def create_app(model, settings, workers: int | None = None):
     """The application answering with `model` (a `ServedModel`) under `settings` (a `ServeConfig`)."""
-    app = FastAPI(title="geolocate", docs_url=None, redoc_url=None, openapi_url=None)
-    pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="predict")
+    workers = workers or os.cpu_count() or 1
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="geolocate", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     limit = int(settings.max_upload_mb * 1024 * 1024)
     page = render_page(model.card, settings)
     csp = content_security_policy(settings.tile_url)
-    app.state.pool = pool
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
@@ -57,7 +64,7 @@ def create_app(model, settings, workers: int | None = None):
 
     @app.get("/api/health")
     async def health():
-        return {"status": "ok", "run_id": model.card.get("run_id"), "engine": model.card.get("engine"), "workers": pool._max_workers}
+        return {"status": "ok", "run_id": model.card.get("run_id"), "engine": model.card.get("engine"), "workers": workers}
 
     @app.get("/api/model")
     async def card():
@@ -88,7 +95,6 @@ def create_app(model, settings, workers: int | None = None):
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_cors(app, settings.cors_origins)
-    app.router.add_event_handler("shutdown", lambda: pool.shutdown(wait=False, cancel_futures=True))
     return app
 
 
