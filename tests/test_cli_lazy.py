@@ -28,7 +28,7 @@ def test_help_imports_no_command_module_and_no_config():
             "print('LOADED=' + ','.join(sorted(m for m in sys.modules if m.startswith(('geolocate.', 'pydantic', 'numpy', 'polars', 'torch')))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = out.rsplit("LOADED=", 1)[1].strip().split(",")
-    assert sorted(loaded) == ["geolocate.cli", "geolocate.cli.app", "geolocate.console", "geolocate.errors"]
+    assert sorted(loaded) == ["geolocate.cli", "geolocate.cli.app", "geolocate.errors"]
 
 
 def test_a_command_loads_only_its_own_module():

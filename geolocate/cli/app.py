@@ -19,7 +19,6 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup, TyperOption
 
-from geolocate.console import console, emit
 from geolocate.errors import Interrupted, UserError
 
 if TYPE_CHECKING:  # the config's pydantic tree loads when a command runs, not for --help
@@ -146,6 +145,13 @@ def default_of(key: str) -> str:
     return f"default: {shown}, from {key}"
 
 
+def emit(result: Any, as_json: bool, indent: int | None = 2) -> None:
+    """`console.emit`, imported when a command prints (`--help` does not load the console)."""
+    from geolocate.console import emit as emit_on_console
+
+    emit_on_console(result, as_json, indent)
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 _SHARED = {"config": (ConfigOpt, None), "profile": (ProfileOpt, None), "sets": (SetOpt, None), "as_json": (JsonOpt, False)}
 
@@ -194,10 +200,14 @@ def command(*args, **kwargs) -> Callable:
                     kw["inv"] = Invocation(cfg, paths, kw.pop("as_json"), bool(config or profile or sets))
                 return fn(**kw)
             except UserError as exc:
+                from geolocate.console import console
+
                 # escaped: messages quote user input and pip extras (`geolocate[offline-weights]`), not markup
                 console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
                 raise typer.Exit(exc.exit_code) from None
             except KeyboardInterrupt as exc:
+                from geolocate.console import console
+
                 hint = exc.hint if isinstance(exc, Interrupted) else "run the same command again to resume"
                 console.print(f"[yellow]interrupted[/]: what was written is kept; {escape(hint)}", soft_wrap=True)
                 raise typer.Exit(130) from None
@@ -215,6 +225,8 @@ def command(*args, **kwargs) -> Callable:
 
 def deprecated(old: str, new: str) -> None:
     """One line on stderr for an option spelling kept for one release."""
+    from geolocate.console import console
+
     console.print(f"[yellow]note:[/] {old} is deprecated and will be removed in the next release; use {new}")
 
 
