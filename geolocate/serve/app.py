@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from geolocate.errors import UserError
 from geolocate.schemas import VIEWS as VIEW_FIELDS
 from geolocate.serve.page import STATIC, render_page
 from geolocate.serve.upload import BadUpload, TooLarge, check_photo, parse_multipart, read_body
@@ -86,12 +87,15 @@ def create_app(model, settings, workers: int | None = None):
         except BadUpload as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, model.predict, photos, top)
-        except BadUpload as exc:
+            doc = await asyncio.get_running_loop().run_in_executor(pool, model.predict, photos, top)
+        except UserError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         except Exception:  # noqa: BLE001 - logged here once, with its traceback; the client gets one line
             log.exception("predict failed")
             return JSONResponse({"error": "prediction failed; the server log has the details"}, status_code=500)
+        if not doc["predictions"] and doc["failures"]:  # nothing readable (e.g. a truncated JPEG): the first reason
+            return JSONResponse({"error": doc["failures"][0]["reason"]}, status_code=400)
+        return doc
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_cors(app, settings.cors_origins)

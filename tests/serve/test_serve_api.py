@@ -64,6 +64,14 @@ def test_a_non_image_is_400_with_one_line(client, body, expected):
     assert answer.json()["error"].startswith(expected) and "\n" not in answer.text
 
 
+def test_a_truncated_photo_is_400_with_the_decoders_reason(client, photo_bytes):
+    answer = _post(client, photo_bytes[: len(photo_bytes) // 2])  # headers intact, pixels cut
+    assert answer.status_code == 400
+    assert "truncated" in answer.json()["error"] and "\n" not in answer.json()["error"]
+    both = _post(client, photo_bytes, photo_bytes[: len(photo_bytes) // 2]).json()  # one good, one cut: the good one answered
+    assert [p["file"] for p in both["predictions"]] == ["photo 1"] and [f["file"] for f in both["failures"]] == ["photo 2"]
+
+
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns, then open_photo refuses
 def test_a_decompression_bomb_is_400_before_decoding(client):
     from PIL import Image
