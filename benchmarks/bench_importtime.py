@@ -9,7 +9,8 @@ timed test (a test's timing would fail on a loaded machine; a module list does n
   as medians of `--runs` `-X importtime` runs interleaved in this run;
 - a cold `geolocate predict` on a checkpoint with an ONNX graph must not import the modules in
   `BUDGET["predict"]` (torch, the data-frame and plotting stacks, the config's pydantic tree).
-The script prints each budget with the modules over it and the largest imports, and exits 1 when
+The script prints each budget with the modules over it, the number of modules imported (exact,
+unlike the times, which swing with the machine's load) and the largest imports, and exits 1 when
 a budget is exceeded. The checkpoint defaults to resnet18 made by `bench_predict.py --make`.
 """
 
@@ -82,12 +83,12 @@ def main() -> None:
     failed = []
     load = os.getloadavg()[0]
     print(f"{args.runs} interleaved `-X importtime` runs of each; load average {load:.1f} at the end\n")
-    print("| process | import time (median of the sum of self times) | modules over budget | largest imports (cumulative) |")
-    print("| --- | --- | --- | --- |")
+    print("| process | import time (median of the sum of self times) | modules imported | modules over budget | largest imports (cumulative) |")
+    print("| --- | --- | --- | --- | --- |")
     for name in argvs:
         bad = over(runs[name][-1], BUDGET.get(name, ()))
         failed += [f"{name}: {m}" for m in bad]
-        print(f"| {name} | {total[name] / 1000:.0f} ms | {', '.join(bad) or 'none'} | {largest(runs[name][-1])} |")
+        print(f"| {name} | {total[name] / 1000:.0f} ms | {len(runs[name][-1])} | {', '.join(bad) or 'none'} | {largest(runs[name][-1])} |")
     print(f"\n`--help` imports / `import typer`: **{ratio:.2f}×** (budget ≤ {HELP_TYPER_RATIO}×)")
     if ratio > HELP_TYPER_RATIO:
         failed.append(f"--help import time {ratio:.2f}× import typer")
