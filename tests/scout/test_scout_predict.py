@@ -37,7 +37,7 @@ def scout_run(tmp_path_factory):
                      ("train", *P, "--phase", "all")):
             result = runner.invoke(app, list(args), catch_exceptions=False)
             assert result.exit_code == 0, result.output
-    run = next(p for p in (root / "runs").iterdir() if (p / "scout_sniper.json").is_file())
+    run = next(p for p in (root / "runs").iterdir() if (p / "scout_sniper.json").is_file() and not p.is_symlink())
     return root, run
 
 
