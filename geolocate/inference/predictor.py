@@ -48,21 +48,20 @@ class Predictor(PhotoPredictor):
         model, meta = load_checkpoint(stem, device=device)
         return cls(model, meta, device, load_model_index(stem, meta), source=f"checkpoint {stem}")
 
-    def predict_files(self, files, top: int = 5, batch_size: int = 32, truth: dict | None = None, workers: int = 4):
+    def predict_items(self, sources, top: int = 5, batch_size: int = 32, truths=None, names=None, workers: int = 4):
         import torch
 
-        files = list(files)
         # Decode threads take the cores torch leaves free (at least one): on 2 cores, 4 decoders
         # would only steal time from the forward they are meant to feed.
         workers = min(workers, max(1, (os.cpu_count() or 1) - torch.get_num_threads()))
-        if len(files) == 1:  # one photo: extra threads only fight over a tiny forward
+        if len(sources) == 1:  # one photo: extra threads only fight over a tiny forward
             previous = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                return super().predict_files(files, top, batch_size, truth, workers)
+                return super().predict_items(sources, top, batch_size, truths, names, workers)
             finally:
                 torch.set_num_threads(previous)
-        return super().predict_files(files, top, batch_size, truth, workers)
+        return super().predict_items(sources, top, batch_size, truths, names, workers)
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         import torch
