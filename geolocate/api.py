@@ -61,7 +61,8 @@ class Geolocator:
         Raises:
             UserError: nothing usable there, saying how to make one.
         """
-        return cls.open(cls.locate(ref, paths=paths, four_view=four_view), engine=engine, device=device)
+        paths = paths or _default_paths()
+        return cls.open(cls.locate(ref, paths=paths, four_view=four_view), engine=engine, device=device, paths=paths)
 
     @staticmethod
     def locate(ref: str | Path = "best", *, paths=None, four_view: bool | None = None) -> tuple[str, Path]:
@@ -71,11 +72,11 @@ class Geolocator:
         return locate_model(ref, paths or _default_paths(), four_view)
 
     @classmethod
-    def open(cls, located: tuple[str, Path], *, engine: str = "auto", device: str = "cpu") -> "Geolocator":
-        """Load a model `locate` found."""
+    def open(cls, located: tuple[str, Path], *, engine: str = "auto", device: str = "cpu", paths=None) -> "Geolocator":
+        """Load a model `locate` found (`paths`: where the runs are, for `models/best`'s exported graph)."""
         from geolocate.systems import load_predictor
 
-        return cls(load_predictor(located, engine, device))
+        return cls(load_predictor(located, engine, device, paths or _default_paths()))
 
     @property
     def four_view(self) -> bool:

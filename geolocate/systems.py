@@ -117,7 +117,7 @@ def _scout_bundle(ref, paths) -> Path:
     return resolve_bundle(ref, paths)
 
 
-def load_predictor(located: tuple[str, Path], engine: str = "auto", device: str = "cpu"):
+def load_predictor(located: tuple[str, Path], engine: str = "auto", device: str = "cpu", paths=None):
     """The predictor of a located model (`locate_model`); the one place a model is opened for prediction.
 
     Returns a v1 `PhotoPredictor` (ONNX or torch) or a four-view `scout.predict.ScoutSniperPredictor`;
@@ -131,7 +131,7 @@ def load_predictor(located: tuple[str, Path], engine: str = "auto", device: str 
         return ScoutSniperPredictor.load(where, engine=engine, device=device)
     from geolocate.inference.predictor import load_predictor as load_photo_predictor
 
-    return load_photo_predictor(where, engine, device)
+    return load_photo_predictor(where, engine, device, runs=paths.runs if paths is not None else None)
 
 
 def predict_inputs(system: str, photos, named: dict, table, truth):

@@ -47,7 +47,7 @@ def predict_command(
     located = Geolocator.locate(checkpoint or inv.cfg.predict.checkpoint, paths=inv.paths,
                                 four_view=as_views or _four_view_default(inv, checkpoint))  # a missing model is said first
     inputs = predict_inputs(located[0], photos, named, locations, truth)  # then a bad input, before the load
-    g = Geolocator.open(located, engine=engine, device=checked_device(device, inv.cfg.predict.device))
+    g = Geolocator.open(located, engine=engine, device=checked_device(device, inv.cfg.predict.device), paths=inv.paths)
     raise typer.Exit(run_predict(g, inputs, k, batch, out, inv.as_json, geojson))
 
 

@@ -1,4 +1,8 @@
-"""`geolocate predict` for single-view models: files in, a table / JSON / CSV / Parquet / GeoJSON out."""
+"""`geolocate predict`'s output: a loaded `Geolocator`'s answers as a table / JSON / CSV / Parquet / GeoJSON.
+
+Single photos and four-view locations give rows with the same fields (`inference.result`), so
+everything here serves both systems; which inputs a command reads is `systems.predict_inputs`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
 from geolocate.files import not_regular_reason
 from geolocate.inference.provenance import model_line
-from geolocate.inference.result import Failure, document
+from geolocate.inference.result import Failure
 
 OUT_SUFFIXES = (".csv", ".parquet")
 
@@ -68,7 +72,9 @@ def run_predict(geolocator, inputs: Inputs, top: int, batch_size: int, out: Path
         from geolocate.inference.geojson import write_geojson
 
         write_geojson(geojson, rows, about)
-    _show(rows, failures, as_json, about, inputs)
+    if as_json:
+        emit(batch.to_dict(), as_json)  # `inference.result.document`: the one serializer
+    _show(rows, failures, as_json, inputs)
     if out is not None:
         console.print(f"[green]✓[/] wrote {len(rows)} rows to {out}")
     if geojson is not None:
@@ -80,7 +86,7 @@ def _nothing_predicted(inputs: Inputs, failures: list[Failure]) -> None:
     if len(inputs.items) == 1:
         raise UserError(failures[0].reason if failures else "nothing to predict")
     for f in failures:
-        console.print(f"[red]error:[/] {escape(f.file)}: {escape(f.reason)}", soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(f.reason)}", soft_wrap=True)
     raise UserError(f"none of the {len(inputs.items)} {inputs.noun} could be predicted ({len(failures)} failures above); nothing written")
 
 
@@ -100,11 +106,10 @@ def display_names(photos: list[Path], files: list[Path]) -> dict[str, str]:
     return names
 
 
-def _show(rows: list[dict], failures: list[Failure], as_json: bool, about: dict, inputs: Inputs) -> None:
+def _show(rows: list[dict], failures: list[Failure], as_json: bool, inputs: Inputs) -> None:
     for f in failures:
         console.print(f"[red]error:[/] {escape(f.reason)}", soft_wrap=True)
     if as_json:
-        emit(document_of(rows, failures, about), as_json)
         return
     if len(rows) == 1 and not failures and len(inputs.items) == 1:
         stdout.print(_row_table(rows[0]))
@@ -112,11 +117,6 @@ def _show(rows: list[dict], failures: list[Failure], as_json: bool, about: dict,
     if rows:
         stdout.print(_photos_table(rows, inputs.shown, inputs.noun))
     stdout.print(summary_line(rows, failures, inputs.noun, len(inputs.items)), soft_wrap=True)
-
-
-def document_of(rows: list[dict], failures: list[Failure], about: dict) -> dict:
-    """`--json`'s document from rows already serialised (`inference.result.document`'s layout)."""
-    return {**document([], failures, about), "predictions": rows}
 
 
 def summary_line(rows: list[dict], failures: list[Failure], noun: str = "photos", total: int | None = None) -> str:

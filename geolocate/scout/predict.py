@@ -114,8 +114,8 @@ class ScoutSniperPredictor:
 
         return describe_model(self.meta, self.engine, model=f"scout-sniper ({' + '.join(self.phases)} + sniper)")
 
-    def predict_items(self, items: list, top: int = 5, batch_size: int = 32, truths=None, names=None,
-                      workers: int = 0) -> tuple[list[dict], list[Failure]]:
+    def predict_items(self, items: list, top: int = 5, batch_size: int = 32, truths=None,
+                      names=None) -> tuple[list[dict], list[Failure]]:
         """Rows for locations (see `location_views`); a location with no readable view becomes a `Failure`.
 
         Each unreadable view is a `Failure` too, and its location is predicted from the others.
@@ -141,7 +141,7 @@ class ScoutSniperPredictor:
             try:
                 decoded.append(None if photo is None else decode(photo, side))
             except BadImage as exc:
-                failures.append(Failure(name, f"{view} view: {exc}"))
+                failures.append(Failure(name, f"{name}, {view} view: {exc}"))
                 decoded.append(None)
         return _Location(decoded, {v: str(p) for v, p in views.items() if isinstance(p, (str, Path))})
 
@@ -186,9 +186,12 @@ class ScoutSniperPredictor:
 def location_inputs(photos: list[Path] | None, named: dict[str, Path | None], table: Path | None,
                     truth: tuple[float, float] | None):
     """`predict`'s four-view inputs: one location from the options (`--views` in N, E, S, W order,
-    overridden by --north…), or every row of a locations table (the `import-locations` layout)."""
+    overridden by --north…), or every row of a locations table (the `import-locations` layout,
+    given as --locations or as the folder holding its locations.csv)."""
     from geolocate.inference.run import Inputs
 
+    if table is None and photos and len(photos) == 1 and Path(photos[0]).is_dir():
+        table, photos = _folder_table(Path(photos[0])), None
     if table is not None:
         if photos or any(named.values()):
             raise UserError("give views either by position (--views n.jpg e.jpg …) or by name (--north …), "
@@ -199,6 +202,15 @@ def location_inputs(photos: list[Path] | None, named: dict[str, Path | None], ta
     if not location:
         raise UserError("no view given; usage: geolocate predict --views north.jpg east.jpg south.jpg west.jpg")
     return Inputs([location], ["location"], [truth], noun="locations")
+
+
+def _folder_table(folder: Path) -> Path:
+    """A folder of four-view locations is the folder of its locations table."""
+    table = folder / "locations.csv"
+    if not table.is_file():
+        raise UserError(f"{folder} is a folder: a four-view model reads its locations.csv (an id and view columns, "
+                        "as for import-locations), and there is none; give --locations TABLE or the views")
+    return table
 
 
 def _table_inputs(table: Path, truth: tuple[float, float] | None):

@@ -154,3 +154,10 @@ def test_the_checks_can_fail(tmp_path):
     assert {"geolocate.scout.train", "geolocate.scout.bundle"} <= found
     assert all(_layer(i) > _layer("geolocate.train.lazy") for i in found)
     assert [c for c in _strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}}) if len(c) > 1] == [{"a", "b", "c"}]
+
+
+def test_inference_imports_nothing_from_train():
+    """Predicting needs no trainer: device choice lives below both (`geolocate.device`)."""
+    from_train = [f"{m} → {i}" for m, imports in _graph().items() for i in imports
+                  if m.startswith("geolocate.inference") and i.startswith("geolocate.train")]
+    assert from_train == []

@@ -37,7 +37,7 @@ def scout_run(tmp_path_factory):
                      ("train", *P, "--phase", "all")):
             result = runner.invoke(app, list(args), catch_exceptions=False)
             assert result.exit_code == 0, result.output
-    run = next(p for p in (root / "runs").iterdir() if (p / "scout_sniper.json").is_file())
+    run = next(p for p in (root / "runs").iterdir() if (p / "scout_sniper.json").is_file() and not p.is_symlink())
     return root, run
 
 
@@ -145,3 +145,21 @@ def test_one_location_from_options_has_the_single_photo_fields(scout_run, cli, m
     assert list(p)[:len(ROW_FIELDS)] == ROW_FIELDS and p["error_km"] > 0 and len(p["top"]) == 2
     assert set(p["top"][0]) == {"rank", "cell_id", "city", "lat", "lon", "prob", "polygon"}
     assert os.path.samefile(p["views"]["north"], views["north"])
+
+
+def test_a_folder_given_to_a_four_view_model_is_its_locations_table(scout_run, cli, monkeypatch, tmp_path):
+    project, run = scout_run
+    monkeypatch.chdir(project)
+    folder = tmp_path / "survey"
+    folder.mkdir()
+    views = _views(project, 2)
+    rows = []
+    for i, location in enumerate(views):
+        shutil.copy(location["north"], folder / f"{i}.jpg")
+        rows.append({"id": f"S{i}", "north": f"{i}.jpg"})
+    result = cli("predict", *P, "--checkpoint", run, folder)
+    assert "holds no" not in result.output and "locations.csv" in result.output and result.exit_code == 2
+    _table(folder / "locations.csv", rows)
+    result = cli("predict", *P, "--checkpoint", run, folder)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("2 locations, 0 failed")

@@ -149,3 +149,19 @@ def test_the_readme_example_runs(tiny_trained, cli, tmp_path, monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "km" in out.stdout and "onnx" in out.stdout and tiny_trained["run_id"] in out.stdout
+
+
+def test_plain_predict_prefers_the_graph_export_model_wrote(tiny_trained, cli, tmp_path, monkeypatch):
+    """`export-model` writes the graph beside the run's best; plain `predict` (models/best) then runs onnx."""
+    project = tmp_path / "project"
+    shutil.copytree(tiny_trained["root"], project, symlinks=True)
+    monkeypatch.chdir(project)
+    photo, _ = _test_photo(project)
+    before = json.loads(cli("predict", photo, "--json").stdout)["model"]
+    assert before["engine"] == "torch" and before["run_id"] == tiny_trained["run_id"]
+    assert cli("export-model", "--run", tiny_trained["run_id"]).exit_code == 0
+    result = cli("predict", photo, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"]["engine"] == "onnx"
+    line = " ".join(result.stderr.split())
+    assert f"model: run {tiny_trained['run_id']} (profile tiny, " in line and " via onnx)" in line and " 0 cities" not in line
