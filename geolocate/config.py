@@ -106,13 +106,13 @@ class FetchConfig(_Stage):
         return _check_http_url(value, "https://graph.mapillary.com")
 
 
-def _check_http_url(value: str, example: str) -> str:
+def _check_http_url(value: str, example: str, key: str = "api_url") -> str:
     # Refused here, not at the first request, so a typo costs one line instead of a failed run.
     from urllib.parse import urlsplit
 
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"api_url must be an http:// or https:// URL with a host, e.g. {example}")
+        raise ValueError(f"{key} must be an http:// or https:// URL with a host, e.g. {example}")
     return value
 
 
@@ -295,6 +295,22 @@ class RegionsConfig(_Stage):
     _min_samples = _auto_or_int_validator("min_samples", 1, _MAX_INT)
 
 
+class ServeConfig(_Stage):
+    host: str = Field("127.0.0.1", description="Address `geolocate serve` binds: 127.0.0.1 is this machine only; 0.0.0.0 opens it to the network (it says so).")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port of `geolocate serve` (0 picks a free one).")
+    max_upload_mb: float = Field(25.0, gt=0, le=1024, description="Largest upload accepted, in MB; a larger request is answered 413.")
+    tile_url: str | None = Field(None, description="Optional online basemap tiles, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; unset, the page uses only the vendored country outlines and needs no network.")
+    tile_attribution: str = Field("", description="Attribution shown under the tile layer (required by most tile providers).")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the JSON API from another site's page (CORS); empty: none.")
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        return _check_http_url(value, "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "tile_url")
+
+
 class GeolocateConfig(BaseModel):
     """The whole resolved configuration, one table per stage."""
 
@@ -314,6 +330,7 @@ class GeolocateConfig(BaseModel):
     predict: PredictConfig = Field(default_factory=PredictConfig, description="`geolocate predict`.")
     views: ViewsConfig = Field(default_factory=ViewsConfig, description="Multi-view locations (scout-sniper).")
     regions: RegionsConfig = Field(default_factory=RegionsConfig, description="Region labels (scout-sniper).")
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="`geolocate serve` (local page and JSON API).")
     profile: str | None = Field(None, description="The profile these values were resolved with.")
     source: str | None = Field(None, description="The config file they came from.")
 

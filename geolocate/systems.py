@@ -71,6 +71,75 @@ def release_model(paths, run_ref: str):
     return CHECKPOINT_RELEASE
 
 
-def predicts_views(model_dir: Path | None, views_given: bool) -> bool:
-    """Whether `predict` runs the scout-sniper: views were given, or the model named is a scout-sniper one."""
-    return views_given or (model_dir is not None and Path(model_dir).is_dir() and system_of_run(model_dir) == SCOUT_SNIPER)
+def locate_model(ref: str | Path, paths, four_view: bool | None = None) -> tuple[str, Path]:
+    """(system, where its model is) for a checkpoint reference, resolved once for the whole command.
+
+    v1 models are a checkpoint stem (`resolve_checkpoint`), scout-sniper ones the directory of their
+    bundle. "best" is v1's `models/best`, or the scout-sniper's `models/scout-sniper/` when views are
+    given (`four_view`) or when only that one exists.
+    """
+    from geolocate.artifacts.resolve import resolve_checkpoint
+
+    if str(ref) == "best":
+        if four_view or (four_view is None and not (paths.models / "best.json").is_file() and (paths.scout_best / _BUNDLE).is_file()):
+            return SCOUT_SNIPER, _scout_bundle("best", paths)
+        return V1, resolve_checkpoint(ref, paths)
+    folder = _model_dir(ref, paths)
+    if folder is not None and system_of_run(folder) == SCOUT_SNIPER:
+        return SCOUT_SNIPER, _scout_bundle(folder, paths)
+    if four_view:
+        from geolocate.errors import UserError
+
+        raise UserError(f"{ref} is a single-photo model: give it photos, not views (--views/--north…/--locations "
+                        "need a scout-sniper model, e.g. --profile scout-sniper)")
+    return V1, resolve_checkpoint(ref, paths)
+
+
+def _model_dir(ref: str | Path, paths) -> Path | None:
+    """The run or release directory `ref` names, when it names one ("latest", an id, a tag or a path)."""
+    from geolocate.artifacts.rundir import resolve_run
+    from geolocate.errors import UserError
+
+    path, text = Path(ref), str(ref)
+    if path.is_dir():
+        return path
+    if "/" not in text and (paths.releases / text).is_dir():
+        return paths.releases / text
+    try:
+        return resolve_run(text, paths).root
+    except UserError:
+        return None
+
+
+def _scout_bundle(ref, paths) -> Path:
+    from geolocate.scout.predict import resolve_bundle
+
+    return resolve_bundle(ref, paths)
+
+
+def load_predictor(located: tuple[str, Path], engine: str = "auto", device: str = "cpu", paths=None):
+    """The predictor of a located model (`locate_model`); the one place a model is opened for prediction.
+
+    Returns a v1 `PhotoPredictor` (ONNX or torch) or a four-view `scout.predict.ScoutSniperPredictor`;
+    both give rows in `inference.result.Result`'s fields (`predict_items`) and describe themselves.
+    """
+    system, where = located
+    # A release's integrity (checksums, signature) is checked here, on `where`, before any file is used.
+    if system == SCOUT_SNIPER:
+        from geolocate.scout.predict import ScoutSniperPredictor
+
+        return ScoutSniperPredictor.load(where, engine=engine, device=device)
+    from geolocate.inference.predictor import load_predictor as load_photo_predictor
+
+    return load_photo_predictor(where, engine, device, runs=paths.runs if paths is not None else None)
+
+
+def predict_inputs(system: str, photos, named: dict, table, truth):
+    """What `predict` asks about, read before the model loads: photos for v1, locations (views or a table) for the scout-sniper."""
+    if system == SCOUT_SNIPER:
+        from geolocate.scout.predict import location_inputs
+
+        return location_inputs(photos, named, table, truth)
+    from geolocate.inference.run import photo_inputs
+
+    return photo_inputs(photos or [], truth)

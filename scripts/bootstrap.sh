@@ -31,6 +31,17 @@ fi
 # Quiet, but keep pip's errors. torch/torchvision ranges admit the wheels on local disk.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$extras" 2> >(grep -v "is ignored: it is neither" >&2)
 
+# The browser test of `geolocate serve` drives Debian's chromium (Playwright's own browser download
+# needs the internet): install it for the tests when it is missing and this shell can.
+if [ "$target" = test ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium with apt-get for the browser test of geolocate serve..." >&2
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+      echo "note: apt-get could not install chromium; the browser test of geolocate serve will be skipped" >&2
+  else
+    echo "note: no chromium and no root apt-get to install it; the browser test of geolocate serve will be skipped" >&2
+  fi
+fi
 echo "installed; starting the $target" >&2
 if [ "$target" = demo ]; then
   exec "$venv/bin/geolocate" demo --workdir demo-run

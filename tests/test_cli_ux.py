@@ -99,7 +99,7 @@ def test_asking_for_a_missing_gpu_is_one_line(monkeypatch):
     import torch
 
     from geolocate.errors import UserError
-    from geolocate.train.distributed import resolve_device
+    from geolocate.device import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto").type == "cpu"

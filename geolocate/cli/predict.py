@@ -32,35 +32,37 @@ def predict_command(
     geojson: Optional[Path] = typer.Option(None, "--geojson", help="Also write the predictions as GeoJSON: top-k cells, point, credible circle, truth."),
     locations: Optional[Path] = typer.Option(None, "--locations", help="Scout-sniper batch: a locations CSV; writes a submission CSV to --out."),
 ) -> None:
-    """Predict where photos were taken. Exits 1 when any photo could not be read (the others are still predicted)."""
-    cfg, paths = inv.cfg, inv.paths
+    """Predict where photos (or four-view locations) were taken. Exits 1 when any input could not be read (the others are still predicted)."""
+    from geolocate.api import Geolocator
+    from geolocate.inference.run import check_out, run_predict
+    from geolocate.systems import predict_inputs
+
     if model is not None:
         deprecated("predict --model", "--checkpoint (--model names a registered architecture)")
         checkpoint = checkpoint or model
-    ref, k, batch = checkpoint or cfg.predict.checkpoint, top or cfg.predict.top, batch_size or cfg.predict.batch_size
     named = {"north": north, "east": east, "south": south, "west": west}
-    from geolocate.systems import predicts_views
+    as_views = bool(views or locations or any(named.values()))
+    truth, k, batch = _truth(lat, lon), top or inv.cfg.predict.top, batch_size or inv.cfg.predict.batch_size
+    check_out(out)
+    located = Geolocator.locate(checkpoint or inv.cfg.predict.checkpoint, paths=inv.paths,
+                                four_view=as_views or _four_view_default(inv, checkpoint))  # a missing model is said first
+    inputs = predict_inputs(located[0], photos, named, locations, truth)  # then a bad input, before the load
+    g = Geolocator.open(located, engine=engine, device=checked_device(device, inv.cfg.predict.device), paths=inv.paths)
+    raise typer.Exit(run_predict(g, inputs, k, batch, out, inv.as_json, geojson))
 
-    if predicts_views(Path(ref) if checkpoint else None, bool(views or locations or any(named.values()))):
-        from geolocate.scout.predict import run_predict_views
 
-        if photos and (locations or any(named.values())):
-            raise UserError("give views either by position (--views n.jpg e.jpg …) or by name (--north …), "
-                            "or a --locations table, not several at once")
-        code = run_predict_views(ref, paths, k, photos if views or not (locations or any(named.values())) else None,
-                                 named, locations, out, inv.as_json, batch)
-        raise typer.Exit(code)
-    from geolocate.inference.run import run_predict
+def _truth(lat: float | None, lon: float | None) -> tuple[float, float] | None:
+    from geolocate.geo import is_position
 
     if (lat is None) != (lon is None):
         raise UserError("give both --lat and --lon, or neither")
-    from geolocate.geo import is_position
-
     if lat is not None and not is_position(lat, lon):
         raise UserError(f"--lat {lat} --lon {lon} is not a position: latitude within ±90, longitude within ±180")
-    if not photos:
-        raise UserError("no photo given; usage: geolocate predict photo.jpg [--top 5]")
-    truth = (lat, lon) if lat is not None else None
-    code = run_predict(ref, paths, photos, k, batch, truth, out, inv.as_json, engine, geojson,
-                       device=checked_device(device, cfg.predict.device))
-    raise typer.Exit(code)
+    return (lat, lon) if lat is not None else None
+
+
+def _four_view_default(inv: Invocation, checkpoint: str | None) -> bool | None:
+    """Without --checkpoint, a four-view profile means its own best model (`models/scout-sniper/`)."""
+    from geolocate.systems import SCOUT_SNIPER, system_of
+
+    return True if checkpoint is None and system_of(inv.cfg) == SCOUT_SNIPER else None

@@ -79,31 +79,32 @@ def decodes(source: Path | str | bytes, scale: int = 8) -> bool:
     return decoded_size(source, scale) is not None
 
 
-def load_rgb(path: Path | str, min_side: int | None = None, margin: float = 1.15) -> Image.Image:
-    """Open `path` as an RGB image, EXIF-rotated, decoded no larger than needed for `min_side`.
+def load_rgb(path: Path | str | bytes, min_side: int | None = None, margin: float = 1.15) -> Image.Image:
+    """Open `path` (or a photo's bytes) as an RGB image, EXIF-rotated, decoded no larger than needed for `min_side`.
 
     `margin` widens the JPEG draft target (training's random crops zoom in); prediction, which
     resizes to exactly `min_side`, passes 1.0 and gets the smallest DCT scale that still fits.
+    The image keeps its EXIF block (`img.getexif()`), so a caller reads GPS without a second open.
 
     Raises:
         BadImage: missing, unreadable, not an image, truncated or over Pillow's pixel limit.
     """
-    path = Path(path)
-    reason = not_regular_reason(path)  # from stat: a FIFO is refused before an open could block on it
+    name = "photo" if isinstance(path, bytes) else Path(path)
+    reason = None if isinstance(path, bytes) else not_regular_reason(name)  # from stat: a FIFO is refused before an open could block on it
     if reason is not None:
-        raise BadImage(f"{path}: {reason}")
+        raise BadImage(f"{name}: {reason}")
     try:
-        with open_photo(path) as img:
+        with open_photo(path if isinstance(path, bytes) else name) as img:
             if min_side and img.format == "JPEG":
                 img.draft("RGB", _draft_size(img.size, min_side, margin))
             img = ImageOps.exif_transpose(img)  # a loaded copy, safe to use after the file closes
             return img if img.mode == "RGB" else img.convert("RGB")
     except Image.DecompressionBombError:
-        raise BadImage(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS} pixels, a possible decompression bomb)") from None
+        raise BadImage(f"{name}: image too large (over {Image.MAX_IMAGE_PIXELS} pixels, a possible decompression bomb)") from None
     except UnidentifiedImageError:
-        raise BadImage(f"{path}: not an image Pillow can read") from None
+        raise BadImage(f"{name}: not an image Pillow can read") from None
     except DECODE_ERRORS as exc:
-        raise BadImage(f"{path}: unreadable or truncated image ({exc})") from None
+        raise BadImage(f"{name}: unreadable or truncated image ({exc})") from None
 
 
 def _draft_size(size: tuple[int, int], min_side: int, margin: float = 1.15) -> tuple[int, int]:

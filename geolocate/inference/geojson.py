@@ -49,13 +49,14 @@ def write_geojson(path: Path, rows: list[dict], model: dict | None = None) -> No
 
 def _cell_feature(photo: str, cell: dict) -> dict:
     props = {"rank": cell["rank"], "probability": cell["prob"], "cell_id": cell["cell_id"], "city": cell.get("city")}
-    ring = _h3_ring(cell["cell_id"])
+    ring = cell["polygon"] if "polygon" in cell else cell_polygon(cell["cell_id"])
     if ring is None:  # a class that is not an H3 cell (a region): its centroid
         return _point(photo, "cell", cell["lat"], cell["lon"], **props)
     return _feature(photo, "cell", {"type": "Polygon", "coordinates": [ring]}, **props)
 
 
-def _h3_ring(cell_id: str) -> list[list[float]] | None:
+def cell_polygon(cell_id: str) -> list[list[float]] | None:
+    """The closed [lon, lat] ring of an H3 cell; None for a class that is not one (a named region)."""
     import h3
 
     try:

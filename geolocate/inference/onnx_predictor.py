@@ -28,10 +28,11 @@ class OnnxPredictor(PhotoPredictor):
         self.outputs = [o.name for o in session.get_outputs()]
 
     @classmethod
-    def load(cls, stem: Path, meta: dict, threads: int | None = None) -> "OnnxPredictor":
+    def load(cls, stem: Path, meta: dict, threads: int | None = None, graph: Path | None = None) -> "OnnxPredictor":
+        """The session of `graph` (default `<stem>.onnx`) for the checkpoint `stem` whose sidecar is `meta`."""
         import onnxruntime as ort
 
-        graph = file_of(stem, ".onnx")
+        graph = graph or file_of(stem, ".onnx")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.log_severity_level = 3  # errors only: its warnings are not the user's business

@@ -11,28 +11,22 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from geolocate.artifacts.sidecar_schema import check_prediction_sidecar
-from geolocate.data.images import BadImage, load_rgb
+from geolocate.data.images import BadImage
 from geolocate.evaluate.conformal import radius_for
 from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import predicted_positions
 from geolocate.geo import haversine_km
-from geolocate.inference.exif import exif_latlon
+from geolocate.inference.geojson import cell_polygon
 from geolocate.inference.preprocess import Preprocess
-
-
-@dataclass
-class Failure:
-    """A file that could not be predicted, with a one-line reason."""
-
-    file: str
-    reason: str
+from geolocate.inference.provenance import describe_model
+from geolocate.inference.result import Failure
+from geolocate.inference.sources import Source, decode, source_name
 
 
 class PhotoPredictor:
@@ -57,35 +51,52 @@ class PhotoPredictor:
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
 
+    four_view = False  # one photo per prediction
+
+    def describe(self) -> dict:
+        """Which model answers (provenance, JSON-ready)."""
+        return describe_model(self.meta, self.engine)
+
     def predict_files(self, files: Iterable[Path], top: int = 5, batch_size: int = 32, truth: dict | None = None,
                       workers: int = 4) -> tuple[list[dict], list[Failure]]:
-        """Predict every file; bad files become `Failure`s and the others are still predicted."""
+        """Predict every file (truth: {str(file): (lat, lon)}); bad files become `Failure`s, the others are still predicted."""
         files = list(files)
+        truths = [(truth or {}).get(str(f)) for f in files]
+        return self.predict_items(files, top, batch_size, truths, workers=workers)
+
+    def predict_items(self, sources: Sequence[Source], top: int = 5, batch_size: int = 32,
+                      truths: Sequence | None = None, names: Sequence[str] | None = None,
+                      workers: int = 4) -> tuple[list[dict], list[Failure]]:
+        """Rows for photos given as paths, bytes, PIL images or arrays; `truths[i]` is (lat, lon) or None (then EXIF GPS)."""
+        names = list(names) if names is not None else [source_name(s, i) for i, s in enumerate(sources)]
+        items = list(zip(names, sources, truths if truths is not None else [None] * len(sources)))
         rows, failures = [], []
-        for batch in _batches(self._decoded(files, workers if len(files) > 1 else 0), batch_size):
-            good = [(f, arr) for f, arr in batch if not isinstance(arr, Failure)]
-            failures += [arr for _, arr in batch if isinstance(arr, Failure)]
+        for batch in _batches(self._decoded(items, workers if len(items) > 1 else 0), batch_size):
+            good = [item for item in batch if not isinstance(item, Failure)]
+            failures += [item for item in batch if isinstance(item, Failure)]
             if good:
-                logits, embeddings = self._forward(np.stack([arr for _, arr in good]))
-                rows += self._rows([f for f, _ in good], logits, embeddings, top, truth)
+                logits, embeddings = self._forward(np.stack([arr for _, arr, _ in good]))
+                rows += self._rows([(name, true) for name, _, true in good], logits, embeddings, top)
         return rows, failures
 
-    def _decode(self, f: Path):
+    def _decode(self, item: tuple[str, Source, tuple | None]):
+        name, source, truth = item
         try:
-            return f, self.preprocess(load_rgb(f, self.preprocess.resize, margin=1.0))
+            photo = decode(source, self.preprocess.resize)
         except BadImage as exc:
-            return f, Failure(str(f), str(exc))
+            return Failure(name, str(exc))
+        return name, self.preprocess(photo.image), truth or photo.gps
 
-    def _decoded(self, files: list[Path], workers: int) -> Iterator[tuple[Path, object]]:
+    def _decoded(self, items: list, workers: int) -> Iterator:
         if workers <= 0:  # one photo: a pool would only cost its start-up
-            yield from map(self._decode, files)
+            yield from map(self._decode, items)
             return
         # A bounded window of futures: decoding runs ahead of the network, memory stays flat.
         window = workers * 8
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
-            for f in files:
-                pending.append(pool.submit(self._decode, f))
+            for item in items:
+                pending.append(pool.submit(self._decode, item))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
@@ -100,36 +111,34 @@ class PhotoPredictor:
         lat, lon = predicted_positions(probs, self.centroids, self.position, self.weighted_topk)
         return np.stack([lat, lon], axis=1), self.position
 
-    def position_of(self, probs: np.ndarray) -> tuple[float, float]:
-        """The (lat, lon) of one probability row by the sidecar's position mode (no retrieval)."""
-        lat, lon = predicted_positions(probs[None, :], self.centroids, self.position, self.weighted_topk)
-        return float(lat[0]), float(lon[0])
-
-    def _rows(self, files: list[Path], logits: np.ndarray, embeddings, top: int, truth: dict | None) -> list[dict]:
+    def _rows(self, items: list[tuple[str, tuple | None]], logits: np.ndarray, embeddings, top: int) -> list[dict]:
         probs = softmax(logits, self.temperature)
         pos, how = self.positions(probs, embeddings)
-        conf = probs.max(axis=1)
-        radius = radius_for(conf, self.radius) if self.radius else [None] * len(files)
-        return [self._row(f, p, pos[i], how, radius[i], top, truth) for i, (f, p) in enumerate(zip(files, probs))]
+        radius = radius_for(probs.max(axis=1), self.radius) if self.radius else [None] * len(items)
+        return [prediction_row(name, probs[i], pos[i], how, radius[i], self.classes, top, true)
+                for i, (name, true) in enumerate(items)]
 
-    def _row(self, file: Path, probs: np.ndarray, pos, how: str, radius, top: int, truth: dict | None) -> dict:
-        order = np.argsort(-probs, kind="stable")[:top]
-        lat, lon = float(pos[0]), float(pos[1])
-        row = {
-            "file": str(file), "lat": lat, "lon": lon, "position": how,
-            "confidence": float(probs[order[0]]),
-            "radius_km": None if radius is None else float(radius),
-            "top": [self._class_entry(rank + 1, int(k), float(probs[k])) for rank, k in enumerate(order)],
-        }
-        true = (truth or {}).get(str(file)) or exif_latlon(file)
-        row["true_lat"], row["true_lon"] = true if true else (None, None)
-        row["error_km"] = float(haversine_km(lat, lon, *true)) if true else None
-        return row
 
-    def _class_entry(self, rank: int, k: int, prob: float) -> dict:
-        c = self.classes[k]
-        return {"rank": rank, "cell_id": c["cell_id"], "city": c.get("city"), "lat": c["centroid_lat"],
-                "lon": c["centroid_lon"], "prob": prob}
+def prediction_row(name: str, probs: np.ndarray, pos, how: str, radius, classes: list[dict], top: int,
+                   truth: tuple[float, float] | None) -> dict:
+    """One prediction in `Result`'s fields: position, confidence, radius, top-k classes, truth and error.
+
+    `classes[k]` has cell_id, city and centroid_lat/lon; both systems build their rows here.
+    """
+    order = np.argsort(-probs, kind="stable")[:top]
+    lat, lon = float(pos[0]), float(pos[1])
+    return {
+        "file": name, "lat": lat, "lon": lon, "position": how, "confidence": float(probs.max()),
+        "radius_km": None if radius is None else float(radius),
+        "top": [_class_entry(rank + 1, classes[int(k)], float(probs[k])) for rank, k in enumerate(order)],
+        "true_lat": truth[0] if truth else None, "true_lon": truth[1] if truth else None,
+        "error_km": float(haversine_km(lat, lon, *truth)) if truth else None,
+    }
+
+
+def _class_entry(rank: int, c: dict, prob: float) -> dict:
+    return {"rank": rank, "cell_id": c["cell_id"], "city": c.get("city"), "lat": c["centroid_lat"],
+            "lon": c["centroid_lon"], "prob": prob, "polygon": cell_polygon(c["cell_id"])}
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:

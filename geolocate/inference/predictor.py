@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from geolocate.errors import UserError
-from geolocate.inference.photo_predictor import Failure, PhotoPredictor  # noqa: F401 - Failure re-exported
+from geolocate.inference.photo_predictor import PhotoPredictor
 
 ENGINES = ("auto", "onnx", "torch")
 
@@ -34,28 +34,34 @@ class Predictor(PhotoPredictor):
 
     @classmethod
     def load(cls, ref: str | Path, paths=None, device: str = "cpu") -> "Predictor":
-        from geolocate.artifacts.checkpoint import load_checkpoint
+        """The torch predictor of any checkpoint reference (`resolve_checkpoint`'s forms)."""
         from geolocate.artifacts.resolve import resolve_checkpoint
+
+        return cls.load_stem(resolve_checkpoint(ref, paths), device)
+
+    @classmethod
+    def load_stem(cls, stem: Path, device: str = "cpu") -> "Predictor":
+        """The torch predictor of a resolved checkpoint stem."""
+        from geolocate.artifacts.checkpoint import load_checkpoint
         from geolocate.inference.onnx_predictor import load_model_index
 
-        model, meta = load_checkpoint(ref, paths, device=device)
-        return cls(model, meta, device, load_model_index(resolve_checkpoint(ref, paths), meta), source=f"checkpoint {ref}")
+        model, meta = load_checkpoint(stem, device=device)
+        return cls(model, meta, device, load_model_index(stem, meta), source=f"checkpoint {stem}")
 
-    def predict_files(self, files, top: int = 5, batch_size: int = 32, truth: dict | None = None, workers: int = 4):
+    def predict_items(self, sources, top: int = 5, batch_size: int = 32, truths=None, names=None, workers: int = 4):
         import torch
 
-        files = list(files)
         # Decode threads take the cores torch leaves free (at least one): on 2 cores, 4 decoders
         # would only steal time from the forward they are meant to feed.
         workers = min(workers, max(1, (os.cpu_count() or 1) - torch.get_num_threads()))
-        if len(files) == 1:  # one photo: extra threads only fight over a tiny forward
+        if len(sources) == 1:  # one photo: extra threads only fight over a tiny forward
             previous = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                return super().predict_files(files, top, batch_size, truth, workers)
+                return super().predict_items(sources, top, batch_size, truths, names, workers)
             finally:
                 torch.set_num_threads(previous)
-        return super().predict_files(files, top, batch_size, truth, workers)
+        return super().predict_items(sources, top, batch_size, truths, names, workers)
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         import torch
@@ -68,35 +74,51 @@ class Predictor(PhotoPredictor):
             return self.model(x).float().cpu().numpy(), None
 
 
-def load_predictor(ref: str | Path, paths=None, engine: str = "auto", device: str = "cpu") -> PhotoPredictor:
-    """The predictor for `ref`: ONNX when the checkpoint has a matching graph (or `engine="onnx"`), else torch.
+def load_predictor(stem: Path, engine: str = "auto", device: str = "cpu", runs: Path | None = None) -> PhotoPredictor:
+    """The predictor of a resolved checkpoint stem: ONNX when its weights have an exported graph (or `engine="onnx"`), else torch.
+
+    `runs` (the project's runs directory) lets `models/best` use the graph `export-model` wrote
+    beside the run checkpoint it was promoted from.
 
     Raises:
-        UserError: `engine="onnx"` and the checkpoint has no graph (says how to export one).
+        UserError: an unknown engine, or `engine="onnx"` and the checkpoint has no graph (says how to export one).
     """
     from geolocate.artifacts.checkpoint import read_sidecar
-    from geolocate.artifacts.resolve import resolve_checkpoint
 
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
-    if engine == "torch":
-        return _torch_predictor(ref, paths, device)
-    stem = resolve_checkpoint(ref, paths)
-    meta = read_sidecar(stem, paths)
-    if has_graph(stem, meta):
+    meta = read_sidecar(stem) if engine != "torch" else None
+    graph = graph_of(stem, meta, runs) if meta is not None else None
+    if graph is not None:
         from geolocate.inference.onnx_predictor import OnnxPredictor
 
-        return OnnxPredictor.load(stem, meta)
+        return OnnxPredictor.load(stem, meta, graph=graph)
     if engine == "onnx":
         raise UserError(f"checkpoint {stem} has no exported graph; write one with `geolocate export-model --run <run>` "
                         f"(or freeze the run), or use --engine torch")
-    return _torch_predictor(stem, paths, device)
+    from geolocate.device import resolve_device  # torch only on this path
+
+    return Predictor.load_stem(stem, device=str(resolve_device(device)))
 
 
-def _torch_predictor(ref, paths, device: str) -> "Predictor":
-    from geolocate.train.distributed import resolve_device  # torch only on this path
+def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> Path | None:
+    """The ONNX graph exported from these very weights: beside the checkpoint, or beside the run
+    checkpoint it was promoted from (`export-model` writes it there; `models/best` is a copy)."""
+    from geolocate.artifacts.checkpoint import read_sidecar
+    from geolocate.artifacts.resolve import GRAPH_SUFFIX, file_of
+    from geolocate.paths import slug
 
-    return Predictor.load(ref, paths, device=str(resolve_device(device)))
+    if has_graph(stem, meta):
+        return file_of(stem, GRAPH_SUFFIX)
+    run_id = meta.get("run_id")
+    if runs is None or not isinstance(run_id, str) or not run_id or slug(run_id) != run_id:
+        return None  # an id that is not a plain name never becomes a path
+    twin = Path(runs) / run_id / "best"
+    if not file_of(twin, GRAPH_SUFFIX).is_file() or not file_of(twin, ".json").is_file():
+        return None
+    twin_meta = read_sidecar(twin)
+    same = twin_meta.get("weights_id") == meta.get("weights_id")
+    return file_of(twin, GRAPH_SUFFIX) if same and has_graph(twin, twin_meta) else None
 
 
 def has_graph(stem: Path, meta: dict) -> bool:

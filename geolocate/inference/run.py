@@ -1,7 +1,12 @@
-"""`geolocate predict` for single-view models: files in, a table / JSON / CSV / Parquet / GeoJSON out."""
+"""`geolocate predict`'s output: a loaded `Geolocator`'s answers as a table / JSON / CSV / Parquet / GeoJSON.
+
+Single photos and four-view locations give rows with the same fields (`inference.result`), so
+everything here serves both systems; which inputs a command reads is `systems.predict_inputs`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,35 +18,53 @@ from geolocate.cells.classes import cell_label
 from geolocate.console import console, emit, stdout
 from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
-from geolocate.inference.photo_predictor import Failure
-from geolocate.inference.provenance import describe_model, model_line
 from geolocate.files import not_regular_reason
+from geolocate.inference.provenance import model_line
+from geolocate.inference.result import Failure
+
+OUT_SUFFIXES = (".csv", ".parquet")
 
 
-def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth: tuple[float, float] | None,
-                out: Path | None, as_json: bool, engine: str = "auto", geojson: Path | None = None,
-                device: str = "cpu") -> int:
-    """Predict, print and write; returns the exit code (1 when some photo failed).
+@dataclass
+class Inputs:
+    """What one `predict` command asks about: photos, or four-view locations (dicts view → photo)."""
 
-    `device` is `predict.device` (auto, cpu, cuda, cuda:N, mps); it matters only on the torch engine.
-    """
-    from geolocate.artifacts.resolve import resolve_checkpoint
-    from geolocate.inference.predictor import load_predictor
+    items: list
+    names: list[str]  # how results and failures name each item (a path, a location id)
+    truths: list | None = None  # (lat, lon) or None per item; None: EXIF GPS where a photo has it
+    shown: dict[str, str] = field(default_factory=dict)  # the table's shorter name for a result
+    noun: str = "photos"
 
+
+def photo_inputs(photos: list[Path], truth: tuple[float, float] | None) -> Inputs:
+    """Files and folders of photos as `predict` inputs (folders expanded, sorted)."""
+    if not photos:
+        raise UserError("no photo given; usage: geolocate predict photo.jpg [--top 5]")
     files = expand_photos(photos)
     if not files:
         raise UserError(f"no photos found in {', '.join(map(str, photos))}")
-    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
-        raise UserError(f"--out {out}: use a .csv or .parquet file name")
-    stem = resolve_checkpoint(ref, paths)  # a missing model is said first, as before
     if len(files) == 1 and (reason := not_regular_reason(files[0])) is not None:
-        raise UserError(f"{files[0]}: {reason}")  # before torch and the model load: nothing to predict
-    predictor = load_predictor(stem, paths, engine, device)  # resolved once, here
-    truths = {str(f): truth for f in files} if truth else None
-    rows, failures = predictor.predict_files(files, top=top, batch_size=batch_size, truth=truths)
-    if len(files) == 1 and failures:
-        raise UserError(failures[0].reason)
-    about = describe_model(predictor.meta, predictor.engine)
+        raise UserError(f"{files[0]}: {reason}")
+    return Inputs(files, [str(f) for f in files], [truth] * len(files) if truth else None, display_names(photos, files))
+
+
+def check_out(out: Path | None) -> None:
+    if out is not None and out.suffix.lower() not in OUT_SUFFIXES:
+        raise UserError(f"--out {out}: use a .csv or .parquet file name")
+
+
+def run_predict(geolocator, inputs: Inputs, top: int, batch_size: int, out: Path | None, as_json: bool,
+                geojson: Path | None = None) -> int:
+    """Predict with a loaded `Geolocator`, print and write; returns the exit code (1 when some input failed).
+
+    A run where nothing could be predicted lists the failures and ends with a one-line error
+    (exit 2) and writes nothing.
+    """
+    check_out(out)
+    batch = geolocator.predict_many(inputs.items, top=top, batch_size=batch_size, truths=inputs.truths, names=inputs.names)
+    rows, failures, about = [r.to_dict(model=False) for r in batch.results], batch.failures, batch.model
+    if not rows:
+        _nothing_predicted(inputs, failures)
     _say_which_model(about)  # after the one-line error above: a failed photo says only what went wrong
     if out is not None:  # written first: a photo name that cannot be printed must not lose the batch
         _write(out, rows)
@@ -49,12 +72,22 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
         from geolocate.inference.geojson import write_geojson
 
         write_geojson(geojson, rows, about)
-    _show(rows, failures, as_json, about, display_names(photos, files))
+    if as_json:
+        emit(batch.to_dict(), as_json)  # `inference.result.document`: the one serializer
+    _show(rows, failures, as_json, inputs)
     if out is not None:
         console.print(f"[green]✓[/] wrote {len(rows)} rows to {out}")
     if geojson is not None:
-        console.print(f"[green]✓[/] wrote {geojson} (GeoJSON, {len(rows)} photos)")
+        console.print(f"[green]✓[/] wrote {geojson} (GeoJSON, {len(rows)} {inputs.noun})")
     return 1 if failures else 0
+
+
+def _nothing_predicted(inputs: Inputs, failures: list[Failure]) -> None:
+    if len(inputs.items) == 1:
+        raise UserError(failures[0].reason if failures else "nothing to predict")
+    for f in failures:
+        console.print(f"[red]error:[/] {escape(f.reason)}", soft_wrap=True)
+    raise UserError(f"none of the {len(inputs.items)} {inputs.noun} could be predicted ({len(failures)} failures above); nothing written")
 
 
 def _say_which_model(about: dict) -> None:
@@ -73,23 +106,28 @@ def display_names(photos: list[Path], files: list[Path]) -> dict[str, str]:
     return names
 
 
-def _show(rows: list[dict], failures: list[Failure], as_json: bool, about: dict, names: dict[str, str]) -> None:
+def _show(rows: list[dict], failures: list[Failure], as_json: bool, inputs: Inputs) -> None:
     for f in failures:
         console.print(f"[red]error:[/] {escape(f.reason)}", soft_wrap=True)
     if as_json:
-        emit({"model": about, "predictions": rows, "failures": [f.__dict__ for f in failures]}, as_json)
         return
-    if len(rows) == 1 and not failures:
+    if len(rows) == 1 and not failures and len(inputs.items) == 1:
         stdout.print(_row_table(rows[0]))
         return
     if rows:
-        stdout.print(_photos_table(rows, names))
-    stdout.print(summary_line(rows, failures), soft_wrap=True)
+        stdout.print(_photos_table(rows, inputs.shown, inputs.noun))
+    stdout.print(summary_line(rows, failures, inputs.noun, len(inputs.items)), soft_wrap=True)
 
 
-def summary_line(rows: list[dict], failures: list[Failure]) -> str:
-    """'12 photos, 1 failed; median error 3.41 km over 10 with known truth' (EXIF GPS or --lat/--lon)."""
-    line = f"{len(rows) + len(failures)} photos, {len(failures)} failed"
+def summary_line(rows: list[dict], failures: list[Failure], noun: str = "photos", total: int | None = None) -> str:
+    """'12 photos, 1 failed; median error 3.41 km over 10 with known truth' (EXIF GPS, --lat/--lon or the table's).
+
+    Four-view batches also count the unreadable views of locations still predicted from the others.
+    """
+    total = len(rows) + len(failures) if total is None else total
+    line = f"{total} {noun}, {total - len(rows)} failed"
+    if len(failures) > total - len(rows):
+        line += f" ({len(failures) - (total - len(rows))} unreadable views)"
     errors = sorted(r["error_km"] for r in rows if r.get("error_km") is not None)
     if errors:
         line += f"; median error {float(np.median(errors)):.2f} km over {len(errors)} with known truth"
@@ -114,9 +152,9 @@ def _row_table(row: dict) -> Table:
     return table
 
 
-def _photos_table(rows: list[dict], names: dict[str, str]) -> Table:
+def _photos_table(rows: list[dict], names: dict[str, str], noun: str = "photos") -> Table:
     """One row per photo with its top-k (every --top class, one per line); long names fold, never cut."""
-    table = Table(title=f"{len(rows)} photos", title_justify="left")
+    table = Table(title=f"{len(rows)} {noun}", title_justify="left")
     table.add_column("file", overflow="fold", ratio=2)
     table.add_column("lat, lon (90% radius)", no_wrap=True)
     table.add_column("top classes", overflow="fold", ratio=2)

@@ -81,7 +81,7 @@ def scout_views(ctx: PhaseContext, model, name: str):
     cache = FeatureCache(ctx.paths.data.features, name, model, lock=ctx.paths.data.lock)
     # The backbone pass is the only heavy step of scout-sniper training: it runs on train.device
     # (auto: the GPU when there is one).
-    from geolocate.train.distributed import resolve_device
+    from geolocate.device import resolve_device
 
     device = str(resolve_device(ctx.cfg.train.device))
     rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)

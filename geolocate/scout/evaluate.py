@@ -51,7 +51,24 @@ def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: st
     metrics["baselines"] = location_baselines(cfg, ctx, centroids)
     metrics["collapse"] = _collapse(ctx, val_rows)
     metrics["head_selection"] = bundle.get("heads") or {}
+    metrics["radius"] = _credible_radius(root, val_rows, test_rows)
     return _write(ctx, cfg, metrics, test_rows, time.perf_counter() - start)
+
+
+def _credible_radius(root: Path, val_rows, test_rows) -> dict | None:
+    """Fit the conformal radius on val (after the sniper) into the bundle, where `predict` reads it; measure it on test."""
+    from geolocate.evaluate.conformal import coverage, fit_radius
+    from geolocate.evaluate.position import position_errors_km
+    from geolocate.scout.bundle import update_bundle
+
+    (val, val_outs), (test, test_outs) = val_rows, test_rows
+    if val is None or val.after is None:
+        return None
+    table = fit_radius(val.confidence, position_errors_km(val.after, val_outs[0]["latlon"]))
+    update_bundle(root, radius=table)
+    if test is None or test.after is None:
+        return {"table": table}
+    return {"table": table, "test": coverage(test.confidence, position_errors_km(test.after, test_outs[0]["latlon"]), table)}
 
 
 def _collapse(ctx, val_rows) -> str | None:

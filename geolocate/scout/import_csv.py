@@ -72,7 +72,7 @@ def read_table(csv_path: Path) -> list[dict[str, str]]:
     return [{**row, "id": (row[id_column] or "").strip()} for row in rows]
 
 
-def check_rows(rows: list[dict], csv_path: Path, base: Path) -> None:
+def check_rows(rows: list[dict], csv_path: Path, base: Path, verdict: str = "nothing imported") -> None:
     """Refuse view paths leaving `base`, positions off the globe and ids given twice, naming
     the lines; nothing is imported from such a table.
 
@@ -96,7 +96,7 @@ def check_rows(rows: list[dict], csv_path: Path, base: Path) -> None:
                 problems.append(f"line {row['line']}: {view} {refused}")
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise UserError(f"{csv_path}: {'; '.join(problems[:3])}{more}; nothing imported")
+        raise UserError(f"{csv_path}: {'; '.join(problems[:3])}{more}; {verdict}")
 
 
 def azimuth_problem(text: str | None) -> str | None:
@@ -152,20 +152,30 @@ def _jpeg(path: Path) -> tuple[bytes, int, int]:
     return buffer.getvalue(), image.width, image.height
 
 
-def view_paths(row: dict[str, str]) -> list[tuple[str, float, str]]:
-    """(compass view, compass angle, path) of every non-empty view of a row.
+def compass_slots(row: dict) -> list[tuple[str, float, str]]:
+    """(compass view, bearing, column) of every filled view column of a row (a table's or a caller's dict).
 
     Vehicle-relative faces turn with the row's azimuth: a face looking at `azimuth + 90·k` goes to
     the cardinal view nearest that bearing (four faces 90° apart land on four distinct views).
+    `import-locations` and `predict` both read views here, so a table means the same to both.
     """
-    out = [(view, 90.0 * k, (row.get(view) or "").strip()) for k, view in enumerate(VIEWS)]
+    out = [(view, 90.0 * k, view) for k, view in enumerate(VIEWS)]
     azimuth = _float(row.get("azimuth"))
     if azimuth is not None:
         for k, face in enumerate(FACES):
             bearing = (azimuth + 90.0 * k) % 360.0
             slot = int(math.floor(bearing / 90.0 + 0.5)) % 4  # floor(x + .5): same rounding for every face
-            out.append((VIEWS[slot], bearing, (row.get(face) or "").strip()))
-    return [(view, angle, name) for view, angle, name in out if name]
+            out.append((VIEWS[slot], bearing, face))
+    return [(view, angle, column) for view, angle, column in out if _filled(row.get(column))]
+
+
+def view_paths(row: dict[str, str]) -> list[tuple[str, float, str]]:
+    """(compass view, compass angle, path) of every non-empty view of a table row."""
+    return [(view, angle, str(row[column]).strip()) for view, angle, column in compass_slots(row)]
+
+
+def _filled(value) -> bool:
+    return value is not None and (not isinstance(value, str) or value.strip() != "")
 
 
 def group_of(row: dict[str, str]) -> str:
@@ -174,7 +184,9 @@ def group_of(row: dict[str, str]) -> str:
     return f"import:group:{group}" if group else f"import:{row['id']}"
 
 
-def _float(text: str | None) -> float | None:
+def _float(text: str | float | None) -> float | None:
+    if isinstance(text, (int, float)):
+        return float(text)
     return float(text) if (text or "").strip() else None  # checked by `position_problem` first
 
 

@@ -1,25 +1,31 @@
-"""`geolocate predict --views …` and `--locations table.csv`: the scout-sniper from up to four views.
+"""The four-view (scout-sniper) predictor: a location's views in, a `Result`'s fields out.
 
-A location is up to four photos (north, east, south, west; any subset). Each scout embeds the
-views with its own preprocessing (CLIP and ImageNet normalisations differ), fuses them with a
-mask for the missing ones, and the ensemble and the sniper give a region ranking and a position
-(`scout.bundle.combine`, the same code evaluation uses). Unreadable views are reported and
-treated as missing; a location left with no view cannot be predicted and is reported too.
+A location is up to four photos, given by compass direction (north, east, south, west) or by face
+relative to the vehicle (front, right, back, left) with its heading (`azimuth`); faces are turned
+into compass views by `scout.import_csv.compass_slots`, the code `import-locations` uses, so a table
+means the same to both. Each view is decoded once (paths, bytes, PIL images or arrays, as for
+single photos); each scout embeds it with its own preprocessing (CLIP and ImageNet normalisations
+differ) and fuses the views with a mask for the missing ones; the ensemble and the sniper give a
+region ranking and a position (`scout.bundle.combine`, the code evaluation uses). Rows carry the
+fields of single-photo predictions: confidence, credible radius (the bundle's conformal table,
+fitted on val by `evaluate`), top-k regions, truth and error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import polars as pl
 import torch
 
-from geolocate import atomic
-from geolocate.console import console, emit, stdout
+from geolocate.data.images import BadImage
 from geolocate.errors import UserError
+from geolocate.inference.result import Failure
+from geolocate.inference.sources import Decoded, decode
 from geolocate.schemas import VIEWS
+from geolocate.scout.import_csv import FACES, compass_slots
 
 
 def resolve_bundle(ref: str | Path, paths) -> Path:
@@ -39,163 +45,187 @@ def resolve_bundle(ref: str | Path, paths) -> Path:
     return root
 
 
+def location_views(item: Any) -> dict[str, Any]:
+    """A location as {compass view: photo}: from a dict (compass views, or faces with `azimuth`),
+    a list in N, E, S, W order, or one photo (taken as the north view)."""
+    if isinstance(item, dict):
+        if any(item.get(face) is not None for face in FACES) and item.get("azimuth") is None:
+            raise UserError("front/right/back/left views need an 'azimuth' (the vehicle's heading, degrees from north)")
+        return {view: item[column] for view, _, column in compass_slots(item)}
+    if isinstance(item, (list, tuple)):
+        if len(item) > len(VIEWS):
+            raise UserError(f"a location has at most four views (north, east, south, west), got {len(item)}")
+        return {view: photo for view, photo in zip(VIEWS, item) if photo is not None}
+    return {VIEWS[0]: item}
+
+
 @dataclass
+class _Location:
+    """One location's decoded views (None where missing or unreadable) and its EXIF truth."""
+
+    views: list[Decoded | None]
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def readable(self) -> bool:
+        return any(v is not None for v in self.views)
+
+    @property
+    def gps(self) -> tuple[float, float] | None:
+        return next((v.gps for v in self.views if v is not None and v.gps), None)
+
+
 class ScoutSniperPredictor:
     """The scouts (multi-view models), the ensemble weights, the sniper and the regions of a bundle."""
 
-    scouts: list
-    weights: list[float]
-    sniper: torch.nn.Module
-    regions: list[dict]
-    position: dict = field(default_factory=dict)  # `combine`'s position arguments, from the bundle
+    engine = "torch"
+    four_view = True
+
+    def __init__(self, scouts: list, weights: list[float], sniper, meta: dict, bundle: dict, device: str = "cpu") -> None:
+        from geolocate.inference.preprocess import Preprocess
+        from geolocate.models.features import preprocessing_of
+        from geolocate.scout.bundle import position_of
+
+        self.scouts, self.weights, self.sniper, self.meta = scouts, weights, sniper, meta
+        self.regions = meta["classes"]
+        self.centroids = np.array([[r["centroid_lat"], r["centroid_lon"]] for r in self.regions])
+        self.position = position_of(bundle)
+        self.radius = bundle.get("radius")
+        self.device = torch.device(device)
+        self.preprocess = [Preprocess(preprocessing_of(model)) for model in scouts]
+        self.phases = list(bundle["scouts"])
 
     @classmethod
-    def load(cls, root: Path) -> "ScoutSniperPredictor":
+    def load(cls, root: Path, engine: str = "auto", device: str = "cpu") -> "ScoutSniperPredictor":
         from geolocate.artifacts.checkpoint import load_checkpoint
-        from geolocate.scout.bundle import SNIPER, load_sniper, position_of, require_bundle
+        from geolocate.device import resolve_device
+        from geolocate.scout.bundle import SNIPER, load_sniper, require_bundle
 
+        if engine == "onnx":
+            raise UserError("four-view models have no ONNX graph yet; use --engine auto or torch")
+        device = str(resolve_device(device))
         bundle = require_bundle(root)
-        loaded = [load_checkpoint(root / phase) for phase in bundle["scouts"]]
+        loaded = [load_checkpoint(root / phase, device=device) for phase in bundle["scouts"]]
         sniper, _ = load_sniper(root / SNIPER)
-        return cls([model for model, _ in loaded], bundle["weights"], sniper, loaded[0][1]["classes"], position_of(bundle))
+        return cls([model for model, _ in loaded], bundle["weights"], sniper, loaded[0][1], bundle, device)
 
-    def predict(self, locations: list[dict[str, Path | None]], top: int, batch_size: int = 32) -> tuple[list[dict], list[dict]]:
-        """One row per location with at least one readable view; failures per unreadable view."""
-        from geolocate.scout.bundle import combine
-        from geolocate.scout.heads import head_outputs
+    def describe(self) -> dict:
+        from geolocate.inference.provenance import describe_model
 
-        logits, fused, failures, mask = [], [], [], None
-        for model in self.scouts:
-            views, bad = _location_features(model, locations, batch_size)
-            mask = views.mask if mask is None else mask & views.mask
-            failures = bad  # the same files fail for every scout: keep one report
-            z, f = head_outputs(model.head, views)
-            logits.append(z)
-            fused.append(f)
-        centroids = np.array([[r["centroid_lat"], r["centroid_lon"]] for r in self.regions])
-        result = combine(logits, fused, self.weights, centroids, self.sniper, **self.position)
-        ok = mask.any(dim=1).numpy()
-        rows = [self._row(i, result, top) for i in range(len(locations)) if ok[i]]
-        failures += [{"location": i, "view": None, "reason": "no readable view"} for i in np.flatnonzero(~ok)]
+        return describe_model(self.meta, self.engine, model=f"scout-sniper ({' + '.join(self.phases)} + sniper)")
+
+    def predict_items(self, items: list, top: int = 5, batch_size: int = 32, truths=None,
+                      names=None) -> tuple[list[dict], list[Failure]]:
+        """Rows for locations (see `location_views`); a location with no readable view becomes a `Failure`.
+
+        Each unreadable view is a `Failure` too, and its location is predicted from the others.
+        """
+        names = list(names) if names is not None else [f"location {i + 1}" for i in range(len(items))]
+        truths = list(truths) if truths is not None else [None] * len(items)
+        rows, failures = [], []
+        for start in range(0, len(items), batch_size):
+            chunk = range(start, min(start + batch_size, len(items)))
+            locations = [self._decode(location_views(items[i]), names[i], failures) for i in chunk]
+            good = [(i, loc) for i, loc in zip(chunk, locations) if loc.readable]
+            failures += [Failure(names[i], f"{names[i]}: no readable view") for i, loc in zip(chunk, locations) if not loc.readable]
+            if good:
+                rows += self._rows([loc for _, loc in good], [names[i] for i, _ in good],
+                                   [truths[i] for i, _ in good], top)
         return rows, failures
 
-    def _row(self, i: int, result, top: int) -> dict:
-        from geolocate.evaluate.metrics import topk_indices
+    def _decode(self, views: dict[str, Any], name: str, failures: list[Failure]) -> _Location:
+        side = max(p.resize for p in self.preprocess)
+        decoded: list[Decoded | None] = []
+        for view in VIEWS:
+            photo = views.get(view)
+            try:
+                decoded.append(None if photo is None else decode(photo, side))
+            except BadImage as exc:
+                failures.append(Failure(name, f"{name}, {view} view: {exc}"))
+                decoded.append(None)
+        return _Location(decoded, {v: str(p) for v, p in views.items() if isinstance(p, (str, Path))})
 
-        best = topk_indices(result.probs[i:i + 1], top)[0]
-        return {"location": i, "lat": float(result.after[i, 0]), "lon": float(result.after[i, 1]),
-                "region": self.regions[int(result.top1[i])]["cell_id"], "confidence": float(result.confidence[i]),
-                "centroid_lat": float(result.before[i, 0]), "centroid_lon": float(result.before[i, 1]),
-                "top": [self._region_entry(rank, int(k), float(result.probs[i, k])) for rank, k in enumerate(best, 1)]}
+    def _rows(self, locations: list[_Location], names: list[str], truths: list, top: int) -> list[dict]:
+        from geolocate.evaluate.conformal import radius_for
+        from geolocate.inference.photo_predictor import prediction_row
+        from geolocate.scout.bundle import combine
 
-    def _region_entry(self, rank: int, k: int, prob: float) -> dict:
-        """One top-k entry, keyed like single-photo predictions (`region` in place of `cell_id`)."""
-        r = self.regions[k]
-        return {"rank": rank, "region": r["cell_id"], "lat": r["centroid_lat"], "lon": r["centroid_lon"], "prob": prob}
+        mask = torch.tensor([[v is not None for v in loc.views] for loc in locations])
+        logits, fused = [], []
+        for model, preprocess in zip(self.scouts, self.preprocess):
+            z, f = self._scout_outputs(model, preprocess, locations, mask)
+            logits.append(z)
+            fused.append(f)
+        result = combine(logits, fused, self.weights, self.centroids, self.sniper, **self.position)
+        placed, how = (result.after, "sniper") if result.after is not None else (result.before, self.position["position"])
+        radius = radius_for(result.confidence, self.radius) if self.radius else [None] * len(locations)
+        rows = []
+        for i, loc in enumerate(locations):
+            row = prediction_row(names[i], result.probs[i], placed[i], how, radius[i], self.regions, top, truths[i] or loc.gps)
+            rows.append({**row, "views": loc.names or None})
+        return rows
+
+    def _scout_outputs(self, model, preprocess, locations: list[_Location], mask: torch.Tensor):
+        """(logits, fused features) of one scout for the locations' readable views."""
+        from geolocate.models.features import embedding_fn
+        from geolocate.scout.data import ViewSet
+        from geolocate.scout.heads import head_outputs
+
+        slots = [(i, v) for i, loc in enumerate(locations) for v, d in enumerate(loc.views) if d is not None]
+        batch = torch.from_numpy(np.stack([preprocess(locations[i].views[v].image) for i, v in slots])).to(self.device)
+        with torch.inference_mode():
+            embedded = embedding_fn(model)(batch).float().cpu()
+        features = torch.zeros(len(locations), len(VIEWS), embedded.shape[1])
+        for row, (i, v) in enumerate(slots):
+            features[i, v] = embedded[row]
+        n = len(locations)
+        views = ViewSet([str(i) for i in range(n)], features, mask, torch.zeros(n, dtype=torch.long), torch.zeros(n, 2))
+        return head_outputs(model.head.cpu(), views)
 
 
-def _location_features(model, locations: list[dict], batch_size: int):
-    """A `ViewSet` of the locations' view embeddings by `model` (unreadable views masked out)."""
-    from geolocate.models.features import embed_images
-    from geolocate.scout.data import ViewSet
+def location_inputs(photos: list[Path] | None, named: dict[str, Path | None], table: Path | None,
+                    truth: tuple[float, float] | None):
+    """`predict`'s four-view inputs: one location from the options (`--views` in N, E, S, W order,
+    overridden by --north…), or every row of a locations table (the `import-locations` layout,
+    given as --locations or as the folder holding its locations.csv)."""
+    from geolocate.inference.run import Inputs
 
-    slots = [(i, v, loc[view]) for i, loc in enumerate(locations) for v, view in enumerate(VIEWS) if loc.get(view)]
-    feats, bad = embed_images(model, [path for _, _, path in slots], batch_size)
-    bad_rows = {index: reason for index, reason in bad}
-    features = torch.zeros(len(locations), len(VIEWS), feats.shape[1])
-    mask = torch.zeros(len(locations), len(VIEWS), dtype=torch.bool)
-    for row, (i, v, _) in enumerate(slots):
-        if row not in bad_rows:
-            features[i, v], mask[i, v] = feats[row], True
-    failures = [{"location": slots[r][0], "view": VIEWS[slots[r][1]], "reason": reason} for r, reason in bad_rows.items()]
-    n = len(locations)
-    return ViewSet([str(i) for i in range(n)], features, mask, torch.zeros(n, dtype=torch.long), torch.zeros(n, 2)), failures
-
-
-def views_from_options(views: list[Path] | None, named: dict[str, Path | None]) -> dict[str, Path | None]:
-    """The location the options describe: `--views` in N, E, S, W order, overridden by --north… ."""
-    if views and len(views) > len(VIEWS):
-        raise UserError(f"--views takes at most four photos (north, east, south, west), got {len(views)}")
-    location = {view: None for view in VIEWS}
-    location.update(dict(zip(VIEWS, views or [])))
-    location.update({k: v for k, v in named.items() if v is not None})
-    if not any(location.values()):
+    if table is None and photos and len(photos) == 1 and Path(photos[0]).is_dir():
+        table, photos = _folder_table(Path(photos[0])), None
+    if table is not None:
+        if photos or any(named.values()):
+            raise UserError("give views either by position (--views n.jpg e.jpg …) or by name (--north …), "
+                            "or a --locations table, not several at once")
+        return _table_inputs(Path(table), truth)
+    location = location_views(list(photos or []))
+    location.update({view: path for view, path in named.items() if path is not None})
+    if not location:
         raise UserError("no view given; usage: geolocate predict --views north.jpg east.jpg south.jpg west.jpg")
-    return location
+    return Inputs([location], ["location"], [truth], noun="locations")
 
 
-def read_locations_csv(path: Path) -> tuple[list[str], list[dict[str, Path | None]]]:
-    """(ids, locations) of a competition-style table; view paths are relative to the table's directory."""
-    from geolocate.scout.import_csv import read_table
-
-    rows = read_table(Path(path))
-    base = Path(path).parent
-    locations = [{view: _view_path(base, row, view) for view in VIEWS} for row in rows]
-    return [row["id"] for row in rows], locations
-
-
-def _view_path(base: Path, row: dict, view: str) -> Path | None:
-    from geolocate.scout.import_csv import confined_view
-
-    name = (row.get(view) or "").strip()
-    if not name:
-        return None
-    path = confined_view(base, name)
-    if isinstance(path, str):
-        raise UserError(f"line {row['line']}: {path.replace('--images-dir', 'the table directory')}")
-    return path
+def _folder_table(folder: Path) -> Path:
+    """A folder of four-view locations is the folder of its locations table."""
+    table = folder / "locations.csv"
+    if not table.is_file():
+        raise UserError(f"{folder} is a folder: a four-view model reads its locations.csv (an id and view columns, "
+                        "as for import-locations), and there is none; give --locations TABLE or the views")
+    return table
 
 
-def run_predict_views(ref, paths, top: int, views, named_views: dict, locations_csv, out, as_json: bool,
-                      batch_size: int = 32) -> int:
-    """Predict one location (from options) or a table of them; returns the exit code (1 when a view failed)."""
-    if locations_csv is None:
-        ids, locations = ["location"], [views_from_options(views, named_views)]
-    else:
-        if out is None or Path(out).suffix.lower() != ".csv":
-            raise UserError("--locations needs --out submission.csv (the submission is written there)")
-        ids, locations = read_locations_csv(locations_csv)
-    predictor = ScoutSniperPredictor.load(resolve_bundle(ref, paths))
-    rows, failures = predictor.predict(locations, top, batch_size)
-    for row in rows:
-        row["id"] = ids[row.pop("location")]
-    for failure in failures:
-        failure["id"] = ids[failure.pop("location")]
-        console.print(f"[red]error:[/] {failure['id']} {failure['view'] or ''}: {failure['reason']}", soft_wrap=True)
-    if len(locations) == 1 and not rows:
-        raise UserError(f"no readable view: {failures[0]['reason'] if failures else 'nothing to predict'}")
-    if out is not None:  # written before anything is printed: a printing error must not lose the batch
-        write_submission(Path(out), rows)
-    _show(rows, failures, as_json, locations_csv is None)
-    if out is not None:
-        console.print(f"[green]✓[/] {len(rows)} locations → {out}")
-    return 1 if failures else 0
+def _table_inputs(table: Path, truth: tuple[float, float] | None):
+    """Every row of a locations table: its views (paths relative to the table), its id and its lat/lon truth."""
+    from geolocate.inference.run import Inputs
+    from geolocate.scout.import_csv import check_rows, read_table, view_paths
+
+    rows = [row for row in read_table(table) if row["id"]]
+    base = table.parent
+    check_rows(rows, table, base, verdict="nothing predicted")
+    items = [{view: base / name for view, _, name in view_paths(row)} for row in rows]
+    truths = [truth or _row_truth(row) for row in rows]
+    return Inputs(items, [row["id"] for row in rows], truths, {row["id"]: row["id"] for row in rows}, noun="locations")
 
 
-def write_submission(out: Path, rows: list[dict]) -> None:
-    """id, lat, lon, region, top-k regions (space-separated, best first)."""
-    frame = pl.DataFrame({"id": [r["id"] for r in rows], "lat": [r["lat"] for r in rows], "lon": [r["lon"] for r in rows],
-                          "region": [r["region"] for r in rows],
-                          "top_regions": [" ".join(t["region"] for t in r["top"]) for r in rows]},
-                         schema={"id": pl.Utf8, "lat": pl.Float64, "lon": pl.Float64, "region": pl.Utf8, "top_regions": pl.Utf8})
-    with atomic.atomic_path(out) as tmp:
-        frame.write_csv(tmp)
-
-
-def _show(rows: list[dict], failures: list[dict], as_json: bool, single: bool) -> None:
-    if as_json:
-        emit({"predictions": rows, "failures": failures}, as_json)
-        return
-    from rich.table import Table
-
-    for row in rows if single else []:
-        table = Table(title=f"{row['lat']:.5f}, {row['lon']:.5f} (region {row['region']}, sniper moved it from "
-                            f"{row['centroid_lat']:.4f}, {row['centroid_lon']:.4f})")
-        table.add_column("#", justify="right")
-        table.add_column("region")
-        table.add_column("probability", justify="right")
-        for item in row["top"]:
-            table.add_row(str(item["rank"]), item["region"], f"{item['prob']:.1%}")
-        stdout.print(table)
-    if not single:
-        console.print(f"{len(rows)} locations predicted, {len(failures)} unreadable views")
+def _row_truth(row: dict) -> tuple[float, float] | None:
+    lat, lon = (row.get("lat") or "").strip(), (row.get("lon") or "").strip()
+    return (float(lat), float(lon)) if lat and lon else None  # `check_rows` refused anything else

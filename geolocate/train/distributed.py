@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from geolocate.device import resolve_device
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -43,29 +45,6 @@ def setup(device_name: str = "auto") -> Dist:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return Dist(rank, world, local, device)
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`train.device` / `predict.device` as a torch device, refusing one this machine lacks.
-
-    Raises:
-        UserError: cuda or mps asked for but not available, naming what is.
-    """
-    from geolocate.errors import UserError
-
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if cuda else "cpu")
-    if name.startswith("cuda") and not cuda:
-        raise UserError(f"device {name!r}: no CUDA GPU is visible to torch {torch.__version__}; use --device cpu"
-                        + (" or mps" if mps else ""))
-    if name == "mps" and not mps:
-        raise UserError("device 'mps': Apple's Metal backend is not available here; use --device cpu")
-    if name == "cuda":
-        return torch.device(f"cuda:{local_rank}")
-    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
-        raise UserError(f"device {name!r}: only {torch.cuda.device_count()} CUDA devices (cuda:0 … cuda:{torch.cuda.device_count() - 1})")
-    return torch.device(name)
 
 
 def barrier(d: Dist) -> None:

@@ -17,7 +17,8 @@ PACKAGE = Path(geolocate.__file__).parent
 LAYERS = (
     # the floor; `data.images` is the one "does this photo decode?" every stage asks, `files` the
     # one "is this a regular file inside its root?", `manifest` the photo table's contract
-    ("geolocate", "errors", "console", "geo", "schemas", "atomic", "config", "paths", "lock", "files", "manifest", "data.images"),
+    ("geolocate", "errors", "console", "geo", "schemas", "atomic", "config", "paths", "lock", "files", "manifest", "data.images",
+     "device"),
     ("acquire", "synth"),  # photos in
     ("cells", "split"),  # labels and splits
     ("data", "models", "losses"),  # what training reads and builds
@@ -27,12 +28,17 @@ LAYERS = (
     ("inference",),  # the v1 predictor
     ("scout",),  # the second system's wing
     ("systems",),  # which system a run is
+    ("api",),  # `Geolocator`: the one seam every front end (predict, serve) calls
     ("ops",),  # batch, demo, clean-raw
+    ("serve",),  # the local page and JSON API over one loaded model
     ("cli", "__main__"),  # commands
 )
 # Registries import, once, the tables that register into them: the model zoo, the US city catalog.
 SELF_REGISTRATION = {frozenset({"geolocate.models.registry", "geolocate.models.zoo"}),
                      frozenset({"geolocate.acquire.catalog", "geolocate.acquire.catalog_us"})}
+# `geolocate.__getattr__` hands out the API on first use (`from geolocate import Geolocator`): a
+# facade over the top that nothing below calls, not a dependency of the floor.
+FACADE = {"geolocate": {"geolocate.api"}}
 
 
 def _module_name(path: Path) -> str:
@@ -66,7 +72,8 @@ def _exists(module: str) -> bool:
 
 
 def _graph() -> dict[str, set[str]]:
-    return {_module_name(p): _imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+    graph = {_module_name(p): _imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+    return {m: imports - FACADE.get(m, set()) for m, imports in graph.items()}
 
 
 def _layer(module: str) -> int:
@@ -147,3 +154,10 @@ def test_the_checks_can_fail(tmp_path):
     assert {"geolocate.scout.train", "geolocate.scout.bundle"} <= found
     assert all(_layer(i) > _layer("geolocate.train.lazy") for i in found)
     assert [c for c in _strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}}) if len(c) > 1] == [{"a", "b", "c"}]
+
+
+def test_inference_imports_nothing_from_train():
+    """Predicting needs no trainer: device choice lives below both (`geolocate.device`)."""
+    from_train = [f"{m} → {i}" for m, imports in _graph().items() for i in imports
+                  if m.startswith("geolocate.inference") and i.startswith("geolocate.train")]
+    assert from_train == []

@@ -32,9 +32,25 @@ def test_a_run_is_what_its_saved_config_says(tmp_path):
     assert systems.release_model(paths, str(v1)) is not systems.release_model(paths, str(scout))
 
 
-def test_predict_runs_the_scout_sniper_for_views_or_a_scout_sniper_model(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"train": {"phase": "all"}}))
-    assert systems.predicts_views(None, views_given=True)
-    assert not systems.predicts_views(None, views_given=False)
-    assert systems.predicts_views(tmp_path, views_given=False)
-    assert not systems.predicts_views(tmp_path / "nowhere", views_given=False)
+def test_predict_locates_the_model_of_its_system_once(tmp_path, monkeypatch):
+    import pytest
+
+    from geolocate.errors import UserError
+
+    monkeypatch.chdir(tmp_path)
+    paths = ProjectPaths.from_config(PathsConfig())
+    scout, v1 = tmp_path / "scout", tmp_path / "v1"
+    scout.mkdir()
+    v1.mkdir()
+    (scout / "config.json").write_text(json.dumps({"train": {"phase": "all"}}))
+    (scout / "scout_sniper.json").write_text("{}")
+    (v1 / "best.json").write_text("{}")
+    assert systems.locate_model(scout, paths) == (systems.SCOUT_SNIPER, scout)
+    assert systems.locate_model(scout, paths, four_view=True) == (systems.SCOUT_SNIPER, scout)
+    assert systems.locate_model(v1, paths) == (systems.V1, v1 / "best")
+    with pytest.raises(UserError, match="single-photo model"):  # views given to a v1 model
+        systems.locate_model(v1, paths, four_view=True)
+    with pytest.raises(UserError, match="no scout-sniper model yet"):  # "best" of the four-view system
+        systems.locate_model("best", paths, four_view=True)
+    with pytest.raises(UserError, match="no global best model yet"):
+        systems.locate_model("best", paths)

@@ -137,3 +137,15 @@ def test_geojson_polygons_follow_the_right_hand_rule():
             ring = feature["geometry"]["coordinates"][0]
             area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(ring, ring[1:])) / 2
             assert area > 0, feature["properties"]["kind"]  # counter-clockwise exterior (RFC 7946 §3.1.6)
+
+
+def test_model_line_names_only_what_it_knows():
+    from geolocate.inference.provenance import describe_model, model_line
+
+    classes = [{"cell_id": f"c{i}", "city": None, "centroid_lat": 44.6 + i / 100, "centroid_lon": -1.2} for i in range(13)]
+    meta = {"run_id": "r1", "classes": classes, "config": {"profile": None}, "model": {"name": "resnet18"},
+            "provenance": {"sources": ["import"]}}
+    line = model_line(describe_model(meta, "onnx"))
+    assert line.startswith("model: run r1 (resnet18 via onnx), import photos, 13 cells (lon -1.20")
+    named = model_line(describe_model({**meta, "config": {"profile": "v1"}, "classes": [{**c, "city": "Lyon"} for c in classes]}, "torch"))
+    assert "(profile v1, resnet18 via torch)" in named and "13 cells in 1 cities" in named

@@ -73,10 +73,10 @@ def _predict_views(cli, workdir) -> None:
     assert result.exit_code == 0, result.output
     prediction = json.loads(result.stdout)["predictions"][0]
     assert len(prediction["top"]) == 3 and -90 <= prediction["lat"] <= 90
-    # top-k entries are keyed like single-photo predictions (rank, lat, lon, prob), region for cell_id
+    # top-k entries are keyed like single-photo predictions (the region's id is its cell_id)
     top = prediction["top"]
-    assert all(set(t) == {"rank", "region", "lat", "lon", "prob"} for t in top)
-    assert [t["rank"] for t in top] == [1, 2, 3] and top[0]["region"] == prediction["region"]
+    assert all(set(t) == {"rank", "cell_id", "city", "lat", "lon", "prob", "polygon"} for t in top)
+    assert [t["rank"] for t in top] == [1, 2, 3]
     assert all(a["prob"] >= b["prob"] for a, b in zip(top, top[1:])) and 0 < sum(t["prob"] for t in top) <= 1 + 1e-6
     # A missing file is reported (exit 1) and the location is still predicted from the other view.
     result = cli("predict", *P, "--views", data / loc["north"], "--views", workdir / "missing.jpg", "--json")
@@ -95,9 +95,9 @@ def _predict_batch(cli, workdir) -> None:
     out = workdir / "submission.csv"
     result = cli("predict", *P, "--locations", table, "--out", out)
     assert result.exit_code == 0, result.output
-    submission = pl.read_csv(out)
-    assert submission.columns == ["id", "lat", "lon", "region", "top_regions"]
-    assert submission.height == 6 and submission["top_regions"].str.split(" ").list.len().min() >= 2
+    submission = pl.read_csv(out)  # the columns of single-photo predictions, the location id as `file`
+    assert submission.columns[:5] == ["file", "lat", "lon", "confidence", "radius_km"] and "top2_cell" in submission.columns
+    assert submission.height == 6 and submission["file"].str.starts_with("loc").all()
 
 
 def _freeze_and_predict_from_release(cli, workdir, run_id: str) -> None:
