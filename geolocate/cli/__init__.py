@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # Each import registers that stage's commands on `app`; the order is the order in --help.
 from geolocate.cli import (  # noqa: F401
+    init,
     fetch,
     synth,
     importing,
