@@ -31,6 +31,8 @@ fi
 # Quiet, but keep pip's errors. torch/torchvision ranges admit the wheels on local disk.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$extras" 2> >(grep -v "is ignored: it is neither" >&2)
 
+# A torch/torchvision pair that does not match imports fine, then crashes at `train`: run one op now.
+"$venv/bin/python" -m geolocate.models.compat "$venv/bin/pip" || exit 1
 echo "installed; starting the $target" >&2
 if [ "$target" = demo ]; then
   exec "$venv/bin/geolocate" demo --workdir demo-run
