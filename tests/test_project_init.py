@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from geolocate.config import config_keys, load_config, packaged_config_path
+from geolocate.config import GeolocateConfig, config_keys, load_config, packaged_config_path
 from geolocate.errors import UserError
 from geolocate.ops.project import init_project, set_config_key
 
@@ -26,16 +27,28 @@ def test_the_written_file_reads_back_as_the_resolved_config(tmp_path, profile, s
     assert load_config(result.config).profile == profile  # recorded: runs and reports keep naming it
 
 
-def test_every_key_is_written_with_its_description(tmp_path):
-    text = init_project(tmp_path, "v1").config.read_text(encoding="utf-8")
-    from geolocate.cli.config_cmd import _explain_lines
-    from geolocate.config import GeolocateConfig
-
-    described = {line.split(" = ")[0]: line.rsplit("): ", 1)[1] for line in _explain_lines(GeolocateConfig, {})}
+def test_every_key_is_written_under_its_description(tmp_path):
+    """Generated from the models: a field added to config.py appears, described, with no edit here."""
+    lines = init_project(tmp_path, "v1").config.read_text(encoding="utf-8").splitlines()
     for key in config_keys():
-        leaf = key.rpartition(".")[2]
-        assert f"\n{leaf} = " in text or f"\n# {leaf} =  (unset)" in text, key
-        assert described[key].split()[0] in text, key  # the description, from the model, is above it
+        *tables, leaf = key.split(".")
+        model = GeolocateConfig
+        for part in tables:
+            model = model.model_fields[part].annotation
+        table_at = lines.index(f"[{'.'.join(tables)}]  # " + _description(key.rpartition(".")[0])) if tables else 0
+        at = next(i for i, line in enumerate(lines[table_at:], table_at) if line.startswith((f"{leaf} = ", f"# {leaf} =  (unset)")))
+        start = at
+        while lines[start - 1].startswith("# ") and not lines[start - 1].endswith("=  (unset)"):
+            start -= 1
+        assert lines[start:at] == [f"# {line}" for line in textwrap.wrap(model.model_fields[leaf].description, 98)], key
+
+
+def _description(table: str) -> str:
+    model, field = GeolocateConfig, None
+    for part in table.split("."):
+        field = model.model_fields[part]
+        model = field.annotation
+    return field.description
 
 
 def test_profile_and_set_keys_are_marked(tmp_path):

@@ -45,11 +45,19 @@ def config_command(
         inv.emit(data)
         return
     stdout.print(f"# {data['source']} (profile {data['profile'] or 'none'})", markup=False, soft_wrap=True)
-    for stage, values in data.items():
-        if isinstance(values, dict):
-            stdout.print(f"[bold]\\[{stage}][/]")
-            for key, value in values.items():
+    _print_tables(data)
+
+
+def _print_tables(values: dict, prefix: str = "") -> None:
+    """`[stage]` then `  key = value` lines, a table's own keys before its sub-tables (`[fetch.panoramax]`)."""
+    if prefix:
+        stdout.print(f"[bold]\\[{escape(prefix)}][/]")
+        for key, value in values.items():
+            if not isinstance(value, dict):
                 stdout.print(f"  {key} = {json.dumps(value)}", markup=False)
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _print_tables(value, f"{prefix}.{key}" if prefix else key)
 
 
 def _set(inv: Invocation, key: str | None, value: str | None) -> None:
