@@ -52,8 +52,9 @@ def init_project(directory: Path, profile: str | None = None, overrides: list[st
     directory = Path(directory)
     target = project_config_path(directory)
     if target.exists():
-        raise UserError(f"{target} already exists; change a key there with `geolocate config set KEY VALUE` "
-                        f"(run inside {directory}), or init another directory")
+        inside = "" if directory.resolve() == Path.cwd().resolve() else f" (run inside {directory})"
+        raise UserError(f"{target} already exists; change a key there with `geolocate config set KEY VALUE`{inside}, "
+                        "or init another directory")
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory} is a file, not a directory; give a new or existing directory")
     cfg = load_config(packaged_config_path(), profile, overrides or [])
