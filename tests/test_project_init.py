@@ -143,3 +143,13 @@ def test_config_set_creates_a_missing_table_and_rescales_split_shares(tmp_path):
 def test_the_packaged_defaults_are_never_edited():
     with pytest.raises(UserError, match="packaged defaults"):
         set_config_key(packaged_config_path(), "train.epochs", "3")
+
+
+def test_a_file_given_at_init_is_found_from_inside_the_project(cli, workdir, monkeypatch):
+    (workdir / "w.safetensors").write_bytes(b"")
+    assert cli("init", "p", "--set", "model.weights=w.safetensors", "--set", "paths.data=mydata").exit_code == 0
+    monkeypatch.chdir(workdir / "p")
+    data = json.loads(cli("config", "--json").stdout)
+    assert (Path.cwd() / data["model"]["weights"]).resolve() == (workdir / "w.safetensors").resolve()
+    assert data["paths"]["data"] == "mydata"  # the project's own directories stay relative to it
+    assert "/mydata/" in Path(".gitignore").read_text().splitlines()

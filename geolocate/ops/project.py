@@ -10,6 +10,7 @@ so the file says where each non-default came from, and it never drifts from the 
 from __future__ import annotations
 
 import copy
+import os
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -59,10 +60,27 @@ def init_project(directory: Path, profile: str | None = None, overrides: list[st
         raise UserError(f"{directory} is a file, not a directory; give a new or existing directory")
     cfg = load_config(packaged_config_path(), profile, overrides or [])
     marks = _marks(profile, overrides or [])
+    _rebase_files(cfg, [key for key, mark in marks.items() if mark == "--set"], directory)
     command = " ".join(["geolocate init", *([f"--profile {profile}"] if profile else []), *(f"--set {o}" for o in overrides or [])])
     atomic.write_text(target, render_config(cfg, marks, command))
     gitignore, added = write_gitignore(directory, cfg)
     return InitResult(target, gitignore, profile, marks, added)
+
+
+def _rebase_files(cfg: GeolocateConfig, keys: list[str], directory: Path) -> None:
+    """A file named with `--set` (`model.weights=w.safetensors`) is relative to where init runs;
+    commands run inside the project, so it is written relative to the project instead.
+    `[paths]` are the project's own directories: relative to the project already."""
+    for key in keys:
+        *tables, leaf = key.split(".")
+        if not tables or tables[0] == "paths":
+            continue
+        table = cfg
+        for part in tables:
+            table = getattr(table, part)
+        value = getattr(table, leaf)
+        if isinstance(value, Path) and not value.is_absolute():
+            setattr(table, leaf, Path(os.path.relpath(Path.cwd() / value, directory.resolve())))
 
 
 def _marks(profile: str | None, overrides: list[str]) -> dict[str, str]:
