@@ -153,3 +153,23 @@ def test_a_file_given_at_init_is_found_from_inside_the_project(cli, workdir, mon
     assert (Path.cwd() / data["model"]["weights"]).resolve() == (workdir / "w.safetensors").resolve()
     assert data["paths"]["data"] == "mydata"  # the project's own directories stay relative to it
     assert "/mydata/" in Path(".gitignore").read_text().splitlines()
+
+
+REAL_EXIF = next((p / "shared/real-photos/exif" for p in Path(__file__).resolve().parents
+                  if (p / "shared/real-photos/exif").is_dir()), Path("shared/real-photos/exif"))
+
+
+@pytest.mark.skipif(not REAL_EXIF.is_dir(), reason="the shared real photos are not on this machine")
+def test_settings_given_once_at_init_stick_for_every_stage(cli, workdir, monkeypatch):
+    """Issue 19's first complaint: the small-data settings had to be repeated on every command."""
+    small = ["data.max_size=64", "cells.resolution=3", "cells.min_samples=1", "split.train=0.5", "split.val=0.25", "split.test=0.25"]
+    assert cli("init", "p", *[arg for kv in small for arg in ("--set", kv)]).exit_code == 0
+    monkeypatch.chdir(workdir / "p")
+    for step in (["import", str(REAL_EXIF)], ["prepare"], ["cells"], ["split"], ["sanity"]):
+        result = cli(*step)  # no --set, no --res
+        assert result.exit_code == 0, (step, result.output)
+    import h3
+    import polars as pl
+
+    cells = pl.read_parquet(workdir / "p" / "data" / "cells.parquet")
+    assert cells.height and {h3.get_resolution(c) for c in cells["cell_id"]} <= {0, 1, 2, 3}  # res 3 (or a merged parent), not 7
