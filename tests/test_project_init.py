@@ -173,3 +173,9 @@ def test_settings_given_once_at_init_stick_for_every_stage(cli, workdir, monkeyp
 
     cells = pl.read_parquet(workdir / "p" / "data" / "cells.parquet")
     assert cells.height and {h3.get_resolution(c) for c in cells["cell_id"]} <= {0, 1, 2, 3}  # res 3 (or a merged parent), not 7
+
+
+def test_a_newline_in_a_value_cannot_escape_the_header_comment(tmp_path):
+    result = init_project(tmp_path, None, ["local.license=CC0\nfetch.api_url = 'http://evil.example'"])
+    cfg = load_config(result.config)
+    assert cfg.fetch.api_url == "https://graph.mapillary.com" and cfg.local.license.startswith("CC0\n")

@@ -62,6 +62,7 @@ def init_project(directory: Path, profile: str | None = None, overrides: list[st
     marks = _marks(profile, overrides or [])
     _rebase_files(cfg, [key for key, mark in marks.items() if mark == "--set"], directory)
     command = " ".join(["geolocate init", *([f"--profile {profile}"] if profile else []), *(f"--set {o}" for o in overrides or [])])
+    command = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], command)  # a newline would end the comment
     atomic.write_text(target, render_config(cfg, marks, command))
     gitignore, added = write_gitignore(directory, cfg)
     return InitResult(target, gitignore, profile, marks, added)
