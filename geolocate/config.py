@@ -3,7 +3,13 @@
 `config.toml` holds one table per stage and named profiles that deep-merge over them:
 `--set` overrides beat the profile, which beats the base tables. Every field has a description
 (`geolocate config --profile v1` prints the resolved values) and unknown keys are refused with
-the nearest valid key, so a typo never silently falls back to a default.
+the nearest valid dotted key, so a typo never silently falls back to a default.
+
+The project is the current directory: every command reads `./config.toml` when there is one
+(`geolocate init` writes it, `geolocate config set` edits it), else the defaults packaged with
+geolocate, and the `[paths]` it names are relative to that directory. A project file records the
+profile it was made with (`profile = "v1"`); one without a `[profiles]` table can still be run
+with `--profile` (the packaged profiles then merge over its values).
 """
 
 from __future__ import annotations
@@ -340,8 +346,13 @@ class GeolocateConfig(BaseModel):
 
 def default_config_path() -> Path:
     """`./config.toml` when present, else the defaults packaged with geolocate."""
-    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    local = project_config_path()
     return local if local.is_file() else packaged_config_path()
+
+
+def project_config_path(directory: Path | None = None) -> Path:
+    """The project's config file: `config.toml` in `directory` (the project; default: the current directory)."""
+    return Path(directory if directory is not None else Path.cwd()) / DEFAULT_CONFIG_NAME
 
 
 def packaged_config_path() -> Path:
@@ -359,7 +370,9 @@ def load_config(
     """
     path = Path(path) if path else default_config_path()
     raw = migrate_config(_read_toml(path), path)
-    profiles = raw.pop("profiles", {})
+    profiles = raw.pop("profiles", None)
+    if profiles is None:  # a project file (`geolocate init`) keeps geolocate's profiles at hand
+        profiles = {} if path == packaged_config_path() else _read_toml(packaged_config_path()).get("profiles", {})
     if not isinstance(profiles, dict):
         raise UserError(f"{path}: 'profiles' must be a table of tables ([profiles.<name>]), not {type(profiles).__name__}")
     if profile is not None:
@@ -371,14 +384,21 @@ def load_config(
         if not isinstance(profiles[profile], dict):
             raise UserError(f"{path}: profile {profile!r} must be a table ([profiles.{profile}]), not {type(profiles[profile]).__name__}")
         raw = deep_merge(raw, profiles[profile])
+    overridden = apply_overrides(raw, overrides or [])
+    # The profile asked now, else the one a project file records it was made with.
+    raw["profile"], raw["source"] = profile if profile is not None else raw.get("profile"), str(path)
+    return validate_config(raw, path, overridden)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[str]:
+    """Apply `dotted.key=value` items to `raw` in place (split shares rescaled); the keys set."""
     overridden = set()
-    for item in overrides or []:
+    for item in overrides:
         key, value = parse_override(item)
         _set_dotted(raw, key, value)
         overridden.add(key)
     _rescale_split_shares(raw, overridden)
-    raw["profile"], raw["source"] = profile, str(path)
-    return validate_config(raw, path, overridden)
+    return overridden
 
 
 SPLIT_SHARES = ("train", "val", "test")
@@ -417,8 +437,8 @@ def validate_config(raw: dict[str, Any], path: Path | str = "config", overridden
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(p) for p in error["loc"])
-        from_set = any(k == key or k.startswith(key + ".") for k in overridden)
-        raise UserError(_explain(error, "--set" if from_set else path)) from None
+        given = next((k for k in overridden if k == key or k.startswith(key + ".")), None)
+        raise UserError(_explain(error, "--set" if given else path, given)) from None
 
 
 def migrate_config(raw: dict[str, Any], path: Path | str = "config") -> dict[str, Any]:
@@ -527,25 +547,44 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _explain(error: dict[str, Any], path: Path | str) -> str:
+def _explain(error: dict[str, Any], path: Path | str, given: str | None = None) -> str:
     loc = [str(p) for p in error["loc"]]
     key = ".".join(loc)
     if error["type"] == "extra_forbidden":
-        return f"{path}: unknown key {key!r}{_suggest(loc[-1], _valid_keys(loc[:-1]))}"
+        # `given` is the whole --set key: `trian.epochs` is refused at `trian`, but meant `train.epochs`
+        return f"{path}: unknown key {(given or key)!r}{suggest_key(given or key)}"
     shown = repr(error.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return f"{path}: bad value for {key!r}: {shown} ({error['msg']})"
 
 
-def _valid_keys(parent: list[str]) -> list[str]:
-    model: type[BaseModel] = GeolocateConfig
-    for part in parent:
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
+def config_keys(tables: bool = False, model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key a config file or `--set` may name: `train.epochs`, `eval.gates.absolute`…
+    (with `tables`, also the tables: `train`, `eval.gates`)."""
+    keys = []
+    for name, field in (model or GeolocateConfig).model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += [f"{prefix}{name}"] * tables + config_keys(tables, annotation, f"{prefix}{name}.")
+        elif f"{prefix}{name}" != "source":  # set by geolocate when it reads a file
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def suggest_key(key: str) -> str:
+    """` (did you mean 'train.epochs'?)` for `train.epoch`: the nearest valid dotted key, or ''.
+
+    The key's own table is searched first (`train.epoch` → `train.epochs`, never `synth.seed`),
+    then every key (`trian.epochs` → `train.epochs`).
+    """
+    names = config_keys(tables=True)
+    parent, _, leaf = key.rpartition(".")
+    siblings = [k.rpartition(".")[2] for k in names if k.rpartition(".")[0] == parent]
+    match = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.5)
+    if match:
+        return f" (did you mean {(parent + '.' if parent else '') + match[0]!r}?)"
+    match = difflib.get_close_matches(key, config_keys(), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def _suggest(word: str, choices) -> str:

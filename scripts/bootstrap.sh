@@ -31,6 +31,8 @@ fi
 # Quiet, but keep pip's errors. torch/torchvision ranges admit the wheels on local disk.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$extras" 2> >(grep -v "is ignored: it is neither" >&2)
 
+# A torch/torchvision pair that does not match imports fine, then crashes at `train`: run one op now.
+"$venv/bin/python" -m geolocate.models.compat "$venv/bin/pip" || exit 1
 # The browser test of `geolocate serve` drives Debian's chromium (Playwright's own browser download
 # needs the internet): install it for the tests when it is missing and this shell can.
 if [ "$target" = test ] && ! command -v chromium >/dev/null 2>&1; then

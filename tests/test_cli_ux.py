@@ -43,7 +43,7 @@ def test_freeze_help_says_which_repository_it_tags_and_offers_no_tag(cli):
 
 
 def test_set_typo_is_blamed_on_set_not_the_file(cli, workdir):
-    for item, expected in (("train.epoch=3", "'epochs'"), ("trian.epochs=3", "'train'")):
+    for item, expected in (("train.epoch=3", "did you mean 'train.epochs'"), ("trian.epochs=3", "did you mean 'train.epochs'")):
         result = cli("config", "--set", item)
         assert result.exit_code == 2
         assert result.stderr.startswith("error: --set: unknown key") and expected in result.stderr

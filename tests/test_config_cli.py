@@ -50,7 +50,7 @@ def test_override_values_parse_as_toml_else_string(item, expected):
 def test_unknown_key_suggests_the_closest(tmp_path):
     bad = tmp_path / "c.toml"
     bad.write_text("[train]\nepochz = 3\n")
-    with pytest.raises(UserError, match=r"unknown key 'train.epochz' \(did you mean 'epochs'\?\)"):
+    with pytest.raises(UserError, match=r"unknown key 'train.epochz' \(did you mean 'train.epochs'\?\)"):
         load_config(bad)
 
 

@@ -51,7 +51,8 @@ class AreaReport:
     batch: str
     boxes: int = 0
     boxes_done: int = 0
-    boxes_failed: int = 0
+    boxes_failed: int = 0  # searched and failed (after retries)
+    boxes_unreachable: int = 0  # not searched: the host could not be reached (offline)
     boxes_truncated: int = 0
     found: int = 0
     panos_excluded: int = 0
@@ -74,11 +75,12 @@ class FetchReport:
     seconds: float = 0.0
     unreachable: list[str] = field(default_factory=list)  # "cannot reach <host> (<cause>)", once per host
     areas_skipped: list[str] = field(default_factory=list)  # not started: a host was unreachable
+    api_setting: str = "fetch.api_url"  # the config key of the API root, for the offline hint
 
     @property
     def complete(self) -> bool:
         """True when no box and no photo failed (a re-run would have nothing to retry)."""
-        return not self.areas_skipped and all(not a.boxes_failed and not a.photos_failed for a in self.areas)
+        return not self.areas_skipped and all(not (a.boxes_failed or a.boxes_unreachable or a.photos_failed) for a in self.areas)
 
     def to_dict(self) -> dict[str, Any]:
         return {"complete": self.complete, "requests": self.requests, "seconds": round(self.seconds, 3),
@@ -149,6 +151,9 @@ def run_fetch(cfg: FetchConfig, data: DataPaths, areas: list[Area], *, max_per_c
     return report
 
 
+API_SETTINGS = {"mapillary": "fetch.api_url", "panoramax": "fetch.panoramax.api_url"}  # each source's API root key
+
+
 def open_source(cfg: FetchConfig, token: str, transport, sleep: Sleep):
     """The configured source's client, as an async context manager."""
     if cfg.source == "panoramax":
@@ -159,7 +164,7 @@ def open_source(cfg: FetchConfig, token: str, transport, sleep: Sleep):
 
 
 async def _fetch(cfg: FetchConfig, token: str, data: DataPaths, areas: list[Area], max_per_city: int, restore_raw: bool, transport, sleep: Sleep) -> FetchReport:
-    report = FetchReport()
+    report = FetchReport(api_setting=API_SETTINGS[cfg.source])
     async with open_source(cfg, token, transport, sleep) as source:
         with progress() as bars:
             ticks = _Bars(bars)
@@ -185,14 +190,17 @@ class _Bars:
         self.boxes = bars.add_task("boxes", total=0)
         self.photos = bars.add_task("photos", total=0)
         self.failed = {self.boxes: 0, self.photos: 0}
+        self.unreachable = 0  # boxes not searched: the host could not be reached
 
     def add(self, task, n: int) -> None:
         self.bars.update(task, total=(self.bars.tasks[task].total or 0) + n)
 
-    def done(self, task, area: str, failed: bool = False) -> None:
+    def done(self, task, area: str, failed: bool = False, unreachable: bool = False) -> None:
         kind = "boxes" if task == self.boxes else "photos"
         self.failed[task] += failed
+        self.unreachable += unreachable
         note = f" · {self.failed[task]} failed" if self.failed[task] else ""
+        note += f" · {self.unreachable} not searched (offline)" if task == self.boxes and self.unreachable else ""
         self.bars.update(task, advance=1, description=f"{kind} · {area}{note}")
 
 
@@ -223,7 +231,7 @@ async def _search_area(source: PhotoSource, data: DataPaths, area: Area, todo: l
     async for result in _completed(searches):
         i += 1
         _record_tile(result, state, report, buffer, urls)
-        bars.done(bars.boxes, area.name, failed=bool(result.error))
+        bars.done(bars.boxes, area.name, failed=bool(result.error) and not result.unreachable, unreachable=result.unreachable)
         if i % _SAVE_EVERY == 0 or i == len(todo):
             pool = merge_candidates(pool, buffer)
             buffer.clear()
@@ -237,7 +245,10 @@ def _record_tile(result: TileResult, state: AreaState, report: AreaReport, buffe
     state.truncated.update(result.truncated)
     report.bad_ids.extend(result.bad_ids)
     report.bad_positions.extend(result.bad_positions)
-    if result.error:
+    if result.unreachable:  # not a failure of this box: it is searched again once the host answers
+        state.failed.pop(result.key, None)
+        report.boxes_unreachable += 1
+    elif result.error:
         state.failed[result.key] = result.error
     else:
         state.failed.pop(result.key, None)

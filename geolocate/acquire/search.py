@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from geolocate.acquire.http import RequestFailed
+from geolocate.acquire.http import HostUnreachable, RequestFailed
 from geolocate.acquire.source import PhotoSource
 from geolocate.acquire.tiling import Box, box_key, split_box
 
@@ -27,6 +27,7 @@ class TileResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
     error: str | None = None
+    unreachable: bool = False  # the host could not be reached: the box was not searched (not its failure)
     bad_ids: list[str] = field(default_factory=list)  # records skipped: id invalid for the source
     bad_positions: list[str] = field(default_factory=list)  # records skipped: no valid capture position
 
@@ -60,6 +61,7 @@ async def _search_box(source: PhotoSource, box: Box, depth: int, raw: list, resu
         items = await source.search(box)
     except RequestFailed as exc:
         result.error = result.error or (str(exc) if depth == 0 else f"sub-box {box_key(box)}: {exc}")
+        result.unreachable |= isinstance(exc, HostUnreachable)
         return
     if len(items) < source.limit:
         raw.extend(items)

@@ -12,6 +12,7 @@ from geolocate.cli.app import app, register_lazy
 
 # name: (module under geolocate.cli, the first paragraph of its docstring). The order is --help's.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "Write DIR/config.toml (every key, described, at the profile's and --set values) and a .gitignore."),
     "fetch": ("fetch", "Fetch photos from Mapillary (token from MAPILLARY_TOKEN) or Panoramax; re-run the same command to resume or retry failures."),
     "synth": ("synth", "Generate synthetic street photos in catalog cities and add them to the manifest (source = synthetic)."),
     "import": ("importing", "Import geotagged photos; photos without a usable position are listed with the reason, never guessed."),
@@ -35,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "batch": ("batch", "fetch → prepare → cells → split → sanity → train → evaluate → export [→ clean-raw]; re-run to resume."),
     "clean-raw": ("batch", "Delete the raw downloads under data/raw/ whose processed copy exists (fetch restores them by id)."),
     "kpi": ("batch", "The data-set KPI history across batches, as a table and kpi_history.png."),
-    "config": ("config_cmd", "Print the configuration as resolved from file, profile and --set overrides."),
+    "config": ("config_cmd", "Print the configuration as resolved from file, profile and --set overrides; or set a key in ./config.toml."),
 }
 register_lazy(COMMANDS)
 

@@ -77,6 +77,8 @@ def _print_problems(report) -> None:
             if items:
                 key, reason = next(iter(items.items()))
                 console.print(f"[yellow]{a.area}[/]: {len(items)} {what}, e.g. {key}: {reason}", markup=True, highlight=False)
+        if a.boxes_unreachable:
+            console.print(f"[yellow]{a.area}[/]: {a.boxes_unreachable} boxes not searched (host unreachable)", highlight=False)
         if a.bad_ids:
             console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_ids)} records with an invalid image id: {', '.join(map(repr, a.bad_ids[:3]))}")
         if a.bad_positions:
@@ -86,7 +88,7 @@ def _print_problems(report) -> None:
                           f"{a.photos_restored} raw files restored")
     for reason in report.unreachable:
         console.print(f"[red]{reason}[/]: stopped early instead of retrying every box; is this machine offline? "
-                      f"(DNS, proxy, firewall, or fetch.api_url)", soft_wrap=True)
+                      f"(DNS, proxy, firewall, or {report.api_setting})", soft_wrap=True)
     if report.areas_skipped:
         console.print(f"[yellow]not started[/]: {', '.join(report.areas_skipped)}", soft_wrap=True)
     if not report.complete:

@@ -32,8 +32,10 @@ def train_command(
             raise UserError(f"--phase {phase!r}: choose one of {', '.join(TRAIN_PHASES)}")
         cfg.train.phase = phase  # as --set train.phase=…
     cfg.train.device = checked_device(device, cfg.train.device)
+    from geolocate.models.compat import check_torchvision
     from geolocate.systems import trainer
 
+    check_torchvision()  # a mismatched torch/torchvision pair: one line with the fix, not a traceback mid-run
     run = trainer(cfg, paths, resume)
     summaries = [s for s in run(cfg, paths, resume=resume, seeds=seeds) if s is not None]
     if inv.as_json:

@@ -120,7 +120,7 @@ def _fetch(plan: Plan, _resume: str | None) -> dict[str, Any]:
     areas = select_areas(plan.cfg.fetch.catalog, batch=plan.batch)
     report = run_fetch(plan.cfg.fetch, plan.paths.data, areas)
     if not report.complete:
-        boxes = sum(a.boxes_failed for a in report.areas)
+        boxes = sum(a.boxes_failed + a.boxes_unreachable for a in report.areas)
         photos = sum(a.photos_failed for a in report.areas)
         raise UserError(f"{boxes} search boxes and {photos} photos failed (network or API); run the same command again to retry them")
     new = sum(a.photos_new for a in report.areas)
