@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "Generate synthetic street photos in catalog cities and add them to the manifest (source = synthetic)."),
     "import": ("importing", "Import geotagged photos; photos without a usable position are listed with the reason, never guessed."),
     "prepare": ("prepare", "Resize new photos into data/processed/ in parallel and record them in the manifest; re-runs skip done photos."),
-    "cells": ("cells", "Assign H3 cells, merge or drop sparse ones, write cells.parquet and labels.parquet."),
+    "cells": ("cells", "Assign H3 cells, merge sparse ones into their parents, write cells.parquet and labels.parquet."),
     "split": ("split", "Split photos by sequence (or drive) and cell, cap the dominant class, audit leakage."),
     "locations": ("views", "Group manifest photos into four-view locations (views.radius_m, views.tolerance_deg) → data/locations.parquet."),
     "import-locations": ("views", "Import a locations table (competition layout); unreadable views are reported, not fatal."),
