@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+from geolocate.geo import is_position as is_lat_lon
 
 
 def is_position(coords: Any) -> bool:
     """True for a GeoJSON `[lon, lat, ...]` of finite numbers in range."""
-    return isinstance(coords, (list, tuple)) and len(coords) >= 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in coords[:2]) \
-        and -180 <= coords[0] <= 180 and -90 <= coords[1] <= 90
+    return isinstance(coords, (list, tuple)) and len(coords) >= 2 and is_lat_lon(coords[1], coords[0])
 
 
 def text(value: Any) -> str | None:
@@ -17,5 +19,11 @@ def text(value: Any) -> str | None:
 
 
 def number(value: Any) -> float | None:
-    """`value` as a float when it is a number (not a bool), else None."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """`value` as a float when it is a finite number (not a bool, NaN or an infinity), else None."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except OverflowError:  # an integer beyond float range
+        return None
+    return out if math.isfinite(out) else None

@@ -23,7 +23,7 @@ from geolocate.evaluate.conformal import radius_for
 from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import predicted_positions
 from geolocate.geo import haversine_km
-from geolocate.inference.exif import exif_latlon
+from geolocate.acquire.exif import exif_latlon
 from geolocate.inference.preprocess import Preprocess
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from rich.markup import escape
 from rich.table import Table
 
 from geolocate import atomic
 from geolocate.cells.classes import cell_label
-from geolocate.console import console, emit, stdout
+from geolocate.console import console, csv_safe, emit, inert, stdout
 from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
 from geolocate.inference.photo_predictor import Failure
@@ -58,7 +57,7 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
 
 
 def _say_which_model(about: dict) -> None:
-    console.print(model_line(about), soft_wrap=True, style="dim")
+    console.print(inert(model_line(about)), soft_wrap=True, style="dim")
     if about["synthetic"]:
         console.print("[yellow]warning:[/] this model was trained on synthetic photos; its answers for real photos mean nothing")
 
@@ -75,7 +74,7 @@ def display_names(photos: list[Path], files: list[Path]) -> dict[str, str]:
 
 def _show(rows: list[dict], failures: list[Failure], as_json: bool, about: dict, names: dict[str, str]) -> None:
     for f in failures:
-        console.print(f"[red]error:[/] {escape(f.reason)}", soft_wrap=True)
+        console.print(f"[red]error:[/] {inert(f.reason)}", soft_wrap=True)
     if as_json:
         emit({"model": about, "predictions": rows, "failures": [f.__dict__ for f in failures]}, as_json)
         return
@@ -101,7 +100,7 @@ def _radius(row: dict) -> str:
 
 
 def _row_table(row: dict) -> Table:
-    title = f"{escape(row['file'])}: {row['lat']:.5f}, {row['lon']:.5f}  (confidence {row['confidence']:.1%})"
+    title = f"{inert(row['file'])}: {row['lat']:.5f}, {row['lon']:.5f}  (confidence {row['confidence']:.1%})"
     if row.get("radius_km") is not None:
         title += f"  90% within {_radius(row)}"
     if row["error_km"] is not None:
@@ -110,7 +109,7 @@ def _row_table(row: dict) -> Table:
     for col in ("rank", "cell id", "city", "lat", "lon", "probability"):
         table.add_column(col, justify="right" if col in ("rank", "lat", "lon", "probability") else "left")
     for c in row["top"]:
-        table.add_row(str(c["rank"]), c["cell_id"], str(c["city"]), f"{c['lat']:.5f}", f"{c['lon']:.5f}", f"{c['prob']:.1%}")
+        table.add_row(str(c["rank"]), inert(c["cell_id"]), inert(c["city"]), f"{c['lat']:.5f}", f"{c['lon']:.5f}", f"{c['prob']:.1%}")
     return table
 
 
@@ -122,10 +121,10 @@ def _photos_table(rows: list[dict], names: dict[str, str]) -> Table:
     table.add_column("top classes", overflow="fold", ratio=2)
     table.add_column("error km", justify="right", no_wrap=True)
     for r in rows:
-        top = "\n".join(f"{c['rank']}. {cell_label(c['city'], c['cell_id'])} {c['prob']:.0%}" for c in r["top"])
+        top = "\n".join(f"{c['rank']}. {inert(cell_label(c['city'], c['cell_id']))} {c['prob']:.0%}" for c in r["top"])
         err = "" if r["error_km"] is None else f"{r['error_km']:.2f}"
         where = f"{r['lat']:.4f}, {r['lon']:.4f}" + (f"\n± {_radius(r)}" if r.get("radius_km") is not None else "")
-        table.add_row(escape(names.get(r["file"], r["file"])), where, top, err)
+        table.add_row(inert(names.get(r["file"], r["file"])), where, top, err)
     return table
 
 
@@ -144,5 +143,6 @@ def flat_rows(rows: list[dict]):
 
 def _write(out: Path, rows: list[dict]) -> None:
     df = flat_rows(rows)
+    df = csv_safe(df) if out.suffix.lower() == ".csv" else df
     with atomic.atomic_path(out) as tmp:
         df.write_csv(tmp) if out.suffix.lower() == ".csv" else df.write_parquet(tmp)

@@ -17,7 +17,7 @@ import polars as pl
 import torch
 
 from geolocate import atomic
-from geolocate.console import console, emit, stdout
+from geolocate.console import console, csv_safe, emit, inert, stdout
 from geolocate.errors import UserError
 from geolocate.schemas import VIEWS
 
@@ -161,7 +161,7 @@ def run_predict_views(ref, paths, top: int, views, named_views: dict, locations_
         row["id"] = ids[row.pop("location")]
     for failure in failures:
         failure["id"] = ids[failure.pop("location")]
-        console.print(f"[red]error:[/] {failure['id']} {failure['view'] or ''}: {failure['reason']}", soft_wrap=True)
+        console.print(f"[red]error:[/] {inert(failure['id'])} {failure['view'] or ''}: {inert(failure['reason'])}", soft_wrap=True)
     if len(locations) == 1 and not rows:
         raise UserError(f"no readable view: {failures[0]['reason'] if failures else 'nothing to predict'}")
     if out is not None:  # written before anything is printed: a printing error must not lose the batch
@@ -179,7 +179,7 @@ def write_submission(out: Path, rows: list[dict]) -> None:
                           "top_regions": [" ".join(t["region"] for t in r["top"]) for r in rows]},
                          schema={"id": pl.Utf8, "lat": pl.Float64, "lon": pl.Float64, "region": pl.Utf8, "top_regions": pl.Utf8})
     with atomic.atomic_path(out) as tmp:
-        frame.write_csv(tmp)
+        csv_safe(frame).write_csv(tmp)
 
 
 def _show(rows: list[dict], failures: list[dict], as_json: bool, single: bool) -> None:
@@ -189,13 +189,13 @@ def _show(rows: list[dict], failures: list[dict], as_json: bool, single: bool) -
     from rich.table import Table
 
     for row in rows if single else []:
-        table = Table(title=f"{row['lat']:.5f}, {row['lon']:.5f} (region {row['region']}, sniper moved it from "
+        table = Table(title=f"{row['lat']:.5f}, {row['lon']:.5f} (region {inert(row['region'])}, sniper moved it from "
                             f"{row['centroid_lat']:.4f}, {row['centroid_lon']:.4f})")
         table.add_column("#", justify="right")
         table.add_column("region")
         table.add_column("probability", justify="right")
         for item in row["top"]:
-            table.add_row(str(item["rank"]), item["region"], f"{item['prob']:.1%}")
+            table.add_row(str(item["rank"]), inert(item["region"]), f"{item['prob']:.1%}")
         stdout.print(table)
     if not single:
         console.print(f"{len(rows)} locations predicted, {len(failures)} unreadable views")
