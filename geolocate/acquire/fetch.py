@@ -61,6 +61,7 @@ class AreaReport:
     photos_failed: int = 0
     bad_ids: list[str] = field(default_factory=list)
     bad_positions: list[str] = field(default_factory=list)
+    bad_records: list[str] = field(default_factory=list)  # "<id> (<reason>)": a date out of range, outside the box
     failed_boxes: dict[str, str] = field(default_factory=dict)
     failed_photos: dict[str, str] = field(default_factory=dict)
 
@@ -237,6 +238,7 @@ def _record_tile(result: TileResult, state: AreaState, report: AreaReport, buffe
     state.truncated.update(result.truncated)
     report.bad_ids.extend(result.bad_ids)
     report.bad_positions.extend(result.bad_positions)
+    report.bad_records.extend(result.bad_records)
     if result.error:
         state.failed[result.key] = result.error
     else:

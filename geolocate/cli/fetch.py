@@ -81,6 +81,8 @@ def _print_problems(report) -> None:
             console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_ids)} records with an invalid image id: {inert(', '.join(map(repr, a.bad_ids[:3])))}")
         if a.bad_positions:
             console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_positions)} records without a valid position: {inert(', '.join(map(repr, a.bad_positions[:3])))}")
+        if a.bad_records:
+            console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_records)} records: {inert(', '.join(a.bad_records[:3]))}")
         if a.boxes_truncated or a.photos_restored:
             console.print(f"[yellow]{a.area}[/]: {a.boxes_truncated} boxes still truncated after splitting, "
                           f"{a.photos_restored} raw files restored")
