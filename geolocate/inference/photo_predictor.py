@@ -24,6 +24,7 @@ from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import predicted_positions
 from geolocate.geo import haversine_km
 from geolocate.acquire.exif import exif_latlon
+from geolocate.inference.graph_check import check_outputs
 from geolocate.inference.preprocess import Preprocess
 
 
@@ -66,7 +67,7 @@ class PhotoPredictor:
             good = [(f, arr) for f, arr in batch if not isinstance(arr, Failure)]
             failures += [arr for _, arr in batch if isinstance(arr, Failure)]
             if good:
-                logits, embeddings = self._forward(np.stack([arr for _, arr in good]))
+                logits, embeddings = check_outputs(*self._forward(np.stack([arr for _, arr in good])), len(good), len(self.classes))
                 rows += self._rows([f for f, _ in good], logits, embeddings, top, truth)
         return rows, failures
 

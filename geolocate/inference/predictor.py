@@ -75,10 +75,12 @@ def load_predictor(ref: str | Path, paths=None, engine: str = "auto", device: st
         UserError: `engine="onnx"` and the checkpoint has no graph (says how to export one).
     """
     from geolocate.artifacts.checkpoint import read_sidecar
+    from geolocate.artifacts.integrity import verify_checkpoint
     from geolocate.artifacts.resolve import resolve_checkpoint
 
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
+    verify_checkpoint(resolve_checkpoint(ref, paths))  # links and a release's SHA256SUMS, before anything is parsed
     if engine == "torch":
         return _torch_predictor(ref, paths, device)
     stem = resolve_checkpoint(ref, paths)
