@@ -116,6 +116,9 @@ def _check_http_url(value: str, example: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"api_url must be an http:// or https:// URL with a host, e.g. {example}")
+    if parts.username or parts.password or "MLY|" in value or "token" in parts.query.lower():
+        # the URL is saved into every run's config.json: a credential in it would ship with a release
+        raise ValueError("api_url must not carry a token or a password; keep the token in MAPILLARY_TOKEN only")
     return value
 
 
@@ -493,6 +496,7 @@ def _explain(error: dict[str, Any], path: Path | str) -> str:
         return f"{path}: unknown key {key!r}{_suggest(loc[-1], _valid_keys(loc[:-1]))}"
     shown = repr(error.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    shown = "(not shown: it holds a credential)" if "token or a password" in error["msg"] else shown
     return f"{path}: bad value for {key!r}: {shown} ({error['msg']})"
 
 

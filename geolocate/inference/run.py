@@ -14,7 +14,7 @@ from geolocate.data.images import expand_photos
 from geolocate.errors import UserError
 from geolocate.inference.photo_predictor import Failure
 from geolocate.inference.provenance import describe_model, model_line
-from geolocate.files import not_regular_reason
+from geolocate.files import not_regular_reason, refuse_outputs_over_inputs
 
 
 def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth: tuple[float, float] | None,
@@ -30,6 +30,7 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
     files = expand_photos(photos)
     if not files:
         raise UserError(f"no photos found in {', '.join(map(str, photos))}")
+    refuse_outputs_over_inputs({"--out": out, "--geojson": geojson}, files)
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--out {out}: use a .csv or .parquet file name")
     stem = resolve_checkpoint(ref, paths)  # a missing model is said first, as before
