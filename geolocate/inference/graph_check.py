@@ -103,17 +103,19 @@ def index_problem(index, classes: int, dim: int | None) -> str | None:
     if latlon.shape != (len(emb), 2) or latlon.dtype.kind != "f" or labels.shape != (len(emb),) or labels.dtype.kind not in "iu":
         return f"positions {list(latlon.shape)} and labels {list(labels.shape)} do not match {len(emb)} embeddings"
     if not np.isfinite(emb).all():
-        return "embeddings hold NaN or infinite values"
+        return "embeddings are not all finite"
     lat, lon = latlon[:, 0], latlon[:, 1]
     if not (np.isfinite(latlon).all() and (np.abs(lat) <= 90).all() and (np.abs(lon) <= 180).all()):
-        return "positions are not all points on the globe (NaN, infinite, |lat| > 90 or |lon| > 180)"
+        return "positions are not all finite points on the globe (|lat| <= 90, |lon| <= 180)"
     if len(labels) and (labels.min() < 0 or labels.max() >= classes):
         return f"labels fall outside the model's {classes} classes"
     return None
 
 
-def check_outputs(logits: np.ndarray, embeddings: np.ndarray | None, rows: int, classes: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """`(logits, embeddings)` when they have `rows` rows, `classes` columns and are finite.
+def check_outputs(logits: np.ndarray, embeddings: np.ndarray | None, rows: int, classes: int,
+                  index=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """`(logits, embeddings)` when they have `rows` rows, `classes` columns, are finite and, with a
+    retrieval `index`, embeddings as wide as the index's.
 
     Raises:
         UserError: a wrong shape or a NaN / infinite value (the model is broken, not the photo).
@@ -126,6 +128,9 @@ def check_outputs(logits: np.ndarray, embeddings: np.ndarray | None, rows: int, 
                         "train or export the model again")
     if embeddings is not None and (np.ndim(embeddings) != 2 or len(embeddings) != rows):
         raise UserError(f"the model answered embeddings of shape {list(np.shape(embeddings))} for {rows} photos; the graph is not this model's")
+    if index is not None and embeddings is not None and embeddings.shape[1] != index.embeddings.shape[1]:
+        raise UserError(f"the retrieval index holds {index.embeddings.shape[1]}-wide embeddings, the model gives "
+                        f"{embeddings.shape[1]}: it is another model's index; evaluate the run again to rebuild it")
     return logits, embeddings
 
 
@@ -139,6 +144,7 @@ def run_with_deadline(session, feeds: dict, seconds: float | None = None) -> lis
 
     seconds = seconds or inference_timeout_s()
     options = ort.RunOptions()
+    options.log_severity_level = 4  # fatal only: the terminate flag's own error line is ours to word
     timer = threading.Timer(seconds, lambda: setattr(options, "terminate", True))
     timer.daemon = True
     timer.start()

@@ -67,7 +67,7 @@ class PhotoPredictor:
             good = [(f, arr) for f, arr in batch if not isinstance(arr, Failure)]
             failures += [arr for _, arr in batch if isinstance(arr, Failure)]
             if good:
-                logits, embeddings = check_outputs(*self._forward(np.stack([arr for _, arr in good])), len(good), len(self.classes))
+                logits, embeddings = check_outputs(*self._forward(np.stack([arr for _, arr in good])), len(good), len(self.classes), self.index)
                 rows += self._rows([f for f, _ in good], logits, embeddings, top, truth)
         return rows, failures
 
