@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from geolocate.config import _depth  # the one iterative depth count (configs and answers: a hostile file cannot recurse us)
+
 MAX_REDIRECTS = 5
 MAX_JSON_DEPTH = 32
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -117,16 +119,3 @@ def parse_json(body: bytes) -> Any:
     if _depth(doc) > MAX_JSON_DEPTH:
         raise AnswerRefused(f"answer is nested over {MAX_JSON_DEPTH} levels")
     return doc
-
-
-def _depth(doc: Any) -> int:
-    """Nesting depth of a parsed JSON value, without recursion."""
-    deepest, stack = 0, [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if depth > MAX_JSON_DEPTH:
-            return depth
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return deepest

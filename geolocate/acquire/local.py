@@ -173,12 +173,10 @@ class Found:
 
 
 def find_photos(paths: list[Path], allow_outside: bool = False) -> Found:
-    """Every photo named by `paths` (folders searched recursively, links never followed)."""
+    """Every photo named by `paths` (folders searched recursively, links inside them never followed)."""
     found = Found()
-    for path in paths:
-        if path.is_symlink() and not allow_outside:
-            found.refused[str(path)] = "is a symbolic link; links are never followed (name the file itself)"
-        elif path.is_dir():
+    for path in paths:  # a path named on the command line is the user's word, even a link; what it holds is not
+        if path.is_dir():
             files, refused = files_under(path, PHOTO_SUFFIXES)
             found.photos += [(p, None) for p in files]
             found.refused.update(refused)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from geolocate.errors import UserError
+from geolocate.geo import is_position
 
 CONTROL_FLOW = {"Loop", "Scan"}
 DEFAULT_TIMEOUT_S = 300.0
@@ -104,8 +105,7 @@ def index_problem(index, classes: int, dim: int | None) -> str | None:
         return f"positions {list(latlon.shape)} and labels {list(labels.shape)} do not match {len(emb)} embeddings"
     if not np.isfinite(emb).all():
         return "embeddings are not all finite"
-    lat, lon = latlon[:, 0], latlon[:, 1]
-    if not (np.isfinite(latlon).all() and (np.abs(lat) <= 90).all() and (np.abs(lon) <= 180).all()):
+    if not is_position(latlon[:, 0], latlon[:, 1]):
         return "positions are not all finite points on the globe (|lat| <= 90, |lon| <= 180)"
     if len(labels) and (labels.min() < 0 or labels.max() >= classes):
         return f"labels fall outside the model's {classes} classes"

@@ -25,7 +25,8 @@ from tests.robustness.conftest import child_env
 from tests.robustness.hostile import SECRET, plant_secret
 from tests.robustness.hostile_round2 import HostileServer
 from tests.robustness.test_robustness_hostile import leaked
-from tests.robustness.test_robustness_round2 import LIMIT_S, project, run, template  # noqa: F401 - fixtures
+from tests.robustness.test_robustness_hostile import project, template  # noqa: F401 - fixtures
+from tests.robustness.test_robustness_round2 import LIMIT_S, run
 from tests.sources.photo_factory import geotagged
 
 
@@ -237,6 +238,24 @@ def test_hostile_records_are_skipped_with_a_counted_reason(tmp_path, monkeypatch
     assert len(area.bad_ids) >= 1
     reasons = " ".join(area.bad_records)
     assert reasons.count("(date)") >= 2 and "outside the asked box" in reasons
+
+
+# ---------------------------------------------------------------- the token never reaches a run
+
+
+def test_a_token_in_the_config_is_refused_before_a_run_is_written(labelled_data, tmp_path, monkeypatch, runner):
+    """A trainable project: the old `train` wrote runs/<id>/config.json with the token, then refused last.json."""
+    import shutil
+
+    shutil.copytree(labelled_data, tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAPILLARY_TOKEN", "MLY|1234567890abcdef")
+    argv = ["train", "--profile", "tiny", "--set", "train.epochs=1",
+            "--set", "fetch.api_url=https://graph.mapillary.com/?access_token=MLY|1234567890abcdef"]
+    result = run(runner, argv)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "1234567890abcdef" not in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 # ---------------------------------------------------------------- what a killed run leaves behind
