@@ -55,6 +55,8 @@ async def bounded_get(http: httpx.AsyncClient, url: httpx.URL | str, *, params: 
         return await asyncio.wait_for(_follow(http, httpx.URL(url), params, headers, cap), deadline_s)
     except asyncio.TimeoutError:
         raise AnswerRefused(f"no complete answer within {deadline_s:g} s") from None
+    except httpx.InvalidURL:  # a malformed href or Location header
+        raise AnswerRefused("not a valid URL") from None
 
 
 async def _follow(http, url: httpx.URL, params, headers, cap: int) -> Answer:
@@ -102,6 +104,14 @@ async def _read(response: httpx.Response, cap: int) -> bytes:
                 raise AnswerRefused(f"answer is over the {cap / 1e6:.0f} MB limit")
             parts.append(piece)
     return b"".join(parts)
+
+
+def host_of(url: httpx.URL | str) -> str:
+    """The host of `url`, "" when it does not parse (the request then fails with its reason)."""
+    try:
+        return httpx.URL(url).host
+    except httpx.InvalidURL:
+        return ""
 
 
 def parse_json(body: bytes) -> Any:

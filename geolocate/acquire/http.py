@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, Callable
 
 import httpx
 
-from geolocate.acquire.answers import Answer, AnswerRefused, bounded_get, parse_json
+from geolocate.acquire.answers import Answer, AnswerRefused, bounded_get, host_of, parse_json
 from geolocate.acquire.ratelimit import RateLimiter, Sleep
 from geolocate.config import FetchConfig
 
@@ -74,7 +74,7 @@ class ApiClient:
     async def get_json(self, url: httpx.URL | str, params: dict[str, Any], what: str, headers: dict[str, str] | None = None) -> Any:
         """GET `url` and parse JSON; RequestFailed on any failure (after retries)."""
         cap = int(self.cfg.max_answer_mb * 1e6)
-        response = await self._send(what, lambda: self._get(url, params, headers, cap), host=httpx.URL(url).host)
+        response = await self._send(what, lambda: self._get(url, params, headers, cap), host=host_of(url))
         _raise_for_status(response, what)
         try:
             return parse_json(response.content)
@@ -89,7 +89,7 @@ class ApiClient:
             RequestFailed: anything else that did not succeed after retries.
         """
         cap = int(self.cfg.max_photo_mb * 1e6)
-        response = await self._send(what, lambda: self._get(url, None, None, cap), rate_limited=False, host=httpx.URL(url).host)
+        response = await self._send(what, lambda: self._get(url, None, None, cap), rate_limited=False, host=host_of(url))
         if response.status_code in EXPIRED_STATUSES:
             raise ExpiredURL(f"{what}: HTTP {response.status_code} (expired URL)")
         _raise_for_status(response, what)

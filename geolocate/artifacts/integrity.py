@@ -43,6 +43,8 @@ def verify_checkpoint(stem: Path | str) -> None:
     sums = stem.parent / SUMS
     if not (sums.exists() or sums.is_symlink() or (stem.parent / RELEASE_RECORD).exists()):
         return  # not a release: the sidecar's own digests are checked when its graph and index load
+    if stem.parent.is_symlink():
+        raise UserError(f"release {stem.parent} is a symbolic link; a release is read only where it lies (copy it instead)")
     expected = _read_sums(sums)
     for path in present:
         _check(path, expected.get(path.name), sums)

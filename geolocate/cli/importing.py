@@ -11,6 +11,8 @@ from rich.table import Table
 from geolocate.cli.app import Invocation, command
 from geolocate.console import console, inert, stdout
 
+SHOWN_SKIPS = 100  # a table of a million bad rows must not print a million lines
+
 
 @command("import")
 def import_command(
@@ -27,8 +29,10 @@ def import_command(
     from geolocate.acquire.local import run_import
 
     report = run_import(inv.cfg.local, inv.paths.data, paths, name=name, license=license, allow_outside=allow_outside)
-    for path, reason in report.skipped.items():
+    for path, reason in list(report.skipped.items())[:SHOWN_SKIPS]:
         console.print(f"[yellow]skipped[/] {inert(path)}: {inert(reason)}", soft_wrap=True, highlight=False)
+    if len(report.skipped) > SHOWN_SKIPS:
+        console.print(f"[yellow]skipped[/] {len(report.skipped) - SHOWN_SKIPS} more (the table below counts them, --json lists them)")
     if not inv.as_json:
         stdout.print(_counts_table(report))
     inv.emit(report.to_dict())

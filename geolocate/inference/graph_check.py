@@ -99,6 +99,8 @@ def check_index(index, meta: dict, dim: int | None = None) -> None:
 def index_problem(index, classes: int, dim: int | None) -> str | None:
     """What is wrong with `index` (shapes, dtypes, positions, labels), or None."""
     emb, latlon, labels = index.embeddings, index.latlon, index.labels
+    if emb.ndim != 2 or len(emb) == 0:
+        return "it holds no photos"
     if emb.ndim != 2 or emb.dtype.kind != "f" or (dim is not None and emb.shape[1] != dim):
         return f"embeddings are {emb.dtype} {list(emb.shape)}, expected float [N, {dim or 'D'}]"
     if latlon.shape != (len(emb), 2) or latlon.dtype.kind != "f" or labels.shape != (len(emb),) or labels.dtype.kind not in "iu":
@@ -132,6 +134,13 @@ def check_outputs(logits: np.ndarray, embeddings: np.ndarray | None, rows: int, 
         raise UserError(f"the retrieval index holds {index.embeddings.shape[1]}-wide embeddings, the model gives "
                         f"{embeddings.shape[1]}: it is another model's index; evaluate the run again to rebuild it")
     return logits, embeddings
+
+
+def placed_or(positions: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """`positions` [N, 2], with each row that is not a finite position replaced by `fallback`'s row
+    (retrieval cannot place a photo whose top cells have no indexed photo: it gives NaN)."""
+    bad = ~np.isfinite(positions).all(axis=1)
+    return np.where(bad[:, None], fallback, positions) if bad.any() else positions
 
 
 def run_with_deadline(session, feeds: dict, seconds: float | None = None) -> list:

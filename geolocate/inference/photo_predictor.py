@@ -24,7 +24,7 @@ from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import predicted_positions
 from geolocate.geo import haversine_km
 from geolocate.acquire.exif import exif_latlon
-from geolocate.inference.graph_check import check_outputs
+from geolocate.inference.graph_check import check_outputs, placed_or
 from geolocate.inference.preprocess import Preprocess
 
 
@@ -97,8 +97,10 @@ class PhotoPredictor:
         if self.index is not None and embeddings is not None:
             from geolocate.evaluate.retrieval import refine_positions
 
-            return refine_positions(probs, embeddings, self.index, self.refine["top_cells"], self.refine["neighbours"]), "retrieval"
+            refined = refine_positions(probs, embeddings, self.index, self.refine["top_cells"], self.refine["neighbours"])
         lat, lon = predicted_positions(probs, self.centroids, self.position, self.weighted_topk)
+        if self.index is not None and embeddings is not None:  # a row the index cannot place keeps the classifier's
+            return placed_or(refined, np.stack([lat, lon], axis=1)), "retrieval"
         return np.stack([lat, lon], axis=1), self.position
 
     def position_of(self, probs: np.ndarray) -> tuple[float, float]:

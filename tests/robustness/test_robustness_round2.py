@@ -119,6 +119,7 @@ INDEXES = {
     "label-out-of-range": {"labels": [0, 1, 2, 7, 1, 0]},
     "label-negative": {"labels": [0, -1, 2, 1, 1, 0]},
     "embedding-width": {"dim": 5},
+    "empty": {"n": 0, "latlon": np.zeros((0, 2)), "labels": np.zeros(0, dtype=np.int64)},
 }
 
 
@@ -136,6 +137,21 @@ def test_a_swapped_index_is_refused(project, runner):
     install_index(project / CKPT, labels=[2, 2, 2, 2, 2, 2], vouch=False)  # valid, but not the one vouched for
     (project / f"{CKPT}.json").write_text(json.dumps(meta))
     assert "SHA-256" in assert_one_line_refusal(project, runner, [*PREDICT, "--engine", "onnx"])
+
+
+def test_an_index_that_cannot_place_a_photo_leaves_the_classifiers_position(project, runner):
+    """Valid but partial (no photo of the photo's top cell): never a NaN position, exit 0."""
+    install_graph(project / CKPT, graph_bytes())
+    first = json.loads(run(runner, [*PREDICT, "--engine", "onnx", "--json"]).stdout)["predictions"][0]
+    top = int(first["top"][0]["cell_id"][-1])
+    install_index(project / CKPT, labels=[(top + 1) % 3] * 6)
+    meta = json.loads((project / f"{CKPT}.json").read_text())
+    meta["retrieval"]["top_cells"] = 1
+    (project / f"{CKPT}.json").write_text(json.dumps(meta))
+    result = run(runner, [*PREDICT, "--engine", "onnx", "--json"])
+    assert result.exit_code == 0, result.stderr
+    row = json.loads(result.stdout)["predictions"][0]
+    assert np.isfinite([row["lat"], row["lon"]]).all() and (row["lat"], row["lon"]) == (first["lat"], first["lon"])
 
 
 def test_a_valid_index_refines(project, runner):
@@ -170,6 +186,15 @@ RELEASES = {
     "sums-removed": lambda r: (r / "SHA256SUMS").unlink(),
     "sums-a-link": lambda r: ((r / "SHA256SUMS").rename(r.parent / "S"), (r / "SHA256SUMS").symlink_to(r.parent / "S")),
 }
+
+
+def _linked_release(release: Path) -> None:
+    elsewhere = release.parent.parent.parent / "outside" / "release"
+    release.rename(elsewhere)
+    release.symlink_to(elsewhere, target_is_directory=True)
+
+
+RELEASES["release-a-link"] = _linked_release
 
 
 @pytest.mark.parametrize("name", RELEASES)
