@@ -198,24 +198,28 @@ def read_positions(table: Path, found: Found, allow_outside: bool = False) -> No
     try:
         with table.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            rows = [(reader.line_num, row) for row in reader]
+            missing = {"file", "lat", "lon"} - set(reader.fieldnames or [])
+            if missing:
+                raise UserError(f"{table}: missing column(s) {', '.join(sorted(missing))}; "
+                                f"expected file,lat,lon[,heading,captured_at,sequence_id]")
+            seen: set[str] = set()
+            for row in reader:  # streamed: a million rows are never all in memory
+                _add_row(table, reader.line_num, row, seen, found, allow_outside)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"cannot read {table}: {getattr(exc, 'strerror', None) or exc}") from None
-    missing = {"file", "lat", "lon"} - set(reader.fieldnames or [])
-    if missing:
-        raise UserError(f"{table}: missing column(s) {', '.join(sorted(missing))}; expected file,lat,lon[,heading,captured_at,sequence_id]")
-    seen: set[str] = set()
-    for line, row in rows:
-        name = row.get("file") if isinstance(row.get("file"), str) else ""
-        if name.strip() in seen:
-            found.repeated += 1
-            continue
-        seen.add(name.strip())
-        path = _table_file(table.parent, name.strip(), allow_outside)
-        if isinstance(path, str):
-            found.refused[f"{table} line {line} ({name.strip()[:200]!r})"] = path
-        else:
-            found.photos.append((path, row))
+
+
+def _add_row(table: Path, line: int, row: dict, seen: set[str], found: Found, allow_outside: bool) -> None:
+    name = row["file"].strip() if isinstance(row.get("file"), str) else ""
+    if name and name in seen:
+        found.repeated += 1
+        return
+    seen.add(name)
+    path = _table_file(table.parent, name, allow_outside)
+    if isinstance(path, str):
+        found.refused[f"{table} line {line} ({name[:200]!r})"] = path
+    else:
+        found.photos.append((path, row))
 
 
 def _table_file(base: Path, name: str, allow_outside: bool) -> Path | str:
