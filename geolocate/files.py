@@ -126,18 +126,16 @@ def files_under(folder: Path | str, suffixes: set[str] | None = None) -> tuple[l
     return sorted(found), refused
 
 
-def refuse_outputs_over_inputs(outputs: dict[str, Path | None], inputs: list[Path]) -> None:
+def refuse_outputs_over_inputs(outputs: dict[str, Path | None], inputs: list[Path], photo_suffixes: set[str]) -> None:
     """UserError when an output (`{"--out": path}`) is one of the input photos or has a photo's suffix.
 
     `predict photo.jpg --geojson photo.jpg` would otherwise replace the photo with GeoJSON.
     """
-    from geolocate.data.images import IMAGE_SUFFIXES  # lazily: data.images imports this module
-
     taken = {os.path.realpath(p) for p in inputs}
     for option, path in outputs.items():
         if path is None:
             continue
-        if path.suffix.lower() in IMAGE_SUFFIXES | {".heic", ".heif"}:
+        if path.suffix.lower() in photo_suffixes | {".heic", ".heif"}:
             raise UserError(f"{option} {path}: that is a photo's name; outputs never replace photos (choose e.g. {path.with_suffix('.csv').name})")
         if os.path.realpath(path) in taken or any(_same_file(path, p) for p in inputs):
             raise UserError(f"{option} {path} is one of the input photos; choose another file name")

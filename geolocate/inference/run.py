@@ -10,7 +10,7 @@ from rich.table import Table
 from geolocate import atomic
 from geolocate.cells.classes import cell_label
 from geolocate.console import console, csv_safe, emit, inert, stdout
-from geolocate.data.images import expand_photos
+from geolocate.data.images import IMAGE_SUFFIXES, expand_photos
 from geolocate.errors import UserError
 from geolocate.inference.photo_predictor import Failure
 from geolocate.inference.provenance import describe_model, model_line
@@ -30,7 +30,7 @@ def run_predict(ref, paths, photos: list[Path], top: int, batch_size: int, truth
     files = expand_photos(photos)
     if not files:
         raise UserError(f"no photos found in {', '.join(map(str, photos))}")
-    refuse_outputs_over_inputs({"--out": out, "--geojson": geojson}, files)
+    refuse_outputs_over_inputs({"--out": out, "--geojson": geojson}, files, IMAGE_SUFFIXES)
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--out {out}: use a .csv or .parquet file name")
     stem = resolve_checkpoint(ref, paths)  # a missing model is said first, as before
