@@ -68,10 +68,10 @@ def sweep_temps(root: Path | str, recursive: bool = False) -> int:
         return 0
     removed = 0
     for path in root.rglob(".*.tmp") if recursive else root.glob(".*.tmp"):
-        if path.is_symlink() or not _abandoned(path):
+        if not _abandoned(path):
             continue
         try:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()  # a link itself, never its target
             removed += 1
         except OSError:
             pass  # another sweeper got there first, or not ours to remove: harmless

@@ -90,6 +90,7 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     from geolocate.train.setup import build_session
 
     run = resolve_run(ref, paths)
+    atomic.sweep_temps(run.root)  # what the killed run left half-written
     cfg = validate_config(json.loads(run.config.read_text()), run.config)
     plan = read_plan(run) or {"candidates": ["finetune"]}
     if plan.get("chosen"):
