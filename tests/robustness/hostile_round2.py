@@ -125,7 +125,8 @@ def gzip_bomb(size: int) -> bytes:
 class HostileServer:
     """Answers by path: /drip (a byte every 0.5 s, forever), /huge (an endless body), /bomb (gzip
     bomb), /deep (JSON nested 100 000 deep), /loop (redirects to itself), /away (redirects to
-    another host), /ok (a small JSON). Use as a context manager; `url(path)` gives the address."""
+    another host), /ok (a small JSON); and, well-behaved, /hop (a same-host redirect to /gz) and /gz
+    (a gzipped JSON answer). Use as a context manager; `url(path)` gives the address."""
 
     def __init__(self, bomb_mb: int = 200) -> None:
         self.bomb = gzip_bomb(bomb_mb << 20)
@@ -194,6 +195,14 @@ class HostileServer:
 
             def _loop(self) -> None:
                 self._head(302, Location="/loop", Content_Length="0")
+
+            def _hop(self) -> None:  # a well-behaved same-host redirect
+                self._head(302, Location="/gz", Content_Length="0")
+
+            def _gz(self) -> None:  # a well-behaved compressed answer
+                body = zlib.compress(json.dumps({"features": [{"id": "x" * 1000}]}).encode(), wbits=31)
+                self._head(200, Content_Type="application/json", Content_Encoding="gzip", Content_Length=str(len(body)))
+                self.wfile.write(body)
 
             def _away(self) -> None:
                 self._head(302, Location=f"http://localhost:{owner.server.server_address[1]}/ok", Content_Length="0")

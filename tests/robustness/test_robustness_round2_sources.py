@@ -173,6 +173,13 @@ def test_a_hostile_server_is_cut_off_within_bounds(kind, path, says):
         assert time.perf_counter() - start < 10
 
 
+def test_a_well_behaved_server_still_answers():
+    """The bounds cut off nothing honest: a same-host redirect to a gzipped answer reads whole."""
+    with HostileServer(bomb_mb=1) as server:
+        answer = asyncio.run(_client()("json", server.url("/hop")))
+    assert answer == {"features": [{"id": "x" * 1000}]}
+
+
 @pytest.mark.parametrize("source, key", [("panoramax", "fetch.panoramax.api_url"), ("mapillary", "fetch.api_url")])
 def test_fetch_against_a_dripping_server_ends(tmp_path, source, key):
     """The real command in a child: the API answers one byte every half second."""
