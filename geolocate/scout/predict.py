@@ -18,7 +18,9 @@ import torch
 
 from geolocate import atomic
 from geolocate.console import console, csv_safe, emit, inert, stdout
+from geolocate.data.images import IMAGE_SUFFIXES
 from geolocate.errors import UserError
+from geolocate.files import refuse_outputs_over_inputs
 from geolocate.schemas import VIEWS
 
 
@@ -155,6 +157,7 @@ def run_predict_views(ref, paths, top: int, views, named_views: dict, locations_
         if out is None or Path(out).suffix.lower() != ".csv":
             raise UserError("--locations needs --out submission.csv (the submission is written there)")
         ids, locations = read_locations_csv(locations_csv)
+        refuse_outputs_over_inputs({"--out": Path(out)}, [Path(locations_csv), *(p for loc in locations for p in loc.values() if p)], IMAGE_SUFFIXES)
     predictor = ScoutSniperPredictor.load(resolve_bundle(ref, paths))
     rows, failures = predictor.predict(locations, top, batch_size)
     for row in rows:

@@ -273,3 +273,10 @@ def test_inert_strips_controls_and_escapes_markup():
 
     assert inert("\x1b]0;t\x07[bold]x\x9b.jpg\n") == "]0;t\\[bold]x.jpg\n"
     assert [csv_cell(v) for v in ("=1", "-2", "\tx", "ok", 3.5)] == ["'=1", "'-2", "'\tx", "ok", 3.5]
+
+
+def test_a_submission_never_replaces_its_locations_table(project, runner):
+    (project / "t.csv").write_text("id,north\nA,photos/ok.jpg\n")
+    before = (project / "t.csv").read_text()
+    stderr = assert_one_line_refusal(project, runner, ["predict", "--locations", "t.csv", "--out", "t.csv", "--checkpoint", CKPT])
+    assert "--out t.csv" in stderr and (project / "t.csv").read_text() == before  # refused for that, before any model loads
