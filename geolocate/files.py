@@ -20,6 +20,8 @@ from pathlib import Path
 
 from geolocate.errors import UserError
 
+_SYSTEM_TREES = ("/proc/", "/sys/", "/dev/")
+
 
 def not_regular_reason(path: Path | str) -> str | None:
     """Why `path` cannot be read as a regular file ('no such file', 'not a regular file'), or None."""
@@ -33,7 +35,10 @@ def not_regular_reason(path: Path | str) -> str | None:
         return f"cannot read it ({exc.strerror or exc})"
     if stat.S_ISDIR(mode):
         return "a directory, not a file"
-    return None if stat.S_ISREG(mode) else "not a regular file (a FIFO, device or socket)"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, device or socket)"
+    # /proc and /sys files pass for regular ones (`/proc/self/environ`) but are the system's state
+    return "a system file, not data" if os.path.realpath(path).startswith(_SYSTEM_TREES) else None
 
 
 def require_regular_file(path: Path | str, what: str = "file") -> Path:

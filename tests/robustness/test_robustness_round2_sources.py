@@ -86,6 +86,12 @@ def test_a_table_reads_only_inside_its_folder_one_refused_row_at_a_time(area, ru
     assert_nothing_from_outside(area, result.stdout, result.stderr)
 
 
+def test_system_files_named_on_the_command_line_are_never_opened(area, runner):
+    result = run(runner, ["import", "/proc/self/environ", "/dev/zero", "photos"])
+    assert result.exit_code == 0 and len(imported(area)) == 2, result.stderr
+    assert "system file" in result.stderr and "not a regular file" in result.stderr and "not an image" not in result.stderr
+
+
 def test_a_nul_in_a_table_is_one_refused_row(area, runner):
     (area / "photos" / "t.csv").write_bytes(b"file,lat,lon\na.jpg,45.1,2.1\nx\x00.jpg,45,2\nb.jpg,45.2,2.2\n")
     result = run(runner, ["import", "photos/t.csv"])
