@@ -102,6 +102,9 @@ class FetchConfig(_Stage):
     backoff_s: float = Field(0.5, ge=0, description="First backoff delay; doubles each retry, with jitter.")
     backoff_max_s: float = Field(60.0, ge=0, description="Longest backoff delay (a Retry-After header is honoured up to this).")
     timeout_s: float = Field(30.0, gt=0, description="Per-request timeout in seconds.")
+    deadline_s: float = Field(45.0, gt=0, description="Overall time limit of one request, answer included (timeout_s bounds each read; a server dripping bytes is cut off here).")
+    max_answer_mb: float = Field(64.0, gt=0, description="Largest API answer read (JSON, decompressed); a larger one fails that request.")
+    max_photo_mb: float = Field(50.0, gt=0, description="Largest photo downloaded (decompressed); a larger one fails that photo.")
     seed: int = Field(0, description="Seed for the even sampling of photos within an area.")
     start_captured_at: str | None = Field(None, description="Only photos captured on or after this ISO 8601 date.")
     end_captured_at: str | None = Field(None, description="Only photos captured before this ISO 8601 date.")
@@ -119,6 +122,9 @@ def _check_http_url(value: str, example: str, key: str = "api_url") -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{key} must be an http:// or https:// URL with a host, e.g. {example}")
+    if parts.username or parts.password or "MLY|" in value or "token" in parts.query.lower():
+        # the URL is saved into every run's config.json: a credential in it would ship with a release
+        raise ValueError(f"{key} must not carry a token or a password; keep the token in MAPILLARY_TOKEN only")
     return value
 
 
@@ -555,6 +561,7 @@ def _explain(error: dict[str, Any], path: Path | str, given: str | None = None) 
         return f"{path}: unknown key {(given or key)!r}{suggest_key(given or key)}"
     shown = repr(error.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    shown = "(not shown: it holds a credential)" if "token or a password" in error["msg"] else shown
     return f"{path}: bad value for {key!r}: {shown} ({error['msg']})"
 
 

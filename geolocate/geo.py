@@ -51,7 +51,19 @@ def destination(lat: float, lon: float, bearing_deg, distance_km: float) -> tupl
     return np.degrees(phi2), (np.degrees(lam2) + 540.0) % 360.0 - 180.0
 
 
-def is_position(lat: float, lon: float) -> bool:
-    """True when (lat, lon) is a finite point on Earth: |lat| <= 90 and |lon| <= 180 (H3, the
-    haversine and every table assume it; a NaN or 91 would only fail much later)."""
-    return bool(np.isfinite(lat) and np.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180)
+def is_position(lat, lon) -> bool:
+    """True when (lat, lon) is a finite point on Earth: |lat| <= 90 and |lon| <= 180.
+
+    The one "is this position valid?" every reader asks (EXIF, CSV tables, API records, sidecars,
+    indexes, `--lat/--lon`): H3, the haversine and every table assume it, and a NaN, an infinity
+    or a 91 would only fail much later. Anything but a real number (None, a bool, a string) is
+    not a position. Arrays (an index's positions) are checked as a whole: True when every pair is one.
+    """
+    if isinstance(lat, np.ndarray) or isinstance(lon, np.ndarray):
+        lat, lon = np.asarray(lat), np.asarray(lon)
+        if lat.dtype.kind not in "fiu" or lon.dtype.kind not in "fiu":
+            return False
+        return bool(np.all((np.abs(lat) <= 90) & (np.abs(lon) <= 180)))  # NaN compares False
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in (lat, lon)):
+        return False
+    return bool(-90 <= lat <= 90 and -180 <= lon <= 180)  # NaN compares False, infinities fall outside

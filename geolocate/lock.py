@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from geolocate.atomic import sweep_temps
 from geolocate.errors import UserError
 
 _HELD: dict[str, int] = {}  # resolved lock path → re-entry depth, for this process
@@ -118,6 +119,7 @@ def locks_data(command: str) -> Callable:
         def wrapper(*args, **kwargs):
             data = signature.bind_partial(*args, **kwargs).arguments["data"]
             with DataLock(data.lock, command=f"geolocate {command}"):
+                sweep_temps(data.root, recursive=True)  # what a killed stage left: nobody else writes here now
                 return fn(*args, **kwargs)
 
         return wrapper

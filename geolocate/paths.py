@@ -38,7 +38,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 def is_valid_image_id(image_id: object) -> bool:
     """True when `image_id` matches its source's id pattern (safe as a file name once `photo_stem` maps it)."""
-    return isinstance(image_id, str) and bool(_ID.match(image_id))
+    return isinstance(image_id, str) and bool(_ID.fullmatch(image_id))  # `$` alone also matches before a final "\n"
 
 
 def check_image_id(image_id: str) -> str:
@@ -79,7 +79,7 @@ def slug(name: str) -> str:
 def safe_name(name: str, what: str = "name") -> str:
     """`slug(name)` when it is a usable path component; UserError otherwise."""
     out = slug(name)
-    if not _NAME.match(out):
+    if not _NAME.fullmatch(out):
         raise UserError(f"{what} {name!r} cannot be used as a file name; use letters, digits, '-', '_' or '.'")
     return out
 

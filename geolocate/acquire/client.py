@@ -20,7 +20,7 @@ import httpx
 
 from geolocate.acquire.http import ApiClient, ExpiredURL, RequestFailed, open_http
 from geolocate.acquire.ratelimit import Sleep
-from geolocate.acquire.records import is_position, number, text
+from geolocate.acquire.records import epoch_ms, is_position, number, text
 from geolocate.acquire.tiling import Box, box_key
 from geolocate.config import FetchConfig
 from geolocate.errors import UserError
@@ -138,7 +138,7 @@ def parse_record(item: dict[str, Any], thumb_field: str = "thumb_1024_url") -> d
         "sequence_id": text(item.get("sequence")),
         "creator_id": text(creator.get("id")),
         "creator_username": text(creator.get("username")),
-        "captured_at_ms": item.get("captured_at") if isinstance(item.get("captured_at"), int) else None,
+        "captured_at_ms": epoch_ms(item.get("captured_at")),
         "lat": float(coords[1]),
         "lon": float(coords[0]),
         "compass_angle": number(item.get("compass_angle")),
@@ -150,11 +150,14 @@ def parse_record(item: dict[str, Any], thumb_field: str = "thumb_1024_url") -> d
 
 
 def record_problem(item: dict[str, Any]) -> str | None:
-    """Why a search record cannot be used: "id" (not digits), "position" (no valid geometry), or None."""
+    """Why a search record cannot be used: "id" (not digits), "position" (no valid geometry), "date"
+    (a capture time outside 1900-2100), or None."""
     if not is_valid_image_id(_record_id(item)) or not str(_record_id(item)).isdigit():
         return "id"
     geometry = item.get("geometry")
-    return None if is_position(geometry.get("coordinates") if isinstance(geometry, dict) else None) else "position"
+    if not is_position(geometry.get("coordinates") if isinstance(geometry, dict) else None):
+        return "position"
+    return "date" if item.get("captured_at") is not None and epoch_ms(item.get("captured_at")) is None else None
 
 
 def _record_id(item: dict[str, Any]) -> Any:

@@ -4,15 +4,22 @@ Pillow's `getexif()` is enough: the GPS IFD (0x8825) holds latitude/longitude as
 second rationals with an N/S or E/W reference, `GPSImgDirection` the heading; the Exif IFD
 (0x8769) holds `DateTimeOriginal` and, on recent cameras, its UTC offset. A position that is
 missing, NaN, exactly 0,0 (a receiver without a fix) or out of range is a reason to skip the
-photo, never something to guess.
+photo, never something to guess. This is the one EXIF reader: `import` asks `read_facts`,
+`predict` asks `exif_latlon` for a photo's true position.
+
+An EXIF block is whatever the file says: dates in year 1 or 9999 with an offset, rationals with a
+zero denominator, text with control characters. Each field that does not read is None, and
+nothing here raises for a photo's content.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
+
+from geolocate.geo import is_position
 
 _GPS_IFD, _EXIF_IFD = 0x8825, 0x8769
 _LAT_REF, _LAT, _LON_REF, _LON, _DIRECTION = 1, 2, 3, 4, 17
@@ -57,22 +64,40 @@ def position_problem(lat: float | None, lon: float | None) -> str | None:
     """Why (lat, lon) is not a usable position, or None."""
     if lat is None or lon is None:
         return "GPS position unreadable"
-    if math.isnan(lat) or math.isnan(lon):
+    if lat != lat or lon != lon:
         return "GPS position is NaN"
     if lat == 0 and lon == 0:
         return "GPS position is 0,0 (no fix)"
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return "GPS position out of range"
-    return None
+    return None if is_position(lat, lon) else "GPS position out of range"
+
+
+def exif_latlon(path: Path | str) -> tuple[float, float] | None:
+    """(lat, lon) from a photo file's EXIF GPS, or None when absent, unusable or unreadable."""
+    from geolocate.data.images import DECODE_ERRORS, open_photo
+
+    try:
+        with open_photo(Path(path)) as image:
+            return image_latlon(image)
+    except DECODE_ERRORS:
+        return None
+
+
+def image_latlon(image: Any) -> tuple[float, float] | None:
+    """(lat, lon) from an opened image's EXIF GPS (predict reads it from the decode it already did)."""
+    try:
+        facts = read_facts(image.getexif())
+    except Exception:  # noqa: BLE001 - Pillow's EXIF parser has no closed set of errors for a crafted block
+        return None
+    return (facts.lat, facts.lon) if facts.problem is None else None
 
 
 def heading(value: Any) -> float | None:
     """A compass heading in [0, 360), None when absent or not a finite number."""
     try:
         degrees = float(value)
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
-    return degrees % 360.0 if math.isfinite(degrees) else None
+    return degrees % 360.0 if abs(degrees) < float("inf") else None  # NaN compares False too
 
 
 def parse_exif_time(value: Any, offset: Any = None) -> datetime | None:
@@ -81,8 +106,18 @@ def parse_exif_time(value: Any, offset: Any = None) -> datetime | None:
         local = datetime.strptime(str(value).strip()[:19], "%Y:%m:%d %H:%M:%S")
     except ValueError:
         return None
-    shift = _offset(offset)
-    return (local - shift).replace(tzinfo=timezone.utc)
+    return as_utc(local, _offset(offset))
+
+
+def as_utc(when: datetime, offset: timedelta | None = None) -> datetime | None:
+    """`when` in UTC (`offset` is its clock's offset when it has no tzinfo; none means UTC), or
+    None when the shift leaves the calendar (year 1 minus an hour, year 9999 plus one)."""
+    try:
+        if when.tzinfo is not None:
+            return when.astimezone(timezone.utc)
+        return (when - (offset or timedelta(0))).replace(tzinfo=timezone.utc)
+    except (OverflowError, ValueError):
+        return None
 
 
 def _offset(value: Any) -> timedelta:
@@ -96,9 +131,11 @@ def _offset(value: Any) -> timedelta:
 def _degrees(dms: Any, ref: Any, negative: str) -> float | None:
     try:
         d, m, s = (float(v) for v in dms)
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
     value = d + m / 60.0 + s / 3600.0
+    if isinstance(ref, bytes):
+        ref = ref.decode("ascii", "replace")
     return -value if str(ref or "").strip().upper() == negative else value
 
 

@@ -62,6 +62,7 @@ class AreaReport:
     photos_failed: int = 0
     bad_ids: list[str] = field(default_factory=list)
     bad_positions: list[str] = field(default_factory=list)
+    bad_records: list[str] = field(default_factory=list)  # "<id> (<reason>)": a date out of range, outside the box
     failed_boxes: dict[str, str] = field(default_factory=dict)
     failed_photos: dict[str, str] = field(default_factory=dict)
 
@@ -245,6 +246,7 @@ def _record_tile(result: TileResult, state: AreaState, report: AreaReport, buffe
     state.truncated.update(result.truncated)
     report.bad_ids.extend(result.bad_ids)
     report.bad_positions.extend(result.bad_positions)
+    report.bad_records.extend(result.bad_records)
     if result.unreachable:  # not a failure of this box: it is searched again once the host answers
         state.failed.pop(result.key, None)
         report.boxes_unreachable += 1

@@ -2,7 +2,10 @@
 
 - at most `concurrency` requests in flight, API requests under `requests_per_minute`;
 - 429 (honouring `Retry-After`, capped at `backoff_max_s`), 5xx, timeouts and connection errors
-  are retried `max_retries` times with exponential backoff and jitter, then `RequestFailed`.
+  are retried `max_retries` times with exponential backoff and jitter, then `RequestFailed`;
+- every answer is bounded (`answers.py`): an overall `deadline_s`, `max_answer_mb` for JSON and
+  `max_photo_mb` for a photo (decompressed, counted while streaming), same-host redirects only,
+  JSON depth. An answer over a bound is not retried, and counts towards giving up on its host.
 Error messages name the endpoint and the status, never a URL's query, a header or a token.
 
 Test seam: `transport_factory`. When set (tests, benchmarks), `open_http` builds its
@@ -19,6 +22,7 @@ from typing import Any, AsyncIterator, Callable
 
 import httpx
 
+from geolocate.acquire.answers import Answer, AnswerRefused, bounded_get, host_of, parse_json
 from geolocate.acquire.ratelimit import RateLimiter, Sleep
 from geolocate.config import FetchConfig
 
@@ -69,12 +73,13 @@ class ApiClient:
 
     async def get_json(self, url: httpx.URL | str, params: dict[str, Any], what: str, headers: dict[str, str] | None = None) -> Any:
         """GET `url` and parse JSON; RequestFailed on any failure (after retries)."""
-        response = await self._send(what, lambda: self._http.get(url, params=params, headers=headers), host=httpx.URL(url).host)
+        cap = int(self.cfg.max_answer_mb * 1e6)
+        response = await self._send(what, lambda: self._get(url, params, headers, cap), host=host_of(url))
         _raise_for_status(response, what)
         try:
-            return response.json()
-        except ValueError:
-            raise RequestFailed(f"{what}: answer is not JSON") from None
+            return parse_json(response.content)
+        except AnswerRefused as exc:
+            raise RequestFailed(f"{what}: {exc}") from None
 
     async def get_bytes(self, url: str, what: str) -> bytes:
         """GET a photo URL (no rate ceiling: CDNs and asset servers are not the API).
@@ -83,14 +88,17 @@ class ApiClient:
             ExpiredURL: 403/404/410, the URL needs refreshing.
             RequestFailed: anything else that did not succeed after retries.
         """
-        response = await self._send(what, lambda: self._http.get(url, follow_redirects=True), rate_limited=False,
-                                    host=httpx.URL(url).host)
+        cap = int(self.cfg.max_photo_mb * 1e6)
+        response = await self._send(what, lambda: self._get(url, None, None, cap), rate_limited=False, host=host_of(url))
         if response.status_code in EXPIRED_STATUSES:
             raise ExpiredURL(f"{what}: HTTP {response.status_code} (expired URL)")
         _raise_for_status(response, what)
         return response.content
 
-    async def _send(self, what: str, call: Callable, rate_limited: bool = True, host: str = "") -> httpx.Response:
+    async def _get(self, url, params, headers, cap: int) -> Answer:
+        return await bounded_get(self._http, url, params=params, headers=headers, cap=cap, deadline_s=self.cfg.deadline_s)
+
+    async def _send(self, what: str, call: Callable, rate_limited: bool = True, host: str = "") -> Answer:
         """One request with bounded retries; holds a concurrency slot for the whole exchange.
 
         Raises:
@@ -105,6 +113,9 @@ class ApiClient:
                 self.requests += 1
                 try:
                     response = await call()
+                except AnswerRefused as exc:  # the server broke a bound: asking again would only do it again
+                    self._note_failure(host, exc)
+                    raise RequestFailed(f"{what}: {exc}") from None
                 except (httpx.TimeoutException, httpx.TransportError) as exc:
                     reason, delay = f"{type(exc).__name__}", self._backoff(attempt)
                     self._note_failure(host, exc)
@@ -119,7 +130,7 @@ class ApiClient:
         raise RequestFailed(f"{what}: {reason} after {self.cfg.max_retries} retries")
 
     def _note_failure(self, host: str, exc: Exception) -> None:
-        if not isinstance(exc, httpx.ConnectError):  # a timeout or a dropped answer: the host is there
+        if not isinstance(exc, (httpx.ConnectError, AnswerRefused)):  # a timeout or a dropped answer: the host is there
             return
         self._connect_failures[host] = self._connect_failures.get(host, 0) + 1
         if self._connect_failures[host] >= UNREACHABLE_AFTER and host not in self.unreachable:
@@ -130,7 +141,7 @@ class ApiClient:
         if host in self.unreachable:
             raise HostUnreachable(f"{what}: {self.unreachable[host]}")
 
-    def _delay_for(self, response: httpx.Response, attempt: int) -> float:
+    def _delay_for(self, response: Answer, attempt: int) -> float:
         retry_after = _retry_after(response)
         if retry_after is not None:
             return min(retry_after, self.cfg.backoff_max_s)
@@ -155,15 +166,16 @@ def _is_transient(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Answer) -> float | None:
     """Seconds from a numeric Retry-After header (the HTTP-date form is rare here: fall back to backoff)."""
     value = response.headers.get("Retry-After", "")
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    return max(0.0, seconds) if seconds == seconds else None  # a NaN Retry-After is no delay at all
 
 
-def _raise_for_status(response: httpx.Response, what: str) -> None:
+def _raise_for_status(response: Answer, what: str) -> None:
     if response.status_code >= 400:
         raise RequestFailed(f"{what}: HTTP {response.status_code}")

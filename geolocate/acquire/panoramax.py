@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import random
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 import httpx
@@ -28,7 +27,7 @@ import httpx
 from geolocate.acquire.http import ApiClient, RequestFailed, open_http
 from geolocate.acquire.panorama import is_equirectangular
 from geolocate.acquire.ratelimit import Sleep
-from geolocate.acquire.records import is_position, number, text
+from geolocate.acquire.records import is_position, iso_ms, number, text
 from geolocate.acquire.tiling import Box, box_key
 from geolocate.config import FetchConfig
 from geolocate.paths import is_valid_image_id
@@ -104,7 +103,7 @@ def parse_item(item: dict[str, Any], asset: str = "sd") -> dict[str, Any] | None
         "sequence_id": text(item.get("collection")),
         "creator_id": None,
         "creator_username": producer(item),
-        "captured_at_ms": _ms(props.get("datetime")),
+        "captured_at_ms": iso_ms(props.get("datetime")),
         "lat": float(lat),
         "lon": float(lon),
         "compass_angle": number(props.get("view:azimuth")),
@@ -116,12 +115,15 @@ def parse_item(item: dict[str, Any], asset: str = "sd") -> dict[str, Any] | None
 
 
 def item_problem(item: dict[str, Any]) -> str | None:
-    """Why an item cannot be used: "id" (not a UUID), "position", or None."""
+    """Why an item cannot be used: "id" (not a UUID), "position", "date" (not a time 1900-2100), or None."""
     image_id = str(item.get("id", "")).lower()
     if not is_valid_image_id(f"{NAME}:{image_id}") or "@" in image_id:
         return "id"
     geometry = item.get("geometry")
-    return None if is_position(geometry.get("coordinates") if isinstance(geometry, dict) else None) else "position"
+    if not is_position(geometry.get("coordinates") if isinstance(geometry, dict) else None):
+        return "position"
+    props = item.get("properties") if isinstance(item.get("properties"), dict) else {}
+    return "date" if props.get("datetime") is not None and iso_ms(props["datetime"]) is None else None
 
 
 def is_360(props: dict[str, Any]) -> bool:
@@ -150,13 +152,3 @@ def asset_url(item: dict[str, Any], asset: str) -> str | None:
     entry = assets.get(asset) if isinstance(assets, dict) else None
     href = entry.get("href") if isinstance(entry, dict) else None
     return href if isinstance(href, str) and href.startswith(("https://", "http://")) else None
-
-
-def _ms(value: Any) -> int | None:
-    """ISO 8601 → ms since the epoch (a time without an offset is UTC)."""
-    try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int((when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp() * 1000)
-

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geolocate.acquire.http import HostUnreachable, RequestFailed
+from geolocate.acquire.records import in_box
 from geolocate.acquire.source import PhotoSource
 from geolocate.acquire.tiling import Box, box_key, split_box
 
@@ -30,6 +31,7 @@ class TileResult:
     unreachable: bool = False  # the host could not be reached: the box was not searched (not its failure)
     bad_ids: list[str] = field(default_factory=list)  # records skipped: id invalid for the source
     bad_positions: list[str] = field(default_factory=list)  # records skipped: no valid capture position
+    bad_records: list[str] = field(default_factory=list)  # records skipped for another reason: "<id> (<reason>)"
 
 
 async def search_tile(source: PhotoSource, tile: Box) -> TileResult:
@@ -46,14 +48,26 @@ async def search_tile(source: PhotoSource, tile: Box) -> TileResult:
     raw: list[dict[str, Any]] = []
     await _search_box(source, tile, 0, raw, result)
     for item in raw:
-        record = source.parse_record(item)
-        if record is not None:
-            result.records.append(record)
-        elif source.record_problem(item) == "id":
+        problem = _problem(source, item, tile)
+        if problem is None:
+            result.records.append(source.parse_record(item))
+        elif problem == "id":
             result.bad_ids.append(str(item.get("id"))[:40])
-        else:
+        elif problem == "position":
             result.bad_positions.append(str(item.get("id"))[:40])
+        else:  # one bad record never stops the others: counted with its reason
+            result.bad_records.append(f"{str(item.get('id'))[:40]} ({problem})")
     return result
+
+
+def _problem(source: PhotoSource, item: dict[str, Any], tile: Box) -> str | None:
+    """Why an item is skipped ("id", "position", "date", "outside the asked box", "unreadable"), or None."""
+    try:
+        record = source.parse_record(item)
+        problem = source.record_problem(item) if record is None else None
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError):  # a field of an unexpected shape
+        return "unreadable"
+    return problem if record is None else None if in_box(record, tile) else "outside the asked box"
 
 
 async def _search_box(source: PhotoSource, box: Box, depth: int, raw: list, result: TileResult) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from geolocate.artifacts.checkpoint import copy_checkpoint
 from geolocate.artifacts.resolve import file_of
+from geolocate.atomic import sweep_temps
 from geolocate.lock import DataLock
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
@@ -74,6 +75,7 @@ def maybe_promote(run_best_stem: Path | str, val_metrics: Mapping[str, Any], pro
         raise UserError(f"cannot rank {run_best_stem}: its validation metrics have no median_km")
     project_paths.models.mkdir(parents=True, exist_ok=True)
     with DataLock(project_paths.models / ".lock", command="promote the global best", wait_s=PROMOTE_WAIT_S):
+        sweep_temps(project_paths.models)  # a killed promotion's half-copied files
         incumbent = current_best(project_paths)
         if not beats(val_metrics, _val_of(incumbent)):
             return False

@@ -31,7 +31,7 @@ from geolocate.artifacts.resolve import file_of
 from geolocate.artifacts.rundir import resolve_run
 from geolocate.artifacts.secret_scan import StreamScanner, describe, secret_patterns
 from geolocate.artifacts.versions import library_versions
-from geolocate.atomic import atomic_path
+from geolocate.atomic import atomic_path, sweep_temps
 from geolocate.config import GeolocateConfig, public_dict
 from geolocate.errors import UserError
 from geolocate.files import confined_reason
@@ -72,6 +72,7 @@ def run_export(
         UserError: the data directory is locked by another command, or a member holds the token.
     """
     now = now or datetime.now(timezone.utc)
+    sweep_temps(project_paths.exports)  # what a killed export left behind
     target = _free_name(project_paths.exports, f"snapshot-{now:%Y%m%d-%H%M%S}")
     data_root = project_paths.data_root
     lock = DataLock(project_paths.data.lock, command="geolocate export") if data_root.is_dir() else contextlib.nullcontext()

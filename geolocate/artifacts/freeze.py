@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,7 +27,7 @@ from geolocate.artifacts.resolve import file_of
 from geolocate.artifacts.rundir import RunDir, resolve_run
 from geolocate.artifacts.secret_scan import check_text
 from geolocate.artifacts.versions import library_versions
-from geolocate.atomic import write_json, write_text
+from geolocate.atomic import sweep_temps, temp_name, write_json, write_text
 from geolocate.config import GeolocateConfig
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths, safe_name
@@ -162,7 +161,8 @@ def _record(run, tag, now, force, gates, failing, export: ExportResult, repo_dir
 def _build(run: RunDir, release: Path, paths: ProjectPaths, record: dict[str, Any], model: ReleaseModel) -> list[str]:
     """Write the release in a temporary sibling, then rename it into place."""
     release.parent.mkdir(parents=True, exist_ok=True)
-    tmp = release.parent / f".{release.name}.{secrets.token_hex(4)}.tmp"
+    sweep_temps(release.parent)  # a killed freeze's half-built release
+    tmp = temp_name(release)
     tmp.mkdir()
     try:
         record.update(model.copy(run, tmp, paths))

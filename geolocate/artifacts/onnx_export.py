@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from geolocate.artifacts.digest import sha256_file
 from geolocate.artifacts.resolve import file_of
 from geolocate.errors import UserError
 
@@ -56,7 +57,7 @@ def export_onnx(stem: Path | str, required: bool = True) -> dict | None:
             raise UserError(f"ONNX export of {stem} disagrees with torch (max |Δlogit| {parity['max_abs_logit_diff']:.2e}, "
                             f"top-{PARITY_TOPK} identical: {parity['topk_identical']}); graph not kept")
     record = {"file": target.name, "weights_id": meta.get("weights_id"), "opset": OPSET, "parity": parity,
-              "bytes": target.stat().st_size}
+              "bytes": target.stat().st_size, "sha256": sha256_file(target), "embedding_dim": parity.pop("embedding_dim")}
     update_sidecar(stem, lambda sidecar: sidecar.__setitem__("onnx", record))
     return record
 
@@ -102,9 +103,9 @@ def _parity(model, batch, path: Path) -> dict:
     with torch.no_grad():
         expected = model.eval()(batch).float().numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(["logits"], {"image": batch.numpy()})[0]
+    got, embedding = session.run(["logits", "embedding"], {"image": batch.numpy()})
     diff = float(np.abs(got - expected).max())
     k = min(PARITY_TOPK, expected.shape[1])
     same = bool((np.argsort(-got, 1, kind="stable")[:, :k] == np.argsort(-expected, 1, kind="stable")[:, :k]).all())
     return {"batch": PARITY_BATCH, "max_abs_logit_diff": diff, "topk": k, "topk_identical": same,
-            "passed": diff <= MAX_LOGIT_DIFF and same}
+            "passed": diff <= MAX_LOGIT_DIFF and same, "embedding_dim": int(embedding.shape[1])}

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from geolocate.atomic import write_text
+from geolocate.atomic import temp_name, write_text
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths, safe_name
 
@@ -165,7 +165,7 @@ def new_run_id(profile: str | None, now: datetime | None = None) -> str:
 def point_latest(runs: Path, run: RunDir) -> None:
     """Point `runs/latest` at `run`: an atomic symlink swap, else the `LATEST` file."""
     link = runs / "latest"
-    tmp = runs / f".latest.{secrets.token_hex(4)}.tmp"
+    tmp = temp_name(link)
     try:
         os.symlink(run.root.name, tmp, target_is_directory=True)
         os.replace(tmp, link)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from geolocate.cli.app import Invocation, command, default_of, emit
-from geolocate.console import console, stdout
+from geolocate.console import console, inert, stdout
 from geolocate.errors import UserError
 
 SOURCES = ("mapillary", "panoramax")
@@ -76,13 +76,15 @@ def _print_problems(report) -> None:
         for what, items in (("boxes failed", a.failed_boxes), ("photos failed", a.failed_photos)):
             if items:
                 key, reason = next(iter(items.items()))
-                console.print(f"[yellow]{a.area}[/]: {len(items)} {what}, e.g. {key}: {reason}", markup=True, highlight=False)
+                console.print(f"[yellow]{a.area}[/]: {len(items)} {what}, e.g. {inert(key)}: {inert(reason)}", markup=True, highlight=False)
         if a.boxes_unreachable:
             console.print(f"[yellow]{a.area}[/]: {a.boxes_unreachable} boxes not searched (host unreachable)", highlight=False)
         if a.bad_ids:
-            console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_ids)} records with an invalid image id: {', '.join(map(repr, a.bad_ids[:3]))}")
+            console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_ids)} records with an invalid image id: {inert(', '.join(map(repr, a.bad_ids[:3])))}")
         if a.bad_positions:
-            console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_positions)} records without a valid position: {', '.join(map(repr, a.bad_positions[:3]))}")
+            console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_positions)} records without a valid position: {inert(', '.join(map(repr, a.bad_positions[:3])))}")
+        if a.bad_records:
+            console.print(f"[yellow]{a.area}[/]: skipped {len(a.bad_records)} records: {inert(', '.join(a.bad_records[:3]))}")
         if a.boxes_truncated or a.photos_restored:
             console.print(f"[yellow]{a.area}[/]: {a.boxes_truncated} boxes still truncated after splitting, "
                           f"{a.photos_restored} raw files restored")

@@ -59,6 +59,7 @@ def apply_retrieval(best_stem, train, val_side: tuple, test_side: tuple) -> tupl
     Returns:
         (record for metrics.json, val and test ScoredSplit by the chosen position).
     """
+    from geolocate.artifacts.digest import sha256_file
     from geolocate.artifacts.resolve import INDEX_SUFFIX, file_of
 
     (val, val_probs, val_scored), (test, test_probs, scored) = val_side, test_side
@@ -75,6 +76,7 @@ def apply_retrieval(best_stem, train, val_side: tuple, test_side: tuple) -> tupl
         file_of(best_stem, INDEX_SUFFIX).unlink(missing_ok=True)  # an earlier evaluation's index is not used any more
         return record, val_scored, scored
     save_index(file_of(best_stem, INDEX_SUFFIX), index, _weights_id(best_stem))
+    record["index_sha256"] = sha256_file(file_of(best_stem, INDEX_SUFFIX))  # predict refuses an index swapped beside the weights
     return record, _rescored(refined["val"], val_probs, val), _rescored(refined["test"], test_probs, test)
 
 

@@ -66,6 +66,7 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     from geolocate.evaluate.judge import judged_record
 
     run = resolve_run(run_ref, paths)
+    atomic.sweep_temps(run.root)  # what a killed evaluate or train left in the run
     model, meta = load_checkpoint(run.best, paths)
     classes = Classes.from_sidecar(meta)
     check_same_data(meta, paths.data, load_classes(paths.data)["cell_id"].to_list(), f"evaluate run {run.run_id}")

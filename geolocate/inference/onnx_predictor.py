@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from geolocate.artifacts.integrity import verify_companion
 from geolocate.artifacts.resolve import file_of
 from geolocate.errors import UserError
+from geolocate.inference.graph_check import check_graph, check_index, run_with_deadline
 from geolocate.inference.photo_predictor import PhotoPredictor
 
 
@@ -33,6 +35,7 @@ class OnnxPredictor(PhotoPredictor):
         import onnxruntime as ort
 
         graph = graph or file_of(stem, ".onnx")
+        verify_companion(graph, (meta.get("onnx") or {}).get("sha256"), "graph")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.log_severity_level = 3  # errors only: its warnings are not the user's business
@@ -40,10 +43,11 @@ class OnnxPredictor(PhotoPredictor):
             session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
             raise UserError(f"{graph} is not a usable ONNX graph ({type(exc).__name__}); export it again with `geolocate export-model`") from None
+        check_graph(session, meta, graph)
         return cls(session, meta, load_model_index(stem, meta), source=f"checkpoint {stem}")
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        out = dict(zip(self.outputs, self.session.run(None, {"image": np.ascontiguousarray(batch, dtype=np.float32)})))
+        out = dict(zip(self.outputs, run_with_deadline(self.session, {"image": np.ascontiguousarray(batch, dtype=np.float32)})))
         return out["logits"], out.get("embedding")
 
 
@@ -54,4 +58,7 @@ def load_model_index(stem: Path, meta: dict):
     from geolocate.artifacts.resolve import INDEX_SUFFIX
     from geolocate.evaluate.retrieval import load_index
 
-    return load_index(file_of(stem, INDEX_SUFFIX), meta.get("weights_id"))
+    verify_companion(file_of(stem, INDEX_SUFFIX), meta["retrieval"].get("index_sha256"), "retrieval index")
+    index = load_index(file_of(stem, INDEX_SUFFIX), meta.get("weights_id"))
+    check_index(index, meta)
+    return index

@@ -23,6 +23,7 @@ from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import predicted_positions
 from geolocate.geo import haversine_km
 from geolocate.inference.geojson import cell_polygon
+from geolocate.inference.graph_check import check_outputs, placed_or
 from geolocate.inference.preprocess import Preprocess
 from geolocate.inference.provenance import describe_model
 from geolocate.inference.result import Failure
@@ -75,7 +76,7 @@ class PhotoPredictor:
             good = [item for item in batch if not isinstance(item, Failure)]
             failures += [item for item in batch if isinstance(item, Failure)]
             if good:
-                logits, embeddings = self._forward(np.stack([arr for _, arr, _ in good]))
+                logits, embeddings = check_outputs(*self._forward(np.stack([arr for _, arr, _ in good])), len(good), len(self.classes), self.index)
                 rows += self._rows([(name, true) for name, _, true in good], logits, embeddings, top)
         return rows, failures
 
@@ -107,8 +108,10 @@ class PhotoPredictor:
         if self.index is not None and embeddings is not None:
             from geolocate.evaluate.retrieval import refine_positions
 
-            return refine_positions(probs, embeddings, self.index, self.refine["top_cells"], self.refine["neighbours"]), "retrieval"
+            refined = refine_positions(probs, embeddings, self.index, self.refine["top_cells"], self.refine["neighbours"])
         lat, lon = predicted_positions(probs, self.centroids, self.position, self.weighted_topk)
+        if self.index is not None and embeddings is not None:  # a row the index cannot place keeps the classifier's
+            return placed_or(refined, np.stack([lat, lon], axis=1)), "retrieval"
         return np.stack([lat, lon], axis=1), self.position
 
     def _rows(self, items: list[tuple[str, tuple | None]], logits: np.ndarray, embeddings, top: int) -> list[dict]:

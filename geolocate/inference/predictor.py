@@ -84,9 +84,11 @@ def load_predictor(stem: Path, engine: str = "auto", device: str = "cpu", runs: 
         UserError: an unknown engine, or `engine="onnx"` and the checkpoint has no graph (says how to export one).
     """
     from geolocate.artifacts.checkpoint import read_sidecar
+    from geolocate.artifacts.integrity import verify_checkpoint
 
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
+    verify_checkpoint(stem)  # links and a release's SHA256SUMS, before anything is parsed
     meta = read_sidecar(stem) if engine != "torch" else None
     graph = graph_of(stem, meta, runs) if meta is not None else None
     if graph is not None:
@@ -118,7 +120,12 @@ def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> Path | None:
         return None
     twin_meta = read_sidecar(twin)
     same = twin_meta.get("weights_id") == meta.get("weights_id")
-    return file_of(twin, GRAPH_SUFFIX) if same and has_graph(twin, twin_meta) else None
+    if not (same and has_graph(twin, twin_meta)):
+        return None
+    from geolocate.artifacts.integrity import verify_companion
+
+    verify_companion(file_of(twin, GRAPH_SUFFIX), (twin_meta.get("onnx") or {}).get("sha256"), "graph")
+    return file_of(twin, GRAPH_SUFFIX)
 
 
 def has_graph(stem: Path, meta: dict) -> bool:

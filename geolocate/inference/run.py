@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.markup import escape
 from rich.table import Table
 
 from geolocate import atomic
 from geolocate.cells.classes import cell_label
-from geolocate.console import console, emit, stdout
-from geolocate.data.images import expand_photos
+from geolocate.console import console, csv_safe, emit, inert, stdout
+from geolocate.data.images import IMAGE_SUFFIXES, expand_photos
 from geolocate.errors import UserError
-from geolocate.files import not_regular_reason
+from geolocate.files import not_regular_reason, refuse_outputs_over_inputs
 from geolocate.inference.provenance import model_line
 from geolocate.inference.result import Failure
 
@@ -34,6 +33,12 @@ class Inputs:
     truths: list | None = None  # (lat, lon) or None per item; None: EXIF GPS where a photo has it
     shown: dict[str, str] = field(default_factory=dict)  # the table's shorter name for a result
     noun: str = "photos"
+    guarded: list[Path] = field(default_factory=list)  # files besides the photos that outputs must not replace (a table)
+
+    def files(self) -> list[Path]:
+        """Every input file: the photos (or the views of each location) and the guarded ones."""
+        views = [v for item in self.items for v in (item.values() if isinstance(item, dict) else [item])]
+        return [Path(v) for v in views if isinstance(v, (str, Path))] + list(self.guarded)
 
 
 def photo_inputs(photos: list[Path], truth: tuple[float, float] | None) -> Inputs:
@@ -61,6 +66,7 @@ def run_predict(geolocator, inputs: Inputs, top: int, batch_size: int, out: Path
     (exit 2) and writes nothing.
     """
     check_out(out)
+    refuse_outputs_over_inputs({"--out": out, "--geojson": geojson}, inputs.files(), IMAGE_SUFFIXES)
     batch = geolocator.predict_many(inputs.items, top=top, batch_size=batch_size, truths=inputs.truths, names=inputs.names)
     rows, failures, about = [r.to_dict(model=False) for r in batch.results], batch.failures, batch.model
     if not rows:
@@ -91,7 +97,7 @@ def _nothing_predicted(inputs: Inputs, failures: list[Failure]) -> None:
 
 
 def _say_which_model(about: dict) -> None:
-    console.print(model_line(about), soft_wrap=True, style="dim")
+    console.print(inert(model_line(about)), soft_wrap=True, style="dim")
     if about["synthetic"]:
         console.print("[yellow]warning:[/] this model was trained on synthetic photos; its answers for real photos mean nothing")
 
@@ -108,7 +114,7 @@ def display_names(photos: list[Path], files: list[Path]) -> dict[str, str]:
 
 def _show(rows: list[dict], failures: list[Failure], as_json: bool, inputs: Inputs) -> None:
     for f in failures:
-        console.print(f"[red]error:[/] {escape(f.reason)}", soft_wrap=True)
+        console.print(f"[red]error:[/] {inert(f.reason)}", soft_wrap=True)
     if as_json:
         return
     if len(rows) == 1 and not failures and len(inputs.items) == 1:
@@ -139,7 +145,7 @@ def _radius(row: dict) -> str:
 
 
 def _row_table(row: dict) -> Table:
-    title = f"{escape(row['file'])}: {row['lat']:.5f}, {row['lon']:.5f}  (confidence {row['confidence']:.1%})"
+    title = f"{inert(row['file'])}: {row['lat']:.5f}, {row['lon']:.5f}  (confidence {row['confidence']:.1%})"
     if row.get("radius_km") is not None:
         title += f"  90% within {_radius(row)}"
     if row["error_km"] is not None:
@@ -148,7 +154,7 @@ def _row_table(row: dict) -> Table:
     for col in ("rank", "cell id", "city", "lat", "lon", "probability"):
         table.add_column(col, justify="right" if col in ("rank", "lat", "lon", "probability") else "left")
     for c in row["top"]:
-        table.add_row(str(c["rank"]), c["cell_id"], str(c["city"]), f"{c['lat']:.5f}", f"{c['lon']:.5f}", f"{c['prob']:.1%}")
+        table.add_row(str(c["rank"]), inert(c["cell_id"]), inert(c["city"]), f"{c['lat']:.5f}", f"{c['lon']:.5f}", f"{c['prob']:.1%}")
     return table
 
 
@@ -160,10 +166,10 @@ def _photos_table(rows: list[dict], names: dict[str, str], noun: str = "photos")
     table.add_column("top classes", overflow="fold", ratio=2)
     table.add_column("error km", justify="right", no_wrap=True)
     for r in rows:
-        top = "\n".join(f"{c['rank']}. {cell_label(c['city'], c['cell_id'])} {c['prob']:.0%}" for c in r["top"])
+        top = "\n".join(f"{c['rank']}. {inert(cell_label(c['city'], c['cell_id']))} {c['prob']:.0%}" for c in r["top"])
         err = "" if r["error_km"] is None else f"{r['error_km']:.2f}"
         where = f"{r['lat']:.4f}, {r['lon']:.4f}" + (f"\n± {_radius(r)}" if r.get("radius_km") is not None else "")
-        table.add_row(escape(names.get(r["file"], r["file"])), where, top, err)
+        table.add_row(inert(names.get(r["file"], r["file"])), where, top, err)
     return table
 
 
@@ -182,5 +188,6 @@ def flat_rows(rows: list[dict]):
 
 def _write(out: Path, rows: list[dict]) -> None:
     df = flat_rows(rows)
+    df = csv_safe(df) if out.suffix.lower() == ".csv" else df
     with atomic.atomic_path(out) as tmp:
         df.write_csv(tmp) if out.suffix.lower() == ".csv" else df.write_parquet(tmp)

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from geolocate.data.images import BadImage, load_rgb
-from geolocate.inference.exif import image_latlon
+from geolocate.acquire.exif import image_latlon
 
 Source = Union[str, Path, bytes, Image.Image, np.ndarray]
 

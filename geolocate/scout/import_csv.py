@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from geolocate.errors import UserError
-from geolocate.files import is_inside, not_regular_reason
+from geolocate.files import named_in, not_regular_reason
 from geolocate.geo import is_position
 from geolocate.schemas import LOCATIONS, VIEWS, conform
 from geolocate.lock import locks_data
@@ -124,16 +124,12 @@ def position_problem(lat_text: str | None, lon_text: str | None) -> str | None:
 
 
 def confined_view(base: Path, name: str) -> Path | str:
-    """The view's file under `base`, or why it is refused: absolute, `..`, or a link leaving `base`.
+    """The view's file under `base`, or why it is refused (`files.named_in`: absolute, `..`, a link).
 
     A table is often someone else's: its paths must not reach the importer's other files.
     """
-    relative = Path(name)
-    if relative.is_absolute() or ".." in relative.parts:
-        return f"path {name!r} leaves --images-dir (absolute or '..'); view paths are relative to it"
-    if not is_inside(base / relative, base):
-        return f"path {name!r} resolves outside --images-dir (a link?)"
-    return base / relative
+    found = named_in(base, name, "--images-dir")
+    return found if isinstance(found, Path) else f"path {name!r}: {found}"
 
 
 def import_id(location_id: str, view: str, data: bytes) -> str:

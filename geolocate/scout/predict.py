@@ -223,7 +223,8 @@ def _table_inputs(table: Path, truth: tuple[float, float] | None):
     check_rows(rows, table, base, verdict="nothing predicted")
     items = [{view: base / name for view, _, name in view_paths(row)} for row in rows]
     truths = [truth or _row_truth(row) for row in rows]
-    return Inputs(items, [row["id"] for row in rows], truths, {row["id"]: row["id"] for row in rows}, noun="locations")
+    return Inputs(items, [row["id"] for row in rows], truths, {row["id"]: row["id"] for row in rows}, noun="locations",
+                  guarded=[table])
 
 
 def _row_truth(row: dict) -> tuple[float, float] | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from geolocate import atomic
+from geolocate.artifacts.secret_scan import check_text
 from geolocate.config import GeolocateConfig, public_dict, validate_config
 from geolocate.console import console
 from geolocate.errors import Interrupted
@@ -29,6 +30,7 @@ class RunSummary:
 
 def run_train(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None, seeds: int | None = None) -> list[RunSummary]:
     """Train `seeds` runs (seed, seed+1, …), or resume run `resume`; evaluate each on val and test."""
+    check_text(json.dumps(public_dict(cfg), default=str), "the run's config.json")  # before anything is written
     d = setup(cfg.train.device)
     try:
         if resume:
@@ -88,6 +90,7 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     from geolocate.train.setup import build_session
 
     run = resolve_run(ref, paths)
+    atomic.sweep_temps(run.root)  # what the killed run left half-written
     cfg = validate_config(json.loads(run.config.read_text()), run.config)
     plan = read_plan(run) or {"candidates": ["finetune"]}
     if plan.get("chosen"):

@@ -1,0 +1,90 @@
+"""A checkpoint's files are the ones it was written with: digests checked before anything is loaded.
+
+- A release (`releases/<tag>/`, written by `freeze`) is a signed whole: every file predict
+  loads from it (sidecar, weights, graph, index) must be listed in its `SHA256SUMS` with the same
+  SHA-256, and none may be a link. A file changed, swapped, added or linked after the freeze
+  is refused in one line before it is parsed.
+- A run's or a copied checkpoint's sidecar records the digests of its own graph (`onnx.sha256`,
+  written by `export-model` / `freeze`) and retrieval index (`retrieval.index_sha256`, written by
+  `evaluate`): a graph or an index swapped beside the weights is refused, not trusted because
+  its weights id matches.
+Digests vouch that files belong together; who may write a release's directory is the
+filesystem's business (README, "Security").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geolocate.artifacts.digest import parse_sha256sums, sha256_file
+from geolocate.artifacts.resolve import COMPANION_SUFFIXES, file_of
+from geolocate.errors import UserError
+from geolocate.files import not_regular_reason
+
+SUMS = "SHA256SUMS"
+RELEASE_RECORD = "RELEASE.json"
+CHECKPOINT_SUFFIXES = (".json", ".safetensors", *COMPANION_SUFFIXES)
+HOW_TO_FIX = "restore the release from its export archive (`geolocate export --verify`), or freeze the run again under a new tag"
+
+
+def verify_checkpoint(stem: Path | str) -> None:
+    """Refuse a checkpoint whose files are links or, in a release, disagree with its `SHA256SUMS`.
+
+    Raises:
+        UserError: one line naming the first file that is wrong.
+    """
+    stem = Path(stem)
+    present = [file_of(stem, s) for s in CHECKPOINT_SUFFIXES if file_of(stem, s).is_symlink() or file_of(stem, s).exists()]
+    for path in present:
+        if path.is_symlink():
+            raise UserError(f"{path} is a symbolic link; a model's files are never read through links (copy the file itself)")
+        if (reason := not_regular_reason(path)) is not None:  # a FIFO would block the hash forever
+            raise UserError(f"{path}: {reason}")
+    sums = stem.parent / SUMS
+    if not (sums.exists() or sums.is_symlink() or (stem.parent / RELEASE_RECORD).exists()):
+        return  # not a release: the sidecar's own digests are checked when its graph and index load
+    if stem.parent.is_symlink():
+        raise UserError(f"release {stem.parent} is a symbolic link; a release is read only where it lies (copy it instead)")
+    expected = _read_sums(sums)
+    for path in present:
+        _check(path, expected.get(path.name), sums)
+    for suffix in CHECKPOINT_SUFFIXES:  # a listed companion that went missing changes what predict does
+        path = file_of(stem, suffix)
+        if path.name in expected and path not in present:
+            raise UserError(f"{path} is listed in {sums} but missing; {HOW_TO_FIX}")
+
+
+def verify_companion(path: Path | str, recorded: object, what: str) -> None:
+    """Refuse `path` (a graph or an index) when the sidecar recorded another SHA-256 for it.
+
+    An older sidecar without a recorded digest is accepted: the graph's and the index's
+    signatures are still checked before use (`inference.graph_check`).
+    """
+    if recorded is None:
+        return
+    path = Path(path)
+    if path.is_symlink():
+        raise UserError(f"{path} is a symbolic link; a model's files are never read through links (copy the file itself)")
+    if (reason := not_regular_reason(path)) is not None:
+        raise UserError(f"{what} {path}: {reason}")
+    if not isinstance(recorded, str) or sha256_file(path) != recorded.lower():
+        raise UserError(f"{path} is not the {what} its checkpoint was written with (SHA-256 differs from the sidecar's); "
+                        f"export the graph again with `geolocate export-model` or re-run `geolocate evaluate`")
+
+
+def _read_sums(sums: Path) -> dict[str, str]:
+    if sums.is_symlink():
+        raise UserError(f"{sums} is a symbolic link; a release's files are never read through links; {HOW_TO_FIX}")
+    try:
+        return parse_sha256sums(sums.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"release {sums.parent} has no {SUMS}: its files cannot be checked; {HOW_TO_FIX}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{sums} is unreadable ({exc}); {HOW_TO_FIX}") from None
+
+
+def _check(path: Path, expected: str | None, sums: Path) -> None:
+    if expected is None:
+        raise UserError(f"{path} is not listed in {sums}: it was added after the release was frozen; {HOW_TO_FIX}")
+    if sha256_file(path) != expected:
+        raise UserError(f"{path} does not match {sums} (SHA-256 differs): the file was changed after the release was frozen; {HOW_TO_FIX}")
