@@ -34,6 +34,8 @@ def predict_command(
 ) -> None:
     """Predict where photos (or four-view locations) were taken. Exits 1 when any input could not be read (the others are still predicted)."""
     from geolocate.api import Geolocator
+    from geolocate.data.images import IMAGE_SUFFIXES
+    from geolocate.files import refuse_outputs_over_inputs
     from geolocate.inference.run import check_out, run_predict
     from geolocate.systems import predict_inputs
 
@@ -44,6 +46,8 @@ def predict_command(
     as_views = bool(views or locations or any(named.values()))
     truth, k, batch = _truth(lat, lon), top or inv.cfg.predict.top, batch_size or inv.cfg.predict.batch_size
     check_out(out)
+    given = [*(photos or []), *(p for p in named.values() if p), *([locations] if locations else [])]
+    refuse_outputs_over_inputs({"--out": out, "--geojson": geojson}, given, IMAGE_SUFFIXES)  # before any model loads
     located = Geolocator.locate(checkpoint or inv.cfg.predict.checkpoint, paths=inv.paths,
                                 four_view=as_views or _four_view_default(inv, checkpoint))  # a missing model is said first
     inputs = predict_inputs(located[0], photos, named, locations, truth)  # then a bad input, before the load

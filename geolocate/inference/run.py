@@ -92,7 +92,7 @@ def _nothing_predicted(inputs: Inputs, failures: list[Failure]) -> None:
     if len(inputs.items) == 1:
         raise UserError(failures[0].reason if failures else "nothing to predict")
     for f in failures:
-        console.print(f"[red]error:[/] {escape(f.reason)}", soft_wrap=True)
+        console.print(f"[red]error:[/] {inert(f.reason)}", soft_wrap=True)
     raise UserError(f"none of the {len(inputs.items)} {inputs.noun} could be predicted ({len(failures)} failures above); nothing written")
 
 
