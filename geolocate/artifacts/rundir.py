@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -60,6 +61,29 @@ class RunDir:
     def config(self) -> Path:
         return self.root / "config.json"
 
+    def read_config(self):
+        """The config this run saved, migrated and validated (`GeolocateConfig`); None when it saved none.
+
+        The one reader of a run's `config.json`: resume, evaluate, judge and the systems seam all ask here.
+        """
+        from geolocate.config import validate_config
+
+        raw = self._read_json(self.config)
+        return None if raw is None else validate_config(raw, self.config)
+
+    def read_metrics(self) -> dict[str, Any] | None:
+        """`metrics.json` (evaluate's summary: metrics, gates, promotion); None before evaluation."""
+        return self._read_json(self.metrics_json)
+
+    @staticmethod
+    def _read_json(path: Path) -> Any:
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path} is not readable JSON ({exc}); re-run the command that wrote it") from None
+
     @property
     def has_checkpoint(self) -> bool:
         """Whether an epoch finished (there is a `last` checkpoint to resume from)."""
@@ -93,6 +117,11 @@ class RunDir:
     def head_selection(self) -> Path:
         """France v1's head candidates and their val figures, when a probe was tried (train/heads.py)."""
         return self.root / "head_selection.json"
+
+    @property
+    def seeds(self) -> Path:
+        """Mean ± std over the seeds of a `--seeds N` training, on its last run (REPORT.md shows it)."""
+        return self.root / "seeds.json"
 
     @property
     def report(self) -> Path:

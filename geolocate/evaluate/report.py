@@ -10,14 +10,14 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from geolocate.evaluate.gates import GateRow
 
 ARTIFACTS = ("config.json", "confusion_matrix.png", "geo_error.png", "error_map.png", "metrics.csv", "predictions.parquet")
 METRIC_ORDER = (
     "n", "acc_top1", "acc_top5", "median_km", "mean_km", "p90_km", "p95_km",
-    "within_1km", "within_5km", "within_25km", "over_200km", "over_500km",
+    "within_1km", "within_5km", "within_25km", "within_200km", "within_750km", "within_2500km", "over_200km", "over_500km",
 )  # fmt: skip
 _SHARE_PREFIXES = ("acc", "within_", "over_", "share", "top_class_share")
 
@@ -74,8 +74,8 @@ def metrics_section(metrics: NamedMetrics) -> list[str]:
     return ["## Metrics", ""] + _table(["metric"] + [name for name, _ in named], rows)
 
 
-def gates_section(gates: Sequence[GateRow | Mapping[str, Any]]) -> list[str]:
-    """The gates table and the overall verdict."""
+def gates_section(gates: Sequence[GateRow | Mapping[str, Any]], collapsed: bool = False) -> list[str]:
+    """The gates table and the overall verdict (which never reads as a pass when the model collapsed)."""
     rows = [g.as_dict() if isinstance(g, GateRow) else dict(g) for g in gates]
     table = [
         [r["name"], format_value(r["name"], r["value"]), r["comparison"], format_value(r["name"], r["threshold"]),
@@ -83,7 +83,23 @@ def gates_section(gates: Sequence[GateRow | Mapping[str, Any]]) -> list[str]:
         for r in rows
     ]  # fmt: skip
     verdict = "all gates pass" if rows and all(r["passed"] for r in rows) else "at least one gate fails"
+    if collapsed and verdict == "all gates pass":
+        verdict = "the gates pass, but the model collapsed onto one class (see the warning): its figures come from a prior"
     return ["## Gates", ""] + _table(["gate", "value", "must be", "threshold", "result"], table) + [f"Verdict: **{verdict}**.", ""]
+
+
+DISTANCES_KM = (1, 25, 200, 750, 2500)  # the Im2GPS3k / YFCC4k scale: street, city, region, country, continent
+
+
+def distance_accuracy_section(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]],
+                              model_name: str = "model") -> list[str]:
+    """Share of test examples within 1 / 25 / 200 / 750 / 2,500 km, for the model and every baseline."""
+    named = [(model_name, model), *baselines.items()]
+    keys = [f"within_{km}km" for km in DISTANCES_KM if any(f"within_{km}km" in m for _, m in named)]
+    if not keys:
+        return []
+    rows = [[f"{km:,} km"] + [format_value(key, m.get(key)) for _, m in named] for km, key in zip(DISTANCES_KM, keys)]
+    return ["## Accuracy at distance (test)", ""] + _table(["within"] + [n for n, _ in named], rows)
 
 
 BASELINE_KEYS = ("acc_top1", "median_km", "p90_km", "p95_km", "within_1km", "within_25km", "over_200km")
@@ -137,13 +153,17 @@ def gate_basis(gates, why: str | None = None) -> str:
     return "Gates: " + " and ".join([*parts, stability]) + (f"; {why}." if why else ".")
 
 
-def calibration_section(calibration: Mapping[str, Any]) -> list[str]:
-    """Temperature and ECE/NLL before and after scaling."""
+def calibration_section(calibration: Mapping[str, Any], claimed: bool = True) -> list[str]:
+    """Temperature and ECE/NLL before and after scaling (not claimed on too few examples)."""
+    if not claimed:
+        return ["## Calibration", "", "Not claimed: too few val or test examples (see the warning at the top).", ""]
     rows = [
         ["ECE", format_value("ece", calibration.get("ece_before")), format_value("ece", calibration.get("ece_after"))],
         ["NLL", format_value("nll", calibration.get("nll_before")), format_value("nll", calibration.get("nll_after"))],
     ]
     head = [f"Temperature fitted on val: T = {calibration.get('temperature', float('nan')):.3f}", ""]
+    if calibration.get("applied") is False:
+        head = ["No temperature is applied to this system's confidences: figures at T = 1.", ""]
     return ["## Calibration", ""] + head + _table(["", "before (T = 1)", "after"], rows)
 
 
@@ -179,11 +199,12 @@ def config_section(config: Mapping[str, Any]) -> list[str]:
             "every resolved key is in [config.json](config.json).", ""]
 
 
-def per_city_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One row per true city of the test photos: photos, top-1 accuracy, median and p90 km."""
+def per_area_section(rows: Sequence[Mapping[str, Any]], by: str = "city") -> list[str]:
+    """One row per area of the test photos (a city, or an H3 parent cell for imported photos): photos,
+    top-1 accuracy, median and p90 km."""
     table = [[r["city"], f"{r['n']:,}", format_value("acc_top1", r["acc_top1"]), format_value("median_km", r["median_km"]),
               format_value("p90_km", r["p90_km"])] for r in rows]
-    return ["## Per city (test)", ""] + _table(["city", "photos", "top-1", "median", "p90"], table)
+    return [f"## Per {by} (test)", ""] + _table([by, "examples", "top-1", "median", "p90"], table)
 
 
 def samples_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -223,83 +244,133 @@ def artifacts_section(artifacts: Sequence[str]) -> list[str]:
     return lines + [f"![{name}]({name})\n" for name in artifacts if name.endswith(".png")]
 
 
-def render_report(
-    run_id: str,
-    metrics: NamedMetrics,
-    gates: Sequence[GateRow | Mapping[str, Any]],
-    config: Mapping[str, Any],
-    environment: Mapping[str, Any],
-    *,
-    calibration: Mapping[str, Any] | None = None,
-    stability: Mapping[str, Any] | None = None,
-    seeds: Mapping[str, Mapping[str, float]] | None = None,
-    data_kpis: Mapping[str, Any] | None = None,
-    position: Mapping[str, Any] | None = None,
-    baselines: Mapping[str, Mapping[str, Any]] | None = None,
-    gate_basis: str | None = None,
-    warnings: Sequence[str | None] = (),
-    duration_s: float | None = None,
-    became_best: bool | None = None,
-    artifacts: Sequence[str] = ARTIFACTS,
-    retrieval: Mapping[str, Any] | None = None,
-    radius: Mapping[str, Any] | None = None,
-    judged: str | None = None,
-    already_best: bool = False,
-    per_city: Sequence[Mapping[str, Any]] = (),
-    samples: Sequence[Mapping[str, Any]] = (),
-    head_selection: Sequence[Mapping[str, Any]] | None = None,
-) -> str:
-    """REPORT.md for one run.
+Section = Callable[[Mapping[str, Any]], list[str]]
+SMALL_SAMPLE = 30  # below this many val or test examples no figure is trusted, coverage and ECE are not claimed
 
-    Args:
-        run_id: the run directory's name.
-        metrics: named metric dicts (`geo_metrics` output): `{"test": .., "val": ..}` or a list of
-            `(name, dict)` pairs, e.g. one per scout-sniper phase.
-        gates: `evaluate_gates` rows (or their `as_dict()`).
-        config: the resolved config (`config.public_dict`).
-        environment: versions and device (`collect_environment`).
-        calibration: `calibration_summary` output.
-        stability: `{"std_km", "last_k", "val_median_km": [...]}`.
-        seeds: `aggregate_seeds` output when several seeds were trained.
-        data_kpis: photos, classes, per-split sizes, photos per cell, top class share...
-        position: `{"mode": .., "medians": {"top1": .., "weighted": ..}}` from `choose_position_mode`.
-        baselines: `evaluate.baselines.all_baselines` output on the same test photos as `metrics["test"]`.
-        gate_basis: one sentence saying what the gates compare against (`gate_basis`).
-        warnings: lines shown in bold under the summary (None entries are skipped), e.g. a collapse.
-        duration_s: wall time of the run.
-        became_best: whether this run replaced `models/best.*` (None: not decided).
-        artifacts: file names in the run directory to link.
-        retrieval: the retrieval decision with val/test figures side by side (`evaluate.run._retrieval`).
-        radius: the conformal radius table with its test coverage (`conformal.fit_radius` + `coverage`).
-        judged: whose config judged the run (`judge.judged_line`), shown first.
-        already_best: the run already is the global best (re-evaluated), so it cannot "beat" it.
-        per_city: `breakdown.per_city` rows.
-        samples: `breakdown.sample_predictions` rows.
-        head_selection: France v1's head candidates with their val figures (`train/heads.py`).
+
+def small_sample_warning(n_val: int, n_test: int) -> str | None:
+    """The sentence REPORT.md and the terminal show when val or test is too small to mean anything."""
+    if min(n_val, n_test) >= SMALL_SAMPLE:
+        return None
+    return (f"only {n_val} val and {n_test} test examples (fewer than {SMALL_SAMPLE}): these figures cannot be trusted; "
+            "coverage and calibration error are not claimed. Add photos, or use coarser classes")
+
+
+def _title(r) -> list[str]:
+    return [f"# geolocate run `{r['run_id']}`", ""] + ([r["judged_line"], ""] if r.get("judged_line") else [])
+
+
+def _summary_section(r) -> list[str]:
+    lines = [_summary(r.get("gates") or [], r.get("duration_s"), r.get("became_best"), r.get("already_best", False),
+                      r.get("promotion")), ""]
+    lines += [r["gate_basis"], ""] if r.get("gate_basis") else []
+    return lines + [f"**Warning: {w}**\n" for w in r.get("warnings") or [] if w]
+
+
+def _metrics(r) -> list[str]:
+    return metrics_section(r["metrics"]) + _position_lines(r.get("position"))
+
+
+def _phases(r) -> list[str]:
+    """Scout-sniper: one column per phase (each scout, the ensemble, after the sniper), test then val."""
+    lines = []
+    for split in ("test", "val"):
+        named = (r.get("phases") or {}).get(split)
+        if named:
+            lines += [f"## Metrics per phase ({split})", ""] + metrics_section(named)[2:]
+    return lines
+
+
+def _heads(r) -> list[str]:
+    rows = r.get("head_selection")
+    if not rows:
+        return []
+    if isinstance(rows, Mapping):  # scout-sniper: one choice per phase, ranked by the bar ratio
+        lines = [line for phase, table in rows.items() for line in head_selection_section(table, f"Head of {phase}")]
+        return lines + [""]
+    return head_selection_section(rows, "Head chosen on val", V1_HEAD_RULE)[1:] + [""]
+
+
+def _baselines(r) -> list[str]:
+    return baselines_section(r["metrics"]["test"], r["baselines"]) if r.get("baselines") else []
+
+
+def _distance_accuracy(r) -> list[str]:
+    return distance_accuracy_section(r["metrics"]["test"], r.get("baselines") or {})
+
+
+def _gates(r) -> list[str]:
+    return gates_section(r.get("gates") or [], collapsed=bool(r.get("collapse")))
+
+
+def _retrieval(r) -> list[str]:
+    return retrieval_section(r["retrieval"]) if r.get("retrieval") else []
+
+
+def _radius(r) -> list[str]:
+    return radius_section(r["radius"], claimed=not r.get("small_sample")) if r.get("radius") else []
+
+
+def _per_area(r) -> list[str]:
+    return per_area_section(r["per_area"], r.get("per_area_by", "city")) if r.get("per_area") else []
+
+
+def _samples(r) -> list[str]:
+    return samples_section(r["samples"]) if r.get("samples") else []
+
+
+def _calibration(r) -> list[str]:
+    return calibration_section(r["calibration"], claimed=not r.get("small_sample")) if r.get("calibration") else []
+
+
+def _stability(r) -> list[str]:
+    return stability_section(r["stability"]) if r.get("stability") else []
+
+
+def _seeds(r) -> list[str]:
+    seeds = r.get("seeds")
+    if not seeds:
+        return []
+    lines = seeds_section(seeds.get("test", seeds))
+    if seeds.get("runs"):
+        lines[0] = f"## Seeds ({len(seeds['runs'])} runs: {', '.join(seeds['runs'])}; test split)"
+    return lines
+
+
+def _data(r) -> list[str]:
+    return key_value_section("Data", r["data"]) if r.get("data") else []
+
+
+def _environment(r) -> list[str]:
+    return key_value_section("Environment", r.get("environment") or {})
+
+
+def _config(r) -> list[str]:
+    return config_section(r.get("config") or {})
+
+
+def _artifacts(r) -> list[str]:
+    return artifacts_section(r.get("artifacts") or ARTIFACTS)
+
+
+# REPORT.md, top to bottom: every section is a function of the summary that returns [] when it has nothing to say.
+SECTIONS: tuple[Section, ...] = (
+    _title, _summary_section, _metrics, _phases, _heads, _baselines, _distance_accuracy, _gates, _retrieval, _radius,
+    _per_area, _samples, _calibration, _stability, _seeds, _data, _environment, _config, _artifacts,
+)
+
+
+def render_report(summary: Mapping[str, Any], sections: Sequence[Section] = SECTIONS) -> str:
+    """REPORT.md for one run: the `sections` in order, each a pure function of `summary`.
+
+    `summary` is what evaluation writes to metrics.json (`evaluate.finish`): `run_id`, `metrics`
+    (`{"test": .., "val": ..}` or named pairs), `gates`, `config`, `environment`, and optionally
+    `judged_line`, `gate_basis`, `warnings`, `duration_s`, `became_best`, `already_best`, `promotion`,
+    `position`, `phases`, `head_selection`, `baselines`, `retrieval`, `radius`, `small_sample`,
+    `per_area`, `samples`, `calibration`, `stability`, `seeds`, `data` and `artifacts`. Nothing
+    patches the text afterwards: a system that needs more adds a section.
     """
-    lines = [f"# geolocate run `{run_id}`", ""] + ([judged, ""] if judged else [])
-    lines += [_summary(gates, duration_s, became_best, already_best), ""] + ([gate_basis, ""] if gate_basis else [])
-    lines += [f"**Warning: {w}**\n" for w in warnings if w]
-    lines += metrics_section(metrics) + _position_lines(position)
-    if head_selection:
-        lines += head_selection_section(head_selection, "Head chosen on val", V1_HEAD_RULE)[1:] + [""]
-    if baselines:
-        lines += baselines_section(_test_metrics(metrics), baselines)
-    lines += gates_section(gates)
-    if retrieval:
-        lines += retrieval_section(retrieval)
-    if radius:
-        lines += radius_section(radius)
-    lines += (per_city_section(per_city) if per_city else []) + (samples_section(samples) if samples else [])
-    if calibration:
-        lines += calibration_section(calibration)
-    if stability:
-        lines += stability_section(stability)
-    if seeds:
-        lines += seeds_section(seeds)
-    if data_kpis:
-        lines += key_value_section("Data", data_kpis)
-    lines += key_value_section("Environment", environment) + config_section(config) + artifacts_section(artifacts)
+    lines = [line for section in sections for line in section(summary)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -317,27 +388,22 @@ def retrieval_section(retrieval: Mapping[str, Any]) -> list[str]:
     return lines + _table(["metric", "val classifier", "val retrieval", "test classifier", "test retrieval"], rows)
 
 
-def radius_section(radius: Mapping[str, Any]) -> list[str]:
+def radius_section(radius: Mapping[str, Any], claimed: bool = True) -> list[str]:
     """The credible radius per confidence band (fitted on val) and its coverage measured on test."""
-    level, test = radius["level"], radius.get("test") or {}
+    level, test = radius["level"], (radius.get("test") or {}) if claimed else {}
     bounds = [0.0, *radius["edges"], 1.0]
     per_band = test.get("per_band") or [None] * len(radius["radius_km"])
     rows = [[f"{bounds[b]:.3f} – {bounds[b + 1]:.3f}", format_value("radius_km", r), format_value("share", c)]
             for b, (r, c) in enumerate(zip(radius["radius_km"], per_band))]
     lines = ["## Credible radius", "",
              f"Split-conformal on {radius.get('n_val', '?')} val photos: the true place should be within the radius "
-             f"with {level:.0%} probability. Test coverage: **{format_value('share', test.get('coverage'))}** "
-             f"(target {level:.0%} ± 3 points).", ""]
+             f"with {level:.0%} probability. " + (f"Test coverage: **{format_value('share', test.get('coverage'))}** "
+             f"(target {level:.0%} ± 3 points)." if claimed else "Coverage is not claimed: too few examples."), ""]
     return lines + _table(["confidence band", "radius", "test coverage"], rows)
 
 
-def _test_metrics(metrics: NamedMetrics) -> Mapping[str, Any]:
-    """The test column of `metrics` (the last named set when none is called "test")."""
-    named = dict(_named(metrics))
-    return named.get("test") or list(named.values())[-1]
-
-
-def _summary(gates, duration_s: float | None, became_best: bool | None, already_best: bool = False) -> str:
+def _summary(gates, duration_s: float | None, became_best: bool | None, already_best: bool = False,
+             promotion: Mapping[str, Any] | None = None) -> str:
     passed = [g.passed if isinstance(g, GateRow) else g["passed"] for g in gates]
     parts = [f"Gates: {sum(passed)}/{len(passed)} pass."]
     if duration_s is not None:
@@ -346,17 +412,28 @@ def _summary(gates, duration_s: float | None, became_best: bool | None, already_
         parts.append("This run **became the global best** (`models/best.*`).")
     elif already_best:
         parts.append("This run **is the global best** (`models/best.*`).")
+    elif promotion and promotion.get("why"):
+        parts.append(f"This run {promotion['why']}.")
     elif became_best is False:
         parts.append("This run did not beat the global best.")
     return " ".join(parts)
 
 
+def _mode_figures(scores: Mapping[str, Any]) -> list[str]:
+    figures = [format_value("median_km", scores["median_km"])] if "median_km" in scores else []
+    if scores.get("score") is not None and scores["score"] != scores.get("median_km"):  # without a bar the score is the median
+        figures.append(f"(score {scores['score']:.2f})" if figures else f"score {scores['score']:.2f}")
+    return figures
+
+
 def _position_lines(position: Mapping[str, Any] | None) -> list[str]:
+    """The position mode and, when val chose it, every mode's val figures (median km, and the bar score)."""
     if not position:
         return []
-    medians = ", ".join(f"{mode} {format_value('median_km', km)}" for mode, km in position.get("medians", {}).items())
-    chosen = f"Predicted position: **{position.get('mode')}**"
-    return [chosen + (f" (val median: {medians})." if medians else "."), ""]
+    scores = position.get("scores") or {}
+    shown = ", ".join(f"{mode} " + " ".join(_mode_figures(s)) for mode, s in scores.items() if isinstance(s, Mapping))
+    chosen = f"{position.get('title', 'Predicted position')}: **{position.get('mode')}**"
+    return [chosen + (f" (chosen on val: {shown})." if shown else " (eval.position)."), ""]
 
 
 def collect_environment(device: str) -> dict[str, str]:

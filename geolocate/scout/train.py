@@ -10,7 +10,6 @@ other than `scout-clip` continues the latest scout-sniper run (or the one `--res
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import polars as pl
 import torch
 
 from geolocate import atomic
-from geolocate.config import GeolocateConfig, public_dict, validate_config
+from geolocate.config import GeolocateConfig, public_dict
 from geolocate.console import console
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
@@ -47,10 +46,11 @@ def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: st
 def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None) -> Path:
     from geolocate.artifacts.rundir import resolve_run
 
-    run = resolve_run(resume or "latest", paths).root
-    if not (run / "config.json").is_file() or not json.loads((run / "config.json").read_text()).get("train", {}).get("phase"):
-        raise UserError(f"{run} is not a scout-sniper run; start one with `geolocate train --phase all`")
-    return run
+    run = resolve_run(resume or "latest", paths)
+    saved = run.read_config()
+    if saved is None or not saved.train.phase:
+        raise UserError(f"{run.root} is not a scout-sniper run; start one with `geolocate train --phase all`")
+    return run.root
 
 
 def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, skip_done: bool) -> RunSummary:
@@ -65,7 +65,7 @@ def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, ski
         atomic.write_json(root / "config.json", public_dict(cfg))
     else:  # the run's own settings, with the phase asked for now
         phase = cfg.train.phase or "all"  # `train --resume RUN` alone finishes every phase left
-        cfg = validate_config(json.loads((root / "config.json").read_text()), root / "config.json")
+        cfg = RunDir(root).read_config()
         cfg.train.phase = phase
     ctx = PhaseContext(cfg, paths, root, location_frame(paths.data), load_regions(paths.data))
     console.print(f"run [bold]{ctx.run_id}[/]: {ctx.regions.height} regions, "
@@ -87,7 +87,7 @@ def _finish(ctx: PhaseContext) -> RunSummary:
     from geolocate.scout.evaluate import evaluate_scout_sniper
 
     report = evaluate_scout_sniper(ctx.cfg, ctx.paths, str(ctx.root))
-    return RunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"], report)
+    return RunSummary(ctx.run_id, str(ctx.root), report["phases"], report["became_best"], report)  # per phase: what --seeds aggregates
 
 
 # ---------------------------------------------------------------- phases

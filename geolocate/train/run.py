@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from geolocate import atomic
-from geolocate.config import GeolocateConfig, public_dict, validate_config
+from geolocate.config import GeolocateConfig, public_dict
 from geolocate.console import console
 from geolocate.errors import Interrupted
 from geolocate.paths import ProjectPaths
@@ -88,7 +88,7 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
     from geolocate.train.setup import build_session
 
     run = resolve_run(ref, paths)
-    cfg = validate_config(json.loads(run.config.read_text()), run.config)
+    cfg = run.read_config()
     plan = read_plan(run) or {"candidates": ["finetune"]}
     if plan.get("chosen"):
         return _complete(run, plan, paths, d)
@@ -119,7 +119,7 @@ def _complete(run, plan: dict, paths: ProjectPaths, d: Dist) -> RunSummary | Non
     if not run.metrics_json.is_file():
         from geolocate.evaluate.run import run_evaluate
 
-        cfg = validate_config(json.loads(run.config.read_text()), run.config)
+        cfg = run.read_config()
         report = run_evaluate(cfg, paths, str(run.root))
     else:
         report = json.loads(run.metrics_json.read_text())
