@@ -119,11 +119,6 @@ class RunDir:
         return self.root / "head_selection.json"
 
     @property
-    def seeds(self) -> Path:
-        """Mean ± std over the seeds of a `--seeds N` training, on its last run (REPORT.md shows it)."""
-        return self.root / "seeds.json"
-
-    @property
     def report(self) -> Path:
         return self.root / "REPORT.md"
 

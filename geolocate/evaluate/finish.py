@@ -93,7 +93,7 @@ def finish_evaluation(cfg, paths, m: Measured, device: str = "cpu", seconds: flo
     promotion = promote(m.default, m.val.scored.metrics, all_pass(gates), paths)
     summary = {
         "run_id": m.run.run_id, "system": m.system,
-        "metrics": {"val": m.val.scored.metrics, "test": m.test.scored.metrics},
+        "metrics": {"test": m.test.scored.metrics, "val": m.val.scored.metrics},
         "baselines": m.baselines, "collapse": collapse, "small_sample": small,
         "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates), "gate_basis": gate_basis(area_gates, why),
         "gates_absolute": area_gates.absolute, "calibration": _calibration(e, m), "stability": stability,

@@ -396,7 +396,7 @@ def radius_section(radius: Mapping[str, Any], claimed: bool = True) -> list[str]
     rows = [[f"{bounds[b]:.3f} – {bounds[b + 1]:.3f}", format_value("radius_km", r), format_value("share", c)]
             for b, (r, c) in enumerate(zip(radius["radius_km"], per_band))]
     lines = ["## Credible radius", "",
-             f"Split-conformal on {radius.get('n_val', '?')} val photos: the true place should be within the radius "
+             f"Split-conformal on {radius.get('n_val', '?')} val examples: the true place should be within the radius "
              f"with {level:.0%} probability. " + (f"Test coverage: **{format_value('share', test.get('coverage'))}** "
              f"(target {level:.0%} ± 3 points)." if claimed else "Coverage is not claimed: too few examples."), ""]
     return lines + _table(["confidence band", "radius", "test coverage"], rows)
@@ -408,12 +408,13 @@ def _summary(gates, duration_s: float | None, became_best: bool | None, already_
     parts = [f"Gates: {sum(passed)}/{len(passed)} pass."]
     if duration_s is not None:
         parts.append(f"Duration: {format_duration(duration_s)}.")
-    if became_best is True:
+    why = (promotion or {}).get("why")
+    if already_best and not became_best:
+        parts.append("This run **is the global best** (the default model already).")
+    elif why:  # `best.promote`'s reason, naming the system's default (models/best or models/scout-sniper/)
+        parts.append(f"This run **{why}**." if became_best else f"This run {why}.")
+    elif became_best is True:
         parts.append("This run **became the global best** (`models/best.*`).")
-    elif already_best:
-        parts.append("This run **is the global best** (`models/best.*`).")
-    elif promotion and promotion.get("why"):
-        parts.append(f"This run {promotion['why']}.")
     elif became_best is False:
         parts.append("This run did not beat the global best.")
     return " ".join(parts)

@@ -58,7 +58,7 @@ def _measure(cfg: GeolocateConfig, ctx, run, bundle: dict):
         position={"mode": position_of(bundle)["position"], "title": "Position before the sniper",
                   "scores": {mode: {"score": v} for mode, v in scores.items()} if ctx.cfg.eval.position == "auto" else {}},
         extra={"phases": phases, "sniper_gain_median_km": _gain(phases["test"]), "head_selection": bundle.get("heads") or {}},
-        data={"regions": ctx.regions.height, "offset_at": ctx.cfg.train.sniper_offset_at,
+        data={"regions": ctx.regions.height, "offset_at": ctx.cfg.scout.sniper_offset_at,
               "ensemble_weights": ", ".join(f"{p} {w:.3f}" for p, w in zip(bundle["scouts"], bundle["weights"]))},
         chosen_head=_chosen_heads(bundle), area="region",
         artifacts=("confusion_matrix.png", "geo_error.png", "error_map.png", "predictions.parquet", "metrics.json", BUNDLE_NAME))

@@ -176,3 +176,20 @@ def test_imported_photos_are_tabled_by_h3_parent_cell_not_one_local_row():
     assert names[0] == h3.latlng_to_cell(44.66, -1.25, 3)
     assert areas_of(["Lyon", "Gap", "Lyon"], truth, classes) == (["Lyon", "Gap", "Lyon"], "city")  # named areas stay
     assert areas_of(["local"] * 3, truth, ["A", "B", "C"])[1] == "city"  # no H3 classes: nothing coarser to say
+
+
+def test_report_is_rendered_from_metrics_json_and_rerendered_when_seeds_arrive(tmp_path):
+    import json
+
+    from geolocate.artifacts.rundir import RunDir
+    from geolocate.evaluate.finish import add_to_summary, write_summary
+
+    run = RunDir(tmp_path)
+    gates = [g.as_dict() for g in evaluate_gates(TEST, 0.1, GatesConfig(absolute=True))]
+    write_summary(run, {"run_id": "r1", "metrics": {"test": TEST, "val": VAL}, "gates": gates,
+                        "config": public_dict(GeolocateConfig()), "environment": {"device": "cpu"}})
+    assert "## Seeds" not in run.report.read_text()
+    add_to_summary(run, seeds={"runs": ["r0", "r1"], "test": {"median_km": {"mean": 0.9, "std": 0.05}}})
+    assert "## Seeds (2 runs: r0, r1; test split)" in run.report.read_text()  # rendered again, not appended
+    assert json.loads(run.metrics_json.read_text())["seeds"]["runs"] == ["r0", "r1"]
+    assert run.report.read_text().count("## Metrics") == 1
