@@ -38,7 +38,7 @@ def print_evaluation(summary: dict, report: bool = True) -> None:
     Both systems' summaries have one shape (`evaluate.finish`): the final test metrics, then what differs.
     """
     from geolocate.evaluate.gates import gates_table
-    from geolocate.evaluate.report import baselines_line
+    from geolocate.evaluate.tables import baselines_line
 
     t = summary["metrics"]["test"]
     judged = summary.get("judged_with") or {}

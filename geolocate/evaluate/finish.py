@@ -77,7 +77,8 @@ def finish_evaluation(cfg, paths, m: Measured, device: str = "cpu", seconds: flo
     from geolocate.artifacts.best import promote
     from geolocate.evaluate.baselines import collapse_warning
     from geolocate.evaluate.gates import all_pass, evaluate_gates, gates_for_area
-    from geolocate.evaluate.report import ARTIFACTS, gate_basis, small_sample_warning
+    from geolocate.evaluate.report import small_sample_warning
+    from geolocate.evaluate.tables import ARTIFACTS, gate_basis
 
     e = cfg.eval
     small = small_sample_warning(len(m.val.labels), len(m.test.labels))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from geolocate.config import GeolocateConfig
-from geolocate.evaluate.report import format_value
+from geolocate.evaluate.tables import format_value
 
 
 def judging_config(cli_cfg: GeolocateConfig, run, asked: bool) -> GeolocateConfig:

@@ -94,7 +94,7 @@ def test_imported_photos_are_judged_against_their_own_baselines_even_under_franc
 
 
 def test_the_gate_line_says_why_the_gates_differ_from_the_config():
-    from geolocate.evaluate.report import gate_basis
+    from geolocate.evaluate.tables import gate_basis
 
     plain = gate_basis(GatesConfig())
     assert plain.endswith("of itself.") and ";" not in plain

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from geolocate.config import GatesConfig, GeolocateConfig, public_dict
 from geolocate.evaluate.gates import evaluate_gates
-from geolocate.evaluate.report import collect_environment, format_duration, format_value, render_report
+from geolocate.evaluate.report import collect_environment, render_report
+from geolocate.evaluate.tables import format_duration, format_value
 
 TEST = {"n": 120, "acc_top1": 0.5, "acc_top5": 0.8, "median_km": 0.91, "p90_km": 6.25, "over_200km": 0.0}
 VAL = {"n": 110, "acc_top1": 0.55, "acc_top5": 0.85, "median_km": 0.85, "p90_km": 4.0, "over_200km": 0.01}
