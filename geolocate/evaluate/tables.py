@@ -276,7 +276,8 @@ def summary_line(gates, duration_s: float | None, became_best: bool | None, alre
         parts.append(f"Duration: {format_duration(duration_s)}.")
     why = (promotion or {}).get("why")
     if already_best and not became_best:
-        parts.append("This run **is the global best** (the default model already).")
+        parts.append("This run **is the global best** (the default model already)."
+                     + (" Judged this way, it fails its gates." if why and why.startswith("failed") else ""))
     elif why:  # `best.promote`'s reason, naming the system's default (models/best or models/scout-sniper/)
         parts.append(f"This run **{why}**." if became_best else f"This run {why}.")
     elif became_best is True:
