@@ -57,7 +57,7 @@ def import_photos(workdir: Path, photos: Path, weights: Path | None) -> list[str
         return []
     geolocate(workdir, "models", "--export-weights", "efficientnet_lite0", str(weights))
     return ["model.name=efficientnet_lite0", f"model.weights={weights}",
-            "model.second_scout=efficientnet_lite0", f"model.second_weights={weights}"]
+            "scout.second_model=efficientnet_lite0", f"scout.second_weights={weights}"]
 
 
 def area_settings(photos: Path) -> list[str]:

@@ -39,7 +39,8 @@ from geolocate.paths import ProjectPaths  # noqa: E402
 from geolocate.scout.bundle import combine, ensemble_of  # noqa: E402
 from geolocate.scout.heads import SniperInputs, fit_fusion_head, fit_sniper, head_outputs, sniper_positions  # noqa: E402
 
-CFG = TrainConfig(epochs=20, batch_size=32, lr=3e-3, sniper_epochs=40)
+CFG = TrainConfig(epochs=20, batch_size=32, lr=3e-3)
+SNIPER = CFG.model_copy(update={"epochs": 40})  # scout.sniper_epochs
 
 
 def tiny_data(workdir: Path, photos: int):
@@ -153,7 +154,7 @@ def bench_sniper(seed: int, noise: float) -> dict:
         torch.manual_seed(seed)
         scale = float((inputs["train"].truth - inputs["train"].centroid).abs().std())
         sniper = SniperRegressor(inputs["train"].features.shape[1], len(centroids), offset_scale_deg=scale)
-        sniper.load_state_dict(fit_sniper(sniper, inputs["train"], inputs["val"], CFG, seed).state)
+        sniper.load_state_dict(fit_sniper(sniper, inputs["train"], inputs["val"], SNIPER, seed).state)
         with torch.no_grad():
             after = sniper_positions(sniper.eval(), inputs["test"]).numpy()
         truth, before = inputs["test"].truth.numpy(), inputs["test"].centroid.numpy()
@@ -212,7 +213,7 @@ def _tiny_scouts(cfg, paths, seed: int) -> dict:
 
     frame = location_frame(paths.data)
     files, n_classes, sets, dims = view_files(frame, paths.data), int(frame["label"].max()) + 1, [], []
-    for phase, name in (("scout-clip", cfg.model.name), ("scout-convnext", cfg.model.second_scout)):
+    for phase, name in (("scout-clip", cfg.model.name), ("scout-convnext", cfg.scout.second_model)):
         model = build_scout(cfg, phase, n_classes)
         rows, feats = FeatureCache(paths.data.features, name, model).features(model, files, 64)
         sets.append(split_views(frame, rows, feats))

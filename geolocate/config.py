@@ -27,10 +27,12 @@ from geolocate.errors import UserError
 from geolocate.files import refuse_special_file
 
 DEFAULT_CONFIG_NAME = "config.toml"
-CONFIG_VERSION = 2  # the top-level `version` of config.toml; a file without one is this version
+CONFIG_VERSION = 3  # the top-level `version` of config.toml; a file without one is this version
 # Keys renamed from one config version to the next: {old version: {old dotted key: new dotted key}}.
 CONFIG_RENAMES: dict[int, dict[str, str]] = {
     1: {"predict.model": "predict.checkpoint"},  # `model` names a registry architecture everywhere else
+    2: {"model.second_scout": "scout.second_model", "model.second_weights": "scout.second_weights",  # the scout-sniper's own table
+        "train.sniper_epochs": "scout.sniper_epochs", "train.sniper_offset_at": "scout.sniper_offset_at"},
 }
 
 
@@ -223,8 +225,6 @@ class ModelConfig(_Stage):
     fusion_layers: int = Field(2, ge=1, description="Transformer fusion layers.")
     fusion_heads: int = Field(8, ge=1, description="Transformer fusion attention heads.")
     fusion_dim: int = Field(512, ge=8, description="Width of the fusion transformer (embeddings are projected to it).")
-    second_scout: str = Field("convnextv2_large", description="Scout-sniper: the second scout's registered model (phase scout-convnext).")
-    second_weights: Path | None = Field(None, description="Scout-sniper: local weights of the second scout (like `weights` for the first).")
 
 
 SCOUT_SNIPER_PHASES = ("scout-clip", "scout-convnext", "ensemble", "sniper")  # the scout-sniper's phases, in training order
@@ -258,6 +258,13 @@ class TrainConfig(_Stage):
     phase: Literal[TRAIN_PHASES] | None = Field(None, description="Scout-sniper phase to train.")
     small_data: int = Field(2000, ge=0, description="Below this many train photos (France v1) or train locations (scout-sniper), model.head = auto chooses the head on val among small_data_heads.")
     small_data_heads: list[Literal["probe", "mean", "transformer", "finetune"]] = Field(["probe", "mean", "transformer"], min_length=1, description="Candidate heads on small data: single-photo runs use probe / finetune, four-view runs probe / mean / transformer / finetune; finetune costs a full training (hours on a CPU).")
+
+
+class ScoutConfig(_Stage):
+    """The four-view scout-sniper's own settings (the first scout is `model`; `train.phase` names the system)."""
+
+    second_model: str = Field("convnextv2_large", description="The second scout's registered model (phase scout-convnext).")
+    second_weights: Path | None = Field(None, description="Local weights of the second scout (like `model.weights` for the first).")
     sniper_epochs: int = Field(30, ge=1, description="Epochs of the residual regressor (on cached features).")
     sniper_offset_at: Literal["true", "predicted"] = Field("true", description="Region whose centroid the sniper's training offsets start from.")
 
@@ -273,8 +280,8 @@ class GatesConfig(_Stage):
 
 
 class EvalConfig(_Stage):
-    position: Literal["auto", "top1", "weighted"] = Field("auto", description="Predicted position: top-1 centroid, probability-weighted top-k, or whichever is better on val.")
-    weighted_topk: int = Field(5, ge=1, description="Cells in the probability-weighted position.")
+    position: Literal["auto", "top1", "weighted", "median"] = Field("auto", description="Predicted position: top-1 centroid, probability-weighted mean of the top-k, their spherical geometric median (least expected distance), or whichever val ranks best.")
+    weighted_topk: int = Field(5, ge=1, description="Cells in the probability-weighted and the geometric-median positions.")
     stability_last_k: int = Field(5, ge=2, description="Epochs whose val median km the stability gate looks at.")
     calibrate: bool = Field(True, description="Fit temperature scaling on val.")
     ece_bins: int = Field(15, ge=2, description="Bins of the expected calibration error.")
@@ -343,6 +350,7 @@ class GeolocateConfig(BaseModel):
     views: ViewsConfig = Field(default_factory=ViewsConfig, description="Multi-view locations (scout-sniper).")
     regions: RegionsConfig = Field(default_factory=RegionsConfig, description="Region labels (scout-sniper).")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="`geolocate serve` (local page and JSON API).")
+    scout: ScoutConfig = Field(default_factory=ScoutConfig, description="The four-view scout-sniper: second scout and sniper.")
     profile: str | None = Field(None, description="The profile these values were resolved with.")
     source: str | None = Field(None, description="The config file they came from.")
 
@@ -557,7 +565,9 @@ def _explain(error: dict[str, Any], path: Path | str, given: str | None = None) 
     loc = [str(p) for p in error["loc"]]
     key = ".".join(loc)
     if error["type"] == "extra_forbidden":
-        # `given` is the whole --set key: `trian.epochs` is refused at `trian`, but meant `train.epochs`
+        renamed = next((new for names in CONFIG_RENAMES.values() for old, new in names.items() if old == key), None)
+        if renamed:  # a current-version file (or a --set) still using an old name
+            return f"{path}: {key!r} is now {renamed!r} (config version {CONFIG_VERSION}); rename it"
         return f"{path}: unknown key {(given or key)!r}{suggest_key(given or key)}"
     shown = repr(error.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."

@@ -8,9 +8,10 @@ saved says. Commands ask here once; the shared stages never import `geolocate.sc
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
+
+from geolocate.errors import UserError
 
 V1, SCOUT_SNIPER = "v1", "scout-sniper"
 _BUNDLE = "scout_sniper.json"  # runs and releases of the scout-sniper hold this file
@@ -23,13 +24,24 @@ def system_of(cfg) -> str:
 
 def system_of_run(root: Path) -> str:
     """The system of a run (or release) directory, from its saved config (its bundle when the config is gone)."""
-    config = Path(root) / "config.json"
+    from geolocate.artifacts.rundir import RunDir
+
     try:
-        saved = json.loads(config.read_text(encoding="utf-8"))
-        phase = saved.get("train", {}).get("phase") if isinstance(saved, dict) else None
-    except (OSError, ValueError, AttributeError):
-        phase = None
-    return SCOUT_SNIPER if phase or (Path(root) / _BUNDLE).is_file() else V1
+        saved = RunDir(Path(root)).read_config()
+    except UserError:  # unreadable: the bundle alone still says which system wrote the directory
+        saved = None
+    return SCOUT_SNIPER if (saved is not None and system_of(saved) == SCOUT_SNIPER) or (Path(root) / _BUNDLE).is_file() else V1
+
+
+def require_single_photo(cfg, command: str) -> None:
+    """`batch` and `demo` run the single-photo pipeline (cells → split → sanity → train → predict a photo).
+
+    A four-view config is refused in one line, before any step runs, rather than reaching v1's trainer.
+    """
+    if system_of(cfg) == SCOUT_SNIPER:
+        raise UserError(f"`geolocate {command}` runs the single-photo pipeline, and profile {cfg.profile or '?'} trains the "
+                        "four-view scout-sniper: run `geolocate synth` (or fetch / import-locations), `prepare`, "
+                        "`locations`, `regions`, `train` and `evaluate` instead")
 
 
 def _run_root(paths, run_ref: str) -> Path:

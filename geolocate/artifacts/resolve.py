@@ -43,7 +43,7 @@ def resolve_checkpoint(ref: Path | str, project_paths: ProjectPaths | None = Non
         stem = paths.models / "best"
         if not file_of(stem, ".json").is_file():
             raise UserError(f"no global best model yet: looked for {file_of(stem, '.json')} in {Path.cwd()}; "
-                            f"{_nearby_best(paths) or HOW_TO_CREATE}")
+                            f"{_nearby_best(paths) or why_no_default(paths)}")
         return stem
     path = Path(ref)
     if text == "latest" or (path.name == "latest" and not path.exists()):  # also `runs/latest` without symlinks
@@ -61,6 +61,28 @@ def resolve_checkpoint(ref: Path | str, project_paths: ProjectPaths | None = Non
         f"no checkpoint at {text!r}: expected a .safetensors/.json file, a run directory, a release "
         f"directory, 'latest' or 'best'; {HOW_TO_CREATE}"
     )
+
+
+def why_no_default(paths: ProjectPaths, default: str | None = None) -> str:
+    """Which run is newest and why it is not the default model, with what to do (predict's message).
+
+    A run becomes the default only when it passed its gates and beat the incumbent on val
+    (`best.promote`); this reads the newest run's `metrics.json` to say which step stopped it.
+    """
+    default = default or f"{paths.models}/best"
+    try:
+        run = resolve_run("latest", paths)
+    except UserError:
+        return HOW_TO_CREATE
+    summary = run.read_metrics()
+    use = f"pass --checkpoint {run.root} to use it anyway"
+    if summary is None:
+        return f"the newest run {run.run_id} has not been evaluated: `geolocate evaluate --run {run.run_id}`, or {use}"
+    if not summary.get("gates_pass"):
+        failed = ", ".join(g["name"] for g in summary.get("gates") or [] if not g.get("passed")) or "no gate measured"
+        return f"the newest run {run.run_id} failed its gates ({failed}), so it is not the default ({default}); {use}"
+    why = (summary.get("promotion") or {}).get("why") or "was not promoted"
+    return f"the newest run {run.run_id} {why}; {use}"
 
 
 def _nearby_best(paths: ProjectPaths) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -59,6 +60,29 @@ class RunDir:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    def read_config(self):
+        """The config this run saved, migrated and validated (`GeolocateConfig`); None when it saved none.
+
+        The one reader of a run's `config.json`: resume, evaluate, judge and the systems seam all ask here.
+        """
+        from geolocate.config import validate_config
+
+        raw = self._read_json(self.config)
+        return None if raw is None else validate_config(raw, self.config)
+
+    def read_metrics(self) -> dict[str, Any] | None:
+        """`metrics.json` (evaluate's summary: metrics, gates, promotion); None before evaluation."""
+        return self._read_json(self.metrics_json)
+
+    @staticmethod
+    def _read_json(path: Path) -> Any:
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path} is not readable JSON ({exc}); re-run the command that wrote it") from None
 
     @property
     def has_checkpoint(self) -> bool:

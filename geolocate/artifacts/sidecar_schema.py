@@ -88,7 +88,7 @@ class PredictionSidecar(BaseModel):
     classes: list[ClassEntry] = Field(min_length=1, max_length=MAX_CLASSES)
     preprocessing: Preprocessing
     temperature: _Number = Field(1.0, gt=1e-3, le=1e3, description="Softmax temperature fitted on val.")
-    position: Literal["top1", "weighted"] = "top1"
+    position: Literal["top1", "weighted", "median"] = "top1"
     weighted_topk: StrictInt = Field(5, ge=1, le=1000)
 
 

@@ -19,14 +19,23 @@ from geolocate.evaluate.baselines import Pool, all_baselines
 from geolocate.evaluate.collect import Outputs
 
 
-def photo_baselines(cfg, paths, cell_ids: list[str], centroids: np.ndarray, test: Outputs) -> dict[str, dict]:
-    """Every baseline on the run's test photos, drawn from its train + val photos."""
+def _pool_frame(paths, cell_ids: list[str], splits: list[str]) -> tuple[pl.DataFrame, Pool]:
+    """The photos of `splits` whose cell is one of the run's classes, and them as a baseline `Pool`."""
     from geolocate.data.frames import training_frame
 
-    frame = training_frame(paths.data).filter(pl.col("split").is_in(["train", "val"]))
     index = {cell: i for i, cell in enumerate(cell_ids)}
-    frame = frame.filter(pl.col("cell_id").is_in(list(index)))
-    pool = Pool(np.array([index[c] for c in frame["cell_id"]], dtype=np.int64), frame.select("lat", "lon").to_numpy())
+    frame = training_frame(paths.data).filter(pl.col("split").is_in(splits) & pl.col("cell_id").is_in(list(index)))
+    return frame, Pool(np.array([index[c] for c in frame["cell_id"]], dtype=np.int64), frame.select("lat", "lon").to_numpy())
+
+
+def train_pool(paths, cell_ids: list[str]) -> Pool:
+    """The train photos as a `Pool`: what the trivial bar on val is drawn from (`baselines.trivial_bar`)."""
+    return _pool_frame(paths, cell_ids, ["train"])[1]
+
+
+def photo_baselines(cfg, paths, cell_ids: list[str], centroids: np.ndarray, test: Outputs) -> dict[str, dict]:
+    """Every baseline on the run's test photos, drawn from its train + val photos."""
+    frame, pool = _pool_frame(paths, cell_ids, ["train", "val"])
     truth = Pool(np.asarray(test.labels, dtype=np.int64), np.stack([test.lat, test.lon], 1))
     if cfg.eval.knn_baseline:
         files = {i: paths.data.root / p for i, p in zip(frame["image_id"], frame["processed_path"])}

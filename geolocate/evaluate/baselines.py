@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geolocate.evaluate.metrics import geo_metrics
-from geolocate.evaluate.position import position_errors_km
+from geolocate.evaluate.metrics import geo_metrics, position_errors_km
 from geolocate.geo import pairwise_haversine_km, spherical_mean
 
 TRIVIAL = ("majority", "centroid")
@@ -108,10 +107,12 @@ def best_trivial(baselines: dict[str, dict], key: str) -> tuple[str, float]:
     return name, float(baselines[name][key])
 
 
-def collapse_warning(predicted: np.ndarray, labels: np.ndarray) -> str | None:
+def collapse_warning(predicted: np.ndarray, labels: np.ndarray, chosen_head: str | None = None) -> str | None:
     """A warning when more than half of a split goes to one class while no class holds that share.
 
     That is a head that fell back on a prior (the majority region) instead of reading the photos.
+    The advice agrees with the head: when val already chose it (`chosen_head`), asking for
+    `model.head = auto` would be asking for what happened.
     """
     predicted, labels = np.asarray(predicted), np.asarray(labels)
     if not len(predicted):
@@ -120,9 +121,11 @@ def collapse_warning(predicted: np.ndarray, labels: np.ndarray) -> str | None:
     share, majority_share = float((predicted == top).mean()), float(np.bincount(labels).max() / len(labels))
     if share <= 0.5 or share <= majority_share:
         return None
+    advice = ("even the head val chose among the candidates ({chosen_head}) does: more photos, coarser classes or "
+              "a stronger backbone would help".format(chosen_head=chosen_head) if chosen_head else
+              "on small data let model.head = auto choose a head on val, or train a frozen-feature probe: --set model.head=probe")
     return (f"collapse: {share:.0%} of val goes to class {top} while the largest class holds {majority_share:.0%}; "
-            "the model mostly guesses one place (on small data let model.head = auto choose a head on val, "
-            "or train a frozen-feature probe: --set model.head=probe)")
+            f"the model mostly guesses one place ({advice})")
 
 
 def trivial_bar(pool: Pool, split_latlon: np.ndarray, centroids: np.ndarray) -> tuple[float, float]:

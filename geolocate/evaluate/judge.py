@@ -8,11 +8,10 @@ the report then says so at the top, and `freeze` refuses a run whose last verdic
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from geolocate.config import GeolocateConfig, validate_config
-from geolocate.evaluate.report import format_value
+from geolocate.config import GeolocateConfig
+from geolocate.evaluate.tables import format_value
 
 
 def judging_config(cli_cfg: GeolocateConfig, run, asked: bool) -> GeolocateConfig:
@@ -40,9 +39,7 @@ def judged_record(cfg: GeolocateConfig, run) -> dict[str, Any]:
 
 
 def _saved_config(run) -> GeolocateConfig | None:
-    if not run.config.is_file():
-        return None
-    return validate_config(json.loads(run.config.read_text(encoding="utf-8")), run.config)
+    return run.read_config()
 
 
 def judged_line(record: dict[str, Any], absolute: bool | None = None) -> str:

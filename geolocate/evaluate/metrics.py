@@ -12,7 +12,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-WITHIN_KM = (1, 5, 25)
+WITHIN_KM = (1, 5, 25, 200, 750, 2500)  # 1 / 25 / 200 / 750 / 2,500: the Im2GPS3k / YFCC4k scale
 OVER_KM = (200, 500)
 TOPK = (1, 5)
 
@@ -83,6 +83,14 @@ def geo_metrics(
         out.update({f"acc_top{k}": float((ranks < k).mean()) for k in ks})
     out.update(error_stats(err_km))
     return out
+
+
+def position_errors_km(pred_latlon: np.ndarray, true_latlon: np.ndarray) -> np.ndarray:
+    """[N] great-circle error in km between predicted and true (lat, lon) rows."""
+    from geolocate.geo import haversine_km
+
+    pred, true = np.asarray(pred_latlon, dtype=np.float64), np.asarray(true_latlon, dtype=np.float64)
+    return haversine_km(pred[:, 0], pred[:, 1], true[:, 0], true[:, 1])
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""REPORT.md: a pure function of the run's results (dicts in, markdown out).
+"""REPORT.md: a pure function of metrics.json, rendered from a list of sections.
 
-Everything the reader needs to judge a run sits in one page: metrics (test and val, or one row
-per scout-sniper phase), the gates, calibration, stability, the data, the resolved config, the
-environment, the duration, whether the run became the global best, and links to the artifacts.
+Everything the reader needs to judge a run sits in one page: metrics (test and val, and one column
+per scout-sniper phase), the position, heads chosen on val, baselines, accuracy at distance, the
+gates, retrieval, the credible radius, the per-area table, samples, calibration, stability, seeds,
+the data each stage kept, the environment, the config and the artifacts. Each is a function of the
+summary (`SECTIONS`); a system adds a section rather than patching the text.
 """
 
 from __future__ import annotations
@@ -10,353 +12,143 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from geolocate.evaluate.gates import GateRow
+from geolocate.evaluate.tables import (
+    ARTIFACTS, V1_HEAD_RULE, artifacts_section, baselines_section, calibration_section, config_section,
+    distance_accuracy_section, gates_section, head_selection_section, key_value_section, metrics_section,
+    per_area_section, position_lines, radius_section, retrieval_section, samples_section, seeds_section,
+    stability_section, summary_line,
+)
 
-ARTIFACTS = ("config.json", "confusion_matrix.png", "geo_error.png", "error_map.png", "metrics.csv", "predictions.parquet")
-METRIC_ORDER = (
-    "n", "acc_top1", "acc_top5", "median_km", "mean_km", "p90_km", "p95_km",
-    "within_1km", "within_5km", "within_25km", "over_200km", "over_500km",
-)  # fmt: skip
-_SHARE_PREFIXES = ("acc", "within_", "over_", "share", "top_class_share")
-
-NamedMetrics = Mapping[str, Mapping[str, Any]] | Sequence[tuple[str, Mapping[str, Any]]]
-
-
-def format_value(key: str, value: Any) -> str:
-    """A metric value as the report prints it: shares in %, km with two decimals."""
-    if hasattr(value, "item"):  # numpy scalars print like Python numbers
-        value = value.item()
-    if value is None or (isinstance(value, float) and value != value):
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if key.startswith(_SHARE_PREFIXES):
-        return f"{100 * value:.1f} %"
-    if key.endswith("_km"):
-        return f"{value:.2f} km"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.4g}"
+Section = Callable[[Mapping[str, Any]], list[str]]
+SMALL_SAMPLE = 30  # below this many val or test examples no figure is trusted, coverage and ECE are not claimed
 
 
-def format_duration(seconds: float) -> str:
-    """`3723.4` → `1 h 02 min 03 s`."""
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min {secs:02d} s"
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+def small_sample_warning(n_val: int, n_test: int) -> str | None:
+    """The sentence REPORT.md and the terminal show when val or test is too small to mean anything."""
+    if min(n_val, n_test) >= SMALL_SAMPLE:
+        return None
+    return (f"only {n_val} val and {n_test} test examples (fewer than {SMALL_SAMPLE}): these figures cannot be trusted; "
+            "coverage and calibration error are not claimed. Add photos, or use coarser classes")
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def _title(r) -> list[str]:
+    return [f"# geolocate run `{r['run_id']}`", ""] + ([r["judged_line"], ""] if r.get("judged_line") else [])
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines + [""]
+def _summary_section(r) -> list[str]:
+    lines = [summary_line(r.get("gates") or [], r.get("duration_s"), r.get("became_best"), r.get("already_best", False),
+                      r.get("promotion")), ""]
+    lines += [r["gate_basis"], ""] if r.get("gate_basis") else []
+    return lines + [f"**Warning: {w}**\n" for w in r.get("warnings") or [] if w]
 
 
-def _named(metrics: NamedMetrics) -> list[tuple[str, Mapping[str, Any]]]:
-    return list(metrics.items()) if isinstance(metrics, Mapping) else list(metrics)
+def _metrics(r) -> list[str]:
+    return metrics_section(r["metrics"]) + position_lines(r.get("position"))
 
 
-def metrics_section(metrics: NamedMetrics) -> list[str]:
-    """One column per named metric set (test, val, or a scout-sniper phase), one row per metric."""
-    named = _named(metrics)
-    keys = [k for k in METRIC_ORDER if any(k in m for _, m in named)]
-    keys += sorted({k for _, m in named for k in m} - set(keys))
-    rows = [[k] + [format_value(k, m.get(k)) for _, m in named] for k in keys]
-    return ["## Metrics", ""] + _table(["metric"] + [name for name, _ in named], rows)
+def _phases(r) -> list[str]:
+    """Scout-sniper: one column per phase (each scout, the ensemble, after the sniper), test then val."""
+    lines = []
+    for split in ("test", "val"):
+        named = (r.get("phases") or {}).get(split)
+        if named:
+            lines += [f"## Metrics per phase ({split})", ""] + metrics_section(named)[2:]
+    return lines
 
 
-def gates_section(gates: Sequence[GateRow | Mapping[str, Any]]) -> list[str]:
-    """The gates table and the overall verdict."""
-    rows = [g.as_dict() if isinstance(g, GateRow) else dict(g) for g in gates]
-    table = [
-        [r["name"], format_value(r["name"], r["value"]), r["comparison"], format_value(r["name"], r["threshold"]),
-         "**PASS**" if r["passed"] else "**FAIL**"]
-        for r in rows
-    ]  # fmt: skip
-    verdict = "all gates pass" if rows and all(r["passed"] for r in rows) else "at least one gate fails"
-    return ["## Gates", ""] + _table(["gate", "value", "must be", "threshold", "result"], table) + [f"Verdict: **{verdict}**.", ""]
-
-
-BASELINE_KEYS = ("acc_top1", "median_km", "p90_km", "p95_km", "within_1km", "within_25km", "over_200km")
-
-
-def baselines_section(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]], model_name: str = "model") -> list[str]:
-    """The model beside every baseline on the same test photos, and whether it beats them."""
-    from geolocate.evaluate.baselines import best_trivial
-
-    named = [(model_name, model), *baselines.items()]
-    rows = [[k] + [format_value(k, m.get(k)) for _, m in named] for k in BASELINE_KEYS if any(k in m for _, m in named)]
-    lines = ["## Baselines (same test set, drawn from train + val)", ""] + _table(["metric"] + [n for n, _ in named], rows)
-    return lines + _verdicts(model, baselines, best_trivial) + [""]
-
-
-def _verdicts(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]], best_trivial) -> list[str]:
-    median, p90 = model.get("median_km", float("nan")), model.get("p90_km", float("nan"))
-    out = []
-    name, value = best_trivial(baselines, "median_km")
-    _, p90_value = best_trivial(baselines, "p90_km")
-    beats = median < value and p90 < p90_value
-    out.append(f"- Best trivial baseline: **{name}** ({format_value('median_km', value)} median); the model "
-               f"**{'beats' if beats else 'does not beat'}** the trivial baselines on median and p90.")
-    for knn in (k for k in ("5-NN", "1-NN") if k in baselines):
-        kb = baselines[knn]
-        verdict = "beats" if median < kb["median_km"] and p90 < kb["p90_km"] else "does not beat"
-        out.append(f"- Against {knn} on the frozen backbone: the model **{verdict}** it on median and p90 "
-                   f"({format_value('median_km', median)} vs {format_value('median_km', kb['median_km'])} median).")
-    if "ceiling" in baselines:
-        out.append(f"- Ceiling (true class centroid): {format_value('median_km', baselines['ceiling']['median_km'])} median: "
-                   "no model placing photos at class centroids does better.")
-    return out
-
-
-def baselines_line(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]]) -> str:
-    """One console line: median km of the model and of each baseline."""
-    return "baselines (median km): " + ", ".join(
-        f"{name} {m['median_km']:.2f}" for name, m in [("model", model), *baselines.items()])
-
-
-def gate_basis(gates, why: str | None = None) -> str:
-    """What the gates measure against, stated at the top of the report (`why`: why they differ from the config)."""
-    parts = []
-    if gates.absolute:
-        parts.append(f"fixed thresholds (top-1 ≥ {gates.accuracy_min:.0%}, median < {gates.median_km_max:g} km, "
-                     f"p90 < {gates.p90_km_max:g} km)")
-    if gates.beat_baselines:
-        parts.append("median and p90 below the best trivial baseline (majority class or train centroid) of this area")
-    stability = (f"val median km steady within {gates.max_std_km:g} km" if gates.absolute
-                 else f"val median km steady within {gates.max_std_share:.0%} of itself")
-    return "Gates: " + " and ".join([*parts, stability]) + (f"; {why}." if why else ".")
-
-
-def calibration_section(calibration: Mapping[str, Any]) -> list[str]:
-    """Temperature and ECE/NLL before and after scaling."""
-    rows = [
-        ["ECE", format_value("ece", calibration.get("ece_before")), format_value("ece", calibration.get("ece_after"))],
-        ["NLL", format_value("nll", calibration.get("nll_before")), format_value("nll", calibration.get("nll_after"))],
-    ]
-    head = [f"Temperature fitted on val: T = {calibration.get('temperature', float('nan')):.3f}", ""]
-    return ["## Calibration", ""] + head + _table(["", "before (T = 1)", "after"], rows)
-
-
-def stability_section(stability: Mapping[str, Any]) -> list[str]:
-    """Std of val median km over the last K epochs, with the values it was computed from."""
-    history = ", ".join(f"{v:.2f}" for v in stability.get("val_median_km", []))
-    lines = [
-        "## Stability",
-        "",
-        f"Std of val median km over the last {stability.get('last_k', '?')} epochs: "
-        f"**{format_value('std_km', stability.get('std_km'))}**",
-    ]
-    return lines + ([f"(val median km by epoch: {history})"] if history else []) + [""]
-
-
-def seeds_section(seeds: Mapping[str, Mapping[str, float]]) -> list[str]:
-    """Mean ± std of every metric over seeds (`aggregate_seeds` output)."""
-    rows = [[k, f"{format_value(k, v['mean'])} ± {format_value(k, v['std'])}"] for k, v in seeds.items()]
-    return ["## Seeds", ""] + _table(["metric", "mean ± std"], rows)
-
-
-def key_value_section(title: str, values: Mapping[str, Any]) -> list[str]:
-    """A two-column table under a `## title`."""
-    return [f"## {title}", ""] + _table(["", "value"], [[k, format_value(k, v)] for k, v in values.items()])
-
-
-def config_section(config: Mapping[str, Any]) -> list[str]:
-    """The headline settings, and a link to the run's `config.json` for every key."""
-    model, train = config.get("model") or {}, config.get("train") or {}
-    return ["## Config", "",
-            f"Profile **{config.get('profile') or 'none'}**, model **{model.get('name', '?')}**, "
-            f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}; "
-            "every resolved key is in [config.json](config.json).", ""]
-
-
-def per_city_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One row per true city of the test photos: photos, top-1 accuracy, median and p90 km."""
-    table = [[r["city"], f"{r['n']:,}", format_value("acc_top1", r["acc_top1"]), format_value("median_km", r["median_km"]),
-              format_value("p90_km", r["p90_km"])] for r in rows]
-    return ["## Per city (test)", ""] + _table(["city", "photos", "top-1", "median", "p90"], table)
-
-
-def samples_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A strip of test predictions from the best to the worst: photo, truth, guess, error."""
-    table = [[f"`{r['image_id']}`", f"{r['true_city']} ({r['true_lat']:.4f}, {r['true_lon']:.4f})",
-              f"{r['pred_city']} ({r['pred_lat']:.4f}, {r['pred_lon']:.4f})", format_value("error_km", r["error_km"])]
-             for r in rows]  # fmt: skip
-    head = ["## Sample predictions (test, best to worst)", ""]
-    return head + _table(["photo", "truth", "guess", "error"], table)
-
-
-_SCOUT_HEAD_RULE = ("val keeps the one whose position is closest to beating the best trivial baseline on both "
-                    "median and p90 (score = the larger of its two ratios to them; below 1 beats them).")
-V1_HEAD_RULE = "val keeps the one with the lowest median km (then p90)."
-
-
-def head_selection_section(rows: Sequence[Mapping[str, Any]], title: str = "Head chosen on val",
-                           rule: str = _SCOUT_HEAD_RULE) -> list[str]:
-    """The candidate heads a small-data run trained, their val figures and which one it kept (by `rule`)."""
+def _heads(r) -> list[str]:
+    rows = r.get("head_selection")
     if not rows:
         return []
-    if len(rows) == 1:
-        return ["", f"{title}: **{rows[0]['head']}** (the only candidate)."]
-    scored = any(r.get("val_score") is not None for r in rows)  # France v1 ranks on km alone: no score column
-    body = [[("**" + r["head"] + "**") if r.get("chosen") else r["head"], format_value("median_km", r.get("val_median_km")),
-             format_value("p90_km", r.get("val_p90_km")),
-             *([f"{r['val_score']:.2f}" if r.get("val_score") is not None else "–"] if scored else []),
-             format_value("seconds", r.get("seconds"))] for r in rows]
-    return ["", f"## {title}", "", "Below `train.small_data` train examples every candidate of `train.small_data_heads` "
-            f"trains; {rule}", "",
-            *_table(["head", "val median km", "val p90 km", *(["score"] if scored else []), "seconds"], body)]
+    if isinstance(rows, Mapping):  # scout-sniper: one choice per phase, ranked by the bar ratio
+        lines = [line for phase, table in rows.items() for line in head_selection_section(table, f"Head of {phase}")]
+        return lines + [""]
+    return head_selection_section(rows, "Head chosen on val", V1_HEAD_RULE)[1:] + [""]
 
 
-def artifacts_section(artifacts: Sequence[str]) -> list[str]:
-    """Links to the run's files, and the PNGs inline."""
-    lines = ["## Artifacts", ""] + [f"- [{name}]({name})" for name in artifacts] + [""]
-    return lines + [f"![{name}]({name})\n" for name in artifacts if name.endswith(".png")]
+def _baselines(r) -> list[str]:
+    return baselines_section(r["metrics"]["test"], r["baselines"]) if r.get("baselines") else []
 
 
-def render_report(
-    run_id: str,
-    metrics: NamedMetrics,
-    gates: Sequence[GateRow | Mapping[str, Any]],
-    config: Mapping[str, Any],
-    environment: Mapping[str, Any],
-    *,
-    calibration: Mapping[str, Any] | None = None,
-    stability: Mapping[str, Any] | None = None,
-    seeds: Mapping[str, Mapping[str, float]] | None = None,
-    data_kpis: Mapping[str, Any] | None = None,
-    position: Mapping[str, Any] | None = None,
-    baselines: Mapping[str, Mapping[str, Any]] | None = None,
-    gate_basis: str | None = None,
-    warnings: Sequence[str | None] = (),
-    duration_s: float | None = None,
-    became_best: bool | None = None,
-    artifacts: Sequence[str] = ARTIFACTS,
-    retrieval: Mapping[str, Any] | None = None,
-    radius: Mapping[str, Any] | None = None,
-    judged: str | None = None,
-    already_best: bool = False,
-    per_city: Sequence[Mapping[str, Any]] = (),
-    samples: Sequence[Mapping[str, Any]] = (),
-    head_selection: Sequence[Mapping[str, Any]] | None = None,
-) -> str:
-    """REPORT.md for one run.
-
-    Args:
-        run_id: the run directory's name.
-        metrics: named metric dicts (`geo_metrics` output): `{"test": .., "val": ..}` or a list of
-            `(name, dict)` pairs, e.g. one per scout-sniper phase.
-        gates: `evaluate_gates` rows (or their `as_dict()`).
-        config: the resolved config (`config.public_dict`).
-        environment: versions and device (`collect_environment`).
-        calibration: `calibration_summary` output.
-        stability: `{"std_km", "last_k", "val_median_km": [...]}`.
-        seeds: `aggregate_seeds` output when several seeds were trained.
-        data_kpis: photos, classes, per-split sizes, photos per cell, top class share...
-        position: `{"mode": .., "medians": {"top1": .., "weighted": ..}}` from `choose_position_mode`.
-        baselines: `evaluate.baselines.all_baselines` output on the same test photos as `metrics["test"]`.
-        gate_basis: one sentence saying what the gates compare against (`gate_basis`).
-        warnings: lines shown in bold under the summary (None entries are skipped), e.g. a collapse.
-        duration_s: wall time of the run.
-        became_best: whether this run replaced `models/best.*` (None: not decided).
-        artifacts: file names in the run directory to link.
-        retrieval: the retrieval decision with val/test figures side by side (`evaluate.run._retrieval`).
-        radius: the conformal radius table with its test coverage (`conformal.fit_radius` + `coverage`).
-        judged: whose config judged the run (`judge.judged_line`), shown first.
-        already_best: the run already is the global best (re-evaluated), so it cannot "beat" it.
-        per_city: `breakdown.per_city` rows.
-        samples: `breakdown.sample_predictions` rows.
-        head_selection: France v1's head candidates with their val figures (`train/heads.py`).
-    """
-    lines = [f"# geolocate run `{run_id}`", ""] + ([judged, ""] if judged else [])
-    lines += [_summary(gates, duration_s, became_best, already_best), ""] + ([gate_basis, ""] if gate_basis else [])
-    lines += [f"**Warning: {w}**\n" for w in warnings if w]
-    lines += metrics_section(metrics) + _position_lines(position)
-    if head_selection:
-        lines += head_selection_section(head_selection, "Head chosen on val", V1_HEAD_RULE)[1:] + [""]
-    if baselines:
-        lines += baselines_section(_test_metrics(metrics), baselines)
-    lines += gates_section(gates)
-    if retrieval:
-        lines += retrieval_section(retrieval)
-    if radius:
-        lines += radius_section(radius)
-    lines += (per_city_section(per_city) if per_city else []) + (samples_section(samples) if samples else [])
-    if calibration:
-        lines += calibration_section(calibration)
-    if stability:
-        lines += stability_section(stability)
-    if seeds:
-        lines += seeds_section(seeds)
-    if data_kpis:
-        lines += key_value_section("Data", data_kpis)
-    lines += key_value_section("Environment", environment) + config_section(config) + artifacts_section(artifacts)
-    return "\n".join(lines).rstrip() + "\n"
+def _distance_accuracy(r) -> list[str]:
+    return distance_accuracy_section(r["metrics"]["test"], r.get("baselines") or {})
 
 
-def retrieval_section(retrieval: Mapping[str, Any]) -> list[str]:
-    """Classifier position vs retrieval-refined position, on val (where it is chosen) and test."""
-    lines = ["## Retrieval refinement", ""]
-    if "val" not in retrieval:
-        return lines + [f"Not evaluated: {retrieval.get('reason', 'no index')}.", ""]
-    verdict = "**on**" if retrieval["enabled"] else "**off** (not better on val)"
-    lines += [f"Refinement is {verdict}: top {retrieval['top_cells']} cells, {retrieval['neighbours']} neighbours "
-              f"from {retrieval['index_size']:,} train photos (chosen on val by median + p90).", ""]
-    keys = list(retrieval["val"])
-    rows = [[k] + [format_value(k, retrieval[split][k][side]) for split in ("val", "test") for side in ("classifier", "retrieval")]
-            for k in keys]
-    return lines + _table(["metric", "val classifier", "val retrieval", "test classifier", "test retrieval"], rows)
+def _gates(r) -> list[str]:
+    return gates_section(r.get("gates") or [], collapsed=bool(r.get("collapse")))
 
 
-def radius_section(radius: Mapping[str, Any]) -> list[str]:
-    """The credible radius per confidence band (fitted on val) and its coverage measured on test."""
-    level, test = radius["level"], radius.get("test") or {}
-    bounds = [0.0, *radius["edges"], 1.0]
-    per_band = test.get("per_band") or [None] * len(radius["radius_km"])
-    rows = [[f"{bounds[b]:.3f} – {bounds[b + 1]:.3f}", format_value("radius_km", r), format_value("share", c)]
-            for b, (r, c) in enumerate(zip(radius["radius_km"], per_band))]
-    lines = ["## Credible radius", "",
-             f"Split-conformal on {radius.get('n_val', '?')} val photos: the true place should be within the radius "
-             f"with {level:.0%} probability. Test coverage: **{format_value('share', test.get('coverage'))}** "
-             f"(target {level:.0%} ± 3 points).", ""]
-    return lines + _table(["confidence band", "radius", "test coverage"], rows)
+def _retrieval(r) -> list[str]:
+    return retrieval_section(r["retrieval"]) if r.get("retrieval") else []
 
 
-def _test_metrics(metrics: NamedMetrics) -> Mapping[str, Any]:
-    """The test column of `metrics` (the last named set when none is called "test")."""
-    named = dict(_named(metrics))
-    return named.get("test") or list(named.values())[-1]
+def _radius(r) -> list[str]:
+    return radius_section(r["radius"], claimed=not r.get("small_sample")) if r.get("radius") else []
 
 
-def _summary(gates, duration_s: float | None, became_best: bool | None, already_best: bool = False) -> str:
-    passed = [g.passed if isinstance(g, GateRow) else g["passed"] for g in gates]
-    parts = [f"Gates: {sum(passed)}/{len(passed)} pass."]
-    if duration_s is not None:
-        parts.append(f"Duration: {format_duration(duration_s)}.")
-    if became_best is True:
-        parts.append("This run **became the global best** (`models/best.*`).")
-    elif already_best:
-        parts.append("This run **is the global best** (`models/best.*`).")
-    elif became_best is False:
-        parts.append("This run did not beat the global best.")
-    return " ".join(parts)
+def _per_area(r) -> list[str]:
+    return per_area_section(r["per_area"], r.get("per_area_by", "city")) if r.get("per_area") else []
 
 
-def _position_lines(position: Mapping[str, Any] | None) -> list[str]:
-    if not position:
+def _samples(r) -> list[str]:
+    return samples_section(r["samples"]) if r.get("samples") else []
+
+
+def _calibration(r) -> list[str]:
+    return calibration_section(r["calibration"], claimed=not r.get("small_sample")) if r.get("calibration") else []
+
+
+def _stability(r) -> list[str]:
+    return stability_section(r["stability"]) if r.get("stability") else []
+
+
+def _seeds(r) -> list[str]:
+    seeds = r.get("seeds")
+    if not seeds:
         return []
-    medians = ", ".join(f"{mode} {format_value('median_km', km)}" for mode, km in position.get("medians", {}).items())
-    chosen = f"Predicted position: **{position.get('mode')}**"
-    return [chosen + (f" (val median: {medians})." if medians else "."), ""]
+    lines = seeds_section(seeds.get("test", seeds))
+    if seeds.get("runs"):
+        lines[0] = f"## Seeds ({len(seeds['runs'])} runs: {', '.join(seeds['runs'])}; test split)"
+    return lines
+
+
+def _data(r) -> list[str]:
+    return key_value_section("Data", r["data"]) if r.get("data") else []
+
+
+def _environment(r) -> list[str]:
+    return key_value_section("Environment", r.get("environment") or {})
+
+
+def _config(r) -> list[str]:
+    return config_section(r.get("config") or {})
+
+
+def _artifacts(r) -> list[str]:
+    return artifacts_section(r.get("artifacts") or ARTIFACTS)
+
+
+# REPORT.md, top to bottom: every section is a function of the summary that returns [] when it has nothing to say.
+SECTIONS: tuple[Section, ...] = (
+    _title, _summary_section, _metrics, _phases, _heads, _baselines, _distance_accuracy, _gates, _retrieval, _radius,
+    _per_area, _samples, _calibration, _stability, _seeds, _data, _environment, _config, _artifacts,
+)
+
+
+def render_report(summary: Mapping[str, Any], sections: Sequence[Section] = SECTIONS) -> str:
+    """REPORT.md for one run: the `sections` in order, each a pure function of `summary`.
+
+    `summary` is what evaluation writes to metrics.json (`evaluate.finish`): `run_id`, `metrics`
+    (`{"test": .., "val": ..}` or named pairs), `gates`, `config`, `environment`, and optionally
+    `judged_line`, `gate_basis`, `warnings`, `duration_s`, `became_best`, `already_best`, `promotion`,
+    `position`, `phases`, `head_selection`, `baselines`, `retrieval`, `radius`, `small_sample`,
+    `per_area`, `samples`, `calibration`, `stability`, `seeds`, `data` and `artifacts`. Nothing
+    patches the text afterwards: a system that needs more adds a section.
+    """
+    lines = [line for section in sections for line in section(summary)]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def collect_environment(device: str) -> dict[str, str]:

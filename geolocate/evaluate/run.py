@@ -6,34 +6,16 @@ are honest. The fitted values go into the checkpoint's sidecar, where `predict` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 
-from geolocate import atomic
-from geolocate.config import GeolocateConfig, public_dict
+from geolocate.config import GeolocateConfig
 from geolocate.evaluate.collect import Outputs
-from geolocate.evaluate.metrics import softmax, stability_mean_km, stability_std_km
+from geolocate.evaluate.finish import Classes, Measured, Split, finish_evaluation
+from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import ScoredSplit, choose_position_mode, score_split
 from geolocate.evaluate.refine import apply_retrieval, public_record
 from geolocate.paths import ProjectPaths
-
-
-@dataclass
-class Classes:
-    """What evaluation needs of the classes: centroids, cell ids, cities."""
-
-    centroids: np.ndarray
-    cell_ids: list[str]
-    cities: list[str]
-
-    @classmethod
-    def from_sidecar(cls, meta: dict) -> "Classes":
-        rows = meta["classes"]
-        return cls(np.array([[c["centroid_lat"], c["centroid_lon"]] for c in rows]),
-                   [c["cell_id"] for c in rows], [str(c.get("city")) for c in rows])
 
 
 def evaluate_session(s, run, fit_seconds: float | None = None) -> dict:
@@ -49,8 +31,8 @@ def evaluate_session(s, run, fit_seconds: float | None = None) -> dict:
     train = _train_outputs(s.cfg, s.paths, s.net, meta, classes, s.dist.device) if s.cfg.eval.retrieval else None
     from geolocate.evaluate.judge import judged_record
 
-    return finish_evaluation(s.cfg, s.paths, run, classes, val, test, str(s.dist.device), fit_seconds, train,
-                             judged_record(s.cfg, run))
+    return finish_v1(s.cfg, s.paths, run, classes, val, test, str(s.dist.device), fit_seconds, train,
+                     judged_record(s.cfg, run))
 
 
 def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dict:
@@ -72,7 +54,7 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     check_same_data(meta, paths.data, load_classes(paths.data)["cell_id"].to_list(), f"evaluate run {run.run_id}")
     val, test = _outputs_from_disk(cfg, paths, model, meta, classes, ("val", "test"))
     train = _train_outputs(cfg, paths, model, meta, classes, "cpu") if cfg.eval.retrieval else None
-    return finish_evaluation(cfg, paths, run, classes, val, test, "cpu", None, train, judged_record(cfg, run))
+    return finish_v1(cfg, paths, run, classes, val, test, "cpu", None, train, judged_record(cfg, run))
 
 
 def _train_outputs(cfg, paths, model, meta, classes: Classes, device) -> Outputs | None:
@@ -104,51 +86,38 @@ def _outputs_from_disk(cfg, paths, model, meta, classes: Classes, splits, device
     return out
 
 
-def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Outputs, device: str,
-                      fit_seconds: float | None, train: Outputs | None = None, judged: dict | None = None) -> dict:
-    """Calibrate, pick the position mode and retrieval on val, fit the radius, measure test, write every artifact, maybe promote."""
-    from geolocate.artifacts.best import is_current_best, maybe_promote
-    from geolocate.evaluate.baseline_data import photo_baselines
-    from geolocate.evaluate.baselines import collapse_warning
-    from geolocate.evaluate.calibration import calibration_summary, fit_temperature
-    from geolocate.evaluate.gates import all_pass, evaluate_gates, gates_for_area
-    from geolocate.evaluate.report import gate_basis
+def finish_v1(cfg, paths, run, classes: Classes, val: Outputs, test: Outputs, device: str,
+              fit_seconds: float | None, train: Outputs | None = None, judged: dict | None = None) -> dict:
+    """France v1's own part (temperature, position mode and retrieval chosen on val), then the shared finish."""
+    from geolocate.artifacts.best import checkpoint_default
+    from geolocate.evaluate.baseline_data import photo_baselines, train_pool
+    from geolocate.evaluate.baselines import trivial_bar
+    from geolocate.evaluate.calibration import fit_temperature
 
     e = cfg.eval
-    temperature = fit_temperature(val.logits, val.labels) if e.calibrate else 1.0
+    temperature = fit_temperature(val.logits, val.labels) if e.calibrate and len(val.labels) else 1.0
     val_probs, test_probs = softmax(val.logits, temperature), softmax(test.logits, temperature)
-    mode, medians = _position_mode(e, val_probs, val, classes)
+    bar = trivial_bar(train_pool(paths, classes.cell_ids), _truth(val), classes.centroids)
+    mode, scores = _position_mode(e, val_probs, val, classes, bar)
     val_scored = _score(val, val_probs, classes, mode, e.weighted_topk)
     scored = _score(test, test_probs, classes, mode, e.weighted_topk)
     retrieval, val_scored, scored = apply_retrieval(run.best, train, (val, val_probs, val_scored), (test, test_probs, scored))
-    val_metrics, test_metrics = val_scored.metrics, scored.metrics
-    radius, radius_coverage = _radius(e, val_probs, val_scored, test_probs, scored)
-    stability = _stability(run, e.stability_last_k)
-    baselines = photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test)
-    collapse = collapse_warning(val_probs.argmax(1), val.labels)
-    provenance = _provenance(paths)
-    area_gates, gates_why = gates_for_area(e.gates, provenance["sources"])
-    gates = evaluate_gates(test_metrics, stability["std_km"], area_gates, baselines, stability["mean_km"])
-    calibration = calibration_summary(test.logits, test.labels, temperature, e.ece_bins)
-    _write_predictions(run.predictions, test, test_probs, scored, classes)
-    _write_plots(run, test, test_probs, scored, classes)
-    extra = {"radius": radius, "retrieval": public_record(retrieval), "provenance": provenance}
-    _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_metrics, test_metrics, extra)
-    became_best = maybe_promote(run.best, val_metrics, paths)
-    already_best = not became_best and is_current_best(run.run_id, paths)
-    summary = {
-        "run_id": run.run_id, "metrics": {"val": val_metrics, "test": test_metrics},
-        "baselines": baselines, "collapse": collapse, "gates": [g.as_dict() for g in gates], "gates_pass": all_pass(gates),
-        "gate_basis": gate_basis(area_gates, gates_why),
-        "gates_absolute": area_gates.absolute, "calibration": calibration,
-        "stability": stability, "position": {"mode": mode, "medians": medians}, "became_best": became_best,
-        "retrieval": retrieval, "radius": {**radius, "test": radius_coverage},
-        "already_best": already_best, "report_path": str(run.report), "judged_with": judged,
-    }
-    summary.update(_head_selection(run))
-    atomic.write_json(run.metrics_json, summary)
-    _write_report(cfg, paths, run, summary, device, fit_seconds, test, classes, scored, test_probs)
-    return summary
+    _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_scored.metrics, scored.metrics, public_record(retrieval))
+    measured = Measured(
+        "v1", run, classes, _split(val, val_probs, val_scored), _split(test, test_probs, scored),
+        photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test), _val_history(run),
+        checkpoint_default(run.best, paths), lambda extra: _update_sidecar(run.best, extra=extra), temperature,
+        position={"mode": mode, "scores": scores}, extra={"retrieval": retrieval, **_head_selection(run)},
+        data={"classes": len(classes.cell_ids), **_kpis(paths)}, chosen_head=_chosen_head(run))
+    return finish_evaluation(cfg, paths, measured, device, fit_seconds, judged)
+
+
+def _truth(out: Outputs) -> np.ndarray:
+    return np.stack([out.lat, out.lon], 1)
+
+
+def _split(out: Outputs, probs: np.ndarray, scored: ScoredSplit) -> Split:
+    return Split(probs, out.logits, out.labels, _truth(out), list(out.image_ids), scored)
 
 
 def _head_selection(run) -> dict:
@@ -161,115 +130,45 @@ def _head_selection(run) -> dict:
     return {"head_selection": rows} if rows else {}
 
 
-def _position_mode(e, val_probs, val: Outputs, classes: Classes):
+def _chosen_head(run) -> str | None:
+    """The head val chose among several candidates (None when there was no choice)."""
+    rows = _head_selection(run).get("head_selection") or []
+    return next((r["head"] for r in rows if r.get("chosen")), None) if len(rows) > 1 else None
+
+
+def _position_mode(e, val_probs, val: Outputs, classes: Classes, bar: tuple[float, float]):
     if e.position != "auto":
         return e.position, {}
-    return choose_position_mode(val_probs, np.stack([val.lat, val.lon], 1), classes.centroids, e.weighted_topk)
+    return choose_position_mode(val_probs, _truth(val), classes.centroids, e.weighted_topk, bar)
 
 
 def _score(out: Outputs, probs, classes: Classes, mode: str, k: int) -> ScoredSplit:
-    return score_split(probs, out.labels, np.stack([out.lat, out.lon], 1), classes.centroids, mode, k)
+    return score_split(probs, out.labels, _truth(out), classes.centroids, mode, k)
 
 
-def _radius(e, val_probs, val_scored: ScoredSplit, test_probs, scored: ScoredSplit) -> tuple[dict, dict]:
-    """The conformal radius table fitted on val's final errors, and its coverage measured on test."""
-    from geolocate.evaluate.conformal import coverage, fit_radius
-
-    table = fit_radius(val_probs.max(1), val_scored.err_km, e.radius_level, e.radius_bands)
-    return table, coverage(test_probs.max(1), scored.err_km, table)
-
-
-def _provenance(paths: ProjectPaths) -> dict:
-    """Where the training photos came from (manifest `source`), so predict can say so."""
-    from geolocate.manifest import read_manifest
-
-    manifest = read_manifest(paths.data, required=False)
-    sources = [] if manifest is None or "source" not in manifest.columns else manifest["source"].drop_nulls().unique().sort().to_list()
-    return {"sources": sources}
-
-
-def _stability(run, last_k: int) -> dict:
+def _val_history(run) -> list[float]:
     from geolocate.artifacts.rundir import read_metrics_rows
 
-    medians = [float(r["val_median_km"]) for r in read_metrics_rows(run.metrics_csv) if r.get("val_median_km")]
-    return {"std_km": stability_std_km(medians, last_k), "mean_km": stability_mean_km(medians, last_k), "last_k": last_k,
-            "val_median_km": medians}
+    return [float(r["val_median_km"]) for r in read_metrics_rows(run.metrics_csv) if r.get("val_median_km")]
 
 
-def _write_predictions(path: Path, out: Outputs, probs, scored: ScoredSplit, classes: Classes, k: int = 5) -> None:
-    order = np.argsort(-probs, axis=1)[:, :k]
-    pos, err = scored.pred_latlon, scored.err_km
-    df = pl.DataFrame({
-        "image_id": out.image_ids,
-        "true_lat": out.lat, "true_lon": out.lon,
-        "true_cell": [classes.cell_ids[i] for i in out.labels],
-        "top_cells": [[classes.cell_ids[j] for j in row] for row in order],
-        "top_probs": np.take_along_axis(probs, order, 1).tolist(),
-        "pred_lat": pos[:, 0], "pred_lon": pos[:, 1],
-        "error_km": err,
-    })
-    atomic.write_parquet(path, df)
-
-
-def _write_plots(run, out: Outputs, probs, scored: ScoredSplit, classes: Classes) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from geolocate.cells.classes import cell_label
-    from geolocate.evaluate.plots import confusion_matrix_figure, error_map_figure, geo_error_figure
-
-    err = scored.err_km
-    figures = {
-        run.confusion_matrix: confusion_matrix_figure(out.labels, probs.argmax(1), classes.cities,
-                                                      [cell_label(c, i) for c, i in zip(classes.cities, classes.cell_ids)]),
-        run.geo_error: geo_error_figure(err),
-        run.error_map: error_map_figure([classes.cell_ids[i] for i in out.labels], err, classes.centroids[out.labels]),
-    }
-    for path, fig in figures.items():
-        with atomic.atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-
-
-def _update_sidecar(stem, temperature: float, mode: str, k: int, val: dict, test: dict, extra: dict) -> None:
+def _update_sidecar(stem, temperature: float | None = None, mode: str | None = None, k: int | None = None,
+                    val: dict | None = None, test: dict | None = None, retrieval: dict | None = None,
+                    extra: dict | None = None) -> None:
+    """What `predict` reads of the evaluation: temperature, position mode, retrieval, metrics, then radius and provenance."""
     from geolocate.artifacts.checkpoint import update_sidecar
 
     def apply(sidecar: dict) -> None:
-        sidecar.update(temperature=temperature, position=mode, weighted_topk=k, **extra)
-        sidecar["metrics"] = {**sidecar.get("metrics", {}), "val": val, "test": test}
+        if mode is not None:
+            sidecar.update(temperature=temperature, position=mode, weighted_topk=k, retrieval=retrieval)
+            sidecar["metrics"] = {**sidecar.get("metrics", {}), "val": val, "test": test}
+        sidecar.update(extra or {})
 
     update_sidecar(stem, apply)
 
 
-def _write_report(cfg, paths, run, summary: dict, device: str, fit_seconds, test: Outputs, classes: Classes,
-                  scored: ScoredSplit, test_probs) -> None:
-    from geolocate.evaluate.breakdown import per_city, sample_predictions
-    from geolocate.evaluate.judge import judged_line
-    from geolocate.evaluate.report import collect_environment, render_report
-
-    true_cities = [classes.cities[i] for i in test.labels]
-    guesses = test_probs.argmax(1)
-    text = render_report(
-        run.run_id, summary["metrics"], summary["gates"], public_dict(cfg), collect_environment(device),
-        calibration=summary["calibration"], stability=summary["stability"], data_kpis=_data_kpis(paths, classes),
-        position=summary["position"], duration_s=fit_seconds, became_best=summary["became_best"],
-        retrieval=summary["retrieval"], radius=summary["radius"],
-        judged=judged_line(summary["judged_with"], summary.get("gates_absolute")) if summary.get("judged_with") else None,
-        already_best=summary["already_best"],
-        per_city=per_city(true_cities, guesses == test.labels, scored.err_km),
-        samples=sample_predictions(test.image_ids, np.stack([test.lat, test.lon], 1), scored.pred_latlon, scored.err_km,
-                                   true_cities, [classes.cities[i] for i in guesses]),
-        baselines=summary["baselines"], gate_basis=summary["gate_basis"], warnings=[summary["collapse"]],
-        head_selection=summary.get("head_selection"),
-    )
-    atomic.write_text(run.report, text)
-
-
-def _data_kpis(paths: ProjectPaths, classes: Classes) -> dict:
-    kpis: dict = {"classes": len(classes.cell_ids)}
-    if paths.data.split.exists():
-        counts = pl.read_parquet(paths.data.split)["split"].value_counts()
-        kpis.update({f"{r['split']} photos": r["count"] for r in counts.iter_rows(named=True)})
-    if paths.data.kpi_history.exists():
-        last = pl.read_parquet(paths.data.kpi_history).tail(1).to_dicts()
-        kpis.update({k: v for k, v in (last[0] if last else {}).items() if k != "timestamp"})
-    return kpis
+def _kpis(paths: ProjectPaths) -> dict:
+    if not paths.data.kpi_history.exists():
+        return {}
+    last = pl.read_parquet(paths.data.kpi_history).tail(1).to_dicts()
+    return {k: v for k, v in (last[0] if last else {}).items() if k != "timestamp"}

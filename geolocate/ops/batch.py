@@ -72,7 +72,9 @@ def run_batch(plan: Plan) -> BatchResult:
             directory is locked by another command.
     """
     from geolocate.acquire.catalog import batch_areas
+    from geolocate.systems import require_single_photo
 
+    require_single_photo(plan.cfg, "batch")
     batch = batch_areas(plan.batch, plan.cfg.fetch.catalog)[0].batch  # validates, and '3' → '03'
     plan.batch = batch
     with DataLock(plan.paths.data.lock, command=f"geolocate batch {batch}"):
@@ -181,11 +183,11 @@ def _sanity(plan: Plan, _resume: str | None) -> dict[str, Any]:
 
 
 def _train(plan: Plan, resume: str | None) -> dict[str, Any]:
-    from geolocate.train.run import run_train
+    from geolocate.systems import trainer
 
     if resume:
         console.print(f"resuming the interrupted training run {resume} from its last checkpoint")
-    run = run_train(plan.cfg, plan.paths, resume=resume)[0]
+    run = trainer(plan.cfg, plan.paths, resume)(plan.cfg, plan.paths, resume=resume)[0]
     test = run.metrics.get("test", {})
     detail = f"run {run.run_id}: test median {test.get('median_km', float('nan')):.2f} km, top-1 {test.get('acc_top1', float('nan')):.1%}"
     return {"detail": detail, "run_id": run.run_id}

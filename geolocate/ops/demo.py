@@ -34,9 +34,12 @@ def working_directory(path: Path) -> Iterator[None]:
 
 def run_demo(workdir: Path, profile: str = "tiny", overrides: list[str] | None = None) -> dict:
     """Run the whole pipeline in `workdir`; returns the evaluation summary and one prediction."""
+    from geolocate.systems import require_single_photo
+
     started = time.perf_counter()
     with working_directory(workdir):
         cfg = load_config(None, profile, overrides)
+        require_single_photo(cfg, "demo")
         paths = ProjectPaths.from_config(cfg.paths)
         with DataLock(paths.data.lock, command="geolocate demo"):  # its data steps, like `batch`
             prepare_data(cfg, paths)
@@ -76,10 +79,10 @@ _DATA_STEPS = [("prepare", "processed copies for training"), ("cells", "H3 class
 
 
 def _train(cfg: GeolocateConfig, paths: ProjectPaths) -> dict:
-    from geolocate.train.run import run_train
+    from geolocate.systems import trainer
 
     with step(f"train {cfg.model.name} ({cfg.train.epochs} epochs) + evaluate"):
-        runs = run_train(cfg, paths)
+        runs = trainer(cfg, paths)(cfg, paths)
     return {"run_id": runs[0].run_id, "run_dir": runs[0].run_dir, "metrics": runs[0].metrics, "evaluation": runs[0].evaluation}
 
 

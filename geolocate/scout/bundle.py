@@ -92,7 +92,7 @@ class Combined:
     probs: np.ndarray  # [L, C]
     top1: np.ndarray  # [L] region index
     confidence: np.ndarray  # [L] probability of the top-1 region
-    before: np.ndarray  # [L, 2] position before the sniper (top-1 centroid or weighted, see `combine`)
+    before: np.ndarray  # [L, 2] position before the sniper (the bundle's position mode, see `combine`)
     after: np.ndarray | None  # [L, 2] after the sniper (None without one)
 
 
@@ -104,8 +104,9 @@ def ensemble_of(logits: list[np.ndarray], weights: list[float]) -> np.ndarray:
 
 def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[float], centroids: np.ndarray,
             sniper: torch.nn.Module | None = None, position: str = "top1", topk: int = 5) -> Combined:
-    """Ensemble the scouts' logits, place each location (`position`: the top-1 region's centroid, or
-    the probability-weighted mean of the top-`topk` regions' centroids) and let the sniper move it."""
+    """Ensemble the scouts' logits, place each location (`position`: the top-1 region's centroid, the
+    probability-weighted mean or the geometric median of the top-`topk` regions' centroids:
+    `evaluate.position`) and let the sniper move it."""
     from geolocate.evaluate.metrics import softmax
     from geolocate.evaluate.position import predicted_positions
     from geolocate.scout.heads import SniperInputs, sniper_positions

@@ -33,8 +33,9 @@ class PhaseContext:
 
 def scout_model_name(cfg: GeolocateConfig, phase: str) -> tuple[str, Path | None]:
     """Registered model and local weights of a scout phase."""
-    m = cfg.model
-    return (m.name, m.weights) if phase == "scout-clip" else (m.second_scout, m.second_weights)
+    if phase == "scout-clip":
+        return cfg.model.name, cfg.model.weights
+    return cfg.scout.second_model, cfg.scout.second_weights
 
 
 def build_scout(cfg: GeolocateConfig, phase: str, num_classes: int):
@@ -56,8 +57,8 @@ def build_scout(cfg: GeolocateConfig, phase: str, num_classes: int):
 
 
 # The weight loaders name the first model's keys; for the second scout the user sets these instead.
-_SECOND_SCOUT_KEYS = (("model.weights (or --weights)", "model.second_weights"), ("model.weights", "model.second_weights"),
-                      ("model.name", "model.second_scout"))
+_SECOND_SCOUT_KEYS = (("model.weights (or --weights)", "scout.second_weights"), ("model.weights", "scout.second_weights"),
+                      ("model.name", "scout.second_model"))
 
 
 def _second_scout_keys(message: str) -> str:

@@ -222,7 +222,8 @@ def sniper_positions(sniper: nn.Module, inputs: SniperInputs) -> torch.Tensor:
 
 
 def fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: TrainConfig, seed: int) -> FitResult:
-    """Haversine loss on frozen features; the kept state is the epoch with the lowest val median km
+    """Haversine loss on frozen features for `cfg.epochs` (the caller passes `scout.sniper_epochs`); the kept
+    state is the epoch with the lowest val median km
     (val read at the *predicted* region, as prediction will be). Training stops early once val median
     km has not improved for `cfg.patience` epochs (0: never), as France v1's loop does."""
     with small_ops():
@@ -234,11 +235,11 @@ def _fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: 
 
     loss_fn, gen = HaversineLoss(), torch.Generator().manual_seed(seed)
     steps = max(1, -(-len(train) // cfg.batch_size))
-    optimizer, scheduler = _optimizer(sniper, cfg, cfg.sniper_epochs, steps)
+    optimizer, scheduler = _optimizer(sniper, cfg, cfg.epochs, steps)
     # Epoch 0 is the untrained sniper (zero offsets: the centroid itself), so training never ends worse than that.
     initial = _median_km(sniper, val)
     best, history, start = (initial, copy.deepcopy(sniper.state_dict()), 0), [{"epoch": 0, "val_median_km": initial}], time.perf_counter()
-    for epoch in range(cfg.sniper_epochs):
+    for epoch in range(cfg.epochs):
         sniper.train()
         losses = []
         for batch in torch.randperm(len(train), generator=gen).split(cfg.batch_size):

@@ -7,7 +7,6 @@ like a run; `regions.parquet` holds the regions with their train centroids (the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,11 @@ def _copy_bundle(run: RunDir, target: Path, paths: ProjectPaths) -> dict[str, An
     copied = copy_bundle(run.root, target)
     sidecar = read_sidecar(target / copied[0])
     write_parquet(target / "regions.parquet", pl.DataFrame(sidecar["classes"]))
-    metrics = json.loads(run.metrics_json.read_text(encoding="utf-8")) if run.metrics_json.is_file() else {}
+    summary = run.read_metrics() or {}
     bundle = read_bundle(target)
     return {"model": {"system": "scout-sniper", "scouts": bundle["scouts"], "weights": bundle["weights"], "sniper": SNIPER},
-            "metrics": {k: v for k, v in metrics.items() if k in ("val", "test", "sniper_gain_median_km")},
+            "metrics": {**(summary.get("metrics") or {}), "phases": summary.get("phases"),
+                        "sniper_gain_median_km": summary.get("sniper_gain_median_km")},
             "data_fingerprint": sidecar.get("data_fingerprint"), "config": sidecar.get("config")}
 
 

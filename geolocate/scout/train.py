@@ -10,7 +10,6 @@ other than `scout-clip` continues the latest scout-sniper run (or the one `--res
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import polars as pl
 import torch
 
 from geolocate import atomic
-from geolocate.config import GeolocateConfig, public_dict, validate_config
+from geolocate.config import GeolocateConfig, public_dict
 from geolocate.console import console
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
@@ -47,10 +46,11 @@ def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: st
 def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None) -> Path:
     from geolocate.artifacts.rundir import resolve_run
 
-    run = resolve_run(resume or "latest", paths).root
-    if not (run / "config.json").is_file() or not json.loads((run / "config.json").read_text()).get("train", {}).get("phase"):
-        raise UserError(f"{run} is not a scout-sniper run; start one with `geolocate train --phase all`")
-    return run
+    run = resolve_run(resume or "latest", paths)
+    saved = run.read_config()
+    if saved is None or not saved.train.phase:
+        raise UserError(f"{run.root} is not a scout-sniper run; start one with `geolocate train --phase all`")
+    return run.root
 
 
 def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, skip_done: bool) -> RunSummary:
@@ -65,7 +65,7 @@ def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, ski
         atomic.write_json(root / "config.json", public_dict(cfg))
     else:  # the run's own settings, with the phase asked for now
         phase = cfg.train.phase or "all"  # `train --resume RUN` alone finishes every phase left
-        cfg = validate_config(json.loads((root / "config.json").read_text()), root / "config.json")
+        cfg = RunDir(root).read_config()
         cfg.train.phase = phase
     ctx = PhaseContext(cfg, paths, root, location_frame(paths.data), load_regions(paths.data))
     console.print(f"run [bold]{ctx.run_id}[/]: {ctx.regions.height} regions, "
@@ -87,7 +87,7 @@ def _finish(ctx: PhaseContext) -> RunSummary:
     from geolocate.scout.evaluate import evaluate_scout_sniper
 
     report = evaluate_scout_sniper(ctx.cfg, ctx.paths, str(ctx.root))
-    return RunSummary(ctx.run_id, str(ctx.root), report["metrics"], report["became_best"], report)
+    return RunSummary(ctx.run_id, str(ctx.root), report["phases"], report["became_best"], report)  # per phase: what --seeds aggregates
 
 
 # ---------------------------------------------------------------- phases
@@ -149,24 +149,20 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
 
 
 def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, dict]:
-    """`eval.position`, or with `auto` the mode val ranks best (as `ValJudge` ranks heads; a tie keeps top1)."""
-    from geolocate.evaluate.baselines import bar_scores
+    """`eval.position`, or with `auto` the mode val ranks best by the one rule (`evaluate.position.choose_position_mode`)."""
     from geolocate.evaluate.metrics import softmax
-    from geolocate.evaluate.position import POSITION_MODES, position_errors_km, predicted_positions
+    from geolocate.evaluate.position import choose_position_mode
     from geolocate.scout.bundle import ensemble_of
     from geolocate.scout.regions import centroids_of
 
     val = scout_outputs(ctx, scouts[0])["val"]
+    if not len(val["labels"]):
+        return ("top1" if ctx.cfg.eval.position == "auto" else ctx.cfg.eval.position), {}
     centroids = centroids_of(ctx.regions)
-    bar = _val_bar(ctx, centroids)
     probs = softmax(ensemble_of([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], weights))
-    scores = {}
-    for mode in POSITION_MODES:
-        err = position_errors_km(np.stack(predicted_positions(probs, centroids, mode, ctx.cfg.eval.weighted_topk), 1), val["latlon"])
-        scores[mode] = bar_scores(err, bar)["score"] if len(err) else 0.0
-    if ctx.cfg.eval.position != "auto":
-        return ctx.cfg.eval.position, scores
-    return ("weighted" if scores["weighted"] < scores["top1"] else "top1"), scores
+    mode, scores = choose_position_mode(probs, val["latlon"], centroids, ctx.cfg.eval.weighted_topk, _val_bar(ctx, centroids))
+    scores = {m: s["score"] for m, s in scores.items()}
+    return (mode if ctx.cfg.eval.position == "auto" else ctx.cfg.eval.position), scores
 
 
 def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
@@ -176,7 +172,7 @@ def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
 def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str):
     """The sniper's inputs for a split, the offset read at the true or the predicted region.
 
-    Why "true" is the default for training (`train.sniper_offset_at`): it gives every training
+    Why "true" is the default for training (`scout.sniper_offset_at`): it gives every training
     location a consistent target (its own region's centroid) and never asks the sniper to jump
     across regions, which a residual offset cannot do. Measured on synthetic multi-view features
     (benchmarks/results/scout.md): with a strong scout both choices give the same test median
@@ -213,11 +209,11 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     if not bundle.get("weights"):
         raise UserError(f"run {ctx.run_id} has no ensemble yet; run `geolocate train --phase ensemble` first")
     centroids = centroids_of(ctx.regions)
-    at = ctx.cfg.train.sniper_offset_at
+    at = ctx.cfg.scout.sniper_offset_at
     train = sniper_inputs(ctx, "train", centroids, at)
     val = sniper_inputs(ctx, "val", centroids, "predicted")
     mlp = SniperRegressor(train.features.shape[1], ctx.regions.height, offset_scale_deg=_offset_scale(train))
-    fit = fit_sniper(mlp, train, val, ctx.cfg.train, ctx.cfg.train.seed)
+    fit = fit_sniper(mlp, train, val, ctx.cfg.train.model_copy(update={"epochs": ctx.cfg.scout.sniper_epochs}), ctx.cfg.train.seed)
     mlp.load_state_dict(fit.state)
     candidates = sniper_candidates(mlp, train, len(train) < ctx.cfg.train.small_data)
     sniper, table = choose_sniper(candidates, val, _val_bar(ctx, centroids))

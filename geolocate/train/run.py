@@ -10,7 +10,7 @@ from typing import Iterator
 
 from geolocate import atomic
 from geolocate.artifacts.secret_scan import check_text
-from geolocate.config import GeolocateConfig, public_dict, validate_config
+from geolocate.config import GeolocateConfig, public_dict
 from geolocate.console import console
 from geolocate.errors import Interrupted
 from geolocate.paths import ProjectPaths
@@ -91,7 +91,7 @@ def _resume(ref: str, paths: ProjectPaths, d: Dist) -> RunSummary | None:
 
     run = resolve_run(ref, paths)
     atomic.sweep_temps(run.root)  # what the killed run left half-written
-    cfg = validate_config(json.loads(run.config.read_text()), run.config)
+    cfg = run.read_config()
     plan = read_plan(run) or {"candidates": ["finetune"]}
     if plan.get("chosen"):
         return _complete(run, plan, paths, d)
@@ -122,7 +122,7 @@ def _complete(run, plan: dict, paths: ProjectPaths, d: Dist) -> RunSummary | Non
     if not run.metrics_json.is_file():
         from geolocate.evaluate.run import run_evaluate
 
-        cfg = validate_config(json.loads(run.config.read_text()), run.config)
+        cfg = run.read_config()
         report = run_evaluate(cfg, paths, str(run.root))
     else:
         report = json.loads(run.metrics_json.read_text())

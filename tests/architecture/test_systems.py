@@ -54,3 +54,37 @@ def test_predict_locates_the_model_of_its_system_once(tmp_path, monkeypatch):
         systems.locate_model("best", paths, four_view=True)
     with pytest.raises(UserError, match="no global best model yet"):
         systems.locate_model("best", paths)
+
+
+def test_batch_and_demo_with_a_four_view_profile_never_reach_the_single_photo_trainer(cli, workdir, monkeypatch):
+    """`batch --profile tiny-scout-sniper` used to synthesise, label and split photos, then train v1 on them."""
+    import geolocate.train.run
+
+    def v1_trainer(*args, **kwargs):
+        raise AssertionError("the four-view profile reached v1's trainer")
+
+    monkeypatch.setattr(geolocate.train.run, "run_train", v1_trainer)
+    result = cli("batch", "--profile", "tiny-scout-sniper", "--batch", "01", "--synthetic")
+    assert result.exit_code != 0 and "four-view scout-sniper" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (workdir / "data").exists()  # refused before any step ran
+    result = cli("demo", "--profile", "tiny-scout-sniper", "--workdir", str(workdir / "demo"))
+    assert result.exit_code != 0 and "`geolocate demo` runs the single-photo pipeline" in result.output
+
+
+def test_the_batch_plan_trains_through_the_systems_seam(workdir, monkeypatch):
+    from geolocate import systems
+    from geolocate.ops.batch import Plan, run_step
+
+    asked = []
+
+    class Run:
+        run_id, metrics = "r", {"test": {"median_km": 1.0, "acc_top1": 0.5}}
+
+    def trainer(cfg, paths, resume=None):
+        asked.append(systems.system_of(cfg))
+        return lambda cfg, paths, resume=None: [Run()]
+
+    monkeypatch.setattr(systems, "trainer", trainer)
+    cfg = load_config(None, "tiny", [])
+    assert "run r" in run_step(Plan(cfg, ProjectPaths.from_config(cfg.paths), "01"), "train") and asked == [systems.V1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import re
 from datetime import datetime, timezone
@@ -88,8 +90,8 @@ def _run_with_best(project, make_model, meta, seed):
 def test_best_is_replaced_only_when_beaten(project, make_model, meta, first, second, promoted):
     run1 = _run_with_best(project, make_model, meta, 1)
     run2 = _run_with_best(project, make_model, meta, 2)
-    assert maybe_promote(run1.best, first, project) is True  # no best yet: the first run becomes it
-    assert maybe_promote(run2.best, second, project) is promoted
+    assert maybe_promote(run1.best, first, project, gates_pass=True) is True  # no best yet: the first run becomes it
+    assert maybe_promote(run2.best, second, project, gates_pass=True) is promoted
     best = read_sidecar("best", project)
     winner, metrics = (run2, second) if promoted else (run1, first)
     assert best["run_id"] == winner.run_id and best["metrics"]["val"]["median_km"] == metrics["median_km"]
@@ -102,16 +104,33 @@ def test_promoted_weights_are_the_runs_weights(project, make_model, meta, factor
     from geolocate.artifacts.checkpoint import load_checkpoint
 
     run = _run_with_best(project, make_model, meta, 7)
-    maybe_promote(run.best, {"median_km": 1.0, "p90_km": 2.0}, project)
+    maybe_promote(run.best, {"median_km": 1.0, "p90_km": 2.0}, project, gates_pass=True)
     best, _ = load_checkpoint("best", project, factory=factory)
     x = torch.randn(1, 3, 16, 16)
     assert torch.equal(best(x), make_model(seed=7)(x))
 
 
-def test_best_needs_a_median(project, make_model, meta):
+def test_best_needs_a_median_and_passed_gates(project, make_model, meta):
     run = _run_with_best(project, make_model, meta, 1)
-    with pytest.raises(UserError, match="no median_km"):
-        maybe_promote(run.best, {"p90_km": 3.0}, project)
+    assert maybe_promote(run.best, {"p90_km": 3.0}, project, gates_pass=True) is False  # cannot be ranked
+    assert maybe_promote(run.best, {"median_km": 0.1, "p90_km": 0.2}, project, gates_pass=False) is False
+    assert not (project.models / "best.json").exists()  # a run that failed its gates never becomes the default
+
+
+def test_predict_without_a_default_says_which_run_is_newest_and_why(project, make_model, meta):
+    from geolocate.artifacts.resolve import resolve_checkpoint
+
+    run = _run_with_best(project, make_model, meta, 1)
+    from geolocate.artifacts.rundir import point_latest
+
+    point_latest(project.runs, run)
+    with pytest.raises(UserError, match=f"newest run {run.run_id} has not been evaluated"):
+        resolve_checkpoint("best", project)
+    run.metrics_json.write_text(json.dumps({"gates_pass": False, "gates": [
+        {"name": "beats_trivial_median_km", "passed": False}, {"name": "stability_std_share", "passed": True}]}))
+    with pytest.raises(UserError, match=f"newest run {run.run_id} failed its gates \\(beats_trivial_median_km\\)") as err:
+        resolve_checkpoint("best", project)
+    assert f"--checkpoint {run.root}" in str(err.value)
 
 
 def test_readers_never_pair_weights_and_sidecar_of_different_runs(project, make_model, meta):

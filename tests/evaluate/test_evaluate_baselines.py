@@ -94,8 +94,17 @@ def test_imported_photos_are_judged_against_their_own_baselines_even_under_franc
 
 
 def test_the_gate_line_says_why_the_gates_differ_from_the_config():
-    from geolocate.evaluate.report import gate_basis
+    from geolocate.evaluate.tables import gate_basis
 
     plain = gate_basis(GatesConfig())
     assert plain.endswith("of itself.") and ";" not in plain
     assert gate_basis(GatesConfig(), "these photos were imported").endswith("of itself; these photos were imported.")
+
+
+def test_collapse_advice_agrees_with_the_head_val_chose():
+    from geolocate.evaluate.baselines import collapse_warning
+
+    labels, collapsed = np.array([0, 1, 2, 3] * 2), np.array([2] * 7 + [1])
+    assert "let model.head = auto choose" in collapse_warning(collapsed, labels)
+    chosen = collapse_warning(collapsed, labels, chosen_head="probe")
+    assert "model.head = auto" not in chosen and "even the head val chose among the candidates (probe)" in chosen

@@ -75,7 +75,8 @@ def test_geo_metrics_keys_are_stable():
     m = geo_metrics(ERRORS[:3], SCORES, LABELS)
     assert list(m) == [
         "n", "acc_top1", "acc_top5", "median_km", "mean_km", "p90_km", "p95_km",
-        "within_1km", "within_5km", "within_25km", "over_200km", "over_500km",
+        "within_1km", "within_5km", "within_25km", "within_200km", "within_750km", "within_2500km",
+        "over_200km", "over_500km",
     ]  # fmt: skip
     assert m["n"] == 3 and m["acc_top5"] == 1.0
     assert "acc_top1" not in geo_metrics(ERRORS)

@@ -35,22 +35,62 @@ def test_weighted_leans_towards_the_likelier_cell_and_handles_the_antimeridian()
     assert abs(across[0, 1]) == pytest.approx(180.0)  # a lat/lon mean would say 0°
 
 
-def test_choose_position_mode_picks_the_lower_val_median():
+def test_choose_position_mode_picks_the_best_val_score():
     split = np.tile([0.5, 0.5, 0.0, 0.0], (3, 1))
     midpoints = np.tile([0.0, 5.0], (3, 1))
-    mode, medians = choose_position_mode(split, midpoints, CENTROIDS, k=2)
-    assert mode == "weighted" and medians["weighted"] < 1e-6 < medians["top1"]
+    mode, scores = choose_position_mode(split, midpoints, CENTROIDS, k=2)
+    assert mode == "weighted" and scores["weighted"]["median_km"] < 1e-6 < scores["top1"]["median_km"]
     sure = np.tile([0.6, 0.4, 0.0, 0.0], (3, 1))
     at_first = np.tile([0.0, 0.0], (3, 1))
-    mode, medians = choose_position_mode(sure, at_first, CENTROIDS, k=2)
-    assert mode == "top1" and medians["top1"] == 0.0
+    mode, scores = choose_position_mode(sure, at_first, CENTROIDS, k=2)
+    # top-1 and the median both sit on the heavier cell: the tie keeps the simpler top-1
+    assert mode == "top1" and scores["top1"]["median_km"] == 0.0 and scores["median"]["median_km"] < 1e-6
 
 
-def test_errors_and_bad_mode():
-    err = position_errors_km(np.array([[0.0, 0.0]]), np.array([[0.0, 1.0]]))
-    assert err[0] == pytest.approx(111.19, abs=0.01)
-    with pytest.raises(ValueError):
-        predicted_positions(np.ones((1, 4)) / 4, CENTROIDS, "median")
+def test_the_median_is_chosen_on_val_when_probability_is_split_between_far_places():
+    """40 % on one continent, 60 % on two close cells of another: top-1 picks the lone cell, the mean
+    lands in the ocean between, the median goes where most of the probability is."""
+    far = np.array([[0.0, 0.0], [0.0, 120.0], [5.0, 120.0]])
+    probs = np.tile([0.4, 0.3, 0.3], (10, 1))
+    truth = far[[0] * 4 + [1] * 3 + [2] * 3]  # the truth follows the probabilities
+    mode, scores = choose_position_mode(probs, truth, far, k=3, bar=(5000.0, 15000.0))
+    assert scores["median"]["score"] < min(scores["top1"]["score"], scores["weighted"]["score"])
+    assert mode == "median" and set(scores["median"]) == {"median_km", "p90_km", "score"}
+
+
+def test_median_of_two_antipodal_ish_modes_stays_on_the_heavier_one():
+    modes = np.array([[0.0, 0.0], [0.0, 179.0]])
+    probs = np.array([[0.6, 0.4]])
+    median = predicted_positions(probs, modes, "median", k=2)
+    assert abs(float(median[0][0])) < 1e-6 and abs(float(median[1][0])) < 1e-6  # on the 60 % mode
+    tie = np.stack(predicted_positions(np.array([[0.5, 0.5]]), modes, "median", k=2), 1)
+    assert np.isfinite(tie).all() and position_errors_km(tie, modes[:1])[0] < 20000  # any point between them, no NaN
+    apart = np.array([[0.0, 0.0], [0.0, 100.0]])  # a quarter of the world apart: the mean falls between
+    mean = weighted_positions(probs, apart, k=2)
+    median = np.stack(predicted_positions(probs, apart, "median", k=2), 1)
+    assert position_errors_km(mean, apart[:1])[0] > 3000 and position_errors_km(median, apart[:1])[0] < 1e-6
+
+
+def test_median_of_a_single_mode_is_that_mode():
+    lat, lon = predicted_positions(np.array([[0.0, 0.0, 1.0, 0.0]]), CENTROIDS, "median", k=4)
+    assert (float(lat[0]), float(lon[0])) == pytest.approx((10.0, 0.0), abs=1e-6)
+
+
+def test_median_of_degenerate_inputs():
+    same = np.tile([[45.0, 5.0]], (4, 1))  # every cell at one place
+    np.testing.assert_allclose(np.stack(predicted_positions(np.full((1, 4), 0.25), same, "median", k=4), 1),
+                               [[45.0, 5.0]], atol=1e-6)
+    # three cells in a row along the equator, equal weights: the middle one (where the mean is too)
+    row = np.array([[0.0, 0.0], [0.0, 10.0], [0.0, 20.0]])
+    np.testing.assert_allclose(np.stack(predicted_positions(np.full((1, 3), 1 / 3), row, "median", k=3), 1),
+                               [[0.0, 10.0]], atol=1e-6)
+    # a triangle: the median is inside, and its expected error is below every corner's and the mean's
+    tri = np.array([[0.0, 0.0], [10.0, 10.0], [-10.0, 10.0]])
+    probs = np.array([[0.34, 0.33, 0.33]])
+    expected = {mode: float((probs[0] * position_errors_km(np.repeat(np.stack(predicted_positions(probs, tri, mode, 3), 1), 3, 0),
+                                                             tri)).sum()) for mode in ("top1", "weighted", "median")}
+    assert expected["median"] < min(expected["top1"], expected["weighted"])
+    assert predicted_positions(np.zeros((0, 3)), tri, "median", k=3)[0].shape == (0,)
 
 
 def test_predicted_positions_returns_latitudes_and_longitudes():

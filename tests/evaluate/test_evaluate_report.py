@@ -4,30 +4,32 @@ from __future__ import annotations
 
 from geolocate.config import GatesConfig, GeolocateConfig, public_dict
 from geolocate.evaluate.gates import evaluate_gates
-from geolocate.evaluate.report import collect_environment, format_duration, format_value, render_report
+from geolocate.evaluate.report import collect_environment, render_report
+from geolocate.evaluate.tables import format_duration, format_value
 
 TEST = {"n": 120, "acc_top1": 0.5, "acc_top5": 0.8, "median_km": 0.91, "p90_km": 6.25, "over_200km": 0.0}
 VAL = {"n": 110, "acc_top1": 0.55, "acc_top5": 0.85, "median_km": 0.85, "p90_km": 4.0, "over_200km": 0.01}
 
 
 def _report(**kw):
+    """REPORT.md of a summary shaped like metrics.json, with `kw` merged in."""
     gates = evaluate_gates(TEST, 0.1, GatesConfig(absolute=True))
-    args = dict(
+    summary = dict(
         run_id="20261121-213000-v1",
         metrics={"test": TEST, "val": VAL},
-        gates=gates,
+        gates=[g.as_dict() for g in gates],
         config=public_dict(GeolocateConfig()),
         environment={"python": "3.12.1", "torch": "2.14.1", "device": "cpu"},
     )
-    return render_report(**{**args, **kw})
+    return render_report({**summary, **kw})
 
 
 def test_report_has_every_section():
     text = _report(
         calibration={"temperature": 1.5, "ece_before": 0.12, "ece_after": 0.03, "nll_before": 1.2, "nll_after": 1.0},
         stability={"std_km": 0.1, "last_k": 5, "val_median_km": [1.0, 0.9, 0.85]},
-        data_kpis={"photos": 4000, "classes": 20, "top_class_share": 0.17},
-        position={"mode": "weighted", "medians": {"top1": 0.95, "weighted": 0.85}},
+        data={"photos": 4000, "classes": 20, "top_class_share": 0.17},
+        position={"mode": "weighted", "scores": {"top1": {"median_km": 0.95}, "weighted": {"median_km": 0.85}}},
         duration_s=3723.4,
         became_best=True,
     )
@@ -61,10 +63,11 @@ def test_optional_sections_are_left_out_and_not_best_is_said():
 
 
 def test_per_phase_rows_keep_their_order():
-    phases = [("scout-clip", TEST), ("scout-convnext", VAL), ("ensemble", VAL), ("sniper", TEST)]
-    text = _report(metrics=phases, seeds={"median_km": {"mean": 0.9, "std": 0.05}})
-    assert "| metric | scout-clip | scout-convnext | ensemble | sniper |" in text
-    assert "| median_km | 0.90 km ± 0.05 km |" in text
+    phases = {"scout-clip": TEST, "scout-convnext": VAL, "ensemble": VAL, "ensemble + sniper": TEST}
+    text = _report(phases={"test": phases, "val": phases}, seeds={"runs": ["a", "b"], "test": {"median_km": {"mean": 0.9, "std": 0.05}}})
+    assert "## Metrics per phase (test)" in text and "## Metrics per phase (val)" in text
+    assert "| metric | scout-clip | scout-convnext | ensemble | ensemble + sniper |" in text
+    assert "## Seeds (2 runs: a, b; test split)" in text and "| median_km | 0.90 km ± 0.05 km |" in text
 
 
 def test_formatting_helpers():
@@ -77,7 +80,7 @@ def test_formatting_helpers():
 
 
 def test_pipes_in_values_do_not_break_tables():
-    text = _report(data_kpis={"batches": "01|02"})
+    text = _report(data={"batches": "01|02"})
     assert "| batches | 01\\|02 |" in text
 
 
@@ -91,7 +94,7 @@ def test_judged_line_comes_first_and_names_profile_and_thresholds():
     from geolocate.evaluate.judge import judged_line
 
     other = {"own": False, "profile": "v1", "run_profile": "tiny", "gates": GatesConfig(absolute=True).model_dump()}
-    text = _report(judged=judged_line(other))
+    text = _report(judged_line=judged_line(other))
     assert text.splitlines()[2].startswith("**Judged with profile v1, not the run's own (tiny)**")
     assert "median < 1 km" in text.splitlines()[2] and "accuracy ≥ 50.0 %" in text.splitlines()[2]
     own = judged_line({**other, "own": True, "profile": "tiny"})
@@ -110,16 +113,84 @@ def test_rerunning_the_global_best_is_not_said_to_lose_to_it():
 def test_per_city_and_sample_predictions():
     import numpy as np
 
-    from geolocate.evaluate.breakdown import per_city, sample_predictions
+    from geolocate.evaluate.breakdown import per_area, sample_predictions
 
     cities = ["Lyon", "Lyon", "Lyon", "Gap"]
     err = np.array([0.5, 3.0, 1.0, 200.0])
-    rows = per_city(cities, np.array([True, False, True, False]), err)
+    rows = per_area(cities, np.array([True, False, True, False]), err)
     assert [r["city"] for r in rows] == ["Lyon", "Gap"] and rows[0]["n"] == 3
     assert abs(rows[0]["acc_top1"] - 2 / 3) < 1e-9 and rows[0]["median_km"] == 1.0
     truth = np.array([[45.0, 4.0]] * 4)
     samples = sample_predictions(["a", "b", "c", "d"], truth, truth + 0.1, err, cities, ["Lyon"] * 4, k=3)
     assert [s["image_id"] for s in samples] == ["a", "b", "d"]  # best, middle, worst
-    text = _report(per_city=rows, samples=samples)
+    text = _report(per_area=rows, samples=samples)
     assert "## Per city (test)" in text and "| Lyon | 3 | 66.7 % | 1.00 km |" in text
     assert "| `d` | Gap (45.0000, 4.0000) | Lyon (45.1000, 4.1000) | 200.00 km |" in text
+
+
+def test_too_few_examples_are_said_and_coverage_and_ece_are_not_claimed():
+    from geolocate.evaluate.report import small_sample_warning
+
+    assert small_sample_warning(30, 120) is None
+    warning = small_sample_warning(1, 1)
+    assert "cannot be trusted" in warning and "1 val and 1 test" in warning
+    calibration = {"temperature": 1.5, "ece_before": 0.12, "ece_after": 0.03, "nll_before": 1.2, "nll_after": 1.0}
+    radius = {"level": 0.9, "edges": [], "radius_km": [3.0], "n_val": 1, "test": {"coverage": 1.0, "per_band": [1.0]}}
+    text = _report(small_sample=warning, warnings=[warning], calibration=calibration, radius=radius)
+    assert f"**Warning: {warning}**" in text
+    assert "100.0 %" not in text and "| ECE |" not in text  # neither coverage nor the ECE is claimed
+    assert "Coverage is not claimed" in text and "Calibration" in text and "Not claimed" in text
+    trusted = _report(calibration=calibration, radius={**radius, "n_val": 300})
+    assert "| ECE | 0.12 | 0.03 |" in trusted and "Test coverage: **100.0 %**" in trusted
+
+
+def test_a_collapsed_run_never_reads_all_gates_pass():
+    passing = [{"name": "beats_trivial_median_km", "value": 1.0, "threshold": 2.0, "comparison": "<", "passed": True}]
+    assert "Verdict: **all gates pass**" in _report(gates=passing)
+    text = _report(gates=passing, collapse="collapse: 90 % of val goes to class 3", warnings=["collapse: 90 %"])
+    assert "all gates pass" not in text and "collapsed onto one class" in text
+
+
+def test_failed_gates_say_why_the_run_is_not_the_default():
+    text = _report(became_best=False, promotion={"promoted": False, "why": "failed its gates: kept as a run, not promoted to models/best"})
+    assert "This run failed its gates: kept as a run, not promoted to models/best." in text
+
+
+def test_accuracy_at_distance_for_the_model_and_every_baseline():
+    model = {**TEST, "within_1km": 0.1, "within_25km": 0.4, "within_200km": 0.8, "within_750km": 0.9, "within_2500km": 1.0}
+    baselines = {"majority": {**model, "within_1km": 0.0}, "centroid": {**model, "median_km": 5.0}}
+    text = _report(metrics={"test": model, "val": VAL}, baselines=baselines)
+    assert "## Accuracy at distance (test)" in text and "| within | model | majority | centroid |" in text
+    assert "| 1 km | 10.0 % | 0.0 % | 10.0 % |" in text and "| 2,500 km | 100.0 % | 100.0 % | 100.0 % |" in text
+
+
+def test_imported_photos_are_tabled_by_h3_parent_cell_not_one_local_row():
+    import h3
+    import numpy as np
+
+    from geolocate.evaluate.breakdown import areas_of
+
+    truth = np.array([[44.66, -1.25], [44.67, -1.24], [48.85, 2.35]])
+    classes = [h3.latlng_to_cell(lat, lon, 5) for lat, lon in truth]
+    names, by = areas_of(["local"] * 3, truth, classes)
+    assert by == "H3 cell (res 3)" and names[0] == names[1] != names[2]
+    assert names[0] == h3.latlng_to_cell(44.66, -1.25, 3)
+    assert areas_of(["Lyon", "Gap", "Lyon"], truth, classes) == (["Lyon", "Gap", "Lyon"], "city")  # named areas stay
+    assert areas_of(["local"] * 3, truth, ["A", "B", "C"])[1] == "city"  # no H3 classes: nothing coarser to say
+
+
+def test_report_is_rendered_from_metrics_json_and_rerendered_when_seeds_arrive(tmp_path):
+    import json
+
+    from geolocate.artifacts.rundir import RunDir
+    from geolocate.evaluate.finish import add_to_summary, write_summary
+
+    run = RunDir(tmp_path)
+    gates = [g.as_dict() for g in evaluate_gates(TEST, 0.1, GatesConfig(absolute=True))]
+    write_summary(run, {"run_id": "r1", "metrics": {"test": TEST, "val": VAL}, "gates": gates,
+                        "config": public_dict(GeolocateConfig()), "environment": {"device": "cpu"}})
+    assert "## Seeds" not in run.report.read_text()
+    add_to_summary(run, seeds={"runs": ["r0", "r1"], "test": {"median_km": {"mean": 0.9, "std": 0.05}}})
+    assert "## Seeds (2 runs: r0, r1; test split)" in run.report.read_text()  # rendered again, not appended
+    assert json.loads(run.metrics_json.read_text())["seeds"]["runs"] == ["r0", "r1"]
+    assert run.report.read_text().count("## Metrics") == 1

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = ["model.name=tiny_clip", "model.pretrained=false", "model.second_scout=tiny_convnext", "train.epochs=2",
-        "train.sniper_epochs=2", "train.batch_size=16", "data.num_workers=0", "cells.resolution=6", "cells.min_samples=8",
+TINY = ["model.name=tiny_clip", "model.pretrained=false", "scout.second_model=tiny_convnext", "train.epochs=2",
+        "scout.sniper_epochs=2", "train.batch_size=16", "data.num_workers=0", "cells.resolution=6", "cells.min_samples=8",
         "regions.h3_resolution=6", "regions.min_samples=2", "split.val=0.2", "split.test=0.2", "split.train=0.6",
         "cells.max_dominance=0.9"]
 

@@ -35,8 +35,10 @@ def test_tiny_scout_sniper_end_to_end(cli, workdir):
 
     result = cli("evaluate", *P, "--json")
     assert result.exit_code == 0, result.output
-    metrics = json.loads(result.stdout)["metrics"]["test"]
+    summary = json.loads(result.stdout)
+    metrics = summary["phases"]["test"]
     assert {"scout-clip", "scout-convnext", "ensemble", "ensemble + sniper"} <= set(metrics)
+    assert summary["metrics"]["test"] == metrics["ensemble + sniper"] and summary["system"] == "scout-sniper"
     report_md = (root / "REPORT.md").read_text()
     assert "ensemble + sniper" in report_md and "median_km" in report_md
     saved = json.loads((root / "metrics.json").read_text())
@@ -45,7 +47,13 @@ def test_tiny_scout_sniper_end_to_end(cli, workdir):
     heads = saved["head_selection"]["scout-clip"]
     assert [row["head"] for row in heads] == ["probe", "mean", "transformer"] and sum(row["chosen"] for row in heads) == 1
     assert "## Head of scout-clip" in report_md and "## Head of sniper" in report_md
-    assert "Position before the sniper: **" in report_md and "(chosen on val)." in report_md  # eval.position = auto
+    assert "Position before the sniper: **" in report_md and "(chosen on val: " in report_md  # eval.position = auto
+    # The same finish as a single-photo run: the error map, a per-region table, the radius in the bundle
+    assert (root / "error_map.png").is_file() and "## Per region (test)" in report_md
+    assert "## Credible radius" in report_md and "radius" in json.loads((root / "scout_sniper.json").read_text())
+    assert "## Accuracy at distance (test)" in report_md and "| 2,500 km |" in report_md
+    if saved["collapse"]:  # a collapsed run never reads as a pass
+        assert "all gates pass" not in report_md
     assert saved["baselines"]["majority"]["n"] == metrics["ensemble + sniper"]["n"]  # the same test locations
     assert {g["name"] for g in saved["gates"]} >= {"beats_trivial_median_km", "beats_trivial_p90_km"}
     assert "## Baselines" in report_md and "Gates: median and p90 below the best trivial baseline" in report_md

@@ -16,20 +16,20 @@ def _second_scout(workdir, *sets: str):
     return build_scout(cfg, "scout-convnext", num_classes=3)
 
 
-def test_a_missing_second_weights_file_names_model_second_weights(workdir):
+def test_a_missing_second_weights_file_names_scout_second_weights(workdir):
     with pytest.raises(UserError) as info:
-        _second_scout(workdir, f"model.second_weights='{workdir / 'nope.safetensors'}'")
-    assert "model.second_weights" in str(info.value)
+        _second_scout(workdir, f"scout.second_weights='{workdir / 'nope.safetensors'}'")
+    assert "scout.second_weights" in str(info.value)
     assert "model.weights" not in str(info.value)
 
 
 def test_offline_second_scout_fails_at_once_naming_its_own_keys(workdir, no_network):
     started = time.perf_counter()
     with pytest.raises(UserError) as info:
-        _second_scout(workdir, "model.second_scout='resnet18'", "model.pretrained=true")
+        _second_scout(workdir, "scout.second_model='resnet18'", "model.pretrained=true")
     assert time.perf_counter() - started < 20
     message = str(info.value)
-    assert "cannot be reached" in message and "--set model.second_weights=FILE" in message
+    assert "cannot be reached" in message and "--set scout.second_weights=FILE" in message
     assert "model.weights" not in message and "--set model.name=" not in message
 
 

@@ -58,7 +58,7 @@ def test_sidecar_is_self_describing(tiny_trained):
     meta = json.loads((tiny_trained["run_dir"] / "best.json").read_text())
     assert meta["model"]["name"] == "tiny_resnet"
     assert len(meta["classes"]) == meta["model"]["num_classes"] > 1
-    assert meta["temperature"] > 0 and meta["position"] in ("top1", "weighted")
+    assert meta["temperature"] > 0 and meta["position"] in ("top1", "weighted", "median")
     assert "MLY|" not in json.dumps(meta)
     assert (tiny_trained["root"] / "models/best.json").is_file()
 
