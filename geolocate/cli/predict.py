@@ -30,7 +30,7 @@ def predict_command(
     west: Optional[Path] = typer.Option(None, "--west", help="Scout-sniper: the west view."),
     engine: str = typer.Option("auto", "--engine", help="auto (the exported ONNX graph when the model has one, else torch), onnx or torch."),
     geojson: Optional[Path] = typer.Option(None, "--geojson", help="Also write the predictions as GeoJSON: top-k cells, point, credible circle, truth."),
-    locations: Optional[Path] = typer.Option(None, "--locations", help="Scout-sniper batch: a locations CSV; writes a submission CSV to --out."),
+    locations: Optional[Path] = typer.Option(None, "--locations", help="Four-view batch: a locations table (id, north/east/south/west or front/right/back/left + azimuth, optional lat/lon), as for import-locations."),
 ) -> None:
     """Predict where photos (or four-view locations) were taken. Exits 1 when any input could not be read (the others are still predicted)."""
     from geolocate.api import Geolocator
@@ -51,8 +51,10 @@ def predict_command(
     located = Geolocator.locate(checkpoint or inv.cfg.predict.checkpoint, paths=inv.paths,
                                 four_view=as_views or _four_view_default(inv, checkpoint))  # a missing model is said first
     inputs = predict_inputs(located[0], photos, named, locations, truth)  # then a bad input, before the load
-    g = Geolocator.open(located, engine=engine, device=checked_device(device, inv.cfg.predict.device), paths=inv.paths)
-    raise typer.Exit(run_predict(g, inputs, k, batch, out, inv.as_json, geojson))
+    device = checked_device(device, inv.cfg.predict.device)
+    # The model is a temporary: no frame of the exit below holds it (an ONNX session's threads end with it).
+    code = run_predict(Geolocator.open(located, engine=engine, device=device, paths=inv.paths), inputs, k, batch, out, inv.as_json, geojson)
+    raise typer.Exit(code)
 
 
 def _truth(lat: float | None, lon: float | None) -> tuple[float, float] | None:
