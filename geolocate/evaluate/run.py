@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from geolocate import atomic
 from geolocate.config import GeolocateConfig
 from geolocate.evaluate.collect import Outputs
 from geolocate.evaluate.finish import Classes, Measured, Split, finish_evaluation
