@@ -124,6 +124,23 @@ class FusionHead(nn.Module):
         return self.classifier(self.dropout(self.fuse(features, mask)))
 
 
+@torch.inference_mode()
+def head_outputs(head: FusionHead, views, batch_size: int = 512):
+    """(logits [L, C] float64 numpy, fused features [L, F]) of a fusion head in eval mode over a
+    `data.views.ViewSet` (anything with `features` [L, V, D] and `mask` [L, V])."""
+    head.eval()
+    logits, fused = [], []
+    for start in range(0, len(views), batch_size):
+        z = head.fuse(views.features[start:start + batch_size], views.mask[start:start + batch_size])
+        fused.append(z)
+        logits.append(head.classifier(z))
+    if not logits:
+        import numpy as np
+
+        return np.zeros((0, head.classifier.out_features)), torch.zeros(0, head.out_dim)
+    return torch.cat(logits).double().numpy(), torch.cat(fused)
+
+
 class MultiViewClassifier(FreezableBackbone):
     """A backbone shared by the views, then a `FusionHead`.
 

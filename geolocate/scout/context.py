@@ -74,15 +74,14 @@ def trains_backbone(cfg: GeolocateConfig) -> bool:
 
 def scout_views(ctx: PhaseContext, model, name: str):
     """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
+    from geolocate.data.views import split_views, view_files
     from geolocate.models.features import FeatureCache
-    from geolocate.scout.data import split_views, view_files
+    from geolocate.train.distributed import resolve_device
 
     files = view_files(ctx.frame, ctx.paths.data)
     cache = FeatureCache(ctx.paths.data.features, name, model, lock=ctx.paths.data.lock)
     # The backbone pass is the only heavy step of scout-sniper training: it runs on train.device
     # (auto: the GPU when there is one).
-    from geolocate.train.distributed import resolve_device
-
     device = str(resolve_device(ctx.cfg.train.device))
     rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)
     model.to("cpu")
@@ -102,7 +101,7 @@ def scout_outputs(ctx: PhaseContext, phase: str) -> dict:
 
 def split_outputs(head, views: dict) -> dict:
     """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's ViewSet."""
-    from geolocate.scout.heads import head_outputs
+    from geolocate.models.multiview import head_outputs
 
     out = {}
     for split, v in views.items():

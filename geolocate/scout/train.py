@@ -30,18 +30,11 @@ from geolocate.scout.bundle import NEIGHBOURS_MODEL, PHASES, SCOUT_PHASES, SNIPE
 def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None,
                            seeds: int | None = None) -> list[RunSummary]:
     """Run the phases `cfg.train.phase` asks for (all seeds when starting new runs), then evaluate."""
+    from geolocate.train.seeds import train_seeds
+
     if resume or cfg.train.phase not in ("all", "scout-clip"):
         return [_train_run(cfg, paths, _existing_run(cfg, paths, resume), skip_done=bool(resume))]
-    runs = []
-    for i in range(seeds or cfg.train.seeds):
-        seeded = cfg.model_copy(deep=True)
-        seeded.train.seed = cfg.train.seed + i
-        runs.append(_train_run(seeded, paths, None, skip_done=False))
-    if len(runs) > 1:
-        from geolocate.scout.seeds import write_seed_summary
-
-        write_seed_summary(runs, paths)  # also on the last run's metrics, as the v1 path does
-    return runs
+    return train_seeds(cfg, seeds or cfg.train.seeds, lambda seeded: _train_run(seeded, paths, None, skip_done=False), paths)
 
 
 def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None) -> Path:
@@ -94,21 +87,28 @@ def _finish(ctx: PhaseContext) -> RunSummary:
 
 
 def _run_scout(ctx: PhaseContext, phase: str) -> None:
+    """The phase's head, chosen on val by the shared head choice among the candidates the config asks for."""
     from geolocate.artifacts.checkpoint import save_checkpoint
-    from geolocate.scout.head_choice import choose_head
+    from geolocate.scout.heads import FourViewSystem
+    from geolocate.train.system import choose_head
 
-    chosen, table = choose_head(ctx, phase)
-    ctx.outputs[phase] = split_outputs(chosen.model.head, chosen.views)
-    save_checkpoint(ctx.root / phase, chosen.model, _meta(ctx, phase, chosen.val, chosen.fit.best_epoch,
-                                                          feature_fingerprint=chosen.fingerprint, head=chosen.head,
-                                                          head_selection=table))
+    system = FourViewSystem(ctx, phase)
+    n_train = int((ctx.frame["split"] == "train").sum())
+    heads = system.candidate_heads(n_train)
+    if len(heads) > 1:
+        console.print(f"{phase}: {n_train} train locations (< train.small_data = {ctx.cfg.train.small_data}): "
+                      f"choosing the head on val among {', '.join(heads)}")
+    chosen, table = choose_head(system, heads, what=phase)
+    model, views, fingerprint = chosen.payload
+    ctx.outputs[phase] = split_outputs(model.head, views)
+    save_checkpoint(ctx.root / phase, model, _meta(ctx, phase, chosen.val, chosen.fit.best_epoch, feature_fingerprint=fingerprint,
+                                                   head=chosen.head, head_selection=table))
     _write_history(ctx.root / f"{phase}-metrics.csv", chosen.fit.history)
-    heads = {**(read_bundle(ctx.root).get("heads") or {}), phase: table}
-    update_bundle(ctx.root, scouts=[p for p in SCOUT_PHASES if phase_done(ctx.root, p)], heads=heads)
-    name = scout_model_name(ctx.cfg, phase)[0]
-    console.print(f"[green]✓[/] {phase} ({name}, {chosen.head} head): val median {chosen.val['val_median_km']:.2f} km, "
-                  f"top-1 {chosen.val['val_acc_top1']:.1%}, best epoch {chosen.fit.best_epoch}, {chosen.fit.seconds:.1f} s"
-                  + ("" if chosen.head == "finetune" else " on cached features"))
+    heads_done = {**(read_bundle(ctx.root).get("heads") or {}), phase: table}
+    update_bundle(ctx.root, scouts=[p for p in SCOUT_PHASES if phase_done(ctx.root, p)], heads=heads_done)
+    console.print(f"[green]✓[/] {phase} ({scout_model_name(ctx.cfg, phase)[0]}, {chosen.head} head): val median "
+                  f"{chosen.val['val_median_km']:.2f} km, top-1 {chosen.val['val_acc_top1']:.1%}, best epoch "
+                  f"{chosen.fit.best_epoch}, {chosen.fit.seconds:.1f} s" + ("" if chosen.head == "finetune" else " on cached features"))
 
 
 def _meta(ctx: PhaseContext, phase: str, val: dict, epoch: int, **extra) -> dict:
@@ -135,7 +135,7 @@ def _trained_scouts(ctx: PhaseContext) -> list[str]:
 
 
 def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
-    from geolocate.scout.ensemble import fit_ensemble_weights
+    from geolocate.train.ensemble import fit_ensemble_weights
 
     scouts = _trained_scouts(ctx)
     labels = _labels(ctx, "val")
@@ -149,8 +149,8 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
 
 
 def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, dict]:
-    """`eval.position`, or with `auto` the mode val ranks best (as `ValJudge` ranks heads; a tie keeps top1)."""
-    from geolocate.evaluate.baselines import bar_scores
+    """`eval.position`, or with `auto` the mode the val rule keeps (`evaluate.choice`; a tie keeps top1)."""
+    from geolocate.evaluate.choice import choose, error_row
     from geolocate.evaluate.metrics import softmax
     from geolocate.evaluate.position import POSITION_MODES, position_errors_km, predicted_positions
     from geolocate.scout.bundle import ensemble_of
@@ -160,13 +160,12 @@ def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float])
     centroids = centroids_of(ctx.regions)
     bar = _val_bar(ctx, centroids)
     probs = softmax(ensemble_of([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], weights))
-    scores = {}
-    for mode in POSITION_MODES:
-        err = position_errors_km(np.stack(predicted_positions(probs, centroids, mode, ctx.cfg.eval.weighted_topk), 1), val["latlon"])
-        scores[mode] = bar_scores(err, bar)["score"] if len(err) else 0.0
+    rows = [error_row(position_errors_km(np.stack(predicted_positions(probs, centroids, mode, ctx.cfg.eval.weighted_topk), 1),
+                                         val["latlon"]), bar) for mode in POSITION_MODES]
+    scores = {mode: row["val_score"] for mode, row in zip(POSITION_MODES, rows)}
     if ctx.cfg.eval.position != "auto":
         return ctx.cfg.eval.position, scores
-    return ("weighted" if scores["weighted"] < scores["top1"] else "top1"), scores
+    return POSITION_MODES[choose(rows)], scores
 
 
 def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
@@ -183,10 +182,8 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
     (the scout is right on train, so the regions coincide); with a weak one "predicted" was twice
     as far off as "true". Prediction (and val, for model selection) always reads the argmax region.
     """
-    from geolocate.scout.bundle import combine
-    from geolocate.scout.heads import SniperInputs
-
-    from geolocate.scout.bundle import position_of
+    from geolocate.models.sniper import SniperInputs
+    from geolocate.scout.bundle import combine, position_of
 
     bundle = read_bundle(ctx.root)
     outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
@@ -205,9 +202,8 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
 def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     from geolocate.artifacts.checkpoint import save_checkpoint
     from geolocate.models.sniper import SniperRegressor
-    from geolocate.scout.heads import fit_sniper
     from geolocate.scout.regions import centroids_of
-    from geolocate.scout.snipers import choose_sniper, sniper_candidates
+    from geolocate.train.sniper import choose_sniper, fit_sniper, sniper_candidates
 
     bundle = read_bundle(ctx.root)
     if not bundle.get("weights"):
@@ -240,10 +236,10 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
 
 def _val_bar(ctx: PhaseContext, centroids: np.ndarray) -> tuple[float, float]:
     """The best trivial baseline's (median, p90) km on val, from the train locations."""
-    from geolocate.evaluate.baselines import Pool, trivial_bar
+    from geolocate.evaluate.choice import val_bar
 
     outs = scout_outputs(ctx, _trained_scouts(ctx)[0])
-    return trivial_bar(Pool(outs["train"]["labels"], outs["train"]["latlon"]), outs["val"]["latlon"], centroids)
+    return val_bar(outs["train"]["labels"], outs["train"]["latlon"], outs["val"]["latlon"], centroids)
 
 
 def _offset_scale(train) -> float:

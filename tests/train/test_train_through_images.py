@@ -9,7 +9,8 @@ from PIL import Image
 
 from geolocate.config import load_config
 from geolocate.models import create_model
-from geolocate.scout.finetune import LocationViews, fit_end_to_end
+from geolocate.data.views import LocationViews
+from geolocate.train.view_heads import fit_through_images as fit_end_to_end
 
 
 def _locations(tmp_path, n: int = 12):
