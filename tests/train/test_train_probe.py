@@ -50,11 +50,12 @@ def test_head_selection_section_marks_the_choice():
     from geolocate.evaluate.report import V1_HEAD_RULE, head_selection_section
 
     lines = head_selection_section([
-        {"head": "finetune", "val_median_km": 3.2, "val_p90_km": 9.0, "seconds": 600.0, "chosen": False},
-        {"head": "probe", "val_median_km": 1.5, "val_p90_km": 6.0, "seconds": 2.0, "chosen": True}], rule=V1_HEAD_RULE)
+        {"head": "finetune", "val_median_km": 3.2, "val_p90_km": 9.0, "val_score": 1.2, "seconds": 600.0, "chosen": False},
+        {"head": "probe", "val_median_km": 1.5, "val_p90_km": 6.0, "val_score": 0.8, "seconds": 2.0, "chosen": True}],
+        rule=V1_HEAD_RULE)
     text = "\n".join(lines)
-    assert "| **probe** | 1.50 km | 6.00 km | 2 |" in text and "| finetune | 3.20 km | 9.00 km | 600 |" in text
-    assert "lowest median km" in text
+    assert "| **probe** | 1.50 km | 6.00 km | 0.80 | 2 |" in text and "| finetune | 3.20 km | 9.00 km | 1.20 | 600 |" in text
+    assert "best trivial baseline on both median and p90" in text  # one rule for both systems
 
 
 # --------------------------------------------------------------- on the tiny project (slow)
