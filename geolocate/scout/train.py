@@ -149,23 +149,15 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
 
 
 def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, dict]:
-    """`eval.position`, or with `auto` the mode the val rule keeps (`evaluate.choice`; a tie keeps top1)."""
-    from geolocate.evaluate.choice import choose, error_row
+    from geolocate.evaluate.choice import choose_position
     from geolocate.evaluate.metrics import softmax
-    from geolocate.evaluate.position import POSITION_MODES, position_errors_km, predicted_positions
     from geolocate.scout.bundle import ensemble_of
     from geolocate.scout.regions import centroids_of
 
-    val = scout_outputs(ctx, scouts[0])["val"]
     centroids = centroids_of(ctx.regions)
-    bar = _val_bar(ctx, centroids)
     probs = softmax(ensemble_of([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], weights))
-    rows = [error_row(position_errors_km(np.stack(predicted_positions(probs, centroids, mode, ctx.cfg.eval.weighted_topk), 1),
-                                         val["latlon"]), bar) for mode in POSITION_MODES]
-    scores = {mode: row["val_score"] for mode, row in zip(POSITION_MODES, rows)}
-    if ctx.cfg.eval.position != "auto":
-        return ctx.cfg.eval.position, scores
-    return POSITION_MODES[choose(rows)], scores
+    return choose_position(probs, centroids, scout_outputs(ctx, scouts[0])["val"]["latlon"], _val_bar(ctx, centroids),
+                           ctx.cfg.eval.position, ctx.cfg.eval.weighted_topk)
 
 
 def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
@@ -201,9 +193,8 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
 
 def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     from geolocate.artifacts.checkpoint import save_checkpoint
-    from geolocate.models.sniper import SniperRegressor
     from geolocate.scout.regions import centroids_of
-    from geolocate.train.sniper import choose_sniper, fit_sniper, sniper_candidates
+    from geolocate.train.sniper import train_sniper
 
     bundle = read_bundle(ctx.root)
     if not bundle.get("weights"):
@@ -212,15 +203,11 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     at = ctx.cfg.train.sniper_offset_at
     train = sniper_inputs(ctx, "train", centroids, at)
     val = sniper_inputs(ctx, "val", centroids, "predicted")
-    mlp = SniperRegressor(train.features.shape[1], ctx.regions.height, offset_scale_deg=_offset_scale(train))
-    fit = fit_sniper(mlp, train, val, ctx.cfg.train, ctx.cfg.train.seed)
-    mlp.load_state_dict(fit.state)
-    candidates = sniper_candidates(mlp, train, len(train) < ctx.cfg.train.small_data)
-    sniper, table = choose_sniper(candidates, val, _val_bar(ctx, centroids))
+    sniper, table, fit = train_sniper(train, val, ctx.regions.height, ctx.cfg.train, _val_bar(ctx, centroids))
     chosen = next(row for row in table if row["chosen"])
     meta = _meta(ctx, phase, {"median_km": chosen["val_median_km"], "p90_km": chosen["val_p90_km"]}, fit.best_epoch,
                  offset_at=at, sniper_selection=table)
-    if sniper is mlp:
+    if chosen["head"] == "mlp":
         meta["model"] = {"name": "sniper_residual_mlp", "kwargs": sniper.model_kwargs, "num_classes": ctx.regions.height}
     else:  # a neighbour average has no region table: its sidecar lists none
         meta.update(model={"name": NEIGHBOURS_MODEL, "kwargs": sniper.model_kwargs, "num_classes": 0}, classes=[])
@@ -229,7 +216,7 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     _write_history(ctx.root / "sniper-metrics.csv", fit.history)
     heads = {**(bundle.get("heads") or {}), **({SNIPER: table} if len(table) > 1 else {})}
     update_bundle(ctx.root, sniper=SNIPER, offset_at=at, heads=heads)
-    what = f"residual MLP, best epoch {fit.best_epoch} (0 = unmoved)" if sniper is mlp else chosen["head"]
+    what = f"residual MLP, best epoch {fit.best_epoch} (0 = unmoved)" if chosen["head"] == "mlp" else chosen["head"]
     console.print(f"[green]✓[/] sniper: {what}: val median {chosen['val_median_km']:.2f} km, p90 {chosen['val_p90_km']:.2f} km, "
                   f"{fit.seconds:.1f} s")
 
@@ -240,12 +227,6 @@ def _val_bar(ctx: PhaseContext, centroids: np.ndarray) -> tuple[float, float]:
 
     outs = scout_outputs(ctx, _trained_scouts(ctx)[0])
     return val_bar(outs["train"]["labels"], outs["train"]["latlon"], outs["val"]["latlon"], centroids)
-
-
-def _offset_scale(train) -> float:
-    """Typical distance in degrees of train positions from their region's centroid (the sniper's unit)."""
-    offsets = (train.truth - train.centroid).abs()
-    return max(float(offsets.std()), 1e-4)
 
 
 RUNNERS = {"scout-clip": _run_scout, "scout-convnext": _run_scout, "ensemble": _run_ensemble, "sniper": _run_sniper}

@@ -58,6 +58,25 @@ def _median_km(sniper: nn.Module, inputs: SniperInputs) -> float:
     return float(haversine_km_torch(pred[:, 0], pred[:, 1], inputs.truth[:, 0], inputs.truth[:, 1]).median())
 
 
+def train_sniper(train: SniperInputs, val: SniperInputs, num_regions: int, cfg: TrainConfig,
+                 bar: tuple[float, float]) -> tuple[nn.Module, list[dict], FitResult]:
+    """The residual MLP fitted (`fit_sniper`), then the candidate the val rule keeps; (sniper, one row
+    per candidate, the MLP's fit)."""
+    from geolocate.models.sniper import SniperRegressor
+
+    mlp = SniperRegressor(train.features.shape[1], num_regions, offset_scale_deg=offset_scale(train))
+    fit = fit_sniper(mlp, train, val, cfg, cfg.seed)
+    mlp.load_state_dict(fit.state)
+    sniper, table = choose_sniper(sniper_candidates(mlp, train, len(train) < cfg.small_data), val, bar)
+    return sniper, table, fit
+
+
+def offset_scale(train: SniperInputs) -> float:
+    """Typical distance in degrees of train positions from where their offset starts (the MLP's unit)."""
+    offsets = (train.truth - train.centroid).abs()
+    return max(float(offsets.std()), 1e-4)
+
+
 def sniper_candidates(mlp: nn.Module, train: SniperInputs, small_data: bool) -> list[tuple[str, nn.Module]]:
     """(name, sniper) pairs to compare on val: the fitted MLP, and the neighbour snipers on small data."""
     from geolocate.models.sniper import NeighbourSniper
