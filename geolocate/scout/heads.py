@@ -9,7 +9,9 @@ and the shared head choice keeps one by the val rule (`evaluate.choice`):
   (seconds on cached features);
 - `mean`, `transformer`: the fusion heads, trained on cached features with early stopping on val;
 - `finetune`: `model.fusion` trained through the backbone (its last `model.train_last_n_blocks`
-  blocks, or all of it), reading images: the slow one.
+  blocks, or all of it), reading images: the slow one;
+- `knn`, `knn+probe` (opt-in): the k nearest train locations vote across regions, alone or mixed
+  with the probe (`models.votes`).
 
 Above the threshold, or with `model.head` set, one head trains as asked.
 """
@@ -46,13 +48,14 @@ class FourViewSystem:
 
     def train_head(self, head: str) -> Candidate:
         """A head on cached frozen features, or `finetune` through the backbone (then fresh features)."""
-        from geolocate.train.view_heads import fit_fusion_head, fit_probe_head, fit_through_images
+        from geolocate.train.view_heads import fit_fusion_head, fit_probe_head, fit_through_images, fit_vote_head
 
         cfg = self.ctx.cfg.model_copy(deep=True)
         if head == "finetune":  # the backbone trains: its last N blocks when set, otherwise all of it
             cfg.model.freeze_backbone = bool(cfg.model.train_last_n_blocks)
-        else:
-            cfg.model.fusion, cfg.model.freeze_backbone, cfg.model.train_last_n_blocks = head, True, None
+        else:  # the vote heads read the probe's features (standardised mean of unit views)
+            fusion = "probe" if head.startswith("knn") else head
+            cfg.model.fusion, cfg.model.freeze_backbone, cfg.model.train_last_n_blocks = fusion, True, None
         model = build_scout(cfg, self.phase, self.ctx.regions.height)
         if head == "finetune":
             from geolocate.data.views import view_files
@@ -63,6 +66,9 @@ class FourViewSystem:
         judge = self._judge(views)
         if head == "finetune":  # its epochs were ranked by log-loss: the rule reads the tuned model's position
             val = {**fit.best_row, **judge.score(head_outputs(model.head, views["val"])[0])}
+        elif head.startswith("knn"):
+            fit = fit_vote_head(model.head, views, cfg.train, cfg.train.seed, judge, with_probe=head == "knn+probe")
+            model.model_kwargs["votes"], val = model.head.classifier.settings, fit.best_row
         else:
             fit = (fit_probe_head if head == "probe" else fit_fusion_head)(model.head, views, cfg.train, cfg.train.seed, judge)
             model.head.load_state_dict(fit.state)

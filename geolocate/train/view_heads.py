@@ -94,6 +94,42 @@ def fit_probe_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, 
         return fit_epochs(run_epoch, range(1, len(PROBE_L2) + 1), judge.key, 0, module=head)
 
 
+VOTE_KS = (5, 10, 20)  # neighbours that vote, chosen on val
+VOTE_ALPHAS = (0.25, 0.5, 0.75)  # weight of the votes beside the probe's probabilities, chosen on val
+
+
+def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, seed: int, judge: ValJudge,
+                  with_probe: bool) -> FitResult:
+    """A k-NN vote head (`models.votes`) over the train locations' probe features: the k nearest vote
+    across regions, alone (`with_probe` False) or mixed with the probe's probabilities (the probe
+    fitted first, `fit_probe_head`); k (and the mixing weight) chosen on val by `judge`. `history`
+    has one row per setting; `head.classifier` ends as the chosen `VoteClassifier`."""
+    from geolocate.models.votes import VoteClassifier
+
+    train = data["train"]
+    if with_probe:
+        probe = fit_probe_head(head, data, cfg, seed, judge)
+        head.load_state_dict(probe.state)
+    else:
+        head.fusion.fit_standardisation(train.features, train.mask)
+    linear = head.classifier
+    with torch.no_grad():
+        keys = head.fuse(train.features, train.mask)
+    settings = [(k, a) for k in VOTE_KS for a in (VOTE_ALPHAS if with_probe else (1.0,)) if k <= len(train)] or [(len(train), 1.0)]
+
+    def run_epoch(i: int) -> dict:
+        k, alpha = settings[i - 1]
+        head.classifier = VoteClassifier.of(linear, keys, train.labels, k, alpha)
+        return {"epoch": i, "k": k, "alpha": alpha, **judge.score(head_outputs(head, data["val"])[0])}
+
+    fit = fit_epochs(run_epoch, range(1, len(settings) + 1), judge.key, 0)
+    k, alpha = settings[fit.best_epoch - 1]
+    head.classifier = VoteClassifier.of(linear, keys, train.labels, k, alpha)
+    head.model_kwargs["votes"] = head.classifier.settings
+    fit.state = head.state_dict()
+    return fit
+
+
 def fit_through_images(model, frame: pl.DataFrame, files: dict, cfg, seed: int) -> FitResult:
     """Train the trainable part of a multi-view `model` (head and unfrozen blocks) on the views as
     images, with the model's train transform and view dropout; the best val log-loss is kept and
