@@ -30,9 +30,9 @@ def build_model(
 ):
     """Build a single-view `GeoClassifier`, or a `MultiViewClassifier` when `views` is given.
 
-    The fusion options (and `votes`, a k-NN vote head's `VoteClassifier.settings`) only shape
-    multi-view models; single-view models accept and ignore them so that one `[model]` config
-    table serves both.
+    The fusion options only shape multi-view models; single-view models accept and ignore them
+    so that one `[model]` config table serves both. `votes` (a k-NN vote head's
+    `VoteClassifier.settings`) replaces the linear head of either.
     """
     from geolocate.models.classifier import GeoClassifier, set_backbone_trainable
     from geolocate.models.multiview import FusionHead, MultiViewClassifier
@@ -47,7 +47,7 @@ def build_model(
                           layers=fusion_layers, heads=fusion_heads, dropout=dropout, votes=votes)
         model = MultiViewClassifier(backbone, head, data_config, embed_dim)
     else:
-        model = GeoClassifier(backbone, num_classes, dropout, data_config, embed_dim)
+        model = GeoClassifier(backbone, num_classes, dropout, data_config, embed_dim, votes)
     if weights is not None:
         load_weights(model, weights, spec)
     set_backbone_trainable(model, freeze_backbone or train_last_n_blocks is not None, train_last_n_blocks)

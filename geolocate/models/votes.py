@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+VOTE_KS = (5, 10, 20)  # neighbours that vote, chosen on val
+VOTE_ALPHAS = (0.25, 0.5, 0.75)  # weight of the votes beside a probe's probabilities, chosen on val
 SMOOTHING = 1e-3  # probability floor per class before renormalising: a class no neighbour voted for is unlikely, not impossible
 
 

@@ -19,7 +19,7 @@ from geolocate.train.fitting import FitResult
 from geolocate.train.loop import fit
 from geolocate.train.system import Candidate, choose_head
 
-SINGLE_PHOTO_HEADS = ("finetune", "probe")  # in training order: a fine-tune first runs exactly as it always did
+SINGLE_PHOTO_HEADS = ("finetune", "probe", "knn", "knn+probe")  # in training order: a fine-tune first runs exactly as it always did
 
 
 def candidate_heads(cfg, n_train: int) -> list[str]:
@@ -43,7 +43,7 @@ class SinglePhotoSystem:
     name = "v1"
 
     def __init__(self, s, run, resume: tuple[int, list[dict]] | None = None) -> None:
-        self.s, self.run, self.resume, self.finetuned = s, run, resume or (0, None), False
+        self.s, self.run, self.resume, self.net_used = s, run, resume or (0, None), False
 
     def candidate_heads(self, n_train: int) -> list[str]:
         return candidate_heads(self.s.cfg, n_train)
@@ -51,13 +51,15 @@ class SinglePhotoSystem:
     def train_head(self, head: str) -> Candidate:
         from geolocate.evaluate.choice import scored_row
 
+        bar = _val_bar(self.s)
         if head == "finetune":
-            self.finetuned, payload = True, None
+            payload = None
             result = fit(self.s, self.run, start_epoch=self.resume[0], history=self.resume[1])
-        else:
-            payload = _probe(self.s, fresh=self.finetuned)
+        else:  # each head on the frozen backbone gets its own net once `s.net` is taken
+            payload = _frozen_head(self.s, head, fresh=self.net_used, bar=bar)
             result = payload[1]
-        val = scored_row(result.best_val["median_km"], result.best_val["p90_km"], _val_bar(self.s))
+        self.net_used = True
+        val = scored_row(result.best_val["median_km"], result.best_val["p90_km"], bar)
         return Candidate(head, result, {**result.best_row, **val}, payload)
 
 
@@ -80,19 +82,22 @@ def train_heads(s, run, heads: list[str], resume: tuple[int, list[dict]] | None 
     if not s.dist.is_main:  # only the fine-tune runs on every rank
         return fit(s, run, start_epoch=start_epoch, history=history) if "finetune" in heads else FitResult(0)
     chosen, rows = choose_head(SinglePhotoSystem(s, run, resume), heads)
-    if chosen.head == "probe":  # a fine-tune's files stay as fit() left them; a probe's replace them
+    if chosen.head != "finetune":  # a fine-tune's files stay as fit() left them; a probe's replace them
         _save_probe(s, run, *chosen.payload)
     # Written last: a run whose plan names its choice is complete (`--resume` has nothing to do).
     write_plan(run, {"candidates": heads, "rows": rows, "chosen": chosen.head, "auto": s.cfg.model.head == "auto"})
     return chosen.fit
 
 
-def _probe(s, fresh: bool):
-    """(net, probe) on the untrained backbone: a fresh copy when a fine-tune already changed `s.net`."""
-    from geolocate.train.probe import train_probe
+def _frozen_head(s, head: str, fresh: bool, bar: tuple[float, float]):
+    """(net, fit) of a head on the untrained backbone (a probe or a k-NN vote head): a fresh copy of
+    the net when another candidate already changed `s.net`."""
+    from geolocate.train.probe import train_probe, train_vote_head
 
     net = _untrained_net(s) if fresh else s.net
-    return net, train_probe(s, net)
+    if head == "probe":
+        return net, train_probe(s, net)
+    return net, train_vote_head(s, net, with_probe=head == "knn+probe", bar=bar)
 
 
 def _untrained_net(s):
@@ -108,6 +113,8 @@ def _save_probe(s, run, net, probe) -> None:
     from geolocate.artifacts.rundir import point_latest
     from geolocate.train.checkpointing import checkpoint_meta
 
+    if net is not s.net:  # evaluation reloads the checkpoint into `s.net`: it needs the chosen head's shape
+        s.net.head, s.net.model_kwargs = net.head, dict(net.model_kwargs)
     run.write_metrics_rows(probe.history)
     meta = checkpoint_meta(s, probe.best_epoch - 1, probe.best_val, run.run_id)
     first = not run.has_checkpoint

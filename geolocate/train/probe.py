@@ -47,12 +47,12 @@ class SplitFeatures:
         return Outputs(logits.numpy(), self.labels.numpy(), ll[:, 0], ll[:, 1], self.ids)
 
 
-def train_probe(s, net: nn.Module) -> FitResult:
+def train_probe(s, net: nn.Module, splits: dict[str, SplitFeatures] | None = None) -> FitResult:
     """Embed the run's photos with `net`'s backbone (cached), fit the probe, copy it into `net.head`.
 
     The result's `state` is the folded probe (`weight`, `bias`); its rows name the sweep point (`lr`, `weight_decay`)."""
     started = time.perf_counter()
-    splits = embed_splits(s, net)
+    splits = splits or embed_splits(s, net)
     train, val = splits["train"], splits["val"]
     patience = s.cfg.train.patience * PATIENCE_SCALE
     mean, std = standardiser(train.x)
@@ -64,6 +64,36 @@ def train_probe(s, net: nn.Module) -> FitResult:
     best.seconds = time.perf_counter() - started
     copy_into_head(net, best.state)
     return best
+
+
+def train_vote_head(s, net: nn.Module, with_probe: bool, bar: tuple[float, float]) -> FitResult:
+    """A k-NN vote head (`models.votes`) over the train photos' cached embeddings: the k nearest vote
+    across cells, alone or mixed with the probe's probabilities (`with_probe`: the probe trains first);
+    k and the mixing weight chosen on val by the one rule (`evaluate.choice`, against `bar`).
+    `net.head` becomes the chosen `VoteClassifier` and `net.model_kwargs` names its settings."""
+    from geolocate.evaluate.choice import rank, scored_row
+    from geolocate.models.votes import VOTE_ALPHAS, VOTE_KS, VoteClassifier
+
+    started = time.perf_counter()
+    splits = embed_splits(s, net)
+    train, val = splits["train"], splits["val"]
+    if with_probe:
+        train_probe(s, net, splits)
+    linear = net.head.cpu()
+    settings = [(k, a) for k in VOTE_KS for a in (VOTE_ALPHAS if with_probe else (1.0,)) if k <= len(train.labels)]
+
+    def run_epoch(i: int) -> dict:
+        k, alpha = settings[i - 1] if settings else (len(train.labels), 1.0)
+        with torch.no_grad():
+            scores = summarise(val.outputs(VoteClassifier.of(linear, train.x, train.labels, k, alpha)(val.x).double()), s.centroids)
+        return {"epoch": i, "k": k, "alpha": alpha, **{f"val_{key}": v for key, v in scores.items()},
+                **scored_row(scores["median_km"], scores["p90_km"], bar)}
+
+    fit = fit_epochs(run_epoch, range(1, max(len(settings), 1) + 1), rank, 0)
+    net.head = VoteClassifier.of(linear, train.x, train.labels, fit.best_row["k"], fit.best_row["alpha"]).to(s.dist.device)
+    net.model_kwargs = {**net.model_kwargs, "votes": net.head.settings}
+    fit.seconds = time.perf_counter() - started
+    return fit
 
 
 def embed_splits(s, net: nn.Module) -> dict[str, SplitFeatures]:

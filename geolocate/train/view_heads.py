@@ -94,17 +94,13 @@ def fit_probe_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, 
         return fit_epochs(run_epoch, range(1, len(PROBE_L2) + 1), judge.key, 0, module=head)
 
 
-VOTE_KS = (5, 10, 20)  # neighbours that vote, chosen on val
-VOTE_ALPHAS = (0.25, 0.5, 0.75)  # weight of the votes beside the probe's probabilities, chosen on val
-
-
 def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, seed: int, judge: ValJudge,
                   with_probe: bool) -> FitResult:
     """A k-NN vote head (`models.votes`) over the train locations' probe features: the k nearest vote
     across regions, alone (`with_probe` False) or mixed with the probe's probabilities (the probe
     fitted first, `fit_probe_head`); k (and the mixing weight) chosen on val by `judge`. `history`
     has one row per setting; `head.classifier` ends as the chosen `VoteClassifier`."""
-    from geolocate.models.votes import VoteClassifier
+    from geolocate.models.votes import VOTE_ALPHAS, VOTE_KS, VoteClassifier
 
     train = data["train"]
     if with_probe:

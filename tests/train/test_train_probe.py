@@ -187,3 +187,27 @@ def test_v1_evaluation_reads_its_knn_embeddings_from_the_cache(tiny_trained, in_
     cfg = tiny_config()
     summary = run_evaluate(cfg, ProjectPaths.from_config(cfg.paths), tiny_trained["run_id"])
     assert embedded == [] and summary["baselines"]["5-NN"]["n"] == summary["metrics"]["test"]["n"]
+
+
+@pytest.mark.slow
+def test_vote_heads_are_v1_candidates_saved_evaluated_and_predicted(project, tiny_config, cli):
+    from geolocate.artifacts.checkpoint import load_checkpoint
+
+    cfg, paths, summary = _train(tiny_config, ["train.small_data=100000", "train.small_data_heads=['knn', 'knn+probe']"])
+    run = project / summary.run_dir
+    rows = json.loads((run / "metrics.json").read_text())["head_selection"]
+    assert [r["head"] for r in rows] == ["knn", "knn+probe"] and sum(r["chosen"] for r in rows) == 1
+    assert all(r["val_score"] > 0 for r in rows)
+    model, meta = load_checkpoint(run / "best")
+    votes = meta["model"]["kwargs"]["votes"]
+    assert model.head.settings == votes and votes["size"] == int(model.head.keys.shape[0]) > 0
+    assert _backbone_equal(model, _untrained(tiny_config, cfg, len(meta["classes"])))  # nothing but the head learned
+    image = pl.read_parquet(paths.data.manifest)["processed_path"][0]
+    from geolocate.artifacts.onnx_export import export_onnx
+
+    assert export_onnx(run / "best")["parity"]["passed"]  # top-k and the votes' scatter export too
+    for engine in ("torch", "onnx"):
+        assert cli("predict", paths.data.root / image, "--checkpoint", str(run), "--engine", engine).exit_code == 0
+    evaluated = cli("evaluate", "--run", summary.run_id, "--json")
+    assert evaluated.exit_code == 0
+    assert json.loads(evaluated.stdout)["metrics"]["test"] == pytest.approx(summary.metrics["test"])
