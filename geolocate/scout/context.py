@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import torch
 
 from geolocate.config import GeolocateConfig
 from geolocate.errors import UserError

@@ -1,4 +1,5 @@
-"""France v1's linear probe: a cells classifier trained on cached frozen-backbone features.
+"""Heads on cached frozen-backbone features: France v1's linear probe and k-NN vote heads, and the
+L2-path solver of the four-view probe (`solve_logistic`). All fit through `train.fitting`.
 
 On a few hundred photos a full fine-tune costs minutes per epoch on a CPU and overfits; a linear
 classifier on the pretrained backbone's pooled features trains in seconds. Photos are embedded
