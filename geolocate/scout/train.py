@@ -23,7 +23,8 @@ from geolocate.console import console
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 from geolocate.train.run import RunSummary
-from geolocate.scout.context import PhaseContext, scout_model_name, scout_outputs, split_outputs
+from geolocate.scout.context import PhaseContext, scout_model_name, scout_outputs
+from geolocate.train.view_heads import split_outputs
 from geolocate.scout.bundle import NEIGHBOURS_MODEL, PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
 
 
@@ -93,12 +94,7 @@ def _run_scout(ctx: PhaseContext, phase: str) -> None:
     from geolocate.train.system import choose_head
 
     system = FourViewSystem(ctx, phase)
-    n_train = int((ctx.frame["split"] == "train").sum())
-    heads = system.candidate_heads(n_train)
-    if len(heads) > 1:
-        console.print(f"{phase}: {n_train} train locations (< train.small_data = {ctx.cfg.train.small_data}): "
-                      f"choosing the head on val among {', '.join(heads)}")
-    chosen, table = choose_head(system, heads, what=phase)
+    chosen, table = choose_head(system, system.candidate_heads(int((ctx.frame["split"] == "train").sum())), what=phase)
     model, views, fingerprint = chosen.payload
     ctx.outputs[phase] = split_outputs(model.head, views)
     save_checkpoint(ctx.root / phase, model, _meta(ctx, phase, chosen.val, chosen.fit.best_epoch, feature_fingerprint=fingerprint,
@@ -138,8 +134,7 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
     from geolocate.train.ensemble import fit_ensemble_weights
 
     scouts = _trained_scouts(ctx)
-    labels = _labels(ctx, "val")
-    fit = fit_ensemble_weights([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], labels)
+    fit = fit_ensemble_weights([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], scout_outputs(ctx, scouts[0])["val"]["labels"])
     position, scores = _choose_position(ctx, scouts, fit.weights)
     update_bundle(ctx.root, scouts=scouts, weights=fit.weights, ensemble_val_nll=fit.nll, single_val_nll=fit.single_nll,
                   position=position, position_topk=ctx.cfg.eval.weighted_topk, position_val_score=scores)
@@ -158,10 +153,6 @@ def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float])
     probs = softmax(ensemble_of([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], weights))
     return choose_position(probs, centroids, scout_outputs(ctx, scouts[0])["val"]["latlon"], _val_bar(ctx, centroids),
                            ctx.cfg.eval.position, ctx.cfg.eval.weighted_topk)
-
-
-def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
-    return scout_outputs(ctx, _trained_scouts(ctx)[0])[split]["labels"]
 
 
 def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str):

@@ -50,6 +50,8 @@ def choose_head(system: System, heads: list[str], what: str = "head") -> tuple[C
     Only the best candidate so far stays in memory: each may hold a whole backbone.
     """
     best, rows = None, []
+    if len(heads) > 1:
+        console.print(f"{what}: choosing on val among {', '.join(heads)} (train.small_data_heads)")
     for head in heads:
         candidate = system.train_head(head)
         rows.append(candidate.row())

@@ -126,6 +126,16 @@ def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, s
     return fit
 
 
+def split_outputs(head: nn.Module, views: dict[str, ViewSet]) -> dict:
+    """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's `ViewSet`."""
+    out = {}
+    for split, v in views.items():
+        logits, fused = head_outputs(head, v)
+        out[split] = {"logits": logits, "fused": fused, "labels": v.labels.numpy(), "latlon": v.latlon.numpy(),
+                      "ids": v.location_ids}
+    return out
+
+
 def fit_through_images(model, frame: pl.DataFrame, files: dict, cfg, seed: int) -> FitResult:
     """Train the trainable part of a multi-view `model` (head and unfrozen blocks) on the views as
     images, with the model's train transform and view dropout; the best val log-loss is kept and
