@@ -85,7 +85,7 @@ def train_heads(s, run, heads: list[str], resume: tuple[int, list[dict]] | None 
     if chosen.head != "finetune":  # a fine-tune's files stay as fit() left them; a probe's replace them
         _save_probe(s, run, *chosen.payload)
     # Written last: a run whose plan names its choice is complete (`--resume` has nothing to do).
-    write_plan(run, {"candidates": heads, "rows": rows, "chosen": chosen.head, "auto": s.cfg.model.head == "auto"})
+    write_plan(run, {"candidates": heads, "rows": rows, "chosen": chosen.head})
     return chosen.fit
 
 
