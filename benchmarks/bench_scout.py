@@ -42,7 +42,8 @@ from geolocate.models.sniper import SniperInputs, sniper_positions  # noqa: E402
 from geolocate.train.sniper import fit_sniper  # noqa: E402
 from geolocate.train.view_heads import fit_fusion_head  # noqa: E402
 
-CFG = TrainConfig(epochs=20, batch_size=32, lr=3e-3, sniper_epochs=40)
+CFG = TrainConfig(epochs=20, batch_size=32, lr=3e-3)
+SNIPER = CFG.model_copy(update={"epochs": 40})  # the sniper's epochs
 
 
 def tiny_data(workdir: Path, photos: int):
@@ -157,7 +158,7 @@ def bench_sniper(seed: int, noise: float) -> dict:
         torch.manual_seed(seed)
         scale = float((inputs["train"].truth - inputs["train"].centroid).abs().std())
         sniper = SniperRegressor(inputs["train"].features.shape[1], len(centroids), offset_scale_deg=scale)
-        sniper.load_state_dict(fit_sniper(sniper, inputs["train"], inputs["val"], CFG, seed).state)
+        sniper.load_state_dict(fit_sniper(sniper, inputs["train"], inputs["val"], SNIPER, seed).state)
         with torch.no_grad():
             after = sniper_positions(sniper.eval(), inputs["test"]).numpy()
         truth, before = inputs["test"].truth.numpy(), inputs["test"].centroid.numpy()

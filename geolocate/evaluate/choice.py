@@ -51,18 +51,6 @@ def choose(rows: list[dict]) -> int:
     return best
 
 
-def choose_position(probs: np.ndarray, centroids: np.ndarray, latlon: np.ndarray, bar: tuple[float, float],
-                    setting: str, topk: int) -> tuple[str, dict]:
-    """`setting` (`eval.position`), or with `auto` the position mode this rule keeps on val (a tie keeps
-    top1); with every mode's `val_score`."""
-    from geolocate.evaluate.position import POSITION_MODES, position_errors_km, predicted_positions
-
-    rows = [error_row(position_errors_km(np.stack(predicted_positions(probs, centroids, mode, topk), 1), latlon), bar)
-            for mode in POSITION_MODES]
-    scores = {mode: row["val_score"] for mode, row in zip(POSITION_MODES, rows)}
-    return (POSITION_MODES[choose(rows)] if setting == "auto" else setting), scores
-
-
 def auto_choice(head_setting: str, tables: dict[str, list[dict]], default: str) -> str | None:
     """What `model.head = auto` chose, for the collapse warning: "probe", or per phase
     ("scout-clip: probe, scout-convnext: mean"); `default` when no choice was recorded (one candidate

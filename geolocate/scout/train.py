@@ -144,15 +144,24 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
 
 
 def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, dict]:
-    from geolocate.evaluate.choice import choose_position
+    """`eval.position`, or with `auto` the mode val ranks best (as `ValJudge` ranks heads; a tie keeps top1)."""
+    from geolocate.evaluate.baselines import bar_scores
     from geolocate.evaluate.metrics import softmax
+    from geolocate.evaluate.position import POSITION_MODES, position_errors_km, predicted_positions
     from geolocate.scout.bundle import ensemble_of
     from geolocate.scout.regions import centroids_of
 
+    val = scout_outputs(ctx, scouts[0])["val"]
     centroids = centroids_of(ctx.regions)
+    bar = _val_bar(ctx, centroids)
     probs = softmax(ensemble_of([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], weights))
-    return choose_position(probs, centroids, scout_outputs(ctx, scouts[0])["val"]["latlon"], _val_bar(ctx, centroids),
-                           ctx.cfg.eval.position, ctx.cfg.eval.weighted_topk)
+    scores = {}
+    for mode in POSITION_MODES:
+        err = position_errors_km(np.stack(predicted_positions(probs, centroids, mode, ctx.cfg.eval.weighted_topk), 1), val["latlon"])
+        scores[mode] = bar_scores(err, bar)["score"] if len(err) else 0.0
+    if ctx.cfg.eval.position != "auto":
+        return ctx.cfg.eval.position, scores
+    return ("weighted" if scores["weighted"] < scores["top1"] else "top1"), scores
 
 
 def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str):
@@ -194,7 +203,8 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     at = ctx.cfg.train.sniper_offset_at
     train = sniper_inputs(ctx, "train", centroids, at)
     val = sniper_inputs(ctx, "val", centroids, "predicted")
-    sniper, table, fit = train_sniper(train, val, ctx.regions.height, ctx.cfg.train, _val_bar(ctx, centroids))
+    sniper, table, fit = train_sniper(train, val, ctx.regions.height, ctx.cfg.train.model_copy(update={"epochs": ctx.cfg.train.sniper_epochs}),
+                                      _val_bar(ctx, centroids))
     chosen = next(row for row in table if row["chosen"])
     meta = _meta(ctx, phase, {"median_km": chosen["val_median_km"], "p90_km": chosen["val_p90_km"]}, fit.best_epoch,
                  offset_at=at, sniper_selection=table)

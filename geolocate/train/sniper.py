@@ -21,14 +21,15 @@ NEIGHBOUR_KS = (5, 10, 20)
 
 
 def fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: TrainConfig, seed: int) -> FitResult:
-    """Haversine loss on frozen features; the kept state is the epoch with the lowest val median km
-    (val read at the *predicted* region, as prediction will be), epoch 0 being the untrained sniper
-    (zero offsets). Training stops once `cfg.patience` epochs brought no better one (0: never)."""
+    """Haversine loss on frozen features for `cfg.epochs` (the caller passes the sniper's epochs); the
+    kept state is the epoch with the lowest val median km (val read at the *predicted* region, as
+    prediction will be), epoch 0 being the untrained sniper (zero offsets). Training stops once
+    `cfg.patience` epochs brought no better one (0: never)."""
     from geolocate.losses import HaversineLoss
     from geolocate.train.view_heads import optimizer_for
 
     loss_fn, gen = HaversineLoss(), torch.Generator().manual_seed(seed)
-    optimizer, scheduler = optimizer_for(sniper, cfg, cfg.sniper_epochs, max(1, -(-len(train) // cfg.batch_size)))
+    optimizer, scheduler = optimizer_for(sniper, cfg, cfg.epochs, max(1, -(-len(train) // cfg.batch_size)))
 
     def run_epoch(epoch: int) -> dict:
         sniper.train()
@@ -45,7 +46,7 @@ def fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: T
 
     with small_ops():
         initial = {"epoch": 0, "val_median_km": _median_km(sniper, val)}
-        return fit_epochs(run_epoch, range(cfg.sniper_epochs), lambda row: (row["val_median_km"],), cfg.patience,
+        return fit_epochs(run_epoch, range(cfg.epochs), lambda row: (row["val_median_km"],), cfg.patience,
                           module=sniper, initial=initial)
 
 
@@ -60,8 +61,8 @@ def _median_km(sniper: nn.Module, inputs: SniperInputs) -> float:
 
 def train_sniper(train: SniperInputs, val: SniperInputs, num_regions: int, cfg: TrainConfig,
                  bar: tuple[float, float]) -> tuple[nn.Module, list[dict], FitResult]:
-    """The residual MLP fitted (`fit_sniper`), then the candidate the val rule keeps; (sniper, one row
-    per candidate, the MLP's fit)."""
+    """The residual MLP fitted (`fit_sniper`, `cfg.epochs` epochs), then the candidate the val rule keeps;
+    (sniper, one row per candidate, the MLP's fit)."""
     from geolocate.models.sniper import SniperRegressor
 
     mlp = SniperRegressor(train.features.shape[1], num_regions, offset_scale_deg=offset_scale(train))

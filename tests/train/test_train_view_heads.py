@@ -22,7 +22,8 @@ from geolocate.models.sniper import SniperInputs, sniper_positions
 from geolocate.train.sniper import fit_sniper
 from geolocate.train.view_heads import PROBE_L2, drop_views, fit_fusion_head, fit_probe_head
 
-CFG = TrainConfig(epochs=12, batch_size=32, lr=3e-3, sniper_epochs=20)
+CFG = TrainConfig(epochs=12, batch_size=32, lr=3e-3)
+SNIPER = CFG.model_copy(update={"epochs": 20})  # the sniper's epochs
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_sniper_lowers_median_km_against_the_region_centroid(views):
     train, val, test = inputs("train"), inputs("val"), inputs("test")
     torch.manual_seed(0)
     sniper = SniperRegressor(train.features.shape[1], 4, hidden=64, offset_scale_deg=float((train.truth - train.centroid).abs().std()))
-    sniper.load_state_dict(fit_sniper(sniper, train, val, CFG, 0).state)
+    sniper.load_state_dict(fit_sniper(sniper, train, val, SNIPER, 0).state)
     with torch.no_grad():
         after = sniper_positions(sniper.eval(), test).numpy()
     truth, before = test.truth.numpy(), test.centroid.numpy()
@@ -111,10 +112,10 @@ def test_sniper_stops_once_val_median_km_stops_improving():
     train = SniperInputs(torch.randn(n, dim, generator=gen), region, torch.ones(n), centroid, truth)
     val = SniperInputs(train.features, region, torch.ones(n), centroid, centroid.clone())
     sniper = SniperRegressor(dim, regions, hidden=16, offset_scale_deg=1.0)
-    fit = fit_sniper(sniper, train, val, CFG.model_copy(update={"patience": 3, "sniper_epochs": 20}), 0)
+    fit = fit_sniper(sniper, train, val, SNIPER.model_copy(update={"patience": 3}), 0)
     assert fit.best_epoch == 0
     assert [row["epoch"] for row in fit.history] == [0, 1, 2, 3]
-    never = fit_sniper(sniper, train, val, CFG.model_copy(update={"patience": 0, "sniper_epochs": 6}), 0)
+    never = fit_sniper(sniper, train, val, SNIPER.model_copy(update={"patience": 0, "epochs": 6}), 0)
     assert [row["epoch"] for row in never.history] == list(range(7))  # patience 0: early stopping off
 
 
