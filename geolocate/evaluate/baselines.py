@@ -108,12 +108,10 @@ def best_trivial(baselines: dict[str, dict], key: str) -> tuple[str, float]:
     return name, float(baselines[name][key])
 
 
-def collapse_warning(predicted: np.ndarray, labels: np.ndarray, auto_chose: str | None = None) -> str | None:
+def collapse_warning(predicted: np.ndarray, labels: np.ndarray) -> str | None:
     """A warning when more than half of a split goes to one class while no class holds that share.
 
     That is a head that fell back on a prior (the majority region) instead of reading the photos.
-    `auto_chose` names the head(s) `model.head = auto` already chose (`evaluate.choice.auto_choice`):
-    the advice then is about the data, not about a setting that already applied.
     """
     predicted, labels = np.asarray(predicted), np.asarray(labels)
     if not len(predicted):
@@ -122,12 +120,9 @@ def collapse_warning(predicted: np.ndarray, labels: np.ndarray, auto_chose: str 
     share, majority_share = float((predicted == top).mean()), float(np.bincount(labels).max() / len(labels))
     if share <= 0.5 or share <= majority_share:
         return None
-    advice = (f"model.head = auto already chose the {auto_chose} head on val; the data may be too small or too "
-              "uninformative for any head to read the photos (add photos, or check that they show the places)"
-              if auto_chose else "on small data let model.head = auto choose a head on val, "
-              "or train a frozen-feature probe: --set model.head=probe")
     return (f"collapse: {share:.0%} of val goes to class {top} while the largest class holds {majority_share:.0%}; "
-            f"the model mostly guesses one place ({advice})")
+            "the model mostly guesses one place (on small data let model.head = auto choose a head on val, "
+            "or train a frozen-feature probe: --set model.head=probe)")
 
 
 def trivial_bar(pool: Pool, split_latlon: np.ndarray, centroids: np.ndarray) -> tuple[float, float]:

@@ -51,19 +51,6 @@ def choose(rows: list[dict]) -> int:
     return best
 
 
-def auto_choice(head_setting: str, tables: dict[str, list[dict]], default: str) -> str | None:
-    """What `model.head = auto` chose, for the collapse warning: "probe", or per phase
-    ("scout-clip: probe, scout-convnext: mean"); `default` when no choice was recorded (one candidate
-    without a table); None when the head was set by hand."""
-    if head_setting != "auto":
-        return None
-    chosen = {phase: next((r["head"] for r in rows if r.get("chosen")), rows[0]["head"] if len(rows) == 1 else default)
-              for phase, rows in tables.items() if rows}
-    if len(chosen) <= 1 or len(set(chosen.values())) == 1:
-        return next(iter(chosen.values()), default)
-    return ", ".join(f"{phase}: {head}" for phase, head in chosen.items())
-
-
 @dataclass
 class ValJudge:
     """Scores logits on val as prediction reads them (the probability-weighted position over the

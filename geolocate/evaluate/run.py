@@ -124,10 +124,7 @@ def finish_evaluation(cfg, paths, run, classes: Classes, val: Outputs, test: Out
     radius, radius_coverage = _radius(e, val_probs, val_scored, test_probs, scored)
     stability = _stability(run, e.stability_last_k)
     baselines = photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test)
-    from geolocate.evaluate.choice import auto_choice
-
-    head_rows = _head_selection(run).get("head_selection")
-    collapse = collapse_warning(val_probs.argmax(1), val.labels, auto_choice(cfg.model.head, {"": head_rows or []}, "finetune"))
+    collapse = collapse_warning(val_probs.argmax(1), val.labels)
     provenance = _provenance(paths)
     area_gates, gates_why = gates_for_area(e.gates, provenance["sources"])
     gates = evaluate_gates(test_metrics, stability["std_km"], area_gates, baselines, stability["mean_km"])

@@ -59,12 +59,7 @@ def _collapse(ctx, val_rows) -> str | None:
     from geolocate.evaluate.baselines import collapse_warning
 
     combined, outs = val_rows
-    from geolocate.evaluate.choice import auto_choice
-    from geolocate.scout.bundle import SCOUT_PHASES, read_bundle
-
-    tables = {p: rows for p, rows in (read_bundle(ctx.root).get("heads") or {}).items() if p in SCOUT_PHASES}
-    auto = auto_choice(ctx.cfg.model.head, tables, ctx.cfg.model.fusion)
-    warning = collapse_warning(combined.top1, outs[0]["labels"], auto) if combined is not None else None
+    warning = collapse_warning(combined.top1, outs[0]["labels"]) if combined is not None else None
     if warning:
         console.print(f"[yellow]![/] {warning}")
     return warning
