@@ -43,7 +43,7 @@ from geolocate.train.sniper import fit_sniper  # noqa: E402
 from geolocate.train.view_heads import fit_fusion_head  # noqa: E402
 
 CFG = TrainConfig(epochs=20, batch_size=32, lr=3e-3)
-SNIPER = CFG.model_copy(update={"epochs": 40})  # the sniper's epochs
+SNIPER = CFG.model_copy(update={"epochs": 40})  # scout.sniper_epochs
 
 
 def tiny_data(workdir: Path, photos: int):

@@ -33,9 +33,9 @@ def train_command(
         if phase not in TRAIN_PHASES:
             raise UserError(f"--phase {phase!r}: choose one of {', '.join(TRAIN_PHASES)}")
         cfg.train.phase = phase  # as --set train.phase=…
-    cfg.train.device = checked_device(device, cfg.train.device)
     cfg.train.epochs = epochs or cfg.train.epochs  # shortcuts for their keys: the run's saved config shows them
     cfg.train.batch_size = batch_size or cfg.train.batch_size
+    cfg.train.device = checked_device(device, cfg.train.device)
     from geolocate.systems import trainer
 
     run = trainer(cfg, paths, resume)

@@ -68,14 +68,15 @@ def trains_backbone(cfg: GeolocateConfig) -> bool:
 
 def scout_views(ctx: PhaseContext, model, name: str):
     """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
-    from geolocate.data.views import split_views, view_files
     from geolocate.models.features import FeatureCache
-    from geolocate.train.distributed import resolve_device
+    from geolocate.data.views import split_views, view_files
 
     files = view_files(ctx.frame, ctx.paths.data)
     cache = FeatureCache(ctx.paths.data.features, name, model, lock=ctx.paths.data.lock)
     # The backbone pass is the only heavy step of scout-sniper training: it runs on train.device
     # (auto: the GPU when there is one).
+    from geolocate.train.distributed import resolve_device
+
     device = str(resolve_device(ctx.cfg.train.device))
     rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)
     model.to("cpu")

@@ -23,7 +23,7 @@ from geolocate.train.sniper import fit_sniper
 from geolocate.train.view_heads import PROBE_L2, drop_views, fit_fusion_head, fit_probe_head
 
 CFG = TrainConfig(epochs=12, batch_size=32, lr=3e-3)
-SNIPER = CFG.model_copy(update={"epochs": 20})  # the sniper's epochs
+SNIPER = CFG.model_copy(update={"epochs": 20})  # scout.sniper_epochs
 
 
 @pytest.fixture(scope="module")
