@@ -22,10 +22,10 @@ def test_vote_heads_are_candidates_a_scout_run_saves_and_predicts_with(cli, work
     votes = json.loads((root / "scout-clip.json").read_text())["model"]["kwargs"]["votes"]
     assert votes["size"] > 0 and votes["k"] in (5, 10, 20) and 0 < votes["alpha"] <= 1
 
-    # the promoted scout-sniper predicts: each vote head rebuilds its index from its checkpoint
+    # the run predicts: each vote head rebuilds its index from its checkpoint (the run, promoted or not)
     data = workdir / "data"
     manifest = dict(pl.read_parquet(data / "manifest.parquet").select("image_id", "processed_path").iter_rows())
     loc = pl.read_parquet(data / "locations.parquet").filter(pl.col("north").is_not_null()).row(0, named=True)
-    result = cli("predict", *P, "--north", data / manifest[loc["north"]], "--json")
+    result = cli("predict", *P, "--checkpoint", root, "--north", data / manifest[loc["north"]], "--json")
     assert result.exit_code == 0, result.output
     assert -90 <= json.loads(result.stdout)["predictions"][0]["lat"] <= 90
