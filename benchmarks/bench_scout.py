@@ -8,7 +8,7 @@ vs each scout, and the sniper's offset read at the true or the predicted region.
    cached features. Synthetic four-view photos (`geolocate synth`, tiny-scout-sniper profile)
    are rendered into `--workdir` (reused when it already holds them).
 2. Fusion and ensemble, on two feature sets: (a) the tiny twins (random weights) on the
-   synthetic photos, what the tests run; (b) "appearance" features (`scout.synthetic`):
+   synthetic photos, what the tests run; (b) "appearance" features (`data.synthetic_views`):
    the synthetic world's appearance field seen through four fixed projections plus noise,
    i.e. what a good frozen backbone would extract. Test top-1 and log-loss, median over seeds.
 3. Sniper trained with offsets at the true vs the predicted region (appearance features).
@@ -32,12 +32,15 @@ sys.path.insert(0, str(ROOT))
 
 from geolocate.config import TrainConfig, load_config  # noqa: E402
 from geolocate.evaluate.calibration import nll  # noqa: E402
-from geolocate.scout.ensemble import fit_ensemble_weights  # noqa: E402
+from geolocate.train.ensemble import fit_ensemble_weights  # noqa: E402
 from geolocate.geo import haversine_km  # noqa: E402
 from geolocate.models.multiview import FusionHead  # noqa: E402
 from geolocate.paths import ProjectPaths  # noqa: E402
 from geolocate.scout.bundle import combine, ensemble_of  # noqa: E402
-from geolocate.scout.heads import SniperInputs, fit_fusion_head, fit_sniper, head_outputs, sniper_positions  # noqa: E402
+from geolocate.models.multiview import head_outputs  # noqa: E402
+from geolocate.models.sniper import SniperInputs, sniper_positions  # noqa: E402
+from geolocate.train.sniper import fit_sniper  # noqa: E402
+from geolocate.train.view_heads import fit_fusion_head  # noqa: E402
 
 CFG = TrainConfig(epochs=20, batch_size=32, lr=3e-3)
 SNIPER = CFG.model_copy(update={"epochs": 40})  # scout.sniper_epochs
@@ -63,7 +66,8 @@ def bench_cache(cfg, paths, runs: int = 3) -> dict:
     from geolocate.data.images import load_rgb
     from geolocate.data.transforms import eval_transform
     from geolocate.models.features import FeatureCache
-    from geolocate.scout.data import location_frame, split_views, view_files
+    from geolocate.data.views import split_views, view_files
+    from geolocate.scout.data import location_frame
     from geolocate.scout.context import build_scout
 
     frame = location_frame(paths.data)
@@ -103,7 +107,7 @@ def _epoch_images(model, train, files, transform, side, optimizer, load_rgb) -> 
 
 
 def _epoch_cached(head, views, optimizer) -> float:
-    from geolocate.scout.heads import small_ops
+    from geolocate.train.fitting import small_ops
 
     start = time.perf_counter()
     head.train()
@@ -141,7 +145,7 @@ def _scores(logits: np.ndarray, labels: np.ndarray) -> dict:
 def bench_sniper(seed: int, noise: float) -> dict:
     """Test median km: region centroid vs sniper trained at the true / the predicted region."""
     from geolocate.models.sniper import SniperRegressor
-    from geolocate.scout.synthetic import appearance_views
+    from geolocate.data.synthetic_views import appearance_views
 
     sets, centroids = appearance_views(seed=seed, noise=noise)
     torch.manual_seed(seed)
@@ -208,7 +212,8 @@ def main() -> None:
 
 def _tiny_scouts(cfg, paths, seed: int) -> dict:
     from geolocate.models.features import FeatureCache
-    from geolocate.scout.data import location_frame, split_views, view_files
+    from geolocate.data.views import split_views, view_files
+    from geolocate.scout.data import location_frame
     from geolocate.scout.context import build_scout
 
     frame = location_frame(paths.data)
@@ -222,7 +227,7 @@ def _tiny_scouts(cfg, paths, seed: int) -> dict:
 
 
 def _appearance_scouts(seed: int) -> dict:
-    from geolocate.scout.synthetic import appearance_views
+    from geolocate.data.synthetic_views import appearance_views
 
     first, _ = appearance_views(seed=seed, dim=32)
     second, _ = appearance_views(seed=seed, dim=32, noise=0.8)  # same locations (same seed), a noisier "expert"

@@ -246,7 +246,7 @@ class TrainConfig(_Stage):
     channels_last: bool = Field(True, description="channels_last memory format on CUDA.")
     seed: int = Field(0, description="Seed for weights, data order and augmentation.")
     seeds: int = Field(1, ge=1, description="Train this many seeds and report mean ± std (`--seeds`).")
-    patience: int = Field(5, ge=0, description="Early stopping: epochs without a better val median km (France v1 training and the scout-sniper residual regressor); 0 turns it off.")
+    patience: int = Field(5, ge=0, description="Early stopping: epochs without a better val epoch, for every trainer (France v1's fine-tune and probe, the four-view heads and fine-tune, the sniper; train/fitting.py); 0 turns it off.")
     class_weights: Literal["auto", "on", "off"] = Field("auto", description="Inverse-frequency class weights: auto turns them on above the threshold.")
     class_weight_threshold: float = Field(3.0, ge=1, description="Imbalance (largest / smallest class) above which auto uses class weights.")
     class_weight_sqrt: bool = Field(True, description="Use the square root of inverse frequency (gentler).")
@@ -257,7 +257,7 @@ class TrainConfig(_Stage):
     cpu_threads: int | None = Field(None, ge=1, description="torch threads when training on the CPU (unset: torch's default). 1 is fastest for tiny models.")
     phase: Literal[TRAIN_PHASES] | None = Field(None, description="Scout-sniper phase to train.")
     small_data: int = Field(2000, ge=0, description="Below this many train photos (France v1) or train locations (scout-sniper), model.head = auto chooses the head on val among small_data_heads.")
-    small_data_heads: list[Literal["probe", "mean", "transformer", "finetune"]] = Field(["probe", "mean", "transformer"], min_length=1, description="Candidate heads on small data: single-photo runs use probe / finetune, four-view runs probe / mean / transformer / finetune; finetune costs a full training (hours on a CPU).")
+    small_data_heads: list[Literal["probe", "mean", "transformer", "finetune", "knn", "knn+probe"]] = Field(["probe", "mean", "transformer"], min_length=1, description="Candidate heads on small data: single-photo runs use probe / finetune, four-view runs probe / mean / transformer / finetune / knn / knn+probe (k nearest train locations voting across regions, alone or mixed with the probe); finetune costs a full training (hours on a CPU).")
 
 
 class ScoutConfig(_Stage):

@@ -21,6 +21,8 @@ def train_command(
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Train N seeds and report mean ± std of every metric."),
     phase: Optional[str] = typer.Option(None, "--phase", help="Scout-sniper phase: scout-clip, scout-convnext, sniper, ensemble or all."),
     device: Optional[str] = typer.Option(None, "--device", help=f"auto, cpu, cuda, cuda:N or mps ({default_of('train.device')}).", show_default=False),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help=f"Epochs to train, as --set train.epochs=N ({default_of('train.epochs')}).", show_default=False),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help=f"Photos (or locations) per step, as --set train.batch_size=N ({default_of('train.batch_size')}).", show_default=False),
 ) -> None:
     """Train on the split data; every epoch is checkpointed, the best run becomes models/best.
 
@@ -31,6 +33,8 @@ def train_command(
         if phase not in TRAIN_PHASES:
             raise UserError(f"--phase {phase!r}: choose one of {', '.join(TRAIN_PHASES)}")
         cfg.train.phase = phase  # as --set train.phase=…
+    cfg.train.epochs = epochs or cfg.train.epochs  # shortcuts for their keys: the run's saved config shows them
+    cfg.train.batch_size = batch_size or cfg.train.batch_size
     cfg.train.device = checked_device(device, cfg.train.device)
     from geolocate.models.compat import check_torchvision
     from geolocate.systems import trainer

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from geolocate.evaluate.choice import RULE as HEAD_RULE
 from geolocate.evaluate.gates import GateRow
 
 ARTIFACTS = ("config.json", "confusion_matrix.png", "geo_error.png", "error_map.png", "metrics.csv", "predictions.parquet")
@@ -212,9 +213,7 @@ def samples_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return head + _table(["photo", "truth", "guess", "error"], table)
 
 
-_SCOUT_HEAD_RULE = ("val keeps the one whose position is closest to beating the best trivial baseline on both "
-                    "median and p90 (score = the larger of its two ratios to them; below 1 beats them).")
-V1_HEAD_RULE = "val keeps the one with the lowest median km (then p90)."
+_SCOUT_HEAD_RULE = V1_HEAD_RULE = HEAD_RULE  # one rule for both systems (`evaluate.choice`)
 
 
 def head_selection_section(rows: Sequence[Mapping[str, Any]], title: str = "Head chosen on val",

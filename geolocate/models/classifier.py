@@ -34,7 +34,8 @@ class GeoClassifier(FreezableBackbone):
         num_classes: outputs of the head; 0 makes `forward` return the embedding.
     """
 
-    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float, data_config: dict[str, Any], embed_dim: int) -> None:
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float, data_config: dict[str, Any], embed_dim: int,
+                 votes: dict | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.data_config = data_config
@@ -42,6 +43,10 @@ class GeoClassifier(FreezableBackbone):
         self.num_classes = num_classes
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes else nn.Identity()
+        if votes and num_classes:  # a k-NN vote head (`models.votes`): its index is in the state dict
+            from geolocate.models.votes import VoteClassifier
+
+            self.head = VoteClassifier(embed_dim, num_classes, **votes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, H, W] → pooled embeddings [B, D]."""

@@ -78,9 +78,17 @@ def embed_images(model: nn.Module, files: Sequence[Path], batch_size: int = 32, 
     """
     from geolocate.models.embed import iter_embeddings
 
+    from geolocate.console import progress
+
     model = model.to(device).eval()
     files = [Path(f) for f in files]
-    results = {str(photo): result for photo, result in iter_embeddings(_ViewEmbedder(model), files, batch_size, str(device))}
+    results = {}
+    # The first training of a project embeds every photo once: tens of seconds on a CPU, never in silence.
+    with progress() as bar:
+        task = bar.add_task(f"embedding {len(files)} photos", total=len(files))
+        for photo, result in iter_embeddings(_ViewEmbedder(model), files, batch_size, str(device)):
+            results[str(photo)] = result
+            bar.advance(task)
     vectors = [results[str(f)] for f in files]
     width = next((len(v) for v in vectors if not isinstance(v, str)), int(getattr(model, "view_dim", 0)))
     out = torch.zeros(len(files), width)

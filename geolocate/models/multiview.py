@@ -97,7 +97,7 @@ class FusionHead(nn.Module):
     """Per-view features [B, V, D] + mask [B, V] → logits; `fuse` gives the fused features."""
 
     def __init__(self, in_dim: int, num_classes: int, kind: str = "transformer", num_views: int = 4,
-                 fusion_dim: int = 512, layers: int = 2, heads: int = 8, dropout: float = 0.1) -> None:
+                 fusion_dim: int = 512, layers: int = 2, heads: int = 8, dropout: float = 0.1, votes: dict | None = None) -> None:
         super().__init__()
         if kind == "mean":
             self.fusion = MeanFusion(in_dim)
@@ -113,6 +113,11 @@ class FusionHead(nn.Module):
         self.out_dim = self.fusion.out_dim
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.out_dim, num_classes) if num_classes else nn.Identity()
+        if votes:  # a k-NN vote head (`models.votes`): its index is in the state dict
+            from geolocate.models.votes import VoteClassifier
+
+            self.classifier = VoteClassifier(self.out_dim, num_classes, **votes)
+            self.model_kwargs["votes"] = dict(votes)
 
     def fuse(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Fused location features [B, out_dim] (the sniper's input)."""
@@ -122,6 +127,23 @@ class FusionHead(nn.Module):
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.classifier(self.dropout(self.fuse(features, mask)))
+
+
+@torch.inference_mode()
+def head_outputs(head: FusionHead, views, batch_size: int = 512):
+    """(logits [L, C] float64 numpy, fused features [L, F]) of a fusion head in eval mode over a
+    `data.views.ViewSet` (anything with `features` [L, V, D] and `mask` [L, V])."""
+    head.eval()
+    logits, fused = [], []
+    for start in range(0, len(views), batch_size):
+        z = head.fuse(views.features[start:start + batch_size], views.mask[start:start + batch_size])
+        fused.append(z)
+        logits.append(head.classifier(z))
+    if not logits:
+        import numpy as np
+
+        return np.zeros((0, head.classifier.out_features)), torch.zeros(0, head.out_dim)
+    return torch.cat(logits).double().numpy(), torch.cat(fused)
 
 
 class MultiViewClassifier(FreezableBackbone):

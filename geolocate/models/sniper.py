@@ -10,9 +10,33 @@ Both answer `place(features, region, confidence, start)` with positions [B, 2].
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
+
+
+@dataclass
+class SniperInputs:
+    """What a sniper sees for each location, and the truth it is scored against."""
+
+    features: torch.Tensor  # [L, F] fused features (both scouts, concatenated)
+    region: torch.Tensor  # [L] region whose centroid the offset starts from
+    confidence: torch.Tensor  # [L] probability of that region
+    centroid: torch.Tensor  # [L, 2] where the offset starts (lat, lon), float64
+    truth: torch.Tensor  # [L, 2] true position, float64
+
+    def __len__(self) -> int:
+        return len(self.region)
+
+    def take(self, index: torch.Tensor) -> "SniperInputs":
+        return SniperInputs(*(t[index] for t in (self.features, self.region, self.confidence, self.centroid, self.truth)))
+
+
+def sniper_positions(sniper: nn.Module, inputs: SniperInputs) -> torch.Tensor:
+    """Predicted positions [L, 2] (float64) from a sniper (a residual MLP or the neighbour average)."""
+    return sniper.place(inputs.features, inputs.region, inputs.confidence, inputs.centroid)
 
 
 class ResidualBlock(nn.Module):

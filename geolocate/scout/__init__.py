@@ -2,10 +2,10 @@
 
 Data: `locations` (group manifest photos into four-view locations), `import_csv` (a competition
 table), `regions` (region labels, leakage-safe location split, train centroids), `data` (the
-views of each location). Learning: `features` (the frozen-backbone feature cache), `context` (one
-run's shared state and the scouts' outputs), `heads` (fusion head and sniper fits), `finetune`
-(through the images when backbone blocks train), `ensemble` (logit weights fitted on val),
-`bundle` (what a run's phases produced, and `combine`), `train` (the phases), `seeds`. Use:
+views of each location). Learning: `context` (one run's shared state and the scouts' outputs),
+`heads` (the system's candidate heads for the shared trainer, `train.system`), `bundle` (what a
+run's phases produced, and `combine`), `train` (the phases); the fits themselves, the seeds and
+the head choice are the shared stages' (`train/`, `evaluate/choice.py`). Use:
 `evaluate` (every phase on val and test), `predict` (the predictor), `release` (what `freeze`
 copies). Only `geolocate.cli` and `geolocate.systems` import this package.
 """

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import torch
 
 from geolocate.config import GeolocateConfig
 from geolocate.errors import UserError
@@ -40,16 +39,11 @@ def scout_model_name(cfg: GeolocateConfig, phase: str) -> tuple[str, Path | None
 
 def build_scout(cfg: GeolocateConfig, phase: str, num_classes: int):
     """A multi-view classifier (frozen backbone + fusion head) for `phase`, seeded."""
-    from geolocate.models import create_model
-    from geolocate.train.setup import seed_everything
+    from geolocate.train.setup import build_net, seed_everything
 
     seed_everything(cfg.train.seed)
-    name, weights = scout_model_name(cfg, phase)
-    m = cfg.model
     try:
-        return create_model(name, num_classes=num_classes, pretrained=m.pretrained, weights=weights, views=4,
-                            dropout=m.dropout, freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks,
-                            fusion=m.fusion, fusion_layers=m.fusion_layers, fusion_heads=m.fusion_heads, fusion_dim=m.fusion_dim)
+        return build_net(cfg, num_classes, scout_model_name(cfg, phase), views=4)
     except UserError as exc:
         if phase == "scout-clip":
             raise
@@ -76,7 +70,7 @@ def trains_backbone(cfg: GeolocateConfig) -> bool:
 def scout_views(ctx: PhaseContext, model, name: str):
     """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
     from geolocate.models.features import FeatureCache
-    from geolocate.scout.data import split_views, view_files
+    from geolocate.data.views import split_views, view_files
 
     files = view_files(ctx.frame, ctx.paths.data)
     cache = FeatureCache(ctx.paths.data.features, name, model, lock=ctx.paths.data.lock)
@@ -94,20 +88,9 @@ def scout_outputs(ctx: PhaseContext, phase: str) -> dict:
     """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once, then memoised)."""
     if phase not in ctx.outputs:
         from geolocate.artifacts.checkpoint import load_checkpoint
+        from geolocate.train.view_heads import split_outputs
 
         model, sidecar = load_checkpoint(ctx.root / phase)
         views, _ = scout_views(ctx, model, sidecar["model"]["name"])
         ctx.outputs[phase] = split_outputs(model.head, views)
     return ctx.outputs[phase]
-
-
-def split_outputs(head, views: dict) -> dict:
-    """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's ViewSet."""
-    from geolocate.scout.heads import head_outputs
-
-    out = {}
-    for split, v in views.items():
-        logits, fused = head_outputs(head, v)
-        out[split] = {"logits": logits, "fused": fused, "labels": v.labels.numpy(), "latlon": v.latlon.numpy(),
-                      "ids": v.location_ids}
-    return out

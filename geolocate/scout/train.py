@@ -22,25 +22,19 @@ from geolocate.console import console
 from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 from geolocate.train.run import RunSummary
-from geolocate.scout.context import PhaseContext, scout_model_name, scout_outputs, split_outputs
+from geolocate.scout.context import PhaseContext, scout_model_name, scout_outputs
+from geolocate.train.view_heads import split_outputs
 from geolocate.scout.bundle import NEIGHBOURS_MODEL, PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
 
 
 def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None,
                            seeds: int | None = None) -> list[RunSummary]:
     """Run the phases `cfg.train.phase` asks for (all seeds when starting new runs), then evaluate."""
+    from geolocate.train.seeds import train_seeds
+
     if resume or cfg.train.phase not in ("all", "scout-clip"):
         return [_train_run(cfg, paths, _existing_run(cfg, paths, resume), skip_done=bool(resume))]
-    runs = []
-    for i in range(seeds or cfg.train.seeds):
-        seeded = cfg.model_copy(deep=True)
-        seeded.train.seed = cfg.train.seed + i
-        runs.append(_train_run(seeded, paths, None, skip_done=False))
-    if len(runs) > 1:
-        from geolocate.scout.seeds import write_seed_summary
-
-        write_seed_summary(runs, paths)  # also on the last run's metrics, as the v1 path does
-    return runs
+    return train_seeds(cfg, seeds or cfg.train.seeds, lambda seeded: _train_run(seeded, paths, None, skip_done=False), paths)
 
 
 def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None) -> Path:
@@ -94,21 +88,23 @@ def _finish(ctx: PhaseContext) -> RunSummary:
 
 
 def _run_scout(ctx: PhaseContext, phase: str) -> None:
+    """The phase's head, chosen on val by the shared head choice among the candidates the config asks for."""
     from geolocate.artifacts.checkpoint import save_checkpoint
-    from geolocate.scout.head_choice import choose_head
+    from geolocate.scout.heads import FourViewSystem
+    from geolocate.train.system import choose_head
 
-    chosen, table = choose_head(ctx, phase)
-    ctx.outputs[phase] = split_outputs(chosen.model.head, chosen.views)
-    save_checkpoint(ctx.root / phase, chosen.model, _meta(ctx, phase, chosen.val, chosen.fit.best_epoch,
-                                                          feature_fingerprint=chosen.fingerprint, head=chosen.head,
-                                                          head_selection=table))
+    system = FourViewSystem(ctx, phase)
+    chosen, table = choose_head(system, system.candidate_heads(int((ctx.frame["split"] == "train").sum())), what=phase)
+    model, views, fingerprint = chosen.payload
+    ctx.outputs[phase] = split_outputs(model.head, views)
+    save_checkpoint(ctx.root / phase, model, _meta(ctx, phase, chosen.val, chosen.fit.best_epoch, feature_fingerprint=fingerprint,
+                                                   head=chosen.head, head_selection=table))
     _write_history(ctx.root / f"{phase}-metrics.csv", chosen.fit.history)
-    heads = {**(read_bundle(ctx.root).get("heads") or {}), phase: table}
-    update_bundle(ctx.root, scouts=[p for p in SCOUT_PHASES if phase_done(ctx.root, p)], heads=heads)
-    name = scout_model_name(ctx.cfg, phase)[0]
-    console.print(f"[green]✓[/] {phase} ({name}, {chosen.head} head): val median {chosen.val['val_median_km']:.2f} km, "
-                  f"top-1 {chosen.val['val_acc_top1']:.1%}, best epoch {chosen.fit.best_epoch}, {chosen.fit.seconds:.1f} s"
-                  + ("" if chosen.head == "finetune" else " on cached features"))
+    heads_done = {**(read_bundle(ctx.root).get("heads") or {}), phase: table}
+    update_bundle(ctx.root, scouts=[p for p in SCOUT_PHASES if phase_done(ctx.root, p)], heads=heads_done)
+    console.print(f"[green]✓[/] {phase} ({scout_model_name(ctx.cfg, phase)[0]}, {chosen.head} head): val median "
+                  f"{chosen.val['val_median_km']:.2f} km, top-1 {chosen.val['val_acc_top1']:.1%}, best epoch "
+                  f"{chosen.fit.best_epoch}, {chosen.fit.seconds:.1f} s" + ("" if chosen.head == "finetune" else " on cached features"))
 
 
 def _meta(ctx: PhaseContext, phase: str, val: dict, epoch: int, **extra) -> dict:
@@ -135,11 +131,10 @@ def _trained_scouts(ctx: PhaseContext) -> list[str]:
 
 
 def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
-    from geolocate.scout.ensemble import fit_ensemble_weights
+    from geolocate.train.ensemble import fit_ensemble_weights
 
     scouts = _trained_scouts(ctx)
-    labels = _labels(ctx, "val")
-    fit = fit_ensemble_weights([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], labels)
+    fit = fit_ensemble_weights([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], scout_outputs(ctx, scouts[0])["val"]["labels"])
     position, scores = _choose_position(ctx, scouts, fit.weights)
     update_bundle(ctx.root, scouts=scouts, weights=fit.weights, ensemble_val_nll=fit.nll, single_val_nll=fit.single_nll,
                   position=position, position_topk=ctx.cfg.eval.weighted_topk, position_val_score=scores)
@@ -165,10 +160,6 @@ def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float])
     return (mode if ctx.cfg.eval.position == "auto" else ctx.cfg.eval.position), scores
 
 
-def _labels(ctx: PhaseContext, split: str) -> np.ndarray:
-    return scout_outputs(ctx, _trained_scouts(ctx)[0])[split]["labels"]
-
-
 def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str):
     """The sniper's inputs for a split, the offset read at the true or the predicted region.
 
@@ -179,10 +170,8 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
     (the scout is right on train, so the regions coincide); with a weak one "predicted" was twice
     as far off as "true". Prediction (and val, for model selection) always reads the argmax region.
     """
-    from geolocate.scout.bundle import combine
-    from geolocate.scout.heads import SniperInputs
-
-    from geolocate.scout.bundle import position_of
+    from geolocate.models.sniper import SniperInputs
+    from geolocate.scout.bundle import combine, position_of
 
     bundle = read_bundle(ctx.root)
     outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
@@ -200,10 +189,8 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
 
 def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     from geolocate.artifacts.checkpoint import save_checkpoint
-    from geolocate.models.sniper import SniperRegressor
-    from geolocate.scout.heads import fit_sniper
     from geolocate.scout.regions import centroids_of
-    from geolocate.scout.snipers import choose_sniper, sniper_candidates
+    from geolocate.train.sniper import train_sniper
 
     bundle = read_bundle(ctx.root)
     if not bundle.get("weights"):
@@ -212,15 +199,12 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     at = ctx.cfg.scout.sniper_offset_at
     train = sniper_inputs(ctx, "train", centroids, at)
     val = sniper_inputs(ctx, "val", centroids, "predicted")
-    mlp = SniperRegressor(train.features.shape[1], ctx.regions.height, offset_scale_deg=_offset_scale(train))
-    fit = fit_sniper(mlp, train, val, ctx.cfg.train.model_copy(update={"epochs": ctx.cfg.scout.sniper_epochs}), ctx.cfg.train.seed)
-    mlp.load_state_dict(fit.state)
-    candidates = sniper_candidates(mlp, train, len(train) < ctx.cfg.train.small_data)
-    sniper, table = choose_sniper(candidates, val, _val_bar(ctx, centroids))
+    sniper, table, fit = train_sniper(train, val, ctx.regions.height, ctx.cfg.train.model_copy(update={"epochs": ctx.cfg.scout.sniper_epochs}),
+                                      _val_bar(ctx, centroids))
     chosen = next(row for row in table if row["chosen"])
     meta = _meta(ctx, phase, {"median_km": chosen["val_median_km"], "p90_km": chosen["val_p90_km"]}, fit.best_epoch,
                  offset_at=at, sniper_selection=table)
-    if sniper is mlp:
+    if chosen["head"] == "mlp":
         meta["model"] = {"name": "sniper_residual_mlp", "kwargs": sniper.model_kwargs, "num_classes": ctx.regions.height}
     else:  # a neighbour average has no region table: its sidecar lists none
         meta.update(model={"name": NEIGHBOURS_MODEL, "kwargs": sniper.model_kwargs, "num_classes": 0}, classes=[])
@@ -229,23 +213,17 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
     _write_history(ctx.root / "sniper-metrics.csv", fit.history)
     heads = {**(bundle.get("heads") or {}), **({SNIPER: table} if len(table) > 1 else {})}
     update_bundle(ctx.root, sniper=SNIPER, offset_at=at, heads=heads)
-    what = f"residual MLP, best epoch {fit.best_epoch} (0 = unmoved)" if sniper is mlp else chosen["head"]
+    what = f"residual MLP, best epoch {fit.best_epoch} (0 = unmoved)" if chosen["head"] == "mlp" else chosen["head"]
     console.print(f"[green]✓[/] sniper: {what}: val median {chosen['val_median_km']:.2f} km, p90 {chosen['val_p90_km']:.2f} km, "
                   f"{fit.seconds:.1f} s")
 
 
 def _val_bar(ctx: PhaseContext, centroids: np.ndarray) -> tuple[float, float]:
     """The best trivial baseline's (median, p90) km on val, from the train locations."""
-    from geolocate.evaluate.baselines import Pool, trivial_bar
+    from geolocate.evaluate.choice import val_bar
 
     outs = scout_outputs(ctx, _trained_scouts(ctx)[0])
-    return trivial_bar(Pool(outs["train"]["labels"], outs["train"]["latlon"]), outs["val"]["latlon"], centroids)
-
-
-def _offset_scale(train) -> float:
-    """Typical distance in degrees of train positions from their region's centroid (the sniper's unit)."""
-    offsets = (train.truth - train.centroid).abs()
-    return max(float(offsets.std()), 1e-4)
+    return val_bar(outs["train"]["labels"], outs["train"]["latlon"], outs["val"]["latlon"], centroids)
 
 
 RUNNERS = {"scout-clip": _run_scout, "scout-convnext": _run_scout, "ensemble": _run_ensemble, "sniper": _run_sniper}

@@ -2,6 +2,8 @@
 
 `model.head` decides; `auto` probes a frozen backbone, tries `train.small_data_heads` below
 `train.small_data` train photos, and fine-tunes otherwise (as before heads could be chosen).
+Several candidates go through the shared head choice (`train.system.choose_head`, ranked by the
+val rule of `evaluate.choice`, as the four-view system's heads are).
 A run that tried a probe records its plan and the candidates' val figures in
 `head_selection.json`; evaluation copies them into metrics.json and REPORT.md, and `--resume`
 reads the plan to continue the same candidates.
@@ -13,9 +15,11 @@ import json
 
 from geolocate import atomic
 from geolocate.console import console
-from geolocate.train.loop import FitResult, fit
+from geolocate.train.fitting import FitResult
+from geolocate.train.loop import fit
+from geolocate.train.system import Candidate, choose_head
 
-SINGLE_PHOTO_HEADS = ("finetune", "probe")  # in training order: a fine-tune first runs exactly as it always did
+SINGLE_PHOTO_HEADS = ("finetune", "probe", "knn", "knn+probe")  # in training order: a fine-tune first runs exactly as it always did
 
 
 def candidate_heads(cfg, n_train: int) -> list[str]:
@@ -33,36 +37,67 @@ def candidate_heads(cfg, n_train: int) -> list[str]:
     return tried or ["finetune"]
 
 
+class SinglePhotoSystem:
+    """France v1 as the shared trainer sees it: its photos (the session) and its heads."""
+
+    name = "v1"
+
+    def __init__(self, s, run, resume: tuple[int, list[dict]] | None = None) -> None:
+        self.s, self.run, self.resume, self.net_used = s, run, resume or (0, None), False
+
+    def candidate_heads(self, n_train: int) -> list[str]:
+        return candidate_heads(self.s.cfg, n_train)
+
+    def train_head(self, head: str) -> Candidate:
+        from geolocate.evaluate.choice import scored_row
+
+        bar = _val_bar(self.s)
+        if head == "finetune":
+            payload = None
+            result = fit(self.s, self.run, start_epoch=self.resume[0], history=self.resume[1])
+        else:  # each head on the frozen backbone gets its own net once `s.net` is taken
+            payload = _frozen_head(self.s, head, fresh=self.net_used, bar=bar)
+            result = payload[1]
+        self.net_used = True
+        val = scored_row(result.best_val["median_km"], result.best_val["p90_km"], bar)
+        return Candidate(head, result, {**result.best_row, **val}, payload)
+
+
+def _val_bar(s) -> tuple[float, float]:
+    """The best trivial (median, p90) km on the run's val photos, drawn from its train photos."""
+    from geolocate.evaluate.choice import val_bar
+
+    train, val = s.train_loader.dataset, s.val_loader.dataset
+    return val_bar(train.labels, list(zip(train.lats, train.lons)), list(zip(val.lats, val.lons)), s.centroids)
+
+
 def train_heads(s, run, heads: list[str], resume: tuple[int, list[dict]] | None = None) -> FitResult:
-    """Train each candidate, keep the best on val (median km, then p90) as the run's checkpoint."""
+    """Train each candidate, keep the one the val rule prefers (`evaluate.choice`) as the run's checkpoint."""
     start_epoch, history = resume or (0, None)
     if heads == ["finetune"]:
         return fit(s, run, start_epoch=start_epoch, history=history)
     if s.dist.is_main:
         write_plan(run, {"candidates": heads, "rows": []})
         console.print(f"head{'s' if len(heads) > 1 else ''}: {', '.join(heads)} (model.head = {s.cfg.model.head})")
-    results, net, probe = {}, None, None
-    if "finetune" in heads:
-        results["finetune"] = fit(s, run, start_epoch=start_epoch, history=history)
-    if not s.dist.is_main:
-        return results.get("finetune") or FitResult(0, {})
-    if "probe" in heads:
-        net, probe = _probe(s, fresh=bool(results))
-        results["probe"] = FitResult(probe.best_epoch, probe.best_val, probe.history, False, probe.seconds)
-    chosen, rows = _choose(results)
-    if chosen == "probe":  # a fine-tune's files stay as fit() left them; a probe's replace them
-        _save_probe(s, run, net, probe)
+    if not s.dist.is_main:  # only the fine-tune runs on every rank
+        return fit(s, run, start_epoch=start_epoch, history=history) if "finetune" in heads else FitResult(0)
+    chosen, rows = choose_head(SinglePhotoSystem(s, run, resume), heads)
+    if chosen.head != "finetune":  # a fine-tune's files stay as fit() left them; a probe's replace them
+        _save_probe(s, run, *chosen.payload)
     # Written last: a run whose plan names its choice is complete (`--resume` has nothing to do).
-    write_plan(run, {"candidates": list(results), "rows": rows, "chosen": chosen})
-    return results[chosen]
+    write_plan(run, {"candidates": heads, "rows": rows, "chosen": chosen.head})
+    return chosen.fit
 
 
-def _probe(s, fresh: bool):
-    """(net, probe) on the untrained backbone: a fresh copy when a fine-tune already changed `s.net`."""
-    from geolocate.train.probe import train_probe
+def _frozen_head(s, head: str, fresh: bool, bar: tuple[float, float]):
+    """(net, fit) of a head on the untrained backbone (a probe or a k-NN vote head): a fresh copy of
+    the net when another candidate already changed `s.net`."""
+    from geolocate.train.probe import train_probe, train_vote_head
 
     net = _untrained_net(s) if fresh else s.net
-    return net, train_probe(s, net)
+    if head == "probe":
+        return net, train_probe(s, net)
+    return net, train_vote_head(s, net, with_probe=head == "knn+probe", bar=bar)
 
 
 def _untrained_net(s):
@@ -78,6 +113,8 @@ def _save_probe(s, run, net, probe) -> None:
     from geolocate.artifacts.rundir import point_latest
     from geolocate.train.checkpointing import checkpoint_meta
 
+    if net is not s.net:  # evaluation reloads the checkpoint into `s.net`: it needs the chosen head's shape
+        s.net.head, s.net.model_kwargs = net.head, dict(net.model_kwargs)
     run.write_metrics_rows(probe.history)
     meta = checkpoint_meta(s, probe.best_epoch - 1, probe.best_val, run.run_id)
     first = not run.has_checkpoint
@@ -85,19 +122,6 @@ def _save_probe(s, run, net, probe) -> None:
     save_checkpoint(run.best, net, meta)
     if first:
         point_latest(run.root.parent, run)
-
-
-def _choose(results: dict[str, FitResult]) -> tuple[str, list[dict]]:
-    """The head best on val (median km, then p90) and one row per candidate, each printed."""
-    chosen = min(results, key=lambda h: (results[h].best_val["median_km"], results[h].best_val["p90_km"]))
-    rows = [{"head": head, "val_median_km": r.best_val["median_km"], "val_p90_km": r.best_val["p90_km"],
-             "seconds": round(r.seconds, 2), "chosen": head == chosen} for head, r in results.items()]
-    for row in rows:
-        console.print(f"head {row['head']:<8} val median {row['val_median_km']:.2f} km, p90 {row['val_p90_km']:.2f} km, "
-                      f"{row['seconds']:.1f} s" + ("  ← chosen" if row["chosen"] else ""))
-    if len(rows) > 1:
-        console.print(f"head chosen on val: [bold]{chosen}[/]")
-    return chosen, rows
 
 
 def write_plan(run, plan: dict) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import torch
 from rich.progress import TextColumn
@@ -14,18 +13,8 @@ from geolocate.console import console, progress
 from geolocate.evaluate.collect import Outputs, collect_outputs
 from geolocate.train import checkpointing
 from geolocate.train.distributed import barrier, broadcast_flag, mean_across
+from geolocate.train.fitting import EarlyStopping, FitResult
 from geolocate.train.setup import Session
-
-
-@dataclass
-class FitResult:
-    """What a finished fit leaves behind."""
-
-    best_epoch: int
-    best_val: dict
-    history: list[dict] = field(default_factory=list)
-    stopped_early: bool = False
-    seconds: float = 0.0
 
 
 def train_one_epoch(s: Session, epoch: int) -> dict:
@@ -83,9 +72,9 @@ def validate(s: Session, loader=None) -> tuple[dict, Outputs]:
 
 
 def fit(s: Session, run, start_epoch: int = 0, history: list[dict] | None = None) -> FitResult:
-    """Train from `start_epoch` to the end or until val median km stops improving."""
+    """Train from `start_epoch` to the end or until val median km stops improving (`train.fitting`)."""
     cfg, history = s.cfg.train, list(history or [])
-    best = _best_so_far(history)
+    stopper = EarlyStopping(_val_key, cfg.patience, history)
     started, stopped = time.perf_counter(), False
     for epoch in range(start_epoch, cfg.epochs):
         row = {"epoch": epoch + 1, "lr": s.optimizer.param_groups[0]["lr"], **train_one_epoch(s, epoch)}
@@ -94,35 +83,24 @@ def fit(s: Session, run, start_epoch: int = 0, history: list[dict] | None = None
             row.update({f"val_{k}": v for k, v in val.items()})
             row["seconds"] = round(time.perf_counter() - started, 2)
             history.append(row)
-            improved = best is None or _better(val, best[1])
-            if improved:
-                best = (epoch + 1, val)
+            improved = stopper.update(row)
             checkpointing.save_epoch(s, run, epoch, row, history, improved)
             if epoch == start_epoch:
                 console.print(epoch_header(), style="bold", markup=False)
             console.print(epoch_line(row, improved, cfg.epochs), markup=False)
-            stopped = cfg.patience > 0 and epoch + 1 - best[0] >= cfg.patience
+            stopped = stopper.should_stop(epoch + 1)
         barrier(s.dist)
         if broadcast_flag(s.dist, stopped):
             if s.dist.is_main:
                 console.print(f"[yellow]early stop[/]: val median km has not improved for {cfg.patience} epochs")
             break
-    best = best or (0, {})
-    return FitResult(best[0], best[1], history, stopped, time.perf_counter() - started)
+    best = stopper.best or {"epoch": 0}
+    return FitResult(int(best["epoch"]), best, history, stopped, time.perf_counter() - started)
 
 
-def _better(a: dict, b: dict) -> bool:
-    """Lower val median km wins; p90 breaks ties."""
-    return (a["median_km"], a["p90_km"]) < (b["median_km"], b["p90_km"])
-
-
-def _best_so_far(history: list[dict]) -> tuple[int, dict] | None:
-    best = None
-    for row in history:
-        val = {k[4:]: v for k, v in row.items() if k.startswith("val_")}
-        if val and (best is None or _better(val, best[1])):
-            best = (int(row["epoch"]), val)
-    return best
+def _val_key(row: dict) -> tuple[float, float]:
+    """Lower val median km wins; p90 breaks ties (rows without val figures never win)."""
+    return (row.get("val_median_km", math.inf), row.get("val_p90_km", math.inf))
 
 
 # (header, row key, format, width): one line per epoch, at most 80 columns wide.

@@ -1,4 +1,5 @@
-"""France v1's linear probe: a cells classifier trained on cached frozen-backbone features.
+"""Heads on cached frozen-backbone features: France v1's linear probe and k-NN vote heads, and the
+L2-path solver of the four-view probe (`solve_logistic`). All fit through `train.fitting`.
 
 On a few hundred photos a full fine-tune costs minutes per epoch on a CPU and overfits; a linear
 classifier on the pretrained backbone's pooled features trains in seconds. Photos are embedded
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from torch import nn
 from geolocate.console import console
 from geolocate.evaluate.collect import Outputs
 from geolocate.evaluate.summary import summarise
+from geolocate.train.fitting import FitResult, fit_epochs
 
 SWEEP = [(lr, wd) for lr in (3e-3, 1e-2, 3e-2) for wd in (1e-3, 1e-1)]  # (lr, weight decay)
 MAX_EPOCHS = 300  # an epoch is one pass over a matrix: a few milliseconds
@@ -46,24 +48,12 @@ class SplitFeatures:
         return Outputs(logits.numpy(), self.labels.numpy(), ll[:, 0], ll[:, 1], self.ids)
 
 
-@dataclass
-class ProbeResult:
-    """The chosen probe, already folded: `weight @ embedding + bias` are the logits."""
+def train_probe(s, net: nn.Module, splits: dict[str, SplitFeatures] | None = None) -> FitResult:
+    """Embed the run's photos with `net`'s backbone (cached), fit the probe, copy it into `net.head`.
 
-    weight: torch.Tensor  # [C, D]
-    bias: torch.Tensor  # [C]
-    best_epoch: int
-    best_val: dict
-    lr: float
-    weight_decay: float
-    history: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def train_probe(s, net: nn.Module) -> ProbeResult:
-    """Embed the run's photos with `net`'s backbone (cached), fit the probe, copy it into `net.head`."""
+    The result's `state` is the folded probe (`weight`, `bias`); its rows name the sweep point (`lr`, `weight_decay`)."""
     started = time.perf_counter()
-    splits = embed_splits(s, net)
+    splits = splits or embed_splits(s, net)
     train, val = splits["train"], splits["val"]
     patience = s.cfg.train.patience * PATIENCE_SCALE
     mean, std = standardiser(train.x)
@@ -71,10 +61,40 @@ def train_probe(s, net: nn.Module) -> ProbeResult:
     runs = [_fit_linear(*scaled, s.loss_fn.cpu(), s.centroids, lr, wd, patience, s.cfg.train.seed) for lr, wd in SWEEP]
     s.loss_fn.to(s.dist.device)
     best = min(runs, key=lambda r: (r.best_val["median_km"], r.best_val["p90_km"]))
-    best.weight, best.bias = fold_standardisation(best.weight, best.bias, mean, std)
+    best.state = dict(zip(("weight", "bias"), fold_standardisation(best.state["weight"], best.state["bias"], mean, std)))
     best.seconds = time.perf_counter() - started
-    copy_into_head(net, best)
+    copy_into_head(net, best.state)
     return best
+
+
+def train_vote_head(s, net: nn.Module, with_probe: bool, bar: tuple[float, float]) -> FitResult:
+    """A k-NN vote head (`models.votes`) over the train photos' cached embeddings: the k nearest vote
+    across cells, alone or mixed with the probe's probabilities (`with_probe`: the probe trains first);
+    k and the mixing weight chosen on val by the one rule (`evaluate.choice`, against `bar`).
+    `net.head` becomes the chosen `VoteClassifier` and `net.model_kwargs` names its settings."""
+    from geolocate.evaluate.choice import rank, scored_row
+    from geolocate.models.votes import VOTE_ALPHAS, VOTE_KS, VoteClassifier
+
+    started = time.perf_counter()
+    splits = embed_splits(s, net)
+    train, val = splits["train"], splits["val"]
+    if with_probe:
+        train_probe(s, net, splits)
+    linear = net.head.cpu()
+    settings = [(k, a) for k in VOTE_KS for a in (VOTE_ALPHAS if with_probe else (1.0,)) if k <= len(train.labels)]
+
+    def run_epoch(i: int) -> dict:
+        k, alpha = settings[i - 1] if settings else (len(train.labels), 1.0)
+        with torch.no_grad():
+            scores = summarise(val.outputs(VoteClassifier.of(linear, train.x, train.labels, k, alpha)(val.x).double()), s.centroids)
+        return {"epoch": i, "k": k, "alpha": alpha, **{f"val_{key}": v for key, v in scores.items()},
+                **scored_row(scores["median_km"], scores["p90_km"], bar)}
+
+    fit = fit_epochs(run_epoch, range(1, max(len(settings), 1) + 1), rank, 0)
+    net.head = VoteClassifier.of(linear, train.x, train.labels, fit.best_row["k"], fit.best_row["alpha"]).to(s.dist.device)
+    net.model_kwargs = {**net.model_kwargs, "votes": net.head.settings}
+    fit.seconds = time.perf_counter() - started
+    return fit
 
 
 def embed_splits(s, net: nn.Module) -> dict[str, SplitFeatures]:
@@ -124,34 +144,34 @@ def fold_standardisation(weight, bias, mean, std) -> tuple[torch.Tensor, torch.T
     return folded.float(), (bias.double() - folded @ mean.double()).float()
 
 
-def copy_into_head(net: nn.Module, probe: ProbeResult) -> None:
-    """The probe becomes the classifier's own linear layer (eval mode: dropout is the identity)."""
+def copy_into_head(net: nn.Module, probe: dict) -> None:
+    """The probe (`weight`, `bias`) becomes the classifier's own linear layer (eval mode: dropout is the identity)."""
     with torch.no_grad():
-        net.head.weight.copy_(probe.weight)
-        net.head.bias.copy_(probe.bias)
+        net.head.weight.copy_(probe["weight"])
+        net.head.bias.copy_(probe["bias"])
 
 
 def _fit_linear(train: SplitFeatures, val: SplitFeatures, loss_fn, centroids: np.ndarray, lr: float, wd: float,
-                patience: int, seed: int) -> ProbeResult:
+                patience: int, seed: int) -> FitResult:
     """One sweep point: AdamW epochs over shuffled batches, keeping the weights of the best val epoch."""
     layer = nn.Linear(train.x.shape[1], len(centroids))
     nn.init.zeros_(layer.weight)  # convex problem: a fixed start makes the sweep reproducible
     nn.init.zeros_(layer.bias)
     optimizer = torch.optim.AdamW([{"params": [layer.weight], "weight_decay": wd},
                                    {"params": [layer.bias], "weight_decay": 0.0}], lr=lr)
-    order = torch.Generator().manual_seed(seed)
-    best, history, started = None, [], time.perf_counter()
-    for epoch in range(1, MAX_EPOCHS + 1):
+    order, started = torch.Generator().manual_seed(seed), time.perf_counter()
+
+    def run_epoch(epoch: int) -> dict:
         loss = _epoch(layer, optimizer, loss_fn, train, order)
         scores = _validate(layer, val, centroids)
-        history.append({"epoch": epoch, "lr": lr, "weight_decay": wd, "train_loss": loss,
-                        **{f"val_{k}": v for k, v in scores.items()}, "seconds": round(time.perf_counter() - started, 3)})
-        if best is None or (scores["median_km"], scores["p90_km"]) < (best.best_val["median_km"], best.best_val["p90_km"]):
-            best = ProbeResult(layer.weight.detach().clone(), layer.bias.detach().clone(), epoch, scores, lr, wd)
-        elif patience and epoch - best.best_epoch >= patience:
-            break
-    best.history = history
-    return best
+        return {"epoch": epoch, "lr": lr, "weight_decay": wd, "train_loss": loss,
+                **{f"val_{k}": v for k, v in scores.items()}, "seconds": round(time.perf_counter() - started, 3)}
+
+    return fit_epochs(run_epoch, range(1, MAX_EPOCHS + 1), _median_then_p90, patience, module=layer)
+
+
+def _median_then_p90(row: dict) -> tuple[float, float]:
+    return row["val_median_km"], row["val_p90_km"]
 
 
 def _epoch(layer: nn.Linear, optimizer, loss_fn, train: SplitFeatures, order: torch.Generator) -> float:
@@ -170,3 +190,25 @@ def _epoch(layer: nn.Linear, optimizer, loss_fn, train: SplitFeatures, order: to
 @torch.no_grad()
 def _validate(layer: nn.Linear, val: SplitFeatures, centroids: np.ndarray) -> dict:
     return summarise(val.outputs(layer(val.x)), centroids)
+
+
+def solve_logistic(classifier: nn.Linear, x: torch.Tensor, labels: torch.Tensor, strength: float) -> float:
+    """Fit `classifier` to mean cross-entropy + strength/2·|W|² on `x`, from zero, by L-BFGS to
+    convergence (float64, deterministic): the four-view probe's path, one strength at a time."""
+    import torch.nn.functional as F
+
+    weight = torch.zeros(classifier.weight.shape, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(classifier.bias.shape, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=200, tolerance_grad=1e-7, line_search_fn="strong_wolfe")
+
+    def objective():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight.T + bias, labels) + 0.5 * strength * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    loss = optimizer.step(objective)
+    with torch.no_grad():
+        classifier.weight.copy_(weight.float())
+        classifier.bias.copy_(bias.float())
+    return float(loss.detach())

@@ -1,11 +1,10 @@
-"""`geolocate train`: one run (or several seeds), resumable, then evaluated and maybe promoted."""
+"""`geolocate train` for France v1: one run (or several seeds, `train.seeds`), resumable, then evaluated and maybe promoted."""
 
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 from geolocate import atomic
@@ -35,15 +34,9 @@ def run_train(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = No
     try:
         if resume:
             return [_resume(resume, paths, d)]
-        n = seeds or cfg.train.seeds
-        runs = []
-        for i in range(n):
-            seeded = cfg.model_copy(deep=True)
-            seeded.train.seed = cfg.train.seed + i
-            runs.append(_train_new(seeded, paths, d))
-        if n > 1 and d.is_main:
-            _write_seed_summary(runs, paths)
-        return runs
+        from geolocate.train.seeds import train_seeds
+
+        return train_seeds(cfg, seeds or cfg.train.seeds, lambda seeded: _train_new(seeded, paths, d), paths, write=d.is_main)
     finally:
         teardown(d)
 
@@ -134,35 +127,3 @@ def _finish(session, run, result) -> RunSummary:
 
     report = evaluate_session(session, run, fit_seconds=result.seconds)
     return RunSummary(run.run_id, str(run.root), report["metrics"], report["became_best"], report)
-
-
-def _write_seed_summary(runs: list[RunSummary], paths: ProjectPaths) -> None:
-    """Mean ± std over seeds: printed, saved next to the runs, and added to the last run's report."""
-    from rich.table import Table
-
-    from geolocate.evaluate.metrics import aggregate_seeds
-    from geolocate.evaluate.report import seeds_section
-
-    summary = {"runs": [r.run_id for r in runs],
-               **{split: aggregate_seeds([r.metrics[split] for r in runs]) for split in ("val", "test")}}
-    table = Table(title=f"{len(runs)} seeds (test)", title_justify="left")
-    for col in ("metric", "mean", "std"):
-        table.add_column(col, justify="right" if col != "metric" else "left")
-    for key, v in summary["test"].items():
-        table.add_row(key, f"{v['mean']:.4g}", f"{v['std']:.3g}")
-    save_seed_summary(summary, runs, paths, table)
-    report = Path(runs[-1].run_dir) / "REPORT.md"
-    if report.is_file():
-        lines = seeds_section(summary["test"])
-        lines[0] = f"## Seeds ({len(runs)} runs: {', '.join(summary['runs'])}; test split)"
-        atomic.write_text(report, report.read_text() + "\n" + "\n".join(lines) + "\n")
-
-
-def save_seed_summary(summary: dict, runs: list[RunSummary], paths: ProjectPaths, table) -> Path:
-    """Both systems' seed summary: `runs/seeds-<first run id>.json`, the table on stderr, and the
-    summary on the last run (so `train --json` shows it)."""
-    path = paths.runs / f"seeds-{runs[0].run_id}.json"
-    atomic.write_json(path, summary)
-    console.print(table)
-    runs[-1].metrics["seeds"] = summary
-    return path

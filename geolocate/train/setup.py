@@ -107,14 +107,18 @@ def build_session(cfg: GeolocateConfig, paths: ProjectPaths, d: Dist) -> Session
     )
 
 
-def build_net(cfg: GeolocateConfig, num_classes: int) -> nn.Module:
-    """The run's bare model from `[model]` (what checkpoints hold)."""
+def build_net(cfg: GeolocateConfig, num_classes: int, model: tuple[str, Any] | None = None, views: int | None = None) -> nn.Module:
+    """The run's bare model from `[model]` (what checkpoints hold): `model.name` and `model.weights`,
+    or the (name, weights) given; with `views`, a multi-view model with the `[model]` fusion."""
     from geolocate.models import create_model
 
     m = cfg.model
+    name, weights = model or (m.name, m.weights)
+    fusion = dict(views=views, fusion=m.fusion, fusion_layers=m.fusion_layers, fusion_heads=m.fusion_heads,
+                  fusion_dim=m.fusion_dim) if views else {}
     # freeze_backbone / train_last_n_blocks used to be read by the scout-sniper only: v1 ignored them silently.
-    return create_model(m.name, num_classes=num_classes, pretrained=m.pretrained, weights=m.weights, dropout=m.dropout,
-                        freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks)
+    return create_model(name, num_classes=num_classes, pretrained=m.pretrained, weights=weights, dropout=m.dropout,
+                        freeze_backbone=m.freeze_backbone, train_last_n_blocks=m.train_last_n_blocks, **fusion)
 
 
 def _loaders(cfg: GeolocateConfig, paths: ProjectPaths, splits: dict, data_config: dict, d: Dist):

@@ -100,3 +100,11 @@ def test_a_torn_cache_is_rebuilt_never_misaligned(tmp_path, photos, tear):
     assert _expected_rows(model, photos, rows, feats)
     ids, stored, _ = cache.load()
     assert len(ids) == stored.shape[0] == 6
+
+
+def test_embedding_shows_a_progress_bar_on_stderr(photos, monkeypatch, capsys):
+    monkeypatch.setenv("GEOLOCATE_PROGRESS", "1")  # a bar even though the test's stderr is no terminal
+    embed_images(_model().eval(), list(photos.values()), batch_size=2)
+    captured = capsys.readouterr()
+    assert "embedding 6 photos" in captured.err and "6/6" in captured.err
+    assert "embedding" not in captured.out  # stdout stays free for --json

@@ -1,14 +1,11 @@
-"""Which head a scout trains: the small-data choice on val, and the settings that bypass it."""
+"""Which heads a scout trains, and the shared choice among them on val (`train.system.choose_head`)."""
 
 from __future__ import annotations
 
-import polars as pl
 import pytest
 
 from geolocate.config import load_config
-from geolocate.scout import head_choice
-from geolocate.scout.head_choice import Trained, choose_head, heads_to_try
-from geolocate.scout.heads import FitResult
+from geolocate.scout.heads import heads_to_try
 
 
 def _cfg(*overrides: str):
@@ -35,20 +32,42 @@ def test_an_empty_candidate_list_is_refused():
         _cfg("train.small_data_heads=[]")
 
 
-def _trained(head: str, median: float, p90: float, score: float) -> Trained:
-    row = {"epoch": 1, "val_median_km": median, "val_p90_km": p90, "val_score": score, "val_acc_top1": 0.5}
-    return Trained(head, None, FitResult({}, 1, [row], 0.1), {}, "fp", row)
+class _Fixed:
+    """A system whose heads score as given, without training anything."""
+
+    name = "test"
+
+    def __init__(self, scores):
+        self.scores, self.trained = scores, []
+
+    def candidate_heads(self, n_train):
+        return list(self.scores)
+
+    def train_head(self, head):
+        from geolocate.train.fitting import FitResult
+        from geolocate.train.system import Candidate
+
+        median, p90, score = self.scores[head]
+        self.trained.append(head)
+        row = {"epoch": 1, "val_median_km": median, "val_p90_km": p90, "val_score": score, "val_acc_top1": 0.5}
+        return Candidate(head, FitResult(1, row, [row], seconds=0.1), row)
 
 
-def test_choose_head_keeps_the_candidate_val_ranks_best(monkeypatch):
-    scores = {"probe": (1.2, 3.0, 0.8), "mean": (1.0, 5.0, 1.1), "transformer": (2.0, 6.0, 1.4)}
-    monkeypatch.setattr(head_choice, "train_head", lambda ctx, phase, head: _trained(head, *scores[head]))
+def test_choose_head_keeps_the_candidate_val_ranks_best():
+    from geolocate.train.system import choose_head
 
-    class Ctx:
-        cfg = _cfg()
-        frame = pl.DataFrame({"split": ["train"] * 40 + ["val"] * 10})
-
-    chosen, table = choose_head(Ctx(), "scout-clip")
+    system = _Fixed({"probe": (1.2, 3.0, 0.8), "mean": (1.0, 5.0, 1.1), "transformer": (2.0, 6.0, 1.4)})
+    chosen, table = choose_head(system, system.candidate_heads(50))
     # mean has the lowest median, but its p90 is beyond the trivial bar: the probe is the one that beats both
-    assert chosen.head == "probe"
+    assert chosen.head == "probe" and system.trained == ["probe", "mean", "transformer"]
     assert [(r["head"], r["chosen"]) for r in table] == [("probe", True), ("mean", False), ("transformer", False)]
+    assert table[0]["val_score"] == 0.8 and table[0]["best_epoch"] == 1
+
+
+def test_a_score_tie_goes_to_the_lower_median_then_to_the_first_candidate():
+    from geolocate.train.system import choose_head
+
+    chosen, _ = choose_head(_Fixed({"finetune": (2.0, 9.0, 1.0), "probe": (1.0, 9.0, 1.0)}), ["finetune", "probe"])
+    assert chosen.head == "probe"
+    chosen, _ = choose_head(_Fixed({"finetune": (2.0, 9.0, 1.0), "probe": (2.0, 9.0, 1.0)}), ["finetune", "probe"])
+    assert chosen.head == "finetune"

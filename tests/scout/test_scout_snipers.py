@@ -6,10 +6,9 @@ import numpy as np
 import torch
 
 from geolocate.artifacts.checkpoint import save_checkpoint
-from geolocate.models.sniper import NeighbourSniper, SniperRegressor
+from geolocate.models.sniper import NeighbourSniper, SniperInputs, SniperRegressor, sniper_positions
 from geolocate.scout.bundle import NEIGHBOURS_MODEL, combine, load_sniper
-from geolocate.scout.heads import SniperInputs, sniper_positions
-from geolocate.scout.snipers import choose_sniper, sniper_candidates
+from geolocate.train.sniper import choose_sniper, sniper_candidates
 
 KEYS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
 PLACES = torch.tensor([[44.70, -1.20], [44.60, -1.10], [44.65, -1.15]], dtype=torch.float64)

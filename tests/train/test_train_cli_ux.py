@@ -70,3 +70,17 @@ def test_evaluate_judges_with_the_run_own_config_unless_asked(tiny_trained, cli,
     assert first.startswith("**Judged with profile v1, not the run's own (tiny)**") and "median < 1 km" in first
     refused = cli("freeze", "--tag", "v0.1", "--no-tag", "--force")
     assert refused.exit_code == 2 and "not its own" in refused.stderr
+
+
+def test_epochs_and_batch_size_are_shortcuts_for_their_keys(cli, workdir, monkeypatch):
+    from geolocate import systems
+
+    seen = []
+    monkeypatch.setattr(systems, "trainer", lambda cfg, paths, resume=None: (
+        lambda cfg, paths, resume=None, seeds=None: seen.append(cfg.train.model_copy()) or []))
+    assert cli("train", "--profile", "tiny", "--epochs", "3", "--batch-size", "7").exit_code == 0
+    assert (seen[-1].epochs, seen[-1].batch_size) == (3, 7)
+    assert cli("train", "--profile", "tiny", "--set", "train.epochs=4").exit_code == 0
+    assert seen[-1].epochs == 4  # without the shortcut the key (or its default) stands
+    refused = cli("train", "--profile", "tiny", "--epochs", "0")
+    assert refused.exit_code != 0 and len(seen) == 2

@@ -50,11 +50,12 @@ def test_head_selection_section_marks_the_choice():
     from geolocate.evaluate.report import V1_HEAD_RULE, head_selection_section
 
     lines = head_selection_section([
-        {"head": "finetune", "val_median_km": 3.2, "val_p90_km": 9.0, "seconds": 600.0, "chosen": False},
-        {"head": "probe", "val_median_km": 1.5, "val_p90_km": 6.0, "seconds": 2.0, "chosen": True}], rule=V1_HEAD_RULE)
+        {"head": "finetune", "val_median_km": 3.2, "val_p90_km": 9.0, "val_score": 1.2, "seconds": 600.0, "chosen": False},
+        {"head": "probe", "val_median_km": 1.5, "val_p90_km": 6.0, "val_score": 0.8, "seconds": 2.0, "chosen": True}],
+        rule=V1_HEAD_RULE)
     text = "\n".join(lines)
-    assert "| **probe** | 1.50 km | 6.00 km | 2 |" in text and "| finetune | 3.20 km | 9.00 km | 600 |" in text
-    assert "lowest median km" in text
+    assert "| **probe** | 1.50 km | 6.00 km | 0.80 | 2 |" in text and "| finetune | 3.20 km | 9.00 km | 1.20 | 600 |" in text
+    assert "best trivial baseline on both median and p90" in text  # one rule for both systems
 
 
 # --------------------------------------------------------------- on the tiny project (slow)
@@ -151,9 +152,10 @@ def test_auto_keeps_the_head_better_on_val(project, tiny_config, monkeypatch, wi
 
     real_fit = heads.fit
 
-    def fit_scored(*args, **kwargs):  # the fine-tune's val median, made to win or lose visibly
+    def fit_scored(*args, **kwargs):  # the fine-tune's val figures, made to win or lose visibly
         result = real_fit(*args, **kwargs)
-        result.best_val = {**result.best_val, "median_km": 0.0 if winner == "finetune" else 1e6}
+        km = 0.0 if winner == "finetune" else 1e6
+        result.best_row = {**result.best_row, "val_median_km": km, "val_p90_km": km}
         return result
 
     monkeypatch.setattr(heads, "fit", fit_scored)
@@ -185,3 +187,27 @@ def test_v1_evaluation_reads_its_knn_embeddings_from_the_cache(tiny_trained, in_
     cfg = tiny_config()
     summary = run_evaluate(cfg, ProjectPaths.from_config(cfg.paths), tiny_trained["run_id"])
     assert embedded == [] and summary["baselines"]["5-NN"]["n"] == summary["metrics"]["test"]["n"]
+
+
+@pytest.mark.slow
+def test_vote_heads_are_v1_candidates_saved_evaluated_and_predicted(project, tiny_config, cli):
+    from geolocate.artifacts.checkpoint import load_checkpoint
+
+    cfg, paths, summary = _train(tiny_config, ["train.small_data=100000", "train.small_data_heads=['knn', 'knn+probe']"])
+    run = project / summary.run_dir
+    rows = json.loads((run / "metrics.json").read_text())["head_selection"]
+    assert [r["head"] for r in rows] == ["knn", "knn+probe"] and sum(r["chosen"] for r in rows) == 1
+    assert all(r["val_score"] > 0 for r in rows)
+    model, meta = load_checkpoint(run / "best")
+    votes = meta["model"]["kwargs"]["votes"]
+    assert model.head.settings == votes and votes["size"] == int(model.head.keys.shape[0]) > 0
+    assert _backbone_equal(model, _untrained(tiny_config, cfg, len(meta["classes"])))  # nothing but the head learned
+    image = pl.read_parquet(paths.data.manifest)["processed_path"][0]
+    from geolocate.artifacts.onnx_export import export_onnx
+
+    assert export_onnx(run / "best")["parity"]["passed"]  # top-k and the votes' scatter export too
+    for engine in ("torch", "onnx"):
+        assert cli("predict", paths.data.root / image, "--checkpoint", str(run), "--engine", engine).exit_code == 0
+    evaluated = cli("evaluate", "--run", summary.run_id, "--json")
+    assert evaluated.exit_code == 0
+    assert json.loads(evaluated.stdout)["metrics"]["test"] == pytest.approx(summary.metrics["test"])

@@ -9,7 +9,8 @@ from PIL import Image
 
 from geolocate.config import load_config
 from geolocate.models import create_model
-from geolocate.scout.finetune import LocationViews, fit_end_to_end
+from geolocate.data.views import LocationViews
+from geolocate.train.view_heads import fit_through_images as fit_end_to_end
 
 
 def _locations(tmp_path, n: int = 12):
@@ -58,3 +59,16 @@ def test_fine_tuning_prints_one_line_per_epoch_on_stderr(tmp_path, capsys):
     assert [line.split("epoch ")[1].split(":")[0] for line in lines] == ["1/2", "2/2"]
     assert f"{fit.history[1]['val_nll']:.3f}" in lines[1]
     assert "fine-tune" not in captured.out  # stdout stays free for --json
+
+
+def test_fine_tuning_through_the_images_honours_train_patience(tmp_path, monkeypatch):
+    from geolocate.train import view_heads
+
+    frame, files = _locations(tmp_path)
+    nll = iter([1.0, 1.5, 2.0, 2.5, 3.0, 3.5])  # val only gets worse after the first epoch
+    monkeypatch.setattr(view_heads, "_validate_images", lambda model, loader: (next(nll), 0.5))
+    cfg = load_config(None, "tiny-scout-sniper", ["model.train_last_n_blocks=1", "train.epochs=6", "train.batch_size=4",
+                                                   "train.patience=2"])
+    model = create_model("tiny_convnext", num_classes=2, views=4, fusion="mean", freeze_backbone=True, train_last_n_blocks=1)
+    fit = fit_end_to_end(model, frame, files, cfg, seed=0)
+    assert [row["epoch"] for row in fit.history] == [1, 2, 3] and fit.best_epoch == 1 and fit.stopped_early

@@ -9,15 +9,18 @@ import torch
 
 from geolocate.config import TrainConfig
 from geolocate.evaluate.calibration import nll
-from geolocate.scout.ensemble import fit_ensemble_weights
+from geolocate.train.ensemble import fit_ensemble_weights
 from geolocate.geo import haversine_km
 from geolocate.models.multiview import FusionHead
 from geolocate.models.sniper import SniperRegressor
 from geolocate.scout.bundle import combine, ensemble_of
-from geolocate.scout.data import gather_views
-from geolocate.scout.heads import (PROBE_L2, SniperInputs, ValJudge, drop_views, fit_fusion_head, fit_probe_head, fit_sniper,
-                                  head_outputs, sniper_positions)
-from geolocate.scout.synthetic import appearance_views
+from geolocate.data.synthetic_views import appearance_views
+from geolocate.data.views import gather_views
+from geolocate.evaluate.choice import ValJudge
+from geolocate.models.multiview import head_outputs
+from geolocate.models.sniper import SniperInputs, sniper_positions
+from geolocate.train.sniper import fit_sniper
+from geolocate.train.view_heads import PROBE_L2, drop_views, fit_fusion_head, fit_probe_head
 
 CFG = TrainConfig(epochs=12, batch_size=32, lr=3e-3)
 SNIPER = CFG.model_copy(update={"epochs": 20})  # scout.sniper_epochs
@@ -163,3 +166,34 @@ def test_fusion_head_stops_once_val_stops_improving(views):
     fit = fit_fusion_head(head, noise, CFG.model_copy(update={"epochs": 40, "patience": 2}), 0, ValJudge.of(noise, centroids))
     assert len(fit.history) == fit.best_epoch + 2 < 40
     assert all(ValJudge.key(row) >= ValJudge.key(fit.history[fit.best_epoch - 1]) for row in fit.history)
+
+
+@pytest.mark.parametrize("with_probe", [False, True])
+def test_vote_heads_learn_the_regions_and_travel_in_a_checkpoint(views, tmp_path, with_probe):
+    from geolocate.artifacts.checkpoint import load_checkpoint, save_checkpoint
+    from geolocate.models import create_model
+    from geolocate.train.view_heads import fit_vote_head
+
+    sets, centroids = views
+    model = create_model("tiny_convnext", num_classes=4, views=4, fusion="probe")
+    model.head = FusionHead(32, 4, kind="probe")  # the synthetic features are 32 wide
+    fit = fit_vote_head(model.head, sets, CFG, 0, ValJudge.of(sets, centroids), with_probe=with_probe)
+    assert {row["alpha"] for row in fit.history} == ({0.25, 0.5, 0.75} if with_probe else {1.0})
+    logits, _ = head_outputs(model.head, sets["test"])
+    majority = np.bincount(sets["test"].labels.numpy()).max() / len(sets["test"])
+    assert (logits.argmax(1) == sets["test"].labels.numpy()).mean() > majority + 0.2
+    # as the scout saves it: the registry kwargs name the vote settings, the state holds the index
+    model.model_kwargs["votes"] = model.head.classifier.settings
+    model.head.model_kwargs["in_dim"] = 32
+    save_checkpoint(tmp_path / "scout", model, {"classes": [], "metrics": {}})
+    reloaded, _ = load_checkpoint(tmp_path / "scout", factory=lambda name, num_classes, pretrained, **kw: _rebuilt(name, num_classes, kw))
+    again, _ = head_outputs(reloaded.head, sets["test"])
+    assert np.allclose(again, logits)
+
+
+def _rebuilt(name, num_classes, kwargs):
+    from geolocate.models import create_model
+
+    model = create_model(name, num_classes=num_classes, **kwargs)
+    model.head = FusionHead(32, num_classes, kind="probe", votes=kwargs["votes"])
+    return model

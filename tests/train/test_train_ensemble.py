@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from geolocate.evaluate.calibration import nll
-from geolocate.scout.ensemble import ensemble_logits, fit_ensemble_weights
+from geolocate.train.ensemble import ensemble_logits, fit_ensemble_weights
 
 
 def _scout(labels, classes, signal, rng, noise=1.0):

@@ -1,4 +1,4 @@
-"""Synthetic multi-view *features* from the synthetic world, for tests and benchmarks.
+"""Synthetic four-view *features* from the synthetic world, for tests and benchmarks.
 
 What an ideal frozen backbone would extract from `geolocate synth`'s four-view photos: the
 world's appearance field (`synth.world.AppearanceField`) at the location, seen by each view
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from geolocate.geo import spherical_mean, offset_m
-from geolocate.scout.data import ViewSet
+from geolocate.data.views import ViewSet
 
 CITIES = ((48.8566, 2.3522), (45.7640, 4.8357), (48.1173, -1.6778), (47.3220, 5.0415))
 

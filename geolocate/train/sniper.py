@@ -1,0 +1,102 @@
+"""The sniper's training: the residual MLP fitted on cached fused features (haversine loss), and on
+small data the neighbour averages beside it, one kept by the val rule (`evaluate.choice`).
+
+The MLP needs thousands of locations to learn offsets inside a region; below `train.small_data`
+train locations the `NeighbourSniper` (mean position of the k most similar train locations, k in
+`NEIGHBOUR_KS`) is tried too. The MLP's own epoch 0 is the scouts' position unmoved, so "no
+sniper" is always among the candidates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from geolocate.config import TrainConfig
+from geolocate.models.sniper import SniperInputs, sniper_positions
+from geolocate.train.fitting import FitResult, fit_epochs, small_ops
+
+NEIGHBOUR_KS = (5, 10, 20)
+
+
+def fit_sniper(sniper: nn.Module, train: SniperInputs, val: SniperInputs, cfg: TrainConfig, seed: int) -> FitResult:
+    """Haversine loss on frozen features for `cfg.epochs` (the caller passes the sniper's epochs); the
+    kept state is the epoch with the lowest val median km (val read at the *predicted* region, as
+    prediction will be), epoch 0 being the untrained sniper (zero offsets). Training stops once
+    `cfg.patience` epochs brought no better one (0: never)."""
+    from geolocate.losses import HaversineLoss
+    from geolocate.train.view_heads import optimizer_for
+
+    loss_fn, gen = HaversineLoss(), torch.Generator().manual_seed(seed)
+    optimizer, scheduler = optimizer_for(sniper, cfg, cfg.epochs, max(1, -(-len(train) // cfg.batch_size)))
+
+    def run_epoch(epoch: int) -> dict:
+        sniper.train()
+        losses = []
+        for batch in torch.randperm(len(train), generator=gen).split(cfg.batch_size):
+            part = train.take(batch)
+            loss = loss_fn(sniper_positions(sniper, part), part.truth)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+        return {"epoch": epoch + 1, "train_km": float(np.mean(losses)), "val_median_km": _median_km(sniper, val)}
+
+    with small_ops():
+        initial = {"epoch": 0, "val_median_km": _median_km(sniper, val)}
+        return fit_epochs(run_epoch, range(cfg.epochs), lambda row: (row["val_median_km"],), cfg.patience,
+                          module=sniper, initial=initial)
+
+
+@torch.inference_mode()
+def _median_km(sniper: nn.Module, inputs: SniperInputs) -> float:
+    from geolocate.losses import haversine_km_torch
+
+    sniper.eval()
+    pred = sniper_positions(sniper, inputs)
+    return float(haversine_km_torch(pred[:, 0], pred[:, 1], inputs.truth[:, 0], inputs.truth[:, 1]).median())
+
+
+def train_sniper(train: SniperInputs, val: SniperInputs, num_regions: int, cfg: TrainConfig,
+                 bar: tuple[float, float]) -> tuple[nn.Module, list[dict], FitResult]:
+    """The residual MLP fitted (`fit_sniper`, `cfg.epochs` epochs), then the candidate the val rule keeps;
+    (sniper, one row per candidate, the MLP's fit)."""
+    from geolocate.models.sniper import SniperRegressor
+
+    mlp = SniperRegressor(train.features.shape[1], num_regions, offset_scale_deg=offset_scale(train))
+    fit = fit_sniper(mlp, train, val, cfg, cfg.seed)
+    mlp.load_state_dict(fit.state)
+    sniper, table = choose_sniper(sniper_candidates(mlp, train, len(train) < cfg.small_data), val, bar)
+    return sniper, table, fit
+
+
+def offset_scale(train: SniperInputs) -> float:
+    """Typical distance in degrees of train positions from where their offset starts (the MLP's unit)."""
+    offsets = (train.truth - train.centroid).abs()
+    return max(float(offsets.std()), 1e-4)
+
+
+def sniper_candidates(mlp: nn.Module, train: SniperInputs, small_data: bool) -> list[tuple[str, nn.Module]]:
+    """(name, sniper) pairs to compare on val: the fitted MLP, and the neighbour snipers on small data."""
+    from geolocate.models.sniper import NeighbourSniper
+
+    found = [("mlp", mlp)]
+    if small_data:
+        found += [(f"neighbours (k={k})", NeighbourSniper.of(train.features, train.truth, k)) for k in NEIGHBOUR_KS if k <= len(train)]
+    return found
+
+
+def choose_sniper(candidates: list[tuple[str, nn.Module]], val: SniperInputs, bar: tuple[float, float]) -> tuple[nn.Module, list[dict]]:
+    """The candidate the val rule keeps, and one row per candidate for the report."""
+    from geolocate.evaluate.choice import choose, error_row
+    from geolocate.evaluate.position import position_errors_km
+
+    rows = []
+    for name, sniper in candidates:
+        sniper.eval()
+        with torch.inference_mode():
+            err = position_errors_km(sniper_positions(sniper, val).numpy(), val.truth.numpy())
+        rows.append({"head": name, **error_row(err, bar)})
+    return candidates[choose(rows)][1], rows

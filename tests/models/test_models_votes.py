@@ -1,0 +1,47 @@
+"""The k-NN vote head: neighbours vote across classes, alone or mixed with a classifier."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from geolocate.models.multiview import FusionHead
+from geolocate.models.votes import SMOOTHING, VoteClassifier, knn_votes, mix
+
+# Four train examples in three classes; a query sits between the two of class 2 and one of class 0.
+KEYS = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [-1.0, 0.0]]), dim=1)
+LABELS = torch.tensor([0, 2, 2, 1])
+
+
+def test_votes_spread_over_the_classes_of_the_nearest_neighbours():
+    probs = knn_votes(torch.tensor([[0.9, 0.1]]), KEYS, LABELS, 3, k=3)[0]
+    assert torch.isclose(probs.sum(), torch.tensor(1.0))
+    assert probs[2] > probs[0] > probs[1]  # two neighbours of class 2 outvote one of class 0
+    assert probs[1] < 2 * SMOOTHING  # the far class got no vote, only the floor
+    sims = KEYS[:3] @ torch.nn.functional.normalize(torch.tensor([0.9, 0.1]), dim=0)
+    expected_share = float(sims[1:].sum() / sims.sum())  # similarity-weighted, not one vote each
+    assert abs(float(probs[2]) - expected_share) < 3 * SMOOTHING
+
+
+def test_one_neighbour_is_a_nearest_neighbour_and_negative_similarities_count_nothing():
+    assert knn_votes(torch.tensor([[0.0, 1.0]]), KEYS, LABELS, 3, k=1)[0].argmax() == 2
+    far = knn_votes(torch.tensor([[-1.0, 0.0]]), KEYS, LABELS, 3, k=4)[0]
+    assert far.argmax() == 1  # the only neighbour with a positive similarity decides
+
+
+def test_mixing_weight_runs_from_the_classifier_to_the_votes():
+    clf, votes = torch.tensor([[0.7, 0.2, 0.1]]), torch.tensor([[0.1, 0.1, 0.8]])
+    assert torch.equal(mix(clf, votes, 0.0), clf) and torch.equal(mix(clf, votes, 1.0), votes)
+    assert mix(clf, votes, 0.5).argmax() == 2 and torch.isclose(mix(clf, votes, 0.5).sum(), torch.tensor(1.0))
+
+
+def test_a_vote_head_is_a_drop_in_classifier_and_rebuilds_from_its_settings():
+    torch.manual_seed(0)
+    linear = nn.Linear(2, 3)
+    head = VoteClassifier.of(linear, KEYS * 3.0, LABELS, k=2, alpha=0.5)  # keys are stored as unit rows
+    logits = head(torch.tensor([[0.9, 0.1], [-1.0, 0.1]]))
+    assert logits.shape == (2, 3) and torch.allclose(logits.exp().sum(1), torch.ones(2))
+    fusion = FusionHead(2, 3, kind="probe", votes=head.settings)  # what a checkpoint rebuilds
+    fusion.classifier.load_state_dict(head.state_dict())
+    assert fusion.model_kwargs["votes"] == {"size": 4, "k": 2, "alpha": 0.5}
+    assert torch.allclose(fusion.classifier(torch.tensor([[0.9, 0.1]])), logits[:1])
