@@ -56,7 +56,11 @@ def test_no_file_or_output_holds_the_token_after_a_fetched_batch(workdir, cli, m
     monkeypatch.setenv("MAPILLARY_TOKEN", TOKEN)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(workdir.parent))
     sets = ["fetch.api_url=" + fake.api_url, "fetch.requests_per_minute=10000000", "cells.min_samples=10",
-            "train.epochs=2", "train.max_steps_per_epoch=2"]
+            "train.epochs=2", "train.max_steps_per_epoch=2",
+            # gates wide open: a run failing them is never promoted, and models/ must hold a copy to scan
+            "eval.gates.accuracy_min=0", "eval.gates.median_km_max=1e6", "eval.gates.p90_km_max=1e6",
+            "eval.gates.max_std_km=1e6", "eval.gates.max_std_share=1e6", "eval.gates.beat_baselines=false",
+            "eval.stability_last_k=2"]
     options = ["--profile", "tiny", *[a for s in sets for a in ("--set", s)]]
 
     batch = cli("batch", "01", *options)
