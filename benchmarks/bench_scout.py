@@ -67,7 +67,7 @@ def bench_cache(cfg, paths, runs: int = 3) -> dict:
     from geolocate.data.transforms import eval_transform
     from geolocate.models.features import FeatureCache
     from geolocate.data.views import split_views, view_files
-    from geolocate.scout.data import location_frame
+    from geolocate.scout.regions import location_frame
     from geolocate.scout.context import build_scout
 
     frame = location_frame(paths.data)
@@ -213,7 +213,7 @@ def main() -> None:
 def _tiny_scouts(cfg, paths, seed: int) -> dict:
     from geolocate.models.features import FeatureCache
     from geolocate.data.views import split_views, view_files
-    from geolocate.scout.data import location_frame
+    from geolocate.scout.regions import location_frame
     from geolocate.scout.context import build_scout
 
     frame = location_frame(paths.data)

@@ -31,7 +31,7 @@ def import_locations_command(
     images_dir: Optional[Path] = typer.Option(None, "--images-dir", help="Base directory of the view paths (default: the CSV's)."),
 ) -> None:
     """Import a locations table (competition layout); unreadable views are reported, not fatal."""
-    from geolocate.scout.import_csv import import_locations
+    from geolocate.acquire.locations_table import import_locations
 
     data = inv.paths.data
     result = import_locations(table, images_dir, data, inv.cfg.regions.column)

@@ -3,7 +3,7 @@
 A location becomes `ViewSet` rows: features [L, 4, D] (zeros for missing views), a presence mask
 [L, 4], its class and its true position. Views are read from the processed photos (`prepare`
 wrote them); a view whose photo is missing or unreadable simply counts as missing. Which locations
-and classes a run has is the four-view system's business (`scout.data.location_frame`).
+and classes a run has is the four-view system's business (`scout.regions.location_frame`).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ class Combined:
 
 
 def ensemble_of(logits: list[np.ndarray], weights: list[float]) -> np.ndarray:
-    from geolocate.scout.ensemble import ensemble_logits
+    from geolocate.train.ensemble import ensemble_logits
 
     return ensemble_logits([np.asarray(z, dtype=np.float64) for z in logits], weights)
 
@@ -109,7 +109,7 @@ def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[f
     `evaluate.position`) and let the sniper move it."""
     from geolocate.evaluate.metrics import softmax
     from geolocate.evaluate.position import predicted_positions
-    from geolocate.scout.heads import SniperInputs, sniper_positions
+    from geolocate.models.sniper import SniperInputs, sniper_positions
 
     z = ensemble_of(logits, weights)
     probs = softmax(z)

@@ -30,7 +30,7 @@ def evaluate_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: st
     from geolocate.evaluate.finish import finish_evaluation
     from geolocate.evaluate.judge import judged_record
     from geolocate.scout.context import PhaseContext
-    from geolocate.scout.data import location_frame
+    from geolocate.scout.regions import location_frame
     from geolocate.scout.regions import load_regions
 
     start = time.perf_counter()
@@ -88,7 +88,7 @@ def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict
     L2-normalised frozen view embeddings (the first scout's backbone before any training)."""
     from geolocate.evaluate.baseline_data import frozen_embeddings
     from geolocate.evaluate.baselines import all_baselines
-    from geolocate.scout.data import view_files
+    from geolocate.data.views import view_files
 
     test = ctx.frame.filter(pl.col("split") == "test")
     if test.is_empty():

@@ -19,8 +19,6 @@ Above the threshold, or with `model.head` set, one head trains as asked.
 from __future__ import annotations
 
 from geolocate.config import GeolocateConfig
-from geolocate.models.multiview import head_outputs  # noqa: F401 - bundle and predict read it here
-from geolocate.models.sniper import SniperInputs, sniper_positions  # noqa: F401 - likewise
 from geolocate.scout.context import PhaseContext, build_scout, scout_model_name, scout_views, trains_backbone
 from geolocate.train.system import Candidate
 

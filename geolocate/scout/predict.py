@@ -2,7 +2,7 @@
 
 A location is up to four photos, given by compass direction (north, east, south, west) or by face
 relative to the vehicle (front, right, back, left) with its heading (`azimuth`); faces are turned
-into compass views by `scout.import_csv.compass_slots`, the code `import-locations` uses, so a table
+into compass views by `acquire.locations_table.compass_slots`, the code `import-locations` uses, so a table
 means the same to both. Each view is decoded once (paths, bytes, PIL images or arrays, as for
 single photos); each scout embeds it with its own preprocessing (CLIP and ImageNet normalisations
 differ) and fuses the views with a mask for the missing ones; the ensemble and the sniper give a
@@ -25,7 +25,7 @@ from geolocate.errors import UserError
 from geolocate.inference.result import Failure
 from geolocate.inference.sources import Decoded, decode
 from geolocate.schemas import VIEWS
-from geolocate.scout.import_csv import FACES, compass_slots
+from geolocate.acquire.locations_table import FACES, compass_slots
 
 
 def resolve_bundle(ref: str | Path, paths) -> Path:
@@ -168,8 +168,8 @@ class ScoutSniperPredictor:
     def _scout_outputs(self, model, preprocess, locations: list[_Location], mask: torch.Tensor):
         """(logits, fused features) of one scout for the locations' readable views."""
         from geolocate.models.features import embedding_fn
-        from geolocate.scout.data import ViewSet
-        from geolocate.scout.heads import head_outputs
+        from geolocate.data.views import ViewSet
+        from geolocate.models.multiview import head_outputs
 
         slots = [(i, v) for i, loc in enumerate(locations) for v, d in enumerate(loc.views) if d is not None]
         batch = torch.from_numpy(np.stack([preprocess(locations[i].views[v].image) for i, v in slots])).to(self.device)
@@ -216,7 +216,7 @@ def _folder_table(folder: Path) -> Path:
 def _table_inputs(table: Path, truth: tuple[float, float] | None):
     """Every row of a locations table: its views (paths relative to the table), its id and its lat/lon truth."""
     from geolocate.inference.run import Inputs
-    from geolocate.scout.import_csv import check_rows, read_table, view_paths
+    from geolocate.acquire.locations_table import check_rows, read_table, view_paths
 
     rows = [row for row in read_table(table) if row["id"]]
     base = table.parent

@@ -206,3 +206,16 @@ def region_records(regions: pl.DataFrame) -> list[dict]:
 def centroids_of(regions: pl.DataFrame) -> np.ndarray:
     """[C, 2] (lat, lon) of every region, row = label."""
     return regions.sort("label").select("centroid_lat", "centroid_lon").to_numpy().astype(np.float64)
+
+
+def location_frame(data) -> pl.DataFrame:
+    """locations ⨝ location_split ⨝ regions: one row per labelled location with its split and label."""
+    from geolocate.scout.locations import read_locations
+
+    regions = load_regions(data)
+    split = pl.read_parquet(data.location_split)
+    frame = (read_locations(data).drop("region").join(split, on="location_id", how="inner")
+             .join(regions.select("region", "label"), on="region", how="inner").sort("location_id"))
+    if frame.filter(pl.col("split") == "train").is_empty() or frame.filter(pl.col("split") == "val").is_empty():
+        raise UserError("the location split has no train or no val locations; add data and run `geolocate regions` again")
+    return frame

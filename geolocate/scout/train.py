@@ -48,7 +48,7 @@ def _existing_run(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None)
 
 
 def _train_run(cfg: GeolocateConfig, paths: ProjectPaths, root: Path | None, skip_done: bool) -> RunSummary:
-    from geolocate.scout.data import location_frame
+    from geolocate.scout.regions import location_frame
     from geolocate.scout.regions import load_regions
 
     from geolocate.artifacts.rundir import RunDir, point_latest

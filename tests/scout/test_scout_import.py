@@ -12,7 +12,7 @@ from PIL import Image
 
 from geolocate.errors import UserError
 from geolocate.paths import DataPaths, is_valid_image_id
-from geolocate.scout.import_csv import import_locations
+from geolocate.acquire.locations_table import import_locations
 
 
 def _table(tmp_path):
