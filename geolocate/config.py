@@ -257,7 +257,7 @@ class TrainConfig(_Stage):
     cpu_threads: int | None = Field(None, ge=1, description="torch threads when training on the CPU (unset: torch's default). 1 is fastest for tiny models.")
     phase: Literal[TRAIN_PHASES] | None = Field(None, description="Scout-sniper phase to train.")
     small_data: int = Field(2000, ge=0, description="Below this many train photos (France v1) or train locations (scout-sniper), model.head = auto chooses the head on val among small_data_heads.")
-    small_data_heads: list[Literal["probe", "mean", "transformer", "finetune", "knn", "knn+probe"]] = Field(["probe", "mean", "transformer"], min_length=1, description="Candidate heads on small data: single-photo runs use probe / finetune, four-view runs probe / mean / transformer / finetune / knn / knn+probe (k nearest train locations voting across regions, alone or mixed with the probe); finetune costs a full training (hours on a CPU).")
+    small_data_heads: list[Literal["probe", "mean", "transformer", "finetune", "knn", "knn+probe"]] = Field(["probe", "mean", "transformer", "knn", "knn+probe"], min_length=1, description="Candidate heads on small data: single-photo runs use probe / finetune / knn / knn+probe, four-view runs probe / mean / transformer / finetune / knn / knn+probe (knn: the k nearest train photos or locations vote across cells; knn+probe mixes those votes with the probe, the mix chosen on val); finetune costs a full training (hours on a CPU).")
 
 
 class ScoutConfig(_Stage):

@@ -25,7 +25,7 @@ def test_folded_probe_gives_the_same_logits_from_raw_features():
 
 
 @pytest.mark.parametrize(("overrides", "n_train", "heads"), [
-    ([], 500, ["probe"]),  # auto, small data, default heads: the probe (mean/transformer are four-view)
+    ([], 500, ["probe", "knn", "knn+probe"]),  # auto, small data, default heads: the probe and the votes (mean/transformer are four-view)
     ([], 5000, ["finetune"]),  # auto at or above train.small_data: fine-tune as before
     (["train.small_data_heads=['probe', 'finetune']"], 500, ["finetune", "probe"]),  # fine-tune first
     (["train.small_data_heads=['transformer']"], 500, ["finetune"]),  # no single-photo head listed
