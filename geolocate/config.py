@@ -189,6 +189,7 @@ class CellsConfig(_Stage):
     max_merge_levels: int = Field(15, ge=0, le=15, description="How many parent levels a sparse cell may climb when merging; climbing to resolution 0 keeps every photo (a cell still sparse there joins the nearest class), fewer levels drop what is still sparse.")
     max_dominance: float = Field(0.25, gt=0, le=1, description="Largest share of train one class may hold (downsampled above it).")
     res8_min_images: int = Field(150_000, ge=0, description="Photos needed before resolution 8 is allowed (else too sparse).")
+    imported: Literal["auto", "as-set"] = Field("auto", description="Photos a user imported (geolocate import): auto sizes their classes by the auto rule (resolution and min_samples auto, sparse cells merged up to resolution 0) whatever a profile fixed for its own catalog (France v1: resolution 7, 150 photos); as-set keeps the values above. --res and --set cells.* always win.")
 
     _resolution = _auto_or_int_validator("resolution", 0, 15)
     _min_samples = _auto_or_int_validator("min_samples", 1, _MAX_INT)
@@ -367,6 +368,13 @@ def default_config_path() -> Path:
 def project_config_path(directory: Path | None = None) -> Path:
     """The project's config file: `config.toml` in `directory` (the project; default: the current directory)."""
     return Path(directory if directory is not None else Path.cwd()) / DEFAULT_CONFIG_NAME
+
+
+def profile_values(profile: str | None, table: str) -> dict:
+    """What a packaged profile sets in one table (e.g. v1's `[cells]`): values the user did not choose."""
+    profiles = _read_toml(packaged_config_path()).get("profiles", {}) if profile else {}
+    found = profiles.get(profile, {}) if isinstance(profiles, dict) else {}
+    return dict(found.get(table, {})) if isinstance(found, dict) and isinstance(found.get(table), dict) else {}
 
 
 def packaged_config_path() -> Path:

@@ -17,6 +17,8 @@ from geolocate.schemas import MANIFEST, conform, empty
 # from a newer format is refused (naming its writer); an older one is conformed (new columns null)
 # and migrated. Format 2: `license` and `parent_id` columns, source-qualified ids (`panoramax:…`).
 MANIFEST_VERSION = 2
+# `source`s of photos a user brought (`geolocate import`, `import-locations`): their area is theirs.
+IMPORTED_SOURCES = ("local", "import")
 MAPILLARY_LICENSE = "CC-BY-SA-4.0"  # all Mapillary imagery: what format-1 Mapillary rows are given
 
 

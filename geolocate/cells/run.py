@@ -37,6 +37,7 @@ class CellsResult:
     auto: AutoClasses | None = None  # what the rule said, when resolution or min_samples was "auto"
     joined: list[dict] = field(default_factory=list)
     counts: dict = field(default_factory=dict)  # manifest rows → photos to label (see `photo_counts`)
+    imported: str | None = None  # why the profile's class sizes gave way to the auto rule (imported photos)
 
     @property
     def dropped_photos(self) -> int:
@@ -104,7 +105,8 @@ def photo_counts(manifest: pl.DataFrame, training: int, located: int) -> dict:
 
 
 @locks_data("cells")
-def run_cells(cfg: CellsConfig, data: DataPaths, resolution: int | None = None, force: bool = False) -> CellsResult:
+def run_cells(cfg: CellsConfig, data: DataPaths, resolution: int | None = None, force: bool = False,
+              given: tuple[str, ...] = (), profile_fixed: dict | None = None) -> CellsResult:
     """Label every manifest photo with its class cell and write the cells, labels and KPI tables.
 
     Args:
@@ -112,11 +114,16 @@ def run_cells(cfg: CellsConfig, data: DataPaths, resolution: int | None = None, 
         data: where the manifest lives and the tables go.
         resolution: overrides `cfg.resolution` (the `--res` option).
         force: allow a fine resolution on a small data set.
+        given: the dotted keys set on the command line (they beat `cells.imported`).
+        profile_fixed: what the active profile sets in `[cells]` (`config.profile_values`): only
+            those values give way to the auto rule on imported photos, never the user's own.
 
     Raises:
         UserError: no manifest, a refused resolution, or no cell reaching the minimum.
     """
-    everything = read_manifest(data, required=True, columns=["image_id", "lat", "lon", "city", "batch", "parent_id"])
+    everything = read_manifest(data, required=True, columns=["image_id", "lat", "lon", "city", "batch", "parent_id", "source"])
+    cfg, imported = _for_imported(cfg, everything, given if resolution is None else (*given, "cells.resolution"),
+                                  profile_fixed or {})
     manifest = training_photos(everything)
     photos = manifest.drop("batch", "parent_id").filter(valid_position(pl.col("lat"), pl.col("lon")))
     res, minimum, auto = resolve_classes(cfg, photos["lat"].to_numpy(), photos["lon"].to_numpy(), resolution)
@@ -143,7 +150,32 @@ def run_cells(cfg: CellsConfig, data: DataPaths, resolution: int | None = None, 
     used = {key: getattr(cfg, key.partition(".")[2]) for key in STAGE_KEYS["cells"]}
     record_settings(data, "cells", {**used, "cells.resolution": res, "cells.min_samples": minimum})
     return CellsResult(res, cells, labels, kpis, outcome.merged, outcome.dropped, manifest.height - photos.height,
-                       minimum, auto, outcome.joined, photo_counts(everything, manifest.height, photos.height))
+                       minimum, auto, outcome.joined, photo_counts(everything, manifest.height, photos.height), imported)
+
+
+# The keys a profile may fix for its own catalog, and what imported photos get instead.
+_FOR_IMPORTED = {"resolution": AUTO, "min_samples": AUTO, "max_merge_levels": 15}
+
+
+def _for_imported(cfg: CellsConfig, manifest: pl.DataFrame, given, profile_fixed: dict) -> tuple[CellsConfig, str | None]:
+    """`cfg` with auto class sizes when the photos were imported (`cells.imported = "auto"`), and the sentence that says so.
+
+    France v1's resolution 7 and 150 photos were chosen for its 50-city catalog; on a user's own
+    photos (46 of them, or 1,600 across the world) they refuse everything. Only values the profile
+    fixed give way: keys given on the command line, or set to another value in the project's file, are kept.
+    """
+    from geolocate.manifest import IMPORTED_SOURCES
+
+    sources = set(manifest["source"].drop_nulls().unique().to_list()) if "source" in manifest.columns else set()
+    if cfg.imported != "auto" or not sources & set(IMPORTED_SOURCES):
+        return cfg, None
+    update = {k: v for k, v in _FOR_IMPORTED.items()
+              if f"cells.{k}" not in given and k in profile_fixed and getattr(cfg, k) == profile_fixed[k] != v}
+    if not update:
+        return cfg, None
+    fixed = ", ".join(f"{k} {getattr(cfg, k)}" for k in update)
+    return cfg.model_copy(update=update), (f"imported photos: classes sized by the auto rule, not the profile's {fixed} "
+                                           "(cells.imported = auto; --res or --set cells.imported=as-set keeps them)")
 
 
 def _too_few(auto: AutoClasses | None, photos: int) -> str:

@@ -21,8 +21,15 @@ def cells_command(
     from geolocate.cells import run_cells
 
     data = inv.paths.data
-    result = run_cells(inv.cfg.cells, data, resolution=res, force=force)
+    from geolocate.cells.recorded import given_keys
+
+    from geolocate.config import profile_values
+
+    result = run_cells(inv.cfg.cells, data, resolution=res, force=force, given=given_keys(inv.sets),
+                       profile_fixed=profile_values(inv.cfg.profile, "cells"))
     console.print(_counts_line(result.counts), soft_wrap=True)
+    if result.imported:
+        console.print(result.imported, soft_wrap=True)
     if result.auto:
         console.print(f"auto classes: {result.auto.sentence()}; a class needs ≥ {result.min_samples} photos", soft_wrap=True)
     if result.merged:

@@ -42,8 +42,7 @@ def check_gate(name: str, value: float | None, comparison: str, threshold: float
     return GateRow(name, None if value is None else float(value), float(threshold), comparison, bool(passed))
 
 
-# Manifest `source`s of photos a user brought (`geolocate import`, `import-locations`): their area is theirs.
-IMPORTED_SOURCES = ("local", "import")
+from geolocate.manifest import IMPORTED_SOURCES  # noqa: E402 - re-exported: the gates' callers name it here
 
 
 def gates_for_area(gates: GatesConfig, sources: list[str]) -> tuple[GatesConfig, str | None]:

@@ -76,3 +76,31 @@ def test_cells_says_why_its_count_differs_from_the_manifest(tmp_path):
     counts = run_cells(CellsConfig(), data).counts
     assert counts == {"manifest_rows": frame.height + 4, "originals": frame.height, "captures_cut": 1, "views": 4,
                       "photos": frame.height + 3, "invalid_positions": 0}
+
+
+def test_imported_photos_get_auto_classes_even_under_a_profile_that_fixes_them(tmp_path):
+    """France v1's resolution 7 / 150 photos refuse a user's own world-wide photos: imported ones get the auto rule."""
+    import pytest
+
+    from geolocate.errors import UserError
+
+    from geolocate.config import profile_values
+
+    v1, fixed = load_config(None, "v1").cells, profile_values("v1", "cells")
+    assert (fixed["resolution"], fixed["min_samples"]) == (7, 150)
+    fetched = world_manifest().with_columns(source=pl.lit("mapillary"))
+    with pytest.raises(UserError, match="no cell reaches cells.min_samples = 150"):  # the catalog's fixed sizes hold
+        run_cells(v1, write(tmp_path / "fetched", fetched), profile_fixed=fixed)
+    imported = world_manifest().with_columns(source=pl.lit("local"))
+    result = run_cells(v1, write(tmp_path / "imported", imported), profile_fixed=fixed)
+    assert result.auto is not None and result.imported and "resolution 7" in result.imported
+    assert result.dropped == [] and result.min_samples == MIN_PLACES  # every photo keeps a class
+    kept = run_cells(v1, write(tmp_path / "given", imported), resolution=3, profile_fixed=fixed)
+    assert (kept.resolution, kept.min_samples) == (3, MIN_PLACES)  # --res wins, the minimum stays auto
+    with pytest.raises(UserError, match="min_samples = 150"):  # a --set minimum wins too
+        run_cells(v1, write(tmp_path / "set", imported), given=("cells.min_samples",), profile_fixed=fixed)
+    with pytest.raises(UserError, match="min_samples = 150"):  # a project's own value (not the profile's) too
+        run_cells(v1.model_copy(update={"resolution": 3}), write(tmp_path / "own", imported),
+                  profile_fixed={**fixed, "min_samples": 40})
+    with pytest.raises(UserError, match="min_samples = 150"):  # as-set keeps the profile's sizes
+        run_cells(v1.model_copy(update={"imported": "as-set"}), write(tmp_path / "as-set", imported), profile_fixed=fixed)
