@@ -52,7 +52,7 @@ async function modelCard() {
     fig.querySelector("img").src = "/api/model/error_map.png";
     fig.hidden = false;
   }
-  if (card.bbox) map.fitBounds([[card.bbox[1], card.bbox[0]], [card.bbox[3], card.bbox[2]]], { padding: [30, 30] });
+  if (card.bbox) map.fitBounds([[card.bbox[1], card.bbox[0]], [card.bbox[3], card.bbox[2]]], { padding: [30, 30], animate: false });
   return card;
 }
 
@@ -131,7 +131,7 @@ function drawOnMap(p) {
     answer.addLayer(L.circleMarker([p.true_lat, p.true_lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#1b7f3b", fillOpacity: 1, className: "geo-truth" })
       .bindTooltip("truth (EXIF GPS)"));
   }
-  map.fitBounds(answer.getBounds(), { padding: [40, 40], maxZoom: 13 });
+  map.fitBounds(answer.getBounds(), { padding: [40, 40], maxZoom: 13, animate: false });  // drawn at once: no half-scaled outline layer
 }
 
 function resultPanel(p) {
