@@ -13,7 +13,6 @@ import numpy as np
 from rich.table import Table
 
 from geolocate import atomic
-from geolocate.cells.classes import cell_label
 from geolocate.console import console, csv_safe, emit, inert, stdout
 from geolocate.data.images import IMAGE_SUFFIXES, expand_photos
 from geolocate.errors import UserError
@@ -160,6 +159,8 @@ def _row_table(row: dict) -> Table:
 
 def _photos_table(rows: list[dict], names: dict[str, str], noun: str = "photos") -> Table:
     """One row per photo with its top-k (every --top class, one per line); long names fold, never cut."""
+    from geolocate.cells.classes import cell_label  # here: the cells package brings polars, which one photo never needs
+
     table = Table(title=f"{len(rows)} {noun}", title_justify="left")
     table.add_column("file", overflow="fold", ratio=2)
     table.add_column("lat, lon (90% radius)", no_wrap=True)

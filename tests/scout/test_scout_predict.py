@@ -139,7 +139,7 @@ def test_one_location_from_options_has_the_single_photo_fields(scout_run, cli, m
     project, run = scout_run
     monkeypatch.chdir(project)
     views = _views(project, 1)[0]
-    result = cli("predict", *P, "--north", views["north"], "--lat", "40", "--lon", "-100", "--top", "2", "--json")
+    result = cli("predict", *P, "--checkpoint", run, "--north", views["north"], "--lat", "40", "--lon", "-100", "--top", "2", "--json")
     assert result.exit_code == 0, result.output
     p = json.loads(result.stdout)["predictions"][0]
     assert list(p)[:len(ROW_FIELDS)] == ROW_FIELDS and p["error_km"] > 0 and len(p["top"]) == 2
