@@ -14,6 +14,8 @@ filesystem's business (README, "Security").
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 from geolocate.artifacts.digest import parse_sha256sums, sha256_file
@@ -67,7 +69,7 @@ def verify_companion(path: Path | str, recorded: object, what: str) -> None:
         raise UserError(f"{path} is a symbolic link; a model's files are never read through links (copy the file itself)")
     if (reason := not_regular_reason(path)) is not None:
         raise UserError(f"{what} {path}: {reason}")
-    if not isinstance(recorded, str) or sha256_file(path) != recorded.lower():
+    if not isinstance(recorded, str) or _digest(path) != recorded.lower():
         raise UserError(f"{path} is not the {what} its checkpoint was written with (SHA-256 differs from the sidecar's); "
                         f"export the graph again with `geolocate export-model` or re-run `geolocate evaluate`")
 
@@ -86,5 +88,17 @@ def _read_sums(sums: Path) -> dict[str, str]:
 def _check(path: Path, expected: str | None, sums: Path) -> None:
     if expected is None:
         raise UserError(f"{path} is not listed in {sums}: it was added after the release was frozen; {HOW_TO_FIX}")
-    if sha256_file(path) != expected:
+    if _digest(path) != expected:
         raise UserError(f"{path} does not match {sums} (SHA-256 differs): the file was changed after the release was frozen; {HOW_TO_FIX}")
+
+
+def _digest(path: Path) -> str:
+    """The file's SHA-256, hashed once per process while it is unchanged: a release's graph and
+    index are checked against SHA256SUMS and again against the sidecar's digest when they load."""
+    st = os.stat(path)
+    return _digest_of(os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(real: str, inode: int, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(real))
