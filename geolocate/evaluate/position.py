@@ -27,6 +27,7 @@ from geolocate.geo import spherical_mean
 PositionMode = Literal["top1", "weighted", "median"]
 POSITION_MODES: tuple[PositionMode, ...] = ("top1", "weighted", "median")  # a tie on val keeps the earlier (simpler)
 _WEISZFELD_STEPS = 60
+_STARTS = 16  # start candidates among the heaviest points: the cost of trying each grows with k²
 
 
 def top1_positions(probs: np.ndarray, centroids_latlon: np.ndarray) -> np.ndarray:
@@ -62,15 +63,16 @@ def _expected_angle(x: np.ndarray, points: np.ndarray, weights: np.ndarray) -> n
 def spherical_geometric_median(points: np.ndarray, weights: np.ndarray, steps: int = _WEISZFELD_STEPS) -> np.ndarray:
     """[N, 3] unit vectors minimising the weighted sum of great-circle angles to `points` [N, k, 3].
 
-    Started from the best of the k points and their weighted mean (the objective is not convex on
-    the sphere, so the start matters), then Weiszfeld steps in the tangent plane: each point pulls
-    along the geodesic with weight w / angle. The best of the start and the end is kept, so the
-    result is never worse than any top cell or the mean.
+    Started from the best of the first `_STARTS` points (the heaviest, as the callers order them)
+    and their weighted mean (the objective is not convex on the sphere, so the start matters), then
+    Weiszfeld steps in the tangent plane: each point pulls along the geodesic with weight w / angle.
+    The best of the start and the end is kept, so the result is never worse than any of those
+    starts.
     """
     weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
     mean = (weights[..., None] * points).sum(axis=1)
     mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
-    starts = np.concatenate([points, mean[:, None]], axis=1)  # [N, k+1, 3]
+    starts = np.concatenate([points[:, :_STARTS], mean[:, None]], axis=1)  # [N, ≤ _STARTS + 1, 3]
     cost = np.stack([_expected_angle(starts[:, j], points, weights) for j in range(starts.shape[1])], axis=1)
     x = start = starts[np.arange(len(points)), cost.argmin(axis=1)]
     for _ in range(steps):
@@ -94,15 +96,23 @@ def _weiszfeld_step(x: np.ndarray, points: np.ndarray, weights: np.ndarray) -> n
     return moved / np.linalg.norm(moved, axis=1, keepdims=True)
 
 
+def geometric_median_latlon(latlon: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """[N, 2] spherical geometric median of each row's points `latlon` [N, k, 2] under `weights` [N, k]
+    (the heaviest first: the search starts among them)."""
+    if not len(latlon):
+        return np.zeros((0, 2))
+    order = np.argsort(-weights, axis=1, kind="stable")
+    latlon, weights = np.take_along_axis(latlon, order[..., None], axis=1), np.take_along_axis(weights, order, axis=1)
+    return _latlon(spherical_geometric_median(_unit(latlon[..., 0], latlon[..., 1]), weights))
+
+
 def median_positions(probs: np.ndarray, centroids_latlon: np.ndarray, k: int = 5) -> np.ndarray:
     """[N, 2] spherical geometric median of each row's top-`k` cell centroids, weighted by probability."""
     probs = np.asarray(probs, dtype=np.float64)
     top = topk_indices(probs, k)
     weights = np.take_along_axis(probs, top, axis=1)
     members = np.asarray(centroids_latlon, dtype=np.float64)[top]  # [N, k, 2]
-    if not len(probs):
-        return np.zeros((0, 2))
-    return _latlon(spherical_geometric_median(_unit(members[..., 0], members[..., 1]), weights))
+    return geometric_median_latlon(members, weights)
 
 
 def _positions(probs: np.ndarray, centroids_latlon: np.ndarray, mode: PositionMode, k: int) -> np.ndarray:
@@ -128,19 +138,48 @@ def predicted_positions(
     return pos[:, 0], pos[:, 1]
 
 
-def choose_position_mode(
+WIDE_TOPK = 256  # the "every class" median: classes past the 256 likeliest carry no weight worth the work
+
+
+@dataclass(frozen=True)
+class PositionChoice:
+    """The position val chose: a mode, the classes it reads (`k`), and every candidate's val figures."""
+
+    mode: PositionMode
+    k: int
+    scores: dict[str, dict[str, float]]
+
+
+def position_candidates(n_classes: int, k: int) -> list[tuple[str, PositionMode, int]]:
+    """(name, mode, k) of every position val compares, simplest first.
+
+    Beside the top-`k` modes, the geometric median over every class (up to `WIDE_TOPK`): with
+    calibrated probabilities it is the point of least expected distance under the whole answer, so
+    an unsure photo is placed near the middle of where such photos are (the tail, p90) while a sure
+    one stays on its cell. The top-`k` median ignores the rest of the mass.
+    """
+    found: list[tuple[str, PositionMode, int]] = [(mode, mode, k) for mode in POSITION_MODES]
+    wide = min(int(n_classes), WIDE_TOPK)
+    if wide > k:
+        found.append((f"median of all {wide} classes" if wide == n_classes else f"median of the top {wide}", "median", wide))
+    return found
+
+
+def choose_position(
     val_probs: np.ndarray, val_true_latlon: np.ndarray, centroids_latlon: np.ndarray, k: int = 5,
     bar: tuple[float, float] = (float("nan"), float("nan")),
-) -> tuple[PositionMode, dict[PositionMode, dict[str, float]]]:
-    """The mode val ranks best by the one small-data rule (`baselines.bar_scores` against the
-    trivial `bar`; without one, the median km), and every mode's val figures.
+) -> PositionChoice:
+    """The position val ranks best by the one small-data rule (`baselines.bar_scores` against the
+    trivial `bar`; without one, the median km), with every candidate's val figures.
 
-    A tie keeps the earlier mode of `POSITION_MODES` (the simpler one).
+    A tie keeps the earlier candidate of `position_candidates` (the simpler one).
     """
-    scores = {mode: bar_scores(position_errors_km(_positions(val_probs, centroids_latlon, mode, k), val_true_latlon), bar)
-              for mode in POSITION_MODES}
-    best = min(POSITION_MODES, key=lambda mode: (scores[mode]["score"], POSITION_MODES.index(mode)))
-    return best, scores
+    candidates = position_candidates(len(centroids_latlon), k)
+    scores = {name: bar_scores(position_errors_km(_positions(val_probs, centroids_latlon, mode, kk), val_true_latlon), bar)
+              for name, mode, kk in candidates}
+    best = min(range(len(candidates)), key=lambda i: (scores[candidates[i][0]]["score"], i))
+    _, mode, chosen_k = candidates[best]
+    return PositionChoice(mode, chosen_k, scores)
 
 
 @dataclass(frozen=True)

@@ -1,40 +1,44 @@
 """Whether, and how, retrieval refines positions: decided on val, measured on test.
 
-A small grid (cells searched × neighbours voting) is scored on val; the best setting is kept
-when it beats the classifier's own position on val by `median + p90` (the tail is why
-refinement exists, the median is what users see first). Test is only measured, never used to
-choose, so its figures stay honest.
+A small grid (cells searched × neighbours voting × how they place the photo) is scored on val by
+the one rule every choice on val follows (`evaluate.choice`: the ratio to the best trivial
+baseline's median and p90, then the median); the best setting is kept when it ranks ahead of the
+classifier's own position. Test is only measured, never used to choose, so its figures stay
+honest.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from geolocate.evaluate.baselines import bar_scores
 from geolocate.evaluate.metrics import error_stats, geo_metrics
 from geolocate.evaluate.position import ScoredSplit, position_errors_km
-from geolocate.evaluate.retrieval import RetrievalIndex, build_index, refine_grid, refine_positions, save_index
+from geolocate.evaluate.retrieval import METHODS, RetrievalIndex, build_index, refine_grid, refine_positions, save_index
 
 TOP_CELLS = (1, 3, 5, 10)
 NEIGHBOURS = (5, 10, 20)
 SIDE_BY_SIDE = ("median_km", "p90_km", "p95_km", "over_25km", "over_200km", "over_500km")
 
 
-def _score(stats: dict) -> float:
-    return stats["median_km"] + stats["p90_km"]
+def _rank(err_km: np.ndarray, bar: tuple[float, float]) -> tuple[float, float]:
+    scores = bar_scores(err_km, bar)
+    return scores["score"], scores["median_km"]
 
 
 def choose_refinement(index: RetrievalIndex, probs: np.ndarray, embeddings: np.ndarray, true_latlon: np.ndarray,
-                      base_err: np.ndarray) -> dict:
-    """The best grid setting on val and whether it beats the classifier's position there."""
-    base = error_stats(base_err)
-    settings = [(k, n) for k in TOP_CELLS if k <= probs.shape[1] for n in NEIGHBOURS]
-    best = None
-    for (k, n), pos in refine_grid(probs, embeddings, index, settings).items():
-        stats = error_stats(position_errors_km(pos, true_latlon))
-        if best is None or _score(stats) < _score(best["stats"]):
-            best = {"top_cells": k, "neighbours": n, "stats": stats}
-    enabled = _score(best["stats"]) < _score(base)
-    return {"enabled": bool(enabled), "top_cells": best["top_cells"], "neighbours": best["neighbours"], "index_size": int(len(index.labels))}
+                      base_err: np.ndarray, bar: tuple[float, float] = (float("nan"), float("nan"))) -> dict:
+    """The best grid setting on val by the one rule against the trivial `bar` (without one, the
+    median), and whether it ranks ahead of the classifier's position there."""
+    settings = [(k, n, m) for k in TOP_CELLS if k <= probs.shape[1] for n in NEIGHBOURS for m in METHODS]
+    best, best_rank = None, None
+    for setting, pos in refine_grid(probs, embeddings, index, settings).items():
+        rank = _rank(position_errors_km(pos, true_latlon), bar)
+        if best_rank is None or rank < best_rank:
+            best, best_rank = setting, rank
+    (k, n, method), enabled = best, best_rank < _rank(base_err, bar)
+    return {"enabled": bool(enabled), "top_cells": k, "neighbours": n, "method": method, "index_size": int(len(index.labels)),
+            "val_score": {"classifier": _rank(base_err, bar)[0], "retrieval": best_rank[0]}}
 
 
 def side_by_side(base_err: np.ndarray, refined_err: np.ndarray) -> dict:
@@ -48,13 +52,15 @@ def _with_over_25(err: np.ndarray) -> dict:
     return {**stats, "over_25km": float((np.asarray(err) > 25).mean())}
 
 
-def apply_retrieval(best_stem, train, val_side: tuple, test_side: tuple) -> tuple[dict, ScoredSplit, ScoredSplit]:
+def apply_retrieval(best_stem, train, val_side: tuple, test_side: tuple,
+                    bar: tuple[float, float] = (float("nan"), float("nan"))) -> tuple[dict, ScoredSplit, ScoredSplit]:
     """Index train, let val decide whether retrieval refines, measure both positions on val and test.
 
     Args:
         best_stem: the run's best checkpoint (the index is written beside it when refinement is on).
         train: train `Outputs` with embeddings (None: retrieval off or a model without embeddings).
         val_side, test_side: (Outputs, calibrated probs, ScoredSplit by the classifier's position).
+        bar: the best trivial (median, p90) km on val, which the choice ranks against.
 
     Returns:
         (record for metrics.json, val and test ScoredSplit by the chosen position).
@@ -66,10 +72,10 @@ def apply_retrieval(best_stem, train, val_side: tuple, test_side: tuple) -> tupl
     if train is None or train.embeddings is None or val.embeddings is None or test.embeddings is None:
         return {"enabled": False, "reason": "no embeddings (retrieval off or model without them)"}, val_scored, scored
     index = build_index(train.embeddings, np.stack([train.lat, train.lon], 1), train.labels)
-    record = choose_refinement(index, val_probs, val.embeddings, np.stack([val.lat, val.lon], 1), val_scored.err_km)
+    record = choose_refinement(index, val_probs, val.embeddings, np.stack([val.lat, val.lon], 1), val_scored.err_km, bar)
     refined = {}
     for name, out, probs, base in (("val", val, val_probs, val_scored), ("test", test, test_probs, scored)):
-        pos = refine_positions(probs, out.embeddings, index, record["top_cells"], record["neighbours"])
+        pos = refine_positions(probs, out.embeddings, index, record["top_cells"], record["neighbours"], record["method"])
         refined[name] = ScoredSplit(base.metrics, pos, position_errors_km(pos, np.stack([out.lat, out.lon], 1)))
         record[name] = side_by_side(base.err_km, refined[name].err_km)
     if not record["enabled"]:

@@ -4,9 +4,12 @@ The classifier says which cells; the index (train photos' L2-normalised embeddin
 with their positions and cells) says where inside them. Among the train photos of the top-k
 cells, the `neighbours` most similar ones vote: each cell's mass is the sum of its neighbours'
 similarities times the cell's probability, and the photo goes to the similarity-weighted
-spherical mean of the neighbours of the heaviest cell. Taking one cluster rather than the mean
-of all neighbours keeps a photo from landing halfway between two far-apart candidates, and a
-strong visual match in the second cell can overrule a wrong top-1 (the tail).
+spherical mean of the neighbours of the heaviest cell (`cluster`). Taking one cluster rather than
+the mean of all neighbours keeps a photo from landing halfway between two far-apart candidates,
+and a strong visual match in the second cell can overrule a wrong top-1 (the tail). The `median`
+method keeps every neighbour instead, each weighted by its similarity times its cell's
+probability, and places the photo at their spherical geometric median: the point of least
+expected distance to them, which stays with the heavier group rather than between groups.
 
 Plain numpy: a brute-force product over a train set of ~10⁵ photos × 512 floats is a few
 milliseconds per photo, so no ANN library (faiss, usearch) is needed at this size.
@@ -45,41 +48,73 @@ def build_index(embeddings: np.ndarray, latlon: np.ndarray, labels: np.ndarray) 
                           np.asarray(labels, dtype=np.int64))
 
 
+METHODS = ("cluster", "median")  # how the neighbours place a photo (see above)
+
+
 def refine_positions(probs: np.ndarray, embeddings: np.ndarray, index: RetrievalIndex, top_cells: int = 5,
-                     neighbours: int = 10) -> np.ndarray:
+                     neighbours: int = 10, method: str = "cluster") -> np.ndarray:
     """[N, 2] refined (lat, lon) for each row of `probs` [N, C] and its embedding [N, D]."""
-    return refine_grid(probs, embeddings, index, [(top_cells, neighbours)])[(top_cells, neighbours)]
+    setting = (top_cells, neighbours, method)
+    return refine_grid(probs, embeddings, index, [setting])[setting]
 
 
 def refine_grid(probs: np.ndarray, embeddings: np.ndarray, index: RetrievalIndex,
-                settings: list[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
-    """Refined positions for several (top_cells, neighbours) settings, computing the similarities once."""
+                settings: list[tuple[int, int, str]]) -> dict[tuple[int, int, str], np.ndarray]:
+    """Refined positions for several (top_cells, neighbours, method) settings, computing the similarities once."""
     out = {setting: np.empty((len(probs), 2)) for setting in settings}
     keys = index.embeddings.astype(np.float32)
     members = {int(c): np.flatnonzero(index.labels == c) for c in np.unique(index.labels)}
-    widest = max(k for k, _ in settings)
+    widest = max(k for k, _, _ in settings)
     for start in range(0, len(probs), _CHUNK):
         rows = slice(start, start + _CHUNK)
         sims = normalise(embeddings[rows]) @ keys.T
         top = topk_indices(probs[rows], widest)
-        for i, (p, s, cells) in enumerate(zip(probs[rows], sims, top)):
-            for k, n in settings:
-                out[(k, n)][start + i] = _refine_one(p, s, index, members, cells[:k], n)
+        for k, n, method in settings:
+            near = [_nearest(s, members, cells[:k], n) for s, cells in zip(sims, top)]
+            place = _cluster if method == "cluster" else _median
+            out[(k, n, method)][rows] = place(probs[rows], sims, index, near)
     return out
 
 
-def _refine_one(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, members: dict, cells: np.ndarray,
-                neighbours: int) -> np.ndarray:
+def _nearest(sims: np.ndarray, members: dict, cells: np.ndarray, neighbours: int) -> np.ndarray:
+    """The `neighbours` train photos of `cells` most similar to one photo (empty: none in those cells)."""
     parts = [members[int(c)] for c in cells if int(c) in members]
     if not parts:  # no train photo in those cells (cannot happen for a model's own index)
-        return np.full(2, np.nan)
+        return np.zeros(0, dtype=np.int64)
     candidates = np.concatenate(parts)
-    near = candidates[np.argsort(-sims[candidates], kind="stable")[:neighbours]]
-    weight = np.maximum(sims[near], 0.0) + 1e-6
-    labels = index.labels[near]
-    mass = {int(c): float(weight[labels == c].sum() * probs[c]) for c in np.unique(labels)}
-    best = labels == max(mass, key=mass.get)
-    return np.array(spherical_mean(index.latlon[near[best], 0], index.latlon[near[best], 1], weight[best]))
+    return candidates[np.argsort(-sims[candidates], kind="stable")[:neighbours]]
+
+
+def _cluster(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, near: list[np.ndarray]) -> np.ndarray:
+    """[N, 2] the similarity-weighted mean of each photo's neighbours in its heaviest cell."""
+    out = np.full((len(near), 2), np.nan)
+    for i, rows in enumerate(near):
+        if not len(rows):
+            continue
+        weight = np.maximum(sims[i, rows], 0.0) + 1e-6
+        labels = index.labels[rows]
+        mass = {int(c): float(weight[labels == c].sum() * probs[i, c]) for c in np.unique(labels)}
+        best = labels == max(mass, key=mass.get)
+        out[i] = spherical_mean(index.latlon[rows[best], 0], index.latlon[rows[best], 1], weight[best])
+    return out
+
+
+def _median(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, near: list[np.ndarray]) -> np.ndarray:
+    """[N, 2] the geometric median of each photo's neighbours, weighted by similarity × their cell's probability."""
+    from geolocate.evaluate.position import geometric_median_latlon
+
+    width = max((len(rows) for rows in near), default=0)
+    out = np.full((len(near), 2), np.nan)
+    if not width:
+        return out
+    latlon, weight = np.zeros((len(near), width, 2)), np.zeros((len(near), width))
+    for i, rows in enumerate(near):  # padded with weightless copies of the first neighbour
+        if len(rows):
+            latlon[i] = index.latlon[np.resize(rows, width)]
+            weight[i, :len(rows)] = (np.maximum(sims[i, rows], 0.0) + 1e-6) * (probs[i, index.labels[rows]] + 1e-12)
+    placed = np.array([len(rows) > 0 for rows in near])
+    out[placed] = geometric_median_latlon(latlon[placed], weight[placed])
+    return out
 
 
 # ---------------------------------------------------------------- on disk, beside the checkpoint

@@ -14,7 +14,7 @@ from geolocate.config import GeolocateConfig
 from geolocate.evaluate.collect import Outputs
 from geolocate.evaluate.finish import Classes, Measured, Split, finish_evaluation
 from geolocate.evaluate.metrics import softmax
-from geolocate.evaluate.position import ScoredSplit, choose_position_mode, score_split
+from geolocate.evaluate.position import ScoredSplit, choose_position, score_split
 from geolocate.evaluate.refine import apply_retrieval, public_record
 from geolocate.paths import ProjectPaths
 
@@ -99,16 +99,16 @@ def finish_v1(cfg, paths, run, classes: Classes, val: Outputs, test: Outputs, de
     temperature = fit_temperature(val.logits, val.labels) if e.calibrate and len(val.labels) else 1.0
     val_probs, test_probs = softmax(val.logits, temperature), softmax(test.logits, temperature)
     bar = trivial_bar(train_pool(paths, classes.cell_ids), _truth(val), classes.centroids)
-    mode, scores = _position_mode(e, val_probs, val, classes, bar)
-    val_scored = _score(val, val_probs, classes, mode, e.weighted_topk)
-    scored = _score(test, test_probs, classes, mode, e.weighted_topk)
-    retrieval, val_scored, scored = apply_retrieval(run.best, train, (val, val_probs, val_scored), (test, test_probs, scored))
-    _update_sidecar(run.best, temperature, mode, e.weighted_topk, val_scored.metrics, scored.metrics, public_record(retrieval))
+    mode, k, scores = _position_mode(e, val_probs, val, classes, bar)
+    val_scored = _score(val, val_probs, classes, mode, k)
+    scored = _score(test, test_probs, classes, mode, k)
+    retrieval, val_scored, scored = apply_retrieval(run.best, train, (val, val_probs, val_scored), (test, test_probs, scored), bar)
+    _update_sidecar(run.best, temperature, mode, k, val_scored.metrics, scored.metrics, public_record(retrieval))
     measured = Measured(
         "v1", run, classes, _split(val, val_probs, val_scored), _split(test, test_probs, scored),
         photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test), _val_history(run),
         checkpoint_default(run.best, paths), lambda extra: _update_sidecar(run.best, extra=extra), temperature,
-        position={"mode": mode, "scores": scores}, extra={"retrieval": retrieval, **_head_selection(run)},
+        position={"mode": mode, "k": k, "scores": scores}, extra={"retrieval": retrieval, **_head_selection(run)},
         data={"classes": len(classes.cell_ids), **_kpis(paths)}, chosen_head=_chosen_head(run))
     return finish_evaluation(cfg, paths, measured, device, fit_seconds, judged)
 
@@ -137,10 +137,12 @@ def _chosen_head(run) -> str | None:
     return next((r["head"] for r in rows if r.get("chosen")), None) if len(rows) > 1 else None
 
 
-def _position_mode(e, val_probs, val: Outputs, classes: Classes, bar: tuple[float, float]):
+def _position_mode(e, val_probs, val: Outputs, classes: Classes, bar: tuple[float, float]) -> tuple[str, int, dict]:
+    """(mode, classes it reads, every candidate's val figures): `eval.position`, or with `auto` val's choice."""
     if e.position != "auto":
-        return e.position, {}
-    return choose_position_mode(val_probs, _truth(val), classes.centroids, e.weighted_topk, bar)
+        return e.position, e.weighted_topk, {}
+    chosen = choose_position(val_probs, _truth(val), classes.centroids, e.weighted_topk, bar)
+    return chosen.mode, chosen.k, chosen.scores
 
 
 def _score(out: Outputs, probs, classes: Classes, mode: str, k: int) -> ScoredSplit:

@@ -299,5 +299,7 @@ def position_lines(position: Mapping[str, Any] | None) -> list[str]:
         return []
     scores = position.get("scores") or {}
     shown = ", ".join(f"{mode} " + " ".join(_mode_figures(s)) for mode, s in scores.items() if isinstance(s, Mapping))
-    chosen = f"{position.get('title', 'Predicted position')}: **{position.get('mode')}**"
+    mode, k = position.get("mode"), position.get("k")
+    reads = f" of the top {k} classes" if k and mode in ("weighted", "median") else ""
+    chosen = f"{position.get('title', 'Predicted position')}: **{mode}{reads}**"
     return [chosen + (f" (chosen on val: {shown})." if shown else " (eval.position)."), ""]

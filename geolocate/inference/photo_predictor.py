@@ -108,7 +108,9 @@ class PhotoPredictor:
         if self.index is not None and embeddings is not None:
             from geolocate.evaluate.retrieval import refine_positions
 
-            refined = refine_positions(probs, embeddings, self.index, self.refine["top_cells"], self.refine["neighbours"])
+            # a record from before `method` existed was made by the cluster method
+            refined = refine_positions(probs, embeddings, self.index, self.refine["top_cells"], self.refine["neighbours"],
+                                       self.refine.get("method", "cluster"))
         lat, lon = predicted_positions(probs, self.centroids, self.position, self.weighted_topk)
         if self.index is not None and embeddings is not None:  # a row the index cannot place keeps the classifier's
             return placed_or(refined, np.stack([lat, lon], axis=1)), "retrieval"

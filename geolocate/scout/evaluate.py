@@ -55,7 +55,7 @@ def _measure(cfg: GeolocateConfig, ctx, run, bundle: dict):
     return Measured(
         "scout-sniper", run, classes, splits["val"], splits["test"], location_baselines(cfg, ctx, classes.centroids),
         _val_history(ctx.root), scout_default(run.root, ctx.paths), lambda extra: _store(ctx.root, extra),
-        position={"mode": position_of(bundle)["position"], "title": "Position before the sniper",
+        position={"mode": position_of(bundle)["position"], "k": position_of(bundle)["topk"], "title": "Position before the sniper",
                   "scores": {mode: {"score": v} for mode, v in scores.items()} if ctx.cfg.eval.position == "auto" else {}},
         extra={"phases": phases, "sniper_gain_median_km": _gain(phases["test"]), "head_selection": bundle.get("heads") or {}},
         data={"regions": ctx.regions.height, "offset_at": ctx.cfg.scout.sniper_offset_at,

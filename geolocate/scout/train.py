@@ -135,29 +135,30 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
 
     scouts = _trained_scouts(ctx)
     fit = fit_ensemble_weights([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], scout_outputs(ctx, scouts[0])["val"]["labels"])
-    position, scores = _choose_position(ctx, scouts, fit.weights)
+    position, topk, scores = _choose_position(ctx, scouts, fit.weights)
     update_bundle(ctx.root, scouts=scouts, weights=fit.weights, ensemble_val_nll=fit.nll, single_val_nll=fit.single_nll,
-                  position=position, position_topk=ctx.cfg.eval.weighted_topk, position_val_score=scores)
+                  position=position, position_topk=topk, position_val_score=scores)
     console.print(f"[green]✓[/] ensemble of {', '.join(scouts)}: weights {', '.join(f'{w:.2f}' for w in fit.weights)}, "
                   f"val log-loss {fit.nll:.3f} (scouts: {', '.join(f'{v:.3f}' for v in fit.single_nll)}); "
                   f"position: {position}")
 
 
-def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, dict]:
-    """`eval.position`, or with `auto` the mode val ranks best by the one rule (`evaluate.position.choose_position_mode`)."""
+def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, int, dict]:
+    """(mode, regions it reads, every candidate's val score): `eval.position`, or with `auto` the one
+    val ranks best by the one rule (`evaluate.position.choose_position`)."""
     from geolocate.evaluate.metrics import softmax
-    from geolocate.evaluate.position import choose_position_mode
+    from geolocate.evaluate.position import choose_position
     from geolocate.scout.bundle import ensemble_of
     from geolocate.scout.regions import centroids_of
 
+    e = ctx.cfg.eval
     val = scout_outputs(ctx, scouts[0])["val"]
-    if not len(val["labels"]):
-        return ("top1" if ctx.cfg.eval.position == "auto" else ctx.cfg.eval.position), {}
+    if e.position != "auto" or not len(val["labels"]):
+        return ("top1" if e.position == "auto" else e.position), e.weighted_topk, {}
     centroids = centroids_of(ctx.regions)
     probs = softmax(ensemble_of([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], weights))
-    mode, scores = choose_position_mode(probs, val["latlon"], centroids, ctx.cfg.eval.weighted_topk, _val_bar(ctx, centroids))
-    scores = {m: s["score"] for m, s in scores.items()}
-    return (mode if ctx.cfg.eval.position == "auto" else ctx.cfg.eval.position), scores
+    chosen = choose_position(probs, val["latlon"], centroids, e.weighted_topk, _val_bar(ctx, centroids))
+    return chosen.mode, chosen.k, {name: s["score"] for name, s in chosen.scores.items()}
 
 
 def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from geolocate.evaluate.position import (
-    choose_position_mode,
+    choose_position,
+    position_candidates,
     position_errors_km,
     predicted_positions,
     score_split,
@@ -38,11 +39,13 @@ def test_weighted_leans_towards_the_likelier_cell_and_handles_the_antimeridian()
 def test_choose_position_mode_picks_the_best_val_score():
     split = np.tile([0.5, 0.5, 0.0, 0.0], (3, 1))
     midpoints = np.tile([0.0, 5.0], (3, 1))
-    mode, scores = choose_position_mode(split, midpoints, CENTROIDS, k=2)
-    assert mode == "weighted" and scores["weighted"]["median_km"] < 1e-6 < scores["top1"]["median_km"]
+    chosen = choose_position(split, midpoints, CENTROIDS, k=2)
+    mode, scores = chosen.mode, chosen.scores
+    assert mode == "weighted" and chosen.k == 2 and scores["weighted"]["median_km"] < 1e-6 < scores["top1"]["median_km"]
     sure = np.tile([0.6, 0.4, 0.0, 0.0], (3, 1))
     at_first = np.tile([0.0, 0.0], (3, 1))
-    mode, scores = choose_position_mode(sure, at_first, CENTROIDS, k=2)
+    chosen = choose_position(sure, at_first, CENTROIDS, k=2)
+    mode, scores = chosen.mode, chosen.scores
     # top-1 and the median both sit on the heavier cell: the tie keeps the simpler top-1
     assert mode == "top1" and scores["top1"]["median_km"] == 0.0 and scores["median"]["median_km"] < 1e-6
 
@@ -53,7 +56,8 @@ def test_the_median_is_chosen_on_val_when_probability_is_split_between_far_place
     far = np.array([[0.0, 0.0], [0.0, 120.0], [5.0, 120.0]])
     probs = np.tile([0.4, 0.3, 0.3], (10, 1))
     truth = far[[0] * 4 + [1] * 3 + [2] * 3]  # the truth follows the probabilities
-    mode, scores = choose_position_mode(probs, truth, far, k=3, bar=(5000.0, 15000.0))
+    chosen = choose_position(probs, truth, far, k=3, bar=(5000.0, 15000.0))
+    mode, scores = chosen.mode, chosen.scores
     assert scores["median"]["score"] < min(scores["top1"]["score"], scores["weighted"]["score"])
     assert mode == "median" and set(scores["median"]) == {"median_km", "p90_km", "score"}
 
@@ -109,3 +113,23 @@ def test_score_split_ties_positions_errors_and_metrics():
     assert scored.pred_latlon.tolist() == [[0.0, 0.0], [20.0, 0.0]]
     assert scored.err_km[0] == 0.0 and scored.err_km[1] == pytest.approx(1111.95, abs=0.01)
     assert scored.metrics["acc_top1"] == 0.5 and scored.metrics["over_500km"] == 0.5
+
+
+def test_the_median_of_every_class_is_a_candidate_beside_the_top_k():
+    names = [name for name, _, _ in position_candidates(40, 5)]
+    assert names == ["top1", "weighted", "median", "median of all 40 classes"]
+    assert [k for _, _, k in position_candidates(400, 5)][-1] == 256  # capped: the tail weighs nothing
+    assert len(position_candidates(5, 5)) == 3  # top-5 of 5 classes already is every class
+
+
+def test_val_chooses_the_median_of_every_class_when_the_mass_is_spread_past_the_top_k():
+    """Ten cells on a ring around the truth, none likely: the top-2 median sits on a cell of the ring,
+    the median of all ten at its centre, where such photos are."""
+    angles = np.radians(np.arange(10) * 36.0)
+    ring = np.stack([10.0 * np.sin(angles), 10.0 * np.cos(angles)], 1)
+    probs = np.tile(np.linspace(0.11, 0.09, 10), (6, 1))
+    probs /= probs.sum(1, keepdims=True)
+    truth = np.zeros((6, 2))
+    chosen = choose_position(probs, truth, ring, k=2)
+    assert (chosen.mode, chosen.k) == ("median", 10)
+    assert chosen.scores["median of all 10 classes"]["median_km"] < 0.2 * chosen.scores["median"]["median_km"]

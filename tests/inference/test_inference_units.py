@@ -90,6 +90,31 @@ def test_refinement_is_chosen_on_val_only_when_it_helps():
     assert not choose_refinement(index, probs, looks, truth, perfect)["enabled"]
 
 
+def test_median_refinement_stays_with_the_heavier_group_of_neighbours():
+    """A photo that looks like both cities, 70 % Paris by the classifier: all 40 neighbours vote, so a
+    similarity × probability weighted mean would fall between the cities; the median stays in Paris."""
+    from geolocate.geo import spherical_mean
+
+    index, paris, lyon = _two_city_index()
+    look, probs = np.array([[0.7, 0.7, 0.0]]), np.array([[0.7, 0.3]])
+    median = refine_positions(probs, look, index, top_cells=2, neighbours=40, method="median")[0]
+    assert haversine_km(*median, *paris) < 5
+    weights = np.where(index.labels == 0, 0.7, 0.3)
+    mean = spherical_mean(index.latlon[:, 0], index.latlon[:, 1], weights)
+    assert haversine_km(*mean, *paris) > 50 and haversine_km(*mean, *lyon) > 50
+
+
+def test_refinement_is_chosen_by_the_one_rule_against_the_trivial_bar():
+    index, paris, lyon = _two_city_index()
+    probs = np.tile([0.6, 0.4], (40, 1))
+    looks = np.vstack([np.tile([1.0, 0, 0], (20, 1)), np.tile([0, 1.0, 0], (20, 1))])
+    truth = np.vstack([np.tile(paris, (20, 1)), np.tile(lyon, (20, 1))])
+    base_err = haversine_km(paris[0], paris[1], truth[:, 0], truth[:, 1])
+    record = choose_refinement(index, probs, looks, truth, base_err, bar=(200.0, 400.0))
+    assert record["enabled"] and record["method"] in ("cluster", "median")
+    assert record["val_score"]["retrieval"] < record["val_score"]["classifier"]
+
+
 def test_index_round_trip_and_weights_check(tmp_path):
     from geolocate.errors import UserError
 
