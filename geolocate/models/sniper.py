@@ -5,7 +5,9 @@
 The last layer starts at zero, so an untrained sniper predicts that position itself and training
 can only start from the scouts' answer. `NeighbourSniper` is its small-data counterpart: the
 similarity-weighted mean position of the closest training locations in the same features.
-Both answer `place(features, region, confidence, start)` with positions [B, 2].
+Both answer `place(features, region, confidence, start)` with positions [B, 2]. `RetrievalSniper`
+is the single-photo system's retrieval refinement (`evaluate.retrieval`) over the training
+locations: it reads the ensemble's probabilities too, so it answers `place_inputs(inputs)`.
 """
 
 from __future__ import annotations
@@ -26,16 +28,22 @@ class SniperInputs:
     confidence: torch.Tensor  # [L] probability of that region
     centroid: torch.Tensor  # [L, 2] where the offset starts (lat, lon), float64
     truth: torch.Tensor  # [L, 2] true position, float64
+    probs: torch.Tensor | None = None  # [L, C] the ensemble's region probabilities (what retrieval weighs)
+    labels: torch.Tensor | None = None  # [L] true regions (what a retrieval index over these locations holds)
 
     def __len__(self) -> int:
         return len(self.region)
 
     def take(self, index: torch.Tensor) -> "SniperInputs":
-        return SniperInputs(*(t[index] for t in (self.features, self.region, self.confidence, self.centroid, self.truth)))
+        parts = (self.features, self.region, self.confidence, self.centroid, self.truth, self.probs, self.labels)
+        return SniperInputs(*(None if t is None else t[index] for t in parts))
 
 
 def sniper_positions(sniper: nn.Module, inputs: SniperInputs) -> torch.Tensor:
-    """Predicted positions [L, 2] (float64) from a sniper (a residual MLP or the neighbour average)."""
+    """Predicted positions [L, 2] (float64) from a sniper (a residual MLP, the neighbour average or retrieval)."""
+    place_inputs = getattr(sniper, "place_inputs", None)
+    if place_inputs is not None:
+        return place_inputs(inputs)
     return sniper.place(inputs.features, inputs.region, inputs.confidence, inputs.centroid)
 
 
@@ -134,3 +142,46 @@ class NeighbourSniper(nn.Module):
         members = self.latlon[top.indices].numpy()  # [B, k, 2]
         lat, lon = spherical_mean(members[..., 0], members[..., 1], weights)
         return torch.as_tensor(np.stack([lat, lon], axis=1))
+
+
+class RetrievalSniper(nn.Module):
+    """Retrieval refinement over the training locations: the single-photo system's
+    `evaluate.retrieval.refine_positions` (neighbours among the top regions, weighted by similarity
+    and the regions' probabilities; `method` "cluster" or "median"), on the fused features.
+
+    Nothing is fitted: `top_cells`, `neighbours` and `method` are chosen on val
+    (`evaluate.refine.choose_refinement`). A location the index cannot place keeps its start.
+    """
+
+    def __init__(self, in_dim: int, size: int, top_cells: int = 5, neighbours: int = 10, method: str = "cluster") -> None:
+        super().__init__()
+        self.model_kwargs = {"in_dim": in_dim, "size": size, "top_cells": top_cells, "neighbours": neighbours, "method": method}
+        self.top_cells, self.neighbours, self.method = int(top_cells), int(neighbours), str(method)
+        self.register_buffer("keys", torch.zeros(size, in_dim))
+        self.register_buffer("latlon", torch.zeros(size, 2, dtype=torch.float64))
+        self.register_buffer("labels", torch.zeros(size, dtype=torch.long))
+
+    @classmethod
+    def of(cls, features: torch.Tensor, latlon: torch.Tensor, labels: torch.Tensor, setting: dict) -> "RetrievalSniper":
+        """A sniper over these training locations (features [N, D], positions [N, 2], regions [N])."""
+        sniper = cls(features.shape[1], features.shape[0], setting["top_cells"], setting["neighbours"], setting["method"])
+        sniper.keys.copy_(torch.nn.functional.normalize(features.float(), dim=1))
+        sniper.latlon.copy_(latlon.double())
+        sniper.labels.copy_(labels.long())
+        return sniper
+
+    def index(self):
+        from geolocate.evaluate.retrieval import RetrievalIndex
+
+        return RetrievalIndex(self.keys.numpy(), self.latlon.numpy(), self.labels.numpy())
+
+    def place_inputs(self, inputs: SniperInputs) -> torch.Tensor:
+        """Positions [B, 2] (float64) from the fused features and the ensemble's probabilities."""
+        from geolocate.evaluate.retrieval import refine_positions
+
+        if inputs.probs is None:
+            raise ValueError("a retrieval sniper needs the ensemble's probabilities (SniperInputs.probs)")
+        placed = refine_positions(inputs.probs.double().numpy(), inputs.features.float().numpy(), self.index(),
+                                  self.top_cells, self.neighbours, self.method)
+        start = inputs.centroid.double().numpy()
+        return torch.as_tensor(np.where(np.isfinite(placed).all(axis=1, keepdims=True), placed, start))

@@ -26,6 +26,7 @@ SCOUT_PHASES = ("scout-clip", "scout-convnext")  # the phases that train a scout
 PHASES = config.SCOUT_SNIPER_PHASES
 SNIPER = "sniper"
 NEIGHBOURS_MODEL = "sniper_neighbours"  # the sidecar's model name of a `NeighbourSniper`
+RETRIEVAL_MODEL = "sniper_retrieval"  # … and of a `RetrievalSniper`
 
 
 def bundle_path(root: Path) -> Path:
@@ -119,7 +120,7 @@ def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[f
     after = None
     if sniper is not None and len(top1):
         inputs = SniperInputs(torch.cat(fused, dim=1).float(), torch.as_tensor(top1), torch.as_tensor(confidence).float(),
-                              torch.as_tensor(before), torch.as_tensor(before))
+                              torch.as_tensor(before), torch.as_tensor(before), torch.as_tensor(probs))
         sniper.eval()
         with torch.inference_mode():
             after = sniper_positions(sniper, inputs).numpy()
@@ -134,9 +135,9 @@ def position_of(bundle: dict) -> dict:
 def load_sniper(stem: Path):
     """The sniper of a checkpoint pair (it is not a registry model: its sidecar holds its kwargs)."""
     from geolocate.artifacts.checkpoint import load_checkpoint
-    from geolocate.models.sniper import NeighbourSniper, SniperRegressor
+    from geolocate.models.sniper import NeighbourSniper, RetrievalSniper, SniperRegressor
 
     def factory(name, num_classes=0, pretrained=False, **kwargs):
-        return (NeighbourSniper if name == NEIGHBOURS_MODEL else SniperRegressor)(**kwargs)
+        return {NEIGHBOURS_MODEL: NeighbourSniper, RETRIEVAL_MODEL: RetrievalSniper}.get(name, SniperRegressor)(**kwargs)
 
     return load_checkpoint(stem, factory=factory)

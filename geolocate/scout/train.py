@@ -24,7 +24,7 @@ from geolocate.paths import ProjectPaths
 from geolocate.train.run import RunSummary
 from geolocate.scout.context import PhaseContext, scout_model_name, scout_outputs
 from geolocate.train.view_heads import split_outputs
-from geolocate.scout.bundle import NEIGHBOURS_MODEL, PHASES, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
+from geolocate.scout.bundle import NEIGHBOURS_MODEL, PHASES, RETRIEVAL_MODEL, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
 
 
 def run_train_scout_sniper(cfg: GeolocateConfig, paths: ProjectPaths, resume: str | None = None,
@@ -185,7 +185,7 @@ def sniper_inputs(ctx: PhaseContext, split: str, centroids: np.ndarray, at: str)
     start = centroids[region] if at == "true" else comb.before
     return SniperInputs(torch.cat([o["fused"] for o in outs], dim=1).float(), torch.as_tensor(region),
                         torch.as_tensor(confidence).float(), torch.as_tensor(start),
-                        torch.as_tensor(outs[0]["latlon"]))
+                        torch.as_tensor(outs[0]["latlon"]), torch.as_tensor(comb.probs), torch.as_tensor(labels))
 
 
 def _run_sniper(ctx: PhaseContext, phase: str) -> None:
@@ -207,8 +207,9 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
                  offset_at=at, sniper_selection=table)
     if chosen["head"] == "mlp":
         meta["model"] = {"name": "sniper_residual_mlp", "kwargs": sniper.model_kwargs, "num_classes": ctx.regions.height}
-    else:  # a neighbour average has no region table: its sidecar lists none
-        meta.update(model={"name": NEIGHBOURS_MODEL, "kwargs": sniper.model_kwargs, "num_classes": 0}, classes=[])
+    else:  # a neighbour average or retrieval has no region table: its sidecar lists none
+        name = RETRIEVAL_MODEL if chosen["head"].startswith("retrieval") else NEIGHBOURS_MODEL
+        meta.update(model={"name": name, "kwargs": sniper.model_kwargs, "num_classes": 0}, classes=[])
     meta["preprocessing"] = None
     save_checkpoint(ctx.root / SNIPER, sniper, meta)
     _write_history(ctx.root / "sniper-metrics.csv", fit.history)

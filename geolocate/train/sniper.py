@@ -3,7 +3,8 @@ small data the neighbour averages beside it, one kept by the val rule (`evaluate
 
 The MLP needs thousands of locations to learn offsets inside a region; below `train.small_data`
 train locations the `NeighbourSniper` (mean position of the k most similar train locations, k in
-`NEIGHBOUR_KS`) is tried too. The MLP's own epoch 0 is the scouts' position unmoved, so "no
+`NEIGHBOUR_KS`) and the `RetrievalSniper` (the single-photo system's retrieval refinement over the
+train locations) are tried too. The MLP's own epoch 0 is the scouts' position unmoved, so "no
 sniper" is always among the candidates.
 """
 
@@ -68,7 +69,7 @@ def train_sniper(train: SniperInputs, val: SniperInputs, num_regions: int, cfg: 
     mlp = SniperRegressor(train.features.shape[1], num_regions, offset_scale_deg=offset_scale(train))
     fit = fit_sniper(mlp, train, val, cfg, cfg.seed)
     mlp.load_state_dict(fit.state)
-    sniper, table = choose_sniper(sniper_candidates(mlp, train, len(train) < cfg.small_data), val, bar)
+    sniper, table = choose_sniper(sniper_candidates(mlp, train, len(train) < cfg.small_data, val, bar), val, bar)
     return sniper, table, fit
 
 
@@ -78,14 +79,34 @@ def offset_scale(train: SniperInputs) -> float:
     return max(float(offsets.std()), 1e-4)
 
 
-def sniper_candidates(mlp: nn.Module, train: SniperInputs, small_data: bool) -> list[tuple[str, nn.Module]]:
-    """(name, sniper) pairs to compare on val: the fitted MLP, and the neighbour snipers on small data."""
+def sniper_candidates(mlp: nn.Module, train: SniperInputs, small_data: bool,
+                      val: SniperInputs | None = None, bar: tuple[float, float] | None = None) -> list[tuple[str, nn.Module]]:
+    """(name, sniper) pairs to compare on val: the fitted MLP, and on small data the neighbour snipers
+    and retrieval refinement (its setting chosen on `val`, as the single-photo system chooses its own)."""
     from geolocate.models.sniper import NeighbourSniper
 
     found = [("mlp", mlp)]
     if small_data:
         found += [(f"neighbours (k={k})", NeighbourSniper.of(train.features, train.truth, k)) for k in NEIGHBOUR_KS if k <= len(train)]
+        found += retrieval_candidate(train, val, bar)
     return found
+
+
+def retrieval_candidate(train: SniperInputs, val: SniperInputs | None, bar) -> list[tuple[str, nn.Module]]:
+    """The retrieval sniper with the setting val prefers, or nothing when the inputs lack what it reads."""
+    from geolocate.evaluate.position import position_errors_km
+    from geolocate.evaluate.refine import choose_refinement
+    from geolocate.models.sniper import RetrievalSniper
+
+    if val is None or val.probs is None or train.labels is None or not len(val) or not len(train):
+        return []
+    index = RetrievalSniper.of(train.features, train.truth, train.labels, {"top_cells": 1, "neighbours": 1, "method": "cluster"}).index()
+    truth = val.truth.numpy()
+    base = position_errors_km(val.centroid.numpy(), truth)
+    setting = choose_refinement(index, val.probs.double().numpy(), val.features.float().numpy(), truth, base,
+                                bar or (float("nan"), float("nan")))
+    name = f"retrieval ({setting['method']}, top {setting['top_cells']}, {setting['neighbours']} neighbours)"
+    return [(name, RetrievalSniper.of(train.features, train.truth, train.labels, setting))]
 
 
 def choose_sniper(candidates: list[tuple[str, nn.Module]], val: SniperInputs, bar: tuple[float, float]) -> tuple[nn.Module, list[dict]]:

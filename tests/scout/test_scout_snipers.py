@@ -1,4 +1,4 @@
-"""The small-data sniper (neighbour average), the choice between snipers on val, and weighted positions."""
+"""The small-data snipers (neighbour average, retrieval), the choice between snipers on val, and weighted positions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from geolocate.artifacts.checkpoint import save_checkpoint
-from geolocate.models.sniper import NeighbourSniper, SniperInputs, SniperRegressor, sniper_positions
-from geolocate.scout.bundle import NEIGHBOURS_MODEL, combine, load_sniper
+from geolocate.models.sniper import NeighbourSniper, RetrievalSniper, SniperInputs, SniperRegressor, sniper_positions
+from geolocate.scout.bundle import NEIGHBOURS_MODEL, RETRIEVAL_MODEL, combine, load_sniper
 from geolocate.train.sniper import choose_sniper, sniper_candidates
 
 KEYS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
@@ -63,3 +63,45 @@ def test_combine_places_by_top1_or_by_weighted_regions():
     weighted = combine(logits, fused, [1.0], centroids, position="weighted", topk=2)
     assert np.allclose(top1.before, [[44.0, -1.0]])
     assert abs(weighted.before[0, 0] - 44.4) < 0.01 and top1.top1[0] == weighted.top1[0] == 0
+
+
+def _two_towns(n: int, seed: int, looks: bool, sure: float) -> SniperInputs:
+    """Locations in two towns 11 km apart (regions 0 and 1), started between them. With `looks` each
+    town's features lie along its own axis (else they are noise); the ensemble gives the true town
+    probability `sure`."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    towns = torch.tensor([[44.60, -1.20], [44.70, -1.20]], dtype=torch.float64)
+    truth = towns[labels] + 0.002 * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    noise = torch.randn(n, 2, generator=gen)
+    features = torch.eye(2)[labels] + 0.1 * noise if looks else noise
+    probs = torch.where(torch.eye(2, dtype=torch.float64)[labels] > 0, sure, 1.0 - sure)
+    start = towns.mean(0).expand(n, 2).clone()
+    return SniperInputs(features, torch.zeros(n, dtype=torch.long), torch.full((n,), 0.5), start, truth, probs, labels)
+
+
+def test_retrieval_sniper_is_a_small_data_candidate_and_val_keeps_it_when_the_regions_are_right():
+    """The looks say nothing, the ensemble knows the town: the neighbour average mixes both towns, the
+    unmoved MLP stays between them, retrieval searches the likeliest town only."""
+    train, val = _two_towns(40, 0, looks=False, sure=0.9), _two_towns(20, 1, looks=False, sure=0.9)
+    candidates = sniper_candidates(SniperRegressor(2, 1), train, small_data=True, val=val, bar=(5.0, 6.0))
+    assert candidates[-1][0].startswith("retrieval (")
+    chosen, rows = choose_sniper(candidates, val, bar=(5.0, 6.0))
+    assert isinstance(chosen, RetrievalSniper) and rows[-1]["chosen"]
+    assert rows[-1]["val_median_km"] < 1.0 < min(r["val_median_km"] for r in rows[:-1])
+    without_probs = SniperInputs(*(getattr(val, f) for f in ("features", "region", "confidence", "centroid", "truth")))
+    assert len(sniper_candidates(None, train, small_data=True, val=without_probs)) == 4  # nothing to weigh: not tried
+
+
+def test_retrieval_sniper_round_trips_through_a_checkpoint_and_places_through_combine(tmp_path):
+    train = _two_towns(40, 0, looks=True, sure=0.5)
+    sniper = RetrievalSniper.of(train.features, train.truth, train.labels, {"top_cells": 2, "neighbours": 5, "method": "median"})
+    save_checkpoint(tmp_path / "sniper", sniper, {"model": {"name": RETRIEVAL_MODEL, "kwargs": sniper.model_kwargs, "num_classes": 0},
+                                                  "classes": [], "preprocessing": None})
+    loaded, _ = load_sniper(tmp_path / "sniper")
+    assert isinstance(loaded, RetrievalSniper) and loaded.method == "median"
+    centroids = np.array([[44.60, -1.20], [44.70, -1.20]])
+    looks_like_second = [torch.tensor([[0.0, 1.0]])]
+    placed = combine([np.zeros((1, 2))], looks_like_second, [1.0], centroids, loaded, position="weighted", topk=2)
+    assert abs(placed.before[0, 0] - 44.65) < 0.01  # the ensemble alone: halfway
+    assert abs(placed.after[0, 0] - 44.70) < 0.01  # retrieval: the town it looks like
