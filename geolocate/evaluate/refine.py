@@ -71,19 +71,29 @@ def apply_retrieval(best_stem, train, val_side: tuple, test_side: tuple,
     (val, val_probs, val_scored), (test, test_probs, scored) = val_side, test_side
     if train is None or train.embeddings is None or val.embeddings is None or test.embeddings is None:
         return {"enabled": False, "reason": "no embeddings (retrieval off or model without them)"}, val_scored, scored
-    index = build_index(train.embeddings, np.stack([train.lat, train.lon], 1), train.labels)
-    record = choose_refinement(index, val_probs, val.embeddings, np.stack([val.lat, val.lon], 1), val_scored.err_km, bar)
+    index = build_index(train.embeddings, _latlon(train), train.labels)
+    record = choose_refinement(index, val_probs, val.embeddings, _latlon(val), val_scored.err_km, bar)
+    # Chosen on val with train alone; then val joins the index, as it is in the baselines' pool:
+    # test and predict search every labelled photo the run saw. Val's figures (and the credible
+    # radius fitted on them) stay the train-only index's: a val photo would find itself.
+    full = build_index(np.concatenate([train.embeddings, val.embeddings]), np.concatenate([_latlon(train), _latlon(val)]),
+                       np.concatenate([train.labels, val.labels]))
+    record.update(index_size=int(len(full.labels)), index_of="train + val")
     refined = {}
-    for name, out, probs, base in (("val", val, val_probs, val_scored), ("test", test, test_probs, scored)):
-        pos = refine_positions(probs, out.embeddings, index, record["top_cells"], record["neighbours"], record["method"])
+    for name, out, probs, base, searched in (("val", val, val_probs, val_scored, index), ("test", test, test_probs, scored, full)):
+        pos = refine_positions(probs, out.embeddings, searched, record["top_cells"], record["neighbours"], record["method"])
         refined[name] = ScoredSplit(base.metrics, pos, position_errors_km(pos, np.stack([out.lat, out.lon], 1)))
         record[name] = side_by_side(base.err_km, refined[name].err_km)
     if not record["enabled"]:
         file_of(best_stem, INDEX_SUFFIX).unlink(missing_ok=True)  # an earlier evaluation's index is not used any more
         return record, val_scored, scored
-    save_index(file_of(best_stem, INDEX_SUFFIX), index, _weights_id(best_stem))
+    save_index(file_of(best_stem, INDEX_SUFFIX), full, _weights_id(best_stem))
     record["index_sha256"] = sha256_file(file_of(best_stem, INDEX_SUFFIX))  # predict refuses an index swapped beside the weights
     return record, _rescored(refined["val"], val_probs, val), _rescored(refined["test"], test_probs, test)
+
+
+def _latlon(out) -> np.ndarray:
+    return np.stack([out.lat, out.lon], 1)
 
 
 def _rescored(refined: ScoredSplit, probs, out) -> ScoredSplit:

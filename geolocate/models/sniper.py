@@ -30,13 +30,14 @@ class SniperInputs:
     truth: torch.Tensor  # [L, 2] true position, float64
     probs: torch.Tensor | None = None  # [L, C] the ensemble's region probabilities (what retrieval weighs)
     labels: torch.Tensor | None = None  # [L] true regions (what a retrieval index over these locations holds)
+    train_only: bool = False  # these are val locations: an index that holds them searches its train part only
 
     def __len__(self) -> int:
         return len(self.region)
 
     def take(self, index: torch.Tensor) -> "SniperInputs":
         parts = (self.features, self.region, self.confidence, self.centroid, self.truth, self.probs, self.labels)
-        return SniperInputs(*(None if t is None else t[index] for t in parts))
+        return SniperInputs(*(None if t is None else t[index] for t in parts), self.train_only)
 
 
 def sniper_positions(sniper: nn.Module, inputs: SniperInputs) -> torch.Tensor:
@@ -113,35 +114,45 @@ class NeighbourSniper(nn.Module):
     On a few dozen training locations a regressor cannot learn offsets (it keeps its untrained
     epoch 0), while a neighbour average needs nothing fitted but `k`, chosen on val. Averaging
     rather than taking the nearest one hedges between far-apart look-alikes: the tail (p90) is
-    where a weak signal pays. The train locations (unit features, positions) are buffers, so the
-    checkpoint carries its own index.
+    where a weak signal pays. The locations (unit features, positions) are buffers, so the
+    checkpoint carries its own index: the train locations, then (`train_size` onwards) the val
+    ones added once val has chosen (`with_val`).
     """
 
-    def __init__(self, in_dim: int, size: int, k: int = 10) -> None:
+    def __init__(self, in_dim: int, size: int, k: int = 10, train_size: int | None = None) -> None:
         super().__init__()
-        self.model_kwargs = {"in_dim": in_dim, "size": size, "k": k}
-        self.k = k
+        self.model_kwargs = {"in_dim": in_dim, "size": size, "k": k, "train_size": train_size}
+        self.k, self.train_size = k, train_size
         self.register_buffer("keys", torch.zeros(size, in_dim))
         self.register_buffer("latlon", torch.zeros(size, 2, dtype=torch.float64))
 
     @classmethod
-    def of(cls, features: torch.Tensor, latlon: torch.Tensor, k: int) -> "NeighbourSniper":
-        """A sniper over these training locations (features [N, D], positions [N, 2])."""
-        sniper = cls(features.shape[1], features.shape[0], k)
+    def of(cls, features: torch.Tensor, latlon: torch.Tensor, k: int, train_size: int | None = None) -> "NeighbourSniper":
+        """A sniper over these locations (features [N, D], positions [N, 2]; the first `train_size` from train)."""
+        sniper = cls(features.shape[1], features.shape[0], k, train_size)
         sniper.keys.copy_(torch.nn.functional.normalize(features.float(), dim=1))
         sniper.latlon.copy_(latlon.double())
         return sniper
 
-    def place(self, features: torch.Tensor, region: torch.Tensor, confidence: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-        """Positions [B, 2] (float64); `region`, `confidence` and `start` are not needed."""
+    def place_inputs(self, inputs: SniperInputs) -> torch.Tensor:
+        """Positions [B, 2] (float64) from the fused features alone."""
         from geolocate.geo import spherical_mean
 
-        sims = torch.nn.functional.normalize(features.float(), dim=1) @ self.keys.T
-        top = sims.topk(min(self.k, len(self.keys)), dim=1)
+        keys, latlon = searched(self, inputs, self.keys, self.latlon)
+        sims = torch.nn.functional.normalize(inputs.features.float(), dim=1) @ keys.T
+        top = sims.topk(min(self.k, len(keys)), dim=1)
         weights = (top.values.clamp(min=0.0) + 1e-6).double().numpy()
-        members = self.latlon[top.indices].numpy()  # [B, k, 2]
+        members = latlon[top.indices].numpy()  # [B, k, 2]
         lat, lon = spherical_mean(members[..., 0], members[..., 1], weights)
         return torch.as_tensor(np.stack([lat, lon], axis=1))
+
+
+def searched(sniper: nn.Module, inputs: SniperInputs, *buffers: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The part of an index sniper's buffers `inputs` may search: all of it, or the train locations
+    when the inputs are val locations the index also holds (one would find itself)."""
+    if inputs.train_only and sniper.train_size is not None:
+        return tuple(b[: sniper.train_size] for b in buffers)
+    return buffers
 
 
 class RetrievalSniper(nn.Module):
@@ -150,30 +161,35 @@ class RetrievalSniper(nn.Module):
     and the regions' probabilities; `method` "cluster" or "median"), on the fused features.
 
     Nothing is fitted: `top_cells`, `neighbours` and `method` are chosen on val
-    (`evaluate.refine.choose_refinement`). A location the index cannot place keeps its start.
+    (`evaluate.refine.choose_refinement`), then the val locations join the index (`train_size`
+    onwards, as for `NeighbourSniper`). A location the index cannot place keeps its start.
     """
 
-    def __init__(self, in_dim: int, size: int, top_cells: int = 5, neighbours: int = 10, method: str = "cluster") -> None:
+    def __init__(self, in_dim: int, size: int, top_cells: int = 5, neighbours: int = 10, method: str = "cluster",
+                 train_size: int | None = None) -> None:
         super().__init__()
-        self.model_kwargs = {"in_dim": in_dim, "size": size, "top_cells": top_cells, "neighbours": neighbours, "method": method}
-        self.top_cells, self.neighbours, self.method = int(top_cells), int(neighbours), str(method)
+        self.model_kwargs = {"in_dim": in_dim, "size": size, "top_cells": top_cells, "neighbours": neighbours, "method": method,
+                             "train_size": train_size}
+        self.top_cells, self.neighbours, self.method, self.train_size = int(top_cells), int(neighbours), str(method), train_size
         self.register_buffer("keys", torch.zeros(size, in_dim))
         self.register_buffer("latlon", torch.zeros(size, 2, dtype=torch.float64))
         self.register_buffer("labels", torch.zeros(size, dtype=torch.long))
 
     @classmethod
-    def of(cls, features: torch.Tensor, latlon: torch.Tensor, labels: torch.Tensor, setting: dict) -> "RetrievalSniper":
-        """A sniper over these training locations (features [N, D], positions [N, 2], regions [N])."""
-        sniper = cls(features.shape[1], features.shape[0], setting["top_cells"], setting["neighbours"], setting["method"])
+    def of(cls, features: torch.Tensor, latlon: torch.Tensor, labels: torch.Tensor, setting: dict,
+           train_size: int | None = None) -> "RetrievalSniper":
+        """A sniper over these locations (features [N, D], positions [N, 2], regions [N]; the first `train_size` from train)."""
+        sniper = cls(features.shape[1], features.shape[0], setting["top_cells"], setting["neighbours"], setting["method"], train_size)
         sniper.keys.copy_(torch.nn.functional.normalize(features.float(), dim=1))
         sniper.latlon.copy_(latlon.double())
         sniper.labels.copy_(labels.long())
         return sniper
 
-    def index(self):
+    def index(self, inputs: SniperInputs | None = None):
         from geolocate.evaluate.retrieval import RetrievalIndex
 
-        return RetrievalIndex(self.keys.numpy(), self.latlon.numpy(), self.labels.numpy())
+        keys, latlon, labels = searched(self, inputs, self.keys, self.latlon, self.labels) if inputs else (self.keys, self.latlon, self.labels)
+        return RetrievalIndex(keys.numpy(), latlon.numpy(), labels.numpy())
 
     def place_inputs(self, inputs: SniperInputs) -> torch.Tensor:
         """Positions [B, 2] (float64) from the fused features and the ensemble's probabilities."""
@@ -181,7 +197,7 @@ class RetrievalSniper(nn.Module):
 
         if inputs.probs is None:
             raise ValueError("a retrieval sniper needs the ensemble's probabilities (SniperInputs.probs)")
-        placed = refine_positions(inputs.probs.double().numpy(), inputs.features.float().numpy(), self.index(),
+        placed = refine_positions(inputs.probs.double().numpy(), inputs.features.float().numpy(), self.index(inputs),
                                   self.top_cells, self.neighbours, self.method)
         start = inputs.centroid.double().numpy()
         return torch.as_tensor(np.where(np.isfinite(placed).all(axis=1, keepdims=True), placed, start))

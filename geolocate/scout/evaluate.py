@@ -129,7 +129,7 @@ def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper)
         pred = centroids[out["logits"].argmax(axis=1)]
         table[phase] = geo_metrics(position_errors_km(pred, truth), out["logits"], labels)
     combined = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids, sniper,
-                       **position_of(bundle))
+                       **position_of(bundle), train_only=split == "val")
     table["ensemble"] = geo_metrics(position_errors_km(combined.before, truth), combined.logits, labels)
     err = position_errors_km(combined.after, truth)
     table[AFTER] = geo_metrics(err, combined.logits, labels)

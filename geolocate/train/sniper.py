@@ -70,7 +70,24 @@ def train_sniper(train: SniperInputs, val: SniperInputs, num_regions: int, cfg: 
     fit = fit_sniper(mlp, train, val, cfg, cfg.seed)
     mlp.load_state_dict(fit.state)
     sniper, table = choose_sniper(sniper_candidates(mlp, train, len(train) < cfg.small_data, val, bar), val, bar)
-    return sniper, table, fit
+    return with_val(sniper, train, val), table, fit
+
+
+def with_val(sniper: nn.Module, train: SniperInputs, val: SniperInputs) -> nn.Module:
+    """An index sniper (neighbours, retrieval) chosen on val, now searching the val locations too, as
+    the k-NN baselines search train + val; the MLP as it is. Val's own figures stay the train
+    part's (`SniperInputs.train_only`)."""
+    from geolocate.models.sniper import NeighbourSniper, RetrievalSniper
+
+    if not isinstance(sniper, (NeighbourSniper, RetrievalSniper)) or not len(val):
+        return sniper
+    features, truth = torch.cat([train.features, val.features]), torch.cat([train.truth, val.truth])
+    if isinstance(sniper, NeighbourSniper):
+        return NeighbourSniper.of(features, truth, sniper.k, train_size=len(train))
+    if val.labels is None:
+        return sniper
+    setting = {"top_cells": sniper.top_cells, "neighbours": sniper.neighbours, "method": sniper.method}
+    return RetrievalSniper.of(features, truth, torch.cat([train.labels, val.labels]), setting, train_size=len(train))
 
 
 def offset_scale(train: SniperInputs) -> float:

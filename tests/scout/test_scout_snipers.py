@@ -105,3 +105,20 @@ def test_retrieval_sniper_round_trips_through_a_checkpoint_and_places_through_co
     placed = combine([np.zeros((1, 2))], looks_like_second, [1.0], centroids, loaded, position="weighted", topk=2)
     assert abs(placed.before[0, 0] - 44.65) < 0.01  # the ensemble alone: halfway
     assert abs(placed.after[0, 0] - 44.70) < 0.01  # retrieval: the town it looks like
+
+
+def test_an_index_sniper_chosen_on_val_then_searches_val_too_but_val_never_finds_itself():
+    from geolocate.train.sniper import with_val
+
+    train, val = _two_towns(40, 0, looks=True, sure=0.5), _two_towns(20, 1, looks=True, sure=0.5)
+    for sniper in (NeighbourSniper.of(train.features, train.truth, k=1),
+                   RetrievalSniper.of(train.features, train.truth, train.labels, {"top_cells": 2, "neighbours": 1, "method": "cluster"})):
+        joined = with_val(sniper, train, val)
+        assert len(joined.keys) == 60 and joined.train_size == 40
+        exact = sniper_positions(joined, val)  # val searching everything: each finds itself
+        assert torch.allclose(exact, val.truth)
+        honest = sniper_positions(joined, SniperInputs(*(getattr(val, f) for f in
+                                                         ("features", "region", "confidence", "centroid", "truth", "probs", "labels")),
+                                                       train_only=True))
+        assert torch.allclose(honest, sniper_positions(sniper, val))  # the train part only: what val chose on
+    assert with_val(SniperRegressor(2, 1), train, val).__class__ is SniperRegressor
