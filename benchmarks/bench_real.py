@@ -1,10 +1,13 @@
 """Real photos: the default single-photo and four-view flows against every baseline, per split seed.
 
-    python benchmarks/bench_real.py                      # ../shared/real-photos/panoramax-capferret, seeds 0 1 2
+    python benchmarks/bench_real.py                      # both real sets in ../shared/real-photos, seeds 0 1 2
     python benchmarks/bench_real.py --photos DIR --seeds 0 1 2 --flows v1 four-view --set train.epochs=10
 
-DIR holds a `locations.csv` as `geolocate import-locations` reads it (an id, `lat`, `lon`, views
-or vehicle faces with `azimuth`, and a `group` column naming the capture sequence). Everything
+Without `--photos` both real sets run, each written to its own page: panoramax-capferret →
+benchmarks/results/real.md, osv5m → benchmarks/results/real-osv5m.md. DIR holds a
+`locations.csv` as `geolocate import-locations` reads it (an id, `lat`, `lon`, views or vehicle
+faces with `azimuth`, and a `group` column naming the capture sequence), or a `photos.csv` of
+single photos (file, lat, lon[, city]), which `single_view_locations.py` turns into one-view places. Everything
 runs through the CLI, exactly as a user would: import-locations → prepare → (cells → split →
 sanity → train → evaluate) for `v1`, (regions → train → evaluate) for `four-view`, in a scratch
 directory, with EfficientNet-Lite0's offline ImageNet weights. The split is grouped by the
@@ -30,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # ../shared/real-photos next to the repository; GEOLOCATE_REAL_PHOTOS points elsewhere (e.g. from a git worktree).
 REAL_PHOTOS = Path(os.environ.get("GEOLOCATE_REAL_PHOTOS", REPO.parent / "shared" / "real-photos"))
-DEFAULT_PHOTOS = REAL_PHOTOS / "panoramax-capferret"
+REAL_SETS = {"panoramax-capferret": "real.md", "osv5m": "real-osv5m.md"}  # folder → its page in benchmarks/results
 FLOWS = {"v1": "v1", "four-view": "scout-sniper"}
 SHOWN = ("model", "majority", "centroid", "1-NN", "5-NN", "ceiling")
 
@@ -156,27 +159,55 @@ def environment(load_before: float) -> str:
             f"{os.getloadavg()[0]:.1f} at the end.")
 
 
+def readable(photos: Path, workdir: Path) -> Path | None:
+    """A folder `run_bench` reads: `photos` itself when it has a locations.csv, one-view places made
+    from its photos.csv (in `workdir`), or None."""
+    if (photos / "locations.csv").is_file():
+        return photos
+    if not (photos / "photos.csv").is_file():
+        return None
+    sys.path.insert(0, str(Path(__file__).parent))
+    from single_view_locations import single_view_locations
+
+    single_view_locations(photos, workdir / "places")
+    return workdir / "places"
+
+
+def bench_set(photos: Path, out: Path, workdir: Path, args, argv: list[str]) -> None:
+    """Every flow × seed on one set of photos, printed and written to `out`."""
+    found = readable(photos, workdir)
+    if found is None:
+        print(f"bench_real skipped {photos}: no real photos there (needs locations.csv or photos.csv; see the folder's README)")
+        return
+    load_before = os.getloadavg()[0]
+    rows = run_bench(found, workdir, args.seeds, args.flows, args.overrides)
+    table = render(rows)
+    print(table)
+    header = (f"# bench_real on {photos.name}\n\n`python benchmarks/bench_real.py {' '.join(argv)}`\n\n"
+              f"{environment(load_before)}\n\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + table + "\n```json\n" + json.dumps(rows, indent=1, default=str) + "\n```\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
+    parser.add_argument("--photos", type=Path, default=None, help="one set of photos (default: both real sets)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--flows", nargs="+", choices=list(FLOWS), default=list(FLOWS))
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra config override, repeatable")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a new temporary one)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "real.md")
+    parser.add_argument("--out", type=Path, default=None, help="the page to write (default: benchmarks/results/real.md; "
+                        "without --photos each set's own page)")
     args = parser.parse_args(argv)
-    if not (args.photos / "locations.csv").is_file():
-        print(f"bench_real skipped: no real photos at {args.photos} (needs locations.csv; see the folder's README)")
-        return 0
+    argv = list(sys.argv[1:] if argv is None else argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="geolocate-real-"))
-    load_before = os.getloadavg()[0]
-    rows = run_bench(args.photos, workdir, args.seeds, args.flows, args.overrides)
-    table = render(rows)
-    print(table)
-    header = (f"# bench_real on {args.photos.name}\n\n`python benchmarks/bench_real.py {' '.join(argv or sys.argv[1:])}`\n\n"
-              f"{environment(load_before)}\n\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(header + table + "\n```json\n" + json.dumps(rows, indent=1, default=str) + "\n```\n")
+    results = REPO / "benchmarks" / "results"
+    if args.photos is not None:
+        bench_set(args.photos, args.out or results / "real.md", workdir, args, argv)
+        return 0
+    for name, page in REAL_SETS.items():
+        out = results / page if args.out is None else args.out.with_name(f"{args.out.stem}-{name}{args.out.suffix}")
+        bench_set(REAL_PHOTOS / name, out, workdir / name, args, argv)
     return 0
 
 

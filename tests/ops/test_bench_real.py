@@ -23,7 +23,7 @@ def _bench():
     return module
 
 
-REAL = _bench().DEFAULT_PHOTOS
+REAL = _bench().REAL_PHOTOS / "panoramax-capferret"
 
 
 def _subset(dest: Path, n: int = 40) -> Path:
@@ -59,7 +59,22 @@ def test_bench_real_puts_both_flows_beside_their_baselines(tmp_path):
 
 def test_bench_real_without_photos_says_it_is_skipped(tmp_path, capsys):
     assert _bench().main(["--photos", str(tmp_path / "absent")]) == 0
-    assert "bench_real skipped: no real photos" in capsys.readouterr().out
+    assert "bench_real skipped" in capsys.readouterr().out
+
+
+def test_bench_real_runs_both_real_sets_by_default_each_to_its_own_page(tmp_path, monkeypatch, capsys):
+    bench, ran = _bench(), []
+    monkeypatch.setattr(bench, "REAL_PHOTOS", tmp_path / "real")
+    monkeypatch.setattr(bench, "run_bench", lambda photos, workdir, *a, **k: ran.append((photos, workdir)) or [])
+    monkeypatch.setattr(bench, "render", lambda rows: "table")
+    (tmp_path / "real" / "panoramax-capferret").mkdir(parents=True)
+    (tmp_path / "real" / "panoramax-capferret" / "locations.csv").write_text("id,lat,lon\n")
+    (tmp_path / "real" / "osv5m").mkdir()
+    (tmp_path / "real" / "osv5m" / "photos.csv").write_text("file,lat,lon\n")
+    assert bench.main(["--workdir", str(tmp_path / "work"), "--out", str(tmp_path / "out" / "real.md")]) == 0
+    assert [p.name for p, _ in ran] == ["panoramax-capferret", "places"]  # osv5m's photos became one-view places
+    assert len({w for _, w in ran}) == 2
+    assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["real-osv5m.md", "real-panoramax-capferret.md"]
 
 
 OSV5M = REAL.parent / "osv5m"
