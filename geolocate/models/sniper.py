@@ -5,9 +5,9 @@
 The last layer starts at zero, so an untrained sniper predicts that position itself and training
 can only start from the scouts' answer. `NeighbourSniper` is its small-data counterpart: the
 similarity-weighted mean position of the closest training locations in the same features.
-Both answer `place(features, region, confidence, start)` with positions [B, 2]. `RetrievalSniper`
-is the single-photo system's retrieval refinement (`evaluate.retrieval`) over the training
-locations: it reads the ensemble's probabilities too, so it answers `place_inputs(inputs)`.
+`SniperRegressor` answers `place(features, region, confidence, start)`, the index snipers
+(`NeighbourSniper` here, `evaluate.retrieval_sniper.RetrievalSniper`) `place_inputs(inputs)`:
+positions [B, 2].
 """
 
 from __future__ import annotations
@@ -153,51 +153,3 @@ def searched(sniper: nn.Module, inputs: SniperInputs, *buffers: torch.Tensor) ->
     if inputs.train_only and sniper.train_size is not None:
         return tuple(b[: sniper.train_size] for b in buffers)
     return buffers
-
-
-class RetrievalSniper(nn.Module):
-    """Retrieval refinement over the training locations: the single-photo system's
-    `evaluate.retrieval.refine_positions` (neighbours among the top regions, weighted by similarity
-    and the regions' probabilities; `method` "cluster" or "median"), on the fused features.
-
-    Nothing is fitted: `top_cells`, `neighbours` and `method` are chosen on val
-    (`evaluate.refine.choose_refinement`), then the val locations join the index (`train_size`
-    onwards, as for `NeighbourSniper`). A location the index cannot place keeps its start.
-    """
-
-    def __init__(self, in_dim: int, size: int, top_cells: int = 5, neighbours: int = 10, method: str = "cluster",
-                 train_size: int | None = None) -> None:
-        super().__init__()
-        self.model_kwargs = {"in_dim": in_dim, "size": size, "top_cells": top_cells, "neighbours": neighbours, "method": method,
-                             "train_size": train_size}
-        self.top_cells, self.neighbours, self.method, self.train_size = int(top_cells), int(neighbours), str(method), train_size
-        self.register_buffer("keys", torch.zeros(size, in_dim))
-        self.register_buffer("latlon", torch.zeros(size, 2, dtype=torch.float64))
-        self.register_buffer("labels", torch.zeros(size, dtype=torch.long))
-
-    @classmethod
-    def of(cls, features: torch.Tensor, latlon: torch.Tensor, labels: torch.Tensor, setting: dict,
-           train_size: int | None = None) -> "RetrievalSniper":
-        """A sniper over these locations (features [N, D], positions [N, 2], regions [N]; the first `train_size` from train)."""
-        sniper = cls(features.shape[1], features.shape[0], setting["top_cells"], setting["neighbours"], setting["method"], train_size)
-        sniper.keys.copy_(torch.nn.functional.normalize(features.float(), dim=1))
-        sniper.latlon.copy_(latlon.double())
-        sniper.labels.copy_(labels.long())
-        return sniper
-
-    def index(self, inputs: SniperInputs | None = None):
-        from geolocate.evaluate.retrieval import RetrievalIndex
-
-        keys, latlon, labels = searched(self, inputs, self.keys, self.latlon, self.labels) if inputs else (self.keys, self.latlon, self.labels)
-        return RetrievalIndex(keys.numpy(), latlon.numpy(), labels.numpy())
-
-    def place_inputs(self, inputs: SniperInputs) -> torch.Tensor:
-        """Positions [B, 2] (float64) from the fused features and the ensemble's probabilities."""
-        from geolocate.evaluate.retrieval import refine_positions
-
-        if inputs.probs is None:
-            raise ValueError("a retrieval sniper needs the ensemble's probabilities (SniperInputs.probs)")
-        placed = refine_positions(inputs.probs.double().numpy(), inputs.features.float().numpy(), self.index(inputs),
-                                  self.top_cells, self.neighbours, self.method)
-        start = inputs.centroid.double().numpy()
-        return torch.as_tensor(np.where(np.isfinite(placed).all(axis=1, keepdims=True), placed, start))

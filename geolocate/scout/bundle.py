@@ -136,7 +136,8 @@ def position_of(bundle: dict) -> dict:
 def load_sniper(stem: Path):
     """The sniper of a checkpoint pair (it is not a registry model: its sidecar holds its kwargs)."""
     from geolocate.artifacts.checkpoint import load_checkpoint
-    from geolocate.models.sniper import NeighbourSniper, RetrievalSniper, SniperRegressor
+    from geolocate.evaluate.retrieval_sniper import RetrievalSniper
+    from geolocate.models.sniper import NeighbourSniper, SniperRegressor
 
     def factory(name, num_classes=0, pretrained=False, **kwargs):
         return {NEIGHBOURS_MODEL: NeighbourSniper, RETRIEVAL_MODEL: RetrievalSniper}.get(name, SniperRegressor)(**kwargs)

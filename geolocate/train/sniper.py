@@ -77,7 +77,8 @@ def with_val(sniper: nn.Module, train: SniperInputs, val: SniperInputs) -> nn.Mo
     """An index sniper (neighbours, retrieval) chosen on val, now searching the val locations too, as
     the k-NN baselines search train + val; the MLP as it is. Val's own figures stay the train
     part's (`SniperInputs.train_only`)."""
-    from geolocate.models.sniper import NeighbourSniper, RetrievalSniper
+    from geolocate.evaluate.retrieval_sniper import RetrievalSniper
+    from geolocate.models.sniper import NeighbourSniper
 
     if not isinstance(sniper, (NeighbourSniper, RetrievalSniper)) or not len(val):
         return sniper
@@ -113,7 +114,7 @@ def retrieval_candidate(train: SniperInputs, val: SniperInputs | None, bar) -> l
     """The retrieval sniper with the setting val prefers, or nothing when the inputs lack what it reads."""
     from geolocate.evaluate.position import position_errors_km
     from geolocate.evaluate.refine import choose_refinement
-    from geolocate.models.sniper import RetrievalSniper
+    from geolocate.evaluate.retrieval_sniper import RetrievalSniper
 
     if val is None or val.probs is None or train.labels is None or not len(val) or not len(train):
         return []

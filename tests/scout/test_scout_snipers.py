@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from geolocate.artifacts.checkpoint import save_checkpoint
-from geolocate.models.sniper import NeighbourSniper, RetrievalSniper, SniperInputs, SniperRegressor, sniper_positions
+from geolocate.evaluate.retrieval_sniper import RetrievalSniper
+from geolocate.models.sniper import NeighbourSniper, SniperInputs, SniperRegressor, sniper_positions
 from geolocate.scout.bundle import NEIGHBOURS_MODEL, RETRIEVAL_MODEL, combine, load_sniper
 from geolocate.train.sniper import choose_sniper, sniper_candidates
 
