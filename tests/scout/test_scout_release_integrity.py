@@ -182,3 +182,31 @@ def test_a_config_cannot_ask_for_a_top_k_a_bundle_would_refuse():
     assert load_config(None, None, ["eval.weighted_topk=1000"]).eval.weighted_topk == 1000
     with pytest.raises(UserError, match="weighted_topk"):
         load_config(None, None, ["eval.weighted_topk=1001"])
+
+
+class _Payload:
+    """Unpickling this runs `touch PWNED`: what a pickled checkpoint can do when it is trusted."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch PWNED",))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["scout-clip", "sniper"])
+def test_a_pickled_phase_checkpoint_is_never_unpickled(phase, scout_run, cli, tmp_path, monkeypatch):  # noqa: F811
+    """A phase is complete only with its safetensors, which `load_checkpoint` prefers to any pickle beside it."""
+    import pickle
+
+    project, run = scout_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    (copy / f"{phase}.pt").write_bytes(pickle.dumps({"weights": _Payload()}))
+    monkeypatch.chdir(tmp_path)
+    argv = ["predict", *P, "--checkpoint", copy, "--north", _views(project, 1)[0]["north"]]
+    assert cli(*argv).exit_code == 0  # the safetensors beside it answered
+    (copy / f"{phase}.safetensors").unlink()
+    result = cli(*argv)
+    assert result.exit_code == 2 and f"no {phase} yet" in result.stderr, result.output
+    assert not (tmp_path / "PWNED").exists() and not (project / "PWNED").exists()
