@@ -282,7 +282,7 @@ class GatesConfig(_Stage):
 
 class EvalConfig(_Stage):
     position: Literal["auto", "top1", "weighted", "median"] = Field("auto", description="Predicted position: top-1 centroid, probability-weighted mean of the top-k, their spherical geometric median (least expected distance), or whichever val ranks best.")
-    weighted_topk: int = Field(5, ge=1, description="Cells in the probability-weighted and the geometric-median positions.")
+    weighted_topk: int = Field(5, ge=1, le=1000, description="Cells in the probability-weighted and the geometric-median positions (1 to 1000, the bound a checkpoint or bundle is checked against).")
     stability_last_k: int = Field(5, ge=2, description="Epochs whose val median km the stability gate looks at.")
     calibrate: bool = Field(True, description="Fit temperature scaling on val.")
     ece_bins: int = Field(15, ge=2, description="Bins of the expected calibration error.")

@@ -1,8 +1,8 @@
 """A checkpoint's files are the ones it was written with: digests checked before anything is loaded.
 
 - A release (`releases/<tag>/`, written by `freeze`) is a signed whole: every file predict
-  loads from it (sidecar, weights, graph, index) must be listed in its `SHA256SUMS` with the same
-  SHA-256, and none may be a link. A file changed, swapped, added or linked after the freeze
+  loads from it (sidecar, weights, graph, index; a four-view release's bundle and phase
+  checkpoints) must be listed in its `SHA256SUMS` with the same SHA-256, and none may be a link. A file changed, swapped, added or linked after the freeze
   is refused in one line before it is parsed.
 - A run's or a copied checkpoint's sidecar records the digests of its own graph (`onnx.sha256`,
   written by `export-model` / `freeze`) and retrieval index (`retrieval.index_sha256`, written by
@@ -38,15 +38,10 @@ def verify_checkpoint(stem: Path | str) -> None:
     stem = Path(stem)
     present = [file_of(stem, s) for s in CHECKPOINT_SUFFIXES if file_of(stem, s).is_symlink() or file_of(stem, s).exists()]
     for path in present:
-        if path.is_symlink():
-            raise UserError(f"{path} is a symbolic link; a model's files are never read through links (copy the file itself)")
-        if (reason := not_regular_reason(path)) is not None:  # a FIFO would block the hash forever
-            raise UserError(f"{path}: {reason}")
-    sums = stem.parent / SUMS
-    if not (sums.exists() or sums.is_symlink() or (stem.parent / RELEASE_RECORD).exists()):
+        _require_own_file(path)
+    sums = _release_sums(stem.parent)
+    if sums is None:
         return  # not a release: the sidecar's own digests are checked when its graph and index load
-    if stem.parent.is_symlink():
-        raise UserError(f"release {stem.parent} is a symbolic link; a release is read only where it lies (copy it instead)")
     expected = _read_sums(sums)
     for path in present:
         _check(path, expected.get(path.name), sums)
@@ -54,6 +49,37 @@ def verify_checkpoint(stem: Path | str) -> None:
         path = file_of(stem, suffix)
         if path.name in expected and path not in present:
             raise UserError(f"{path} is listed in {sums} but missing; {HOW_TO_FIX}")
+
+
+def verify_file(path: Path | str) -> None:
+    """Refuse one file a model is read from besides its checkpoints (a four-view bundle's JSON)
+    when it is a link or not a regular file, or, in a release, disagrees with its `SHA256SUMS`.
+
+    Raises:
+        UserError: one line naming the file.
+    """
+    path = Path(path)
+    _require_own_file(path)
+    sums = _release_sums(path.parent)
+    if sums is not None:
+        _check(path, _read_sums(sums).get(path.name), sums)
+
+
+def _require_own_file(path: Path) -> None:
+    if path.is_symlink():
+        raise UserError(f"{path} is a symbolic link; a model's files are never read through links (copy the file itself)")
+    if (reason := not_regular_reason(path)) is not None:  # a FIFO would block the hash forever
+        raise UserError(f"{path}: {reason}")
+
+
+def _release_sums(folder: Path) -> Path | None:
+    """`folder`'s SHA256SUMS when `folder` is a release (it has one, or a RELEASE.json), else None."""
+    sums = folder / SUMS
+    if not (sums.exists() or sums.is_symlink() or (folder / RELEASE_RECORD).exists()):
+        return None
+    if folder.is_symlink():
+        raise UserError(f"release {folder} is a symbolic link; a release is read only where it lies (copy it instead)")
+    return sums
 
 
 def verify_companion(path: Path | str, recorded: object, what: str) -> None:

@@ -15,7 +15,7 @@ from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from geolocate.files import not_regular_reason
+from geolocate.files import files_under, not_regular_reason
 
 
 # Every way Pillow reports bad data: unidentified or truncated files are OSErrors, a garbled
@@ -24,15 +24,24 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def expand_photos(items: list[Path]) -> list[Path]:
-    """Files as given (missing ones too, so they are reported), directories as their images, sorted."""
+def expand_photos(items: list[Path]) -> tuple[list[Path], dict[str, str]]:
+    """The photos `items` name, and {entry: reason} for the entries of a folder that were skipped.
+
+    A file is taken as given (a missing one too, so it is reported; a link named by the user is
+    the user's word). A folder gives the regular image files inside it (`files.files_under`):
+    a link, a linked folder or a FIFO found inside it is skipped with its reason, never opened,
+    so `predict photos/` cannot be led to read a file elsewhere or block on a pipe.
+    """
     out: list[Path] = []
+    skipped: dict[str, str] = {}
     for item in items:
         if item.is_dir():
-            out += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found, refused = files_under(item, IMAGE_SUFFIXES)
+            out += found
+            skipped.update(refused)
         else:
             out.append(item)
-    return out
+    return out, skipped
 
 
 class BadImage(ValueError):

@@ -6,7 +6,7 @@ everything here serves both systems; which inputs a command reads is `systems.pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,12 @@ class Inputs:
     shown: dict[str, str] = field(default_factory=dict)  # the table's shorter name for a result
     noun: str = "photos"
     guarded: list[Path] = field(default_factory=list)  # files besides the photos that outputs must not replace (a table)
+    skipped: list[Failure] = field(default_factory=list)  # entries of a folder never opened (links, FIFOs): failed inputs
+
+    @property
+    def count(self) -> int:
+        """How many inputs were asked about: the items and the skipped entries."""
+        return len(self.items) + len(self.skipped)
 
     def files(self) -> list[Path]:
         """Every input file: the photos (or the views of each location) and the guarded ones."""
@@ -41,15 +47,19 @@ class Inputs:
 
 
 def photo_inputs(photos: list[Path], truth: tuple[float, float] | None) -> Inputs:
-    """Files and folders of photos as `predict` inputs (folders expanded, sorted)."""
+    """Files and folders of photos as `predict` inputs (folders expanded, sorted).
+
+    A link or special file inside a folder is a failed input with its reason (`expand_photos`).
+    """
     if not photos:
         raise UserError("no photo given; usage: geolocate predict photo.jpg [--top 5]")
-    files = expand_photos(photos)
-    if not files:
+    files, skipped = expand_photos(photos)
+    if not files and not skipped:
         raise UserError(f"no photos found in {', '.join(map(str, photos))}")
-    if len(files) == 1 and (reason := not_regular_reason(files[0])) is not None:
+    if len(files) == 1 and not skipped and (reason := not_regular_reason(files[0])) is not None:
         raise UserError(f"{files[0]}: {reason}")
-    return Inputs(files, [str(f) for f in files], [truth] * len(files) if truth else None, display_names(photos, files))
+    return Inputs(files, [str(f) for f in files], [truth] * len(files) if truth else None, display_names(photos, files),
+                  skipped=[Failure(name, f"{name}: skipped ({reason})") for name, reason in skipped.items()])
 
 
 def check_out(out: Path | None) -> None:
@@ -67,6 +77,7 @@ def run_predict(geolocator, inputs: Inputs, top: int, batch_size: int, out: Path
     check_out(out)
     refuse_outputs_over_inputs({"--out": out, "--geojson": geojson}, inputs.files(), IMAGE_SUFFIXES)
     batch = geolocator.predict_many(inputs.items, top=top, batch_size=batch_size, truths=inputs.truths, names=inputs.names)
+    batch = replace(batch, failures=[*inputs.skipped, *batch.failures])
     rows, failures, about = [r.to_dict(model=False) for r in batch.results], batch.failures, batch.model
     if not rows:
         _nothing_predicted(inputs, failures)
@@ -88,11 +99,11 @@ def run_predict(geolocator, inputs: Inputs, top: int, batch_size: int, out: Path
 
 
 def _nothing_predicted(inputs: Inputs, failures: list[Failure]) -> None:
-    if len(inputs.items) == 1:
+    if inputs.count == 1:
         raise UserError(failures[0].reason if failures else "nothing to predict")
     for f in failures:
         console.print(f"[red]error:[/] {inert(f.reason)}", soft_wrap=True)
-    raise UserError(f"none of the {len(inputs.items)} {inputs.noun} could be predicted ({len(failures)} failures above); nothing written")
+    raise UserError(f"none of the {inputs.count} {inputs.noun} could be predicted ({len(failures)} failures above); nothing written")
 
 
 def _say_which_model(about: dict) -> None:
@@ -116,12 +127,12 @@ def _show(rows: list[dict], failures: list[Failure], as_json: bool, inputs: Inpu
         console.print(f"[red]error:[/] {inert(f.reason)}", soft_wrap=True)
     if as_json:
         return
-    if len(rows) == 1 and not failures and len(inputs.items) == 1:
+    if len(rows) == 1 and not failures and inputs.count == 1:
         stdout.print(_row_table(rows[0]))
         return
     if rows:
         stdout.print(_photos_table(rows, inputs.shown, inputs.noun))
-    stdout.print(summary_line(rows, failures, inputs.noun, len(inputs.items)), soft_wrap=True)
+    stdout.print(summary_line(rows, failures, inputs.noun, inputs.count), soft_wrap=True)
 
 
 def summary_line(rows: list[dict], failures: list[Failure], noun: str = "photos", total: int | None = None) -> str:

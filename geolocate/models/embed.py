@@ -80,18 +80,18 @@ def run_embed(photos: list[Path], model_name: str, out: Path, weights: Path | No
     from geolocate.atomic import write_parquet
     from geolocate.models.registry import create_model
 
-    files = expand_photos(photos)
+    files, skipped = expand_photos(photos)
     if not files:
         raise UserError("no photos to embed: pass image files or directories that contain some")
     model = create_model(model_name, num_classes=0, pretrained=pretrained, weights=weights).to(device).eval()
-    rows, bad = [], []
+    rows, bad = [], [f"{name}: skipped ({reason})" for name, reason in skipped.items()]
     for photo, result in iter_embeddings(model, files, batch_size, device):
         if isinstance(result, str):
             bad.append(result)
         else:
             rows.append({"path": str(photo), "name": photo.name, "embedding": result})
     if not rows:
-        raise UserError(f"none of the {len(files)} photos could be read (first: {bad[0]})")
+        raise UserError(f"none of the {len(files) + len(skipped)} photos could be read (first: {bad[0]})")
     schema = {"path": pl.Utf8, "name": pl.Utf8, "embedding": pl.List(pl.Float32)}
     write_parquet(out, pl.DataFrame(rows, schema=schema))
     return EmbedResult(model=model_name, out=Path(out), rows=len(rows), dim=model.num_features, bad=bad)

@@ -9,7 +9,6 @@ prediction all call it, so they cannot disagree.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,10 @@ import torch
 
 from geolocate import atomic, config
 from geolocate.errors import UserError
+from geolocate.scout.bundle_schema import FORMAT, SCOUT_PHASES, SNIPER, checked_bundle  # what a bundle may say
 
 BUNDLE_NAME = "scout_sniper.json"
-FORMAT = "geolocate.scout_sniper"
-SCOUT_PHASES = ("scout-clip", "scout-convnext")  # the phases that train a scout
 PHASES = config.SCOUT_SNIPER_PHASES
-SNIPER = "sniper"
 NEIGHBOURS_MODEL = "sniper_neighbours"  # the sidecar's model name of a `NeighbourSniper`
 RETRIEVAL_MODEL = "sniper_retrieval"  # … and of a `RetrievalSniper`
 
@@ -38,10 +35,7 @@ def read_bundle(root: Path) -> dict:
     path = bundle_path(root)
     if not path.is_file():
         return {"format": FORMAT, "version": 1, "scouts": [], "weights": None, "sniper": None}
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    if doc.get("format") != FORMAT:
-        raise UserError(f"{path} is not a scout-sniper bundle")
-    return doc
+    return checked_bundle(path)  # parsed and validated: a bundle may have been edited
 
 
 def update_bundle(root: Path, **fields) -> dict:

@@ -45,6 +45,23 @@ def resolve_bundle(ref: str | Path, paths) -> Path:
     return root
 
 
+def verify_bundle_files(root: Path) -> None:
+    """Refuse a bundle whose files are links, FIFOs or, in a release, not the ones `freeze` hashed.
+
+    Every file the predictor reads (the bundle, each phase's sidecar and weights) is checked
+    against the release's `SHA256SUMS` before any of them is parsed, as a single-photo release's.
+
+    Raises:
+        UserError: one line naming the first file that is wrong.
+    """
+    from geolocate.artifacts.integrity import verify_checkpoint, verify_file
+    from geolocate.scout.bundle import SCOUT_PHASES, SNIPER, bundle_path
+
+    verify_file(bundle_path(root))
+    for phase in (*SCOUT_PHASES, SNIPER):
+        verify_checkpoint(Path(root) / phase)
+
+
 def location_views(item: Any) -> dict[str, Any]:
     """A location as {compass view: photo}: from a dict (compass views, or faces with `azimuth`),
     a list in N, E, S, W order, or one photo (taken as the north view)."""
@@ -103,6 +120,7 @@ class ScoutSniperPredictor:
 
         if engine == "onnx":
             raise UserError("four-view models have no ONNX graph yet; use --engine auto or torch")
+        verify_bundle_files(root)  # links and a release's SHA256SUMS, before anything is parsed
         device = str(resolve_device(device))
         bundle = require_bundle(root)
         loaded = [load_checkpoint(root / phase, device=device) for phase in bundle["scouts"]]
