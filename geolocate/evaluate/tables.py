@@ -301,3 +301,16 @@ def position_lines(position: Mapping[str, Any] | None) -> list[str]:
     shown = ", ".join(f"{mode} " + " ".join(_mode_figures(s)) for mode, s in scores.items() if isinstance(s, Mapping))
     chosen = f"{position.get('title', 'Predicted position')}: **{position.get('mode')}**"
     return [chosen + (f" (chosen on val: {shown})." if shown else " (eval.position)."), ""]
+
+
+def tta_lines(tta: Mapping[str, Any] | None) -> list[str]:
+    """Whether predict averages test-time views (`eval.tta`) and, when val chose, both sides' val figures."""
+    if not tta:
+        return []
+    views = f"{2 * tta['crops']} views"
+    state = f"**on** ({views}: {tta['crops']} crops and their mirror images)" if tta["enabled"] else "**off** (one centre crop)"
+    val = tta.get("val") or {}
+    sides = (("plain", "one crop"), ("tta", views))
+    shown = ", ".join(f"{label} " + " ".join(_mode_figures(val[side])) for side, label in sides if isinstance(val.get(side), Mapping))
+    why = f"chosen on val: {shown}" if shown else f"eval.tta = {tta.get('setting')}"
+    return [f"Test-time augmentation: {state}; {why}.", ""]
