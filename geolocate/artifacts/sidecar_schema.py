@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator
 
 from geolocate.errors import UserError
 
@@ -80,6 +80,14 @@ class ClassEntry(_Strict):
     city: StrictStr | None = None
 
 
+class TtaRecord(BaseModel):
+    """`sidecar["tta"]`: whether evaluate kept the test-time views (`evaluate.tta`), and how many crops."""
+
+    model_config = ConfigDict(extra="allow")  # the setting and val's figures are informative
+    enabled: StrictBool = Field(False, description="Predict averages each photo's views (on when val said it helps).")
+    crops: Literal[1, 3] = Field(3, description="Crops per photo, each with its mirror image (`data.tta.CROPS`).")
+
+
 class PredictionSidecar(BaseModel):
     """The fields `predict` uses; a stage's own keys (config, metrics, ...) are left as they are."""
 
@@ -90,6 +98,7 @@ class PredictionSidecar(BaseModel):
     temperature: _Number = Field(1.0, gt=1e-3, le=1e3, description="Softmax temperature fitted on val.")
     position: Literal["top1", "weighted", "median"] = "top1"
     weighted_topk: StrictInt = Field(5, ge=1, le=1000)
+    tta: TtaRecord | None = None  # absent: a checkpoint evaluated before TTA existed predicts from one crop
 
 
 def check_model_spec(sidecar: Mapping[str, Any], state: Mapping[str, Any], source: object) -> ModelSpec:

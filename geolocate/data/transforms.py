@@ -7,6 +7,7 @@ config): CLIP and ImageNet normalisations differ, so nothing here hard-codes a m
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import torch
@@ -14,6 +15,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
 from geolocate.config import DataConfig
+from geolocate.data.tta import tta_views
 
 _INTERPOLATION = {
     "bilinear": InterpolationMode.BILINEAR,
@@ -30,13 +32,15 @@ def input_size(data_config: dict[str, Any], override: int | None = None) -> int:
 def eval_transform(data_config: dict[str, Any], override: int | None = None) -> T.Compose:
     """Resize so the centre crop keeps `crop_pct` of the photo, centre-crop, normalise."""
     size = input_size(data_config, override)
-    resize = int(math.floor(size / float(data_config.get("crop_pct", 0.875))))
-    return T.Compose([
-        T.Resize(resize, interpolation=_interp(data_config), antialias=True),
-        T.CenterCrop(size),
-        T.ToImage(),
-        *_normalise(data_config),
-    ])
+    return T.Compose([_eval_resize(data_config, size), T.CenterCrop(size), T.ToImage(), *_normalise(data_config)])
+
+
+def eval_tta_transform(data_config: dict[str, Any], override: int | None = None, crops: int = 3) -> T.Compose:
+    """The eval transform's resize and normalisation, then the test-time views [2·crops, C, size, size]
+    (`data.tta.tta_views`: the centre crop, the ends of the width, and their mirror images) instead of one crop."""
+    size = input_size(data_config, override)
+    views = partial(tta_views, size=size, crops=crops)  # a partial, not a lambda: loader workers pickle it
+    return T.Compose([_eval_resize(data_config, size), T.ToImage(), *_normalise(data_config), T.ToPureTensor(), views])
 
 
 def train_transform(data_config: dict[str, Any], cfg: DataConfig) -> T.Compose:
@@ -52,6 +56,12 @@ def train_transform(data_config: dict[str, Any], cfg: DataConfig) -> T.Compose:
         T.ToImage(),
         *_normalise(data_config),
     ])
+
+
+def _eval_resize(data_config: dict[str, Any], size: int) -> T.Resize:
+    """The shorter side to `size / crop_pct`, so a centre crop of `size` keeps `crop_pct` of the photo."""
+    resize = int(math.floor(size / float(data_config.get("crop_pct", 0.875))))
+    return T.Resize(resize, interpolation=_interp(data_config), antialias=True)
 
 
 def _interp(data_config: dict[str, Any]) -> InterpolationMode:

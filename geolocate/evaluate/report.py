@@ -1,9 +1,9 @@
 """REPORT.md: a pure function of metrics.json, rendered from a list of sections.
 
 Everything the reader needs to judge a run sits in one page: metrics (test and val, and one column
-per scout-sniper phase), the position, heads chosen on val, baselines, accuracy at distance, the
-gates, retrieval, the credible radius, the per-area table, samples, calibration, stability, seeds,
-the data each stage kept, the environment, the config and the artifacts. Each is a function of the
+per scout-sniper phase), the position, the test-time views, heads chosen on val, baselines, accuracy
+at distance, the gates, retrieval, the credible radius, the per-area table, samples, calibration,
+stability, seeds, the data each stage kept, the environment, the config and the artifacts. Each is a function of the
 summary (`SECTIONS`); a system adds a section rather than patching the text.
 """
 
@@ -18,7 +18,7 @@ from geolocate.evaluate.tables import (
     ARTIFACTS, V1_HEAD_RULE, artifacts_section, baselines_section, calibration_section, config_section,
     distance_accuracy_section, gates_section, head_selection_section, key_value_section, metrics_section,
     per_area_section, position_lines, radius_section, retrieval_section, samples_section, seeds_section,
-    stability_section, summary_line,
+    stability_section, summary_line, tta_lines,
 )
 
 Section = Callable[[Mapping[str, Any]], list[str]]
@@ -45,7 +45,7 @@ def _summary_section(r) -> list[str]:
 
 
 def _metrics(r) -> list[str]:
-    return metrics_section(r["metrics"]) + position_lines(r.get("position"))
+    return metrics_section(r["metrics"]) + position_lines(r.get("position")) + tta_lines(r.get("tta"))
 
 
 def _phases(r) -> list[str]:
@@ -143,7 +143,7 @@ def render_report(summary: Mapping[str, Any], sections: Sequence[Section] = SECT
     `summary` is what evaluation writes to metrics.json (`evaluate.finish`): `run_id`, `metrics`
     (`{"test": .., "val": ..}` or named pairs), `gates`, `config`, `environment`, and optionally
     `judged_line`, `gate_basis`, `warnings`, `duration_s`, `became_best`, `already_best`, `promotion`,
-    `position`, `phases`, `head_selection`, `baselines`, `retrieval`, `radius`, `small_sample`,
+    `position`, `tta`, `phases`, `head_selection`, `baselines`, `retrieval`, `radius`, `small_sample`,
     `per_area`, `samples`, `calibration`, `stability`, `seeds`, `data` and `artifacts`. Nothing
     patches the text afterwards: a system that needs more adds a section.
     """

@@ -1,10 +1,13 @@
 """`geolocate evaluate`: a run's best checkpoint on val and test, in km, with every artifact.
 
-Temperature and position mode are fitted on val only, then applied to test, so the test figures
-are honest. The fitted values go into the checkpoint's sidecar, where `predict` reads them.
+Test-time views (`eval.tta`), temperature and position mode are chosen and fitted on val only,
+then applied to test, so the test figures are honest. The fitted values go into the checkpoint's
+sidecar, where `predict` reads them.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -12,6 +15,7 @@ import polars as pl
 from geolocate import atomic
 from geolocate.config import GeolocateConfig
 from geolocate.evaluate.collect import Outputs
+from geolocate.evaluate.tta import Seen
 from geolocate.evaluate.finish import Classes, Measured, Split, finish_evaluation
 from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import ScoredSplit, choose_position, score_split
@@ -22,12 +26,12 @@ from geolocate.paths import ProjectPaths
 def evaluate_session(s, run, fit_seconds: float | None = None) -> dict:
     """Evaluate the run `s` just trained (its data loaders are already built)."""
     from geolocate.artifacts.checkpoint import read_checkpoint, read_sidecar
-    from geolocate.evaluate.collect import collect_outputs
+    from geolocate.evaluate.tta import collect_seen
 
     s.net.load_state_dict(read_checkpoint(run.best)[1])
-    val = collect_outputs(s.net, s.val_loader, s.dist.device, s.amp_dtype)
-    test = collect_outputs(s.net, s.test_loader, s.dist.device, s.amp_dtype)
     meta = read_sidecar(run.best)
+    val, test = [collect_seen(s.net, loader, s.dist.device, s.cfg.eval.tta, meta["preprocessing"], s.amp_dtype)
+                 for loader in (s.val_loader, s.test_loader)]
     classes = Classes.from_sidecar(meta)
     train = _train_outputs(s.cfg, s.paths, s.net, meta, classes, s.dist.device) if s.cfg.eval.retrieval else None
     from geolocate.evaluate.judge import judged_record
@@ -42,37 +46,43 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     `cfg` judges it (`judge.judging_config` picks the run's own unless the user asked for
     another); metrics.json and REPORT.md record whose it was.
     """
+    import torch
+
     from geolocate.artifacts.checkpoint import load_checkpoint
     from geolocate.artifacts.rundir import resolve_run
     from geolocate.cells import load_classes
     from geolocate.artifacts.consistency import check_same_data
     from geolocate.evaluate.judge import judged_record
+    from geolocate.evaluate.tta import collect_seen
 
     run = resolve_run(run_ref, paths)
     atomic.sweep_temps(run.root)  # what a killed evaluate or train left in the run
     model, meta = load_checkpoint(run.best, paths)
     classes = Classes.from_sidecar(meta)
     check_same_data(meta, paths.data, load_classes(paths.data)["cell_id"].to_list(), f"evaluate run {run.run_id}")
-    val, test = _outputs_from_disk(cfg, paths, model, meta, classes, ("val", "test"))
+    val, test = [collect_seen(model, loader, torch.device("cpu"), cfg.eval.tta, meta["preprocessing"])
+                 for loader in _loaders_from_disk(cfg, paths, meta, classes, ("val", "test"))]
     train = _train_outputs(cfg, paths, model, meta, classes, "cpu") if cfg.eval.retrieval else None
     return finish_v1(cfg, paths, run, classes, val, test, "cpu", None, train, judged_record(cfg, run))
 
 
 def _train_outputs(cfg, paths, model, meta, classes: Classes, device) -> Outputs | None:
     """Train photos under the eval transform (what the retrieval index holds); None for a model without embeddings."""
-    if not hasattr(model, "forward_with_features"):
-        return None
-    return _outputs_from_disk(cfg, paths, model, meta, classes, ("train",), device)[0]
-
-
-def _outputs_from_disk(cfg, paths, model, meta, classes: Classes, splits, device="cpu") -> list[Outputs]:
     import torch
 
+    from geolocate.evaluate.collect import collect_outputs
+
+    if not hasattr(model, "forward_with_features"):
+        return None
+    return collect_outputs(model, _loaders_from_disk(cfg, paths, meta, classes, ("train",))[0], torch.device(device))
+
+
+def _loaders_from_disk(cfg, paths, meta, classes: Classes, splits) -> list:
+    """A loader of each split's photos under the checkpoint's eval transform (labels as its classes)."""
     from geolocate.data.dataset import PhotoDataset
     from geolocate.data.frames import training_frame
     from geolocate.data.loaders import make_loader
     from geolocate.data.transforms import eval_transform
-    from geolocate.evaluate.collect import collect_outputs
 
     frame = training_frame(paths.data)
     index = pl.DataFrame({"cell_id": classes.cell_ids, "ck_label": range(len(classes.cell_ids))})
@@ -82,35 +92,54 @@ def _outputs_from_disk(cfg, paths, model, meta, classes: Classes, splits, device
     out = []
     for split in splits:
         ds = PhotoDataset(frame.filter(pl.col("split") == split), paths.data.root, transform, decode_side=side)
-        loader = make_loader(ds, cfg.train.batch_size * 2, False, cfg.data.num_workers)
-        out.append(collect_outputs(model, loader, torch.device(device)))
+        out.append(make_loader(ds, cfg.train.batch_size * 2, False, cfg.data.num_workers))
     return out
 
 
-def finish_v1(cfg, paths, run, classes: Classes, val: Outputs, test: Outputs, device: str,
+def finish_v1(cfg, paths, run, classes: Classes, val: Seen, test: Seen, device: str,
               fit_seconds: float | None, train: Outputs | None = None, judged: dict | None = None) -> dict:
-    """France v1's own part (temperature, position mode and retrieval chosen on val), then the shared finish."""
+    """France v1's own part (test-time views, temperature, position mode and retrieval chosen on val), then the shared finish."""
     from geolocate.artifacts.best import checkpoint_default
     from geolocate.evaluate.baseline_data import photo_baselines, train_pool
-    from geolocate.evaluate.baselines import trivial_bar
-    from geolocate.evaluate.calibration import fit_temperature
+    from geolocate.evaluate.baselines import bar_scores, trivial_bar
+    from geolocate.evaluate.tta import choose_seen
 
     e = cfg.eval
-    temperature = fit_temperature(val.logits, val.labels) if e.calibrate and len(val.labels) else 1.0
-    val_probs, test_probs = softmax(val.logits, temperature), softmax(test.logits, temperature)
-    bar = trivial_bar(train_pool(paths, classes.cell_ids), _truth(val), classes.centroids)
-    mode, k, scores = _position_mode(e, val_probs, val, classes, bar)
-    val_scored = _score(val, val_probs, classes, mode, k)
+    bar = trivial_bar(train_pool(paths, classes.cell_ids), _truth(val.truth), classes.centroids)
+    val, test, tta = choose_seen(e.tta, val, test, lambda side: bar_scores(_fit_on_val(e, side, classes, bar).scored.err_km, bar))
+    temperature, val_probs, mode, k, scores, val_scored = _fit_on_val(e, val, classes, bar)
+    test_probs = softmax(test.logits, temperature)
     scored = _score(test, test_probs, classes, mode, k)
     retrieval, val_scored, scored = apply_retrieval(run.best, train, (val, val_probs, val_scored), (test, test_probs, scored), bar)
-    _update_sidecar(run.best, temperature, mode, k, val_scored.metrics, scored.metrics, public_record(retrieval))
+    _update_sidecar(run.best, temperature, mode, k, val_scored.metrics, scored.metrics, public_record(retrieval),
+                    extra={"tta": tta})
     measured = Measured(
         "v1", run, classes, _split(val, val_probs, val_scored), _split(test, test_probs, scored),
         photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test), _val_history(run),
         checkpoint_default(run.best, paths), lambda extra: _update_sidecar(run.best, extra=extra), temperature,
-        position={"mode": mode, "k": k, "scores": scores}, extra={"retrieval": retrieval, **_head_selection(run)},
+        position={"mode": mode, "k": k, "scores": scores}, extra={"retrieval": retrieval, "tta": tta, **_head_selection(run)},
         data={"classes": len(classes.cell_ids), **_kpis(paths)}, chosen_head=_chosen_head(run))
     return finish_evaluation(cfg, paths, measured, device, fit_seconds, judged)
+
+
+class _ValFit(NamedTuple):
+    """What val fits for the classifier's positions: the temperature, then the position mode on the calibrated probabilities."""
+
+    temperature: float
+    probs: np.ndarray
+    mode: str
+    k: int  # the classes `mode` reads
+    scores: dict  # every candidate's val figures when val chose the position
+    scored: ScoredSplit  # val placed by `mode`
+
+
+def _fit_on_val(e, val: Outputs, classes: Classes, bar: tuple[float, float]) -> _ValFit:
+    from geolocate.evaluate.calibration import fit_temperature
+
+    temperature = fit_temperature(val.logits, val.labels) if e.calibrate and len(val.labels) else 1.0
+    probs = softmax(val.logits, temperature)
+    mode, k, scores = _position_mode(e, probs, val, classes, bar)
+    return _ValFit(temperature, probs, mode, k, scores, _score(val, probs, classes, mode, k))
 
 
 def _truth(out: Outputs) -> np.ndarray:

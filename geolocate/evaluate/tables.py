@@ -306,3 +306,16 @@ def position_lines(position: Mapping[str, Any] | None) -> list[str]:
     reads = f" of the top {k} classes" if k and mode in ("weighted", "median") else ""
     chosen = f"{position.get('title', 'Predicted position')}: **{mode}{reads}**"
     return [chosen + (f" (chosen on val: {shown})." if shown else " (eval.position)."), ""]
+
+
+def tta_lines(tta: Mapping[str, Any] | None) -> list[str]:
+    """Whether predict averages test-time views (`eval.tta`) and, when val chose, both sides' val figures."""
+    if not tta:
+        return []
+    views = f"{2 * tta['crops']} views"
+    state = f"**on** ({views}: {tta['crops']} crops and their mirror images)" if tta["enabled"] else "**off** (one centre crop)"
+    val = tta.get("val") or {}
+    sides = (("plain", "one crop"), ("tta", views))
+    shown = ", ".join(f"{label} " + " ".join(_mode_figures(val[side])) for side, label in sides if isinstance(val.get(side), Mapping))
+    why = f"chosen on val: {shown}" if shown else f"eval.tta = {tta.get('setting')}"
+    return [f"Test-time augmentation: {state}; {why}.", ""]

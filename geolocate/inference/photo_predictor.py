@@ -2,9 +2,10 @@
 
 A predictor subclass only runs the network (`_forward`: a float32 batch [B, 3, H, W] in,
 logits and embeddings out); everything else is here: decoding in a thread pool (Pillow releases
-the GIL), the sidecar's temperature and position mode, retrieval refinement, the credible
-radius and the table rows. The torch path (`predictor.Predictor`) and the ONNX path
-(`onnx_predictor.OnnxPredictor`) therefore give the same answers for the same logits.
+the GIL), test-time views when evaluation chose them (sidecar `tta`: a photo's views are rows of
+the batch, averaged after the pass), the sidecar's temperature and position mode, retrieval
+refinement, the credible radius and the table rows. The torch path (`predictor.Predictor`) and the
+ONNX path (`onnx_predictor.OnnxPredictor`) therefore give the same answers for the same logits.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from geolocate.artifacts.sidecar_schema import check_prediction_sidecar
 from geolocate.data.images import BadImage
+from geolocate.data.tta import average_views, flatten_views, n_views, tta_views
 from geolocate.evaluate.conformal import radius_for
 from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import predicted_positions
@@ -44,6 +46,9 @@ class PhotoPredictor:
         self.position = checked.position
         self.weighted_topk = checked.weighted_topk
         self.preprocess = Preprocess(checked.preprocessing.model_dump())
+        tta = checked.tta
+        self.crops = tta.crops if tta is not None and tta.enabled else 0  # 0: one centre crop, no views
+        self.views = n_views(self.crops) if self.crops else 1
         self.radius = meta.get("radius")
         refine = meta.get("retrieval") or {}
         self.index = index if refine.get("enabled") else None
@@ -76,7 +81,7 @@ class PhotoPredictor:
             good = [item for item in batch if not isinstance(item, Failure)]
             failures += [item for item in batch if isinstance(item, Failure)]
             if good:
-                logits, embeddings = check_outputs(*self._forward(np.stack([arr for _, arr, _ in good])), len(good), len(self.classes), self.index)
+                logits, embeddings = self._network([arr for _, arr, _ in good])
                 rows += self._rows([(name, true) for name, _, true in good], logits, embeddings, top)
         return rows, failures
 
@@ -86,7 +91,27 @@ class PhotoPredictor:
             photo = decode(source, self.preprocess.resize)
         except BadImage as exc:
             return Failure(name, str(exc))
-        return name, self.preprocess(photo.image), truth or photo.gps
+        return name, self._pixels(photo.image), truth or photo.gps
+
+    def _pixels(self, image) -> np.ndarray:
+        """What the network sees of one photo: its centre crop [3, S, S], or with TTA its views [V, 3, S, S]."""
+        if self.views == 1:
+            return self.preprocess(image)
+        return tta_views(self.preprocess.uncropped(image), self.preprocess.size, self.crops)
+
+    def _network(self, pixels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and embeddings of decoded photos, one row per photo, from one forward pass.
+
+        With TTA every photo's views are rows of that pass (B × V), averaged back to one row per
+        photo before the temperature, the position and retrieval, as evaluation averaged them.
+        """
+        batch = np.stack(pixels)
+        if self.views > 1:
+            batch = flatten_views(batch)
+        logits, embeddings = check_outputs(*self._forward(batch), len(batch), len(self.classes), self.index)
+        if self.views == 1:
+            return logits, embeddings
+        return average_views(logits, self.views), None if embeddings is None else average_views(embeddings, self.views)
 
     def _decoded(self, items: list, workers: int) -> Iterator:
         if workers <= 0:  # one photo: a pool would only cost its start-up

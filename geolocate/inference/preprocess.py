@@ -4,7 +4,7 @@ It mirrors `geolocate.data.transforms.eval_transform` step for step (torchvision
 image with PIL itself, so the pixels are the same; a test checks the two agree): resize the
 shorter side to `size / crop_pct` with the model's interpolation, centre-crop `size`, scale to
 [0, 1], normalise with the model's mean and std. Both predict paths use it, so they feed their
-networks identical arrays.
+networks identical arrays; `uncropped` stops before the crop, for the test-time views.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from geolocate.data.tta import crop_offsets
 
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
 
@@ -29,10 +31,21 @@ class Preprocess:
         self.std = np.asarray(config["std"], dtype=np.float32).reshape(3, 1, 1)
 
     def __call__(self, img: Image.Image) -> np.ndarray:
-        img = img.resize(_shorter_side_to(img.size, self.resize), self.resample)
+        img = self._resized(img)
         w, h = img.size
-        top, left = int(round((h - self.size) / 2.0)), int(round((w - self.size) / 2.0))
-        img = img.crop((left, top, left + self.size, top + self.size))
+        top, left = crop_offsets(h, w, self.size, crops=1)[0]
+        # Crop before normalising: only the pixels the network sees are converted.
+        return self._normalised(img.crop((left, top, left + self.size, top + self.size)))
+
+    def uncropped(self, img: Image.Image) -> np.ndarray:
+        """The resized, normalised photo before the centre crop, float32 [3, H, W]: what
+        `data.tta.tta_views` cuts the test-time views from (its first view is `self(img)`)."""
+        return self._normalised(self._resized(img))
+
+    def _resized(self, img: Image.Image) -> Image.Image:
+        return img.resize(_shorter_side_to(img.size, self.resize), self.resample)
+
+    def _normalised(self, img: Image.Image) -> np.ndarray:
         pixels = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
         return (pixels - self.mean) / self.std
 

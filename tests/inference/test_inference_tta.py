@@ -125,3 +125,35 @@ def test_the_centre_view_is_what_predict_feeds_today():
         resized = np.asarray(img.resize(_shorter_side_to(img.size, pre.resize), pre.resample), dtype=np.float32)
         uncropped = (resized.transpose(2, 0, 1) / np.float32(255.0) - pre.mean) / pre.std
         assert np.array_equal(tta_views(uncropped, SIZE, crops=1)[0], pre(img))
+
+
+def test_preprocess_uncropped_is_what_the_views_are_cut_from():
+    from PIL import Image
+
+    from geolocate.inference.preprocess import Preprocess
+
+    pre = Preprocess({"input_size": [3, SIZE, SIZE], "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3], "crop_pct": 0.9})
+    rng = np.random.default_rng(3)
+    for w, h in ((123, 91), (91, 123)):
+        img = Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8))
+        uncropped = pre.uncropped(img)
+        assert min(uncropped.shape[1:]) == pre.resize and uncropped.dtype == np.float32
+        assert np.array_equal(tta_views(uncropped, SIZE)[0], pre(img))
+
+
+def test_the_eval_tta_transform_gives_the_eval_transforms_crop_first():
+    """The loader evaluation measures the views with: its first view is the eval transform's centre crop."""
+    import pickle
+
+    from PIL import Image
+
+    from geolocate.data.transforms import eval_transform, eval_tta_transform
+
+    config = {"input_size": (3, SIZE, SIZE), "mean": (0.5, 0.4, 0.3), "std": (0.2, 0.3, 0.25), "crop_pct": 0.875}
+    img = Image.fromarray(np.random.default_rng(4).integers(0, 256, size=(70, 100, 3), dtype=np.uint8))
+    views = eval_tta_transform(config, crops=3)(img)
+    assert type(views) is torch.Tensor and views.shape == (6, 3, SIZE, SIZE)
+    assert torch.allclose(views[0], eval_transform(config)(img), atol=1e-6)
+    assert torch.equal(views[1], views[0].flip(-1)) and not torch.equal(views[2], views[0])
+    assert pickle.loads(pickle.dumps(eval_tta_transform(config)))(img).shape == views.shape  # loader workers pickle it
+
