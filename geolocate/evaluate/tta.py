@@ -7,8 +7,9 @@ each side with its own temperature and position mode, fitted as `evaluate.run.fi
 them). Test is measured with whichever val chose: it never chooses. The record goes into the
 checkpoint sidecar, where predict reads whether to run the views, and into metrics.json.
 
-The retrieval index stays single-view: train photos are embedded once (six times the work for an
-index that only has to hold what the photos look like).
+The retrieval index's train photos stay single-view: they are embedded once (six times the work
+for an index that only has to hold what the photos look like). Val's photos, which join the index
+once val has chosen (`refine.apply_retrieval`), are in it as val measured them.
 """
 
 from __future__ import annotations
