@@ -55,6 +55,21 @@ def test_bench_real_puts_both_flows_beside_their_baselines(tmp_path):
         assert "beats_trivial_median_km" in row["gates"]
     table = bench.render(rows)
     assert table.count("\n| v1 | 0 |") == 1 and "| four-view | 0 |" in table
+    assert f"Target met in {sum(bool(bench.meets_target(r)) for r in rows)} of 2 runs" in table
+
+
+def test_the_target_is_both_trivial_figures_beaten_and_a_median_not_worse_than_5nn():
+    bench = _bench()
+
+    def row(model, majority, centroid, knn):
+        return {"model": dict(zip(("median_km", "p90_km"), model)), "majority": dict(zip(("median_km", "p90_km"), majority)),
+                "centroid": dict(zip(("median_km", "p90_km"), centroid)), "5-NN": dict(zip(("median_km", "p90_km"), knn))}
+
+    assert bench.meets_target(row((1.0, 5.0), (2.0, 9.0), (3.0, 6.0), (1.0, 4.0)))  # a 5-NN p90 below the model's is allowed
+    assert not bench.meets_target(row((1.0, 6.5), (2.0, 9.0), (3.0, 6.0), (1.5, 4.0)))  # p90 above the centroid's
+    assert not bench.meets_target(row((1.6, 5.0), (2.0, 9.0), (3.0, 6.0), (1.5, 4.0)))  # median worse than 5-NN
+    assert bench.meets_target({"model": {"median_km": 1, "p90_km": 1}, "majority": {"median_km": 2, "p90_km": 2},
+                               "centroid": {"median_km": 2, "p90_km": 2}}) is None  # no 5-NN: not judged
 
 
 def test_bench_real_without_photos_says_it_is_skipped(tmp_path, capsys):
