@@ -14,6 +14,7 @@ import numpy as np
 
 from geolocate.artifacts.integrity import verify_companion
 from geolocate.artifacts.resolve import file_of
+from geolocate.artifacts.sidecar_schema import check_prediction_sidecar
 from geolocate.errors import UserError
 from geolocate.inference.graph_check import check_graph, check_index, run_with_deadline
 from geolocate.inference.photo_predictor import PhotoPredictor
@@ -34,6 +35,8 @@ class OnnxPredictor(PhotoPredictor):
         """The session of `graph` (default `<stem>.onnx`) for the checkpoint `stem` whose sidecar is `meta`."""
         import onnxruntime as ort
 
+        source = f"checkpoint {stem}"
+        check_prediction_sidecar(meta, source)  # before any session opens: a refused sidecar leaves no session's threads behind
         graph = graph or file_of(stem, ".onnx")
         verify_companion(graph, (meta.get("onnx") or {}).get("sha256"), "graph")
         options = ort.SessionOptions()
@@ -44,7 +47,7 @@ class OnnxPredictor(PhotoPredictor):
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
             raise UserError(f"{graph} is not a usable ONNX graph ({type(exc).__name__}); export it again with `geolocate export-model`") from None
         check_graph(session, meta, graph)
-        return cls(session, meta, load_model_index(stem, meta), source=f"checkpoint {stem}")
+        return cls(session, meta, load_model_index(stem, meta), source=source)
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         out = dict(zip(self.outputs, run_with_deadline(self.session, {"image": np.ascontiguousarray(batch, dtype=np.float32)})))

@@ -185,3 +185,16 @@ def test_a_tampered_tta_record_is_refused_in_one_line(checkpoint, tmp_path, tta,
     with pytest.raises(UserError, match=f"bad sidecar field '{field}'") as caught:
         load_predictor(_with_tta(checkpoint, tmp_path, tta), engine="torch")
     assert "\n" not in str(caught.value)
+
+
+def test_the_onnx_engine_refuses_a_tampered_sidecar_before_it_opens_a_session(checkpoint, tmp_path, monkeypatch):
+    import onnxruntime
+
+    from geolocate.inference.predictor import load_predictor
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("a session was opened for a sidecar that is refused")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", no_session)
+    with pytest.raises(UserError, match="bad sidecar field 'tta.crops'"):
+        load_predictor(_with_tta(checkpoint, tmp_path, {"enabled": True, "crops": 2}), engine="onnx")
