@@ -111,6 +111,7 @@ class ScoutSniperPredictor:
         self.device = torch.device(device)
         self.preprocess = [Preprocess(preprocessing_of(model)) for model in scouts]
         self.phases = list(bundle["scouts"])
+        self.provenance = bundle.get("provenance")  # evaluate records it in the bundle, not in the scouts' sidecars
 
     @classmethod
     def load(cls, root: Path, engine: str = "auto", device: str = "cpu") -> "ScoutSniperPredictor":
@@ -130,7 +131,8 @@ class ScoutSniperPredictor:
     def describe(self) -> dict:
         from geolocate.inference.provenance import describe_model
 
-        return describe_model(self.meta, self.engine, model=f"scout-sniper ({' + '.join(self.phases)} + sniper)")
+        meta = {**self.meta, "provenance": self.meta.get("provenance") or self.provenance}
+        return describe_model(meta, self.engine, model=f"scout-sniper ({' + '.join(self.phases)} + sniper)")
 
     def predict_items(self, items: list, top: int = 5, batch_size: int = 32, truths=None,
                       names=None) -> tuple[list[dict], list[Failure]]:

@@ -72,6 +72,7 @@ def test_the_capferret_table_predicts_as_it_is(scout_run, cli, tmp_path, monkeyp
         assert (p["true_lat"], p["true_lon"]) == (float(truth["lat"]), float(truth["lon"])) and p["error_km"] > 0
         assert len(p["views"]) == 4  # front/right/back/left turned by the azimuth onto four compass views
     assert doc["model"]["run_id"] == run.name and doc["model"]["model"].startswith("scout-sniper")
+    assert doc["model"]["data_sources"] == ["synthetic"] and doc["model"]["synthetic"]  # from the bundle: not "unknown photos"
     written = pl.read_csv(out)
     assert written.height == 100 and written.columns[:8] == ["file", "lat", "lon", "confidence", "radius_km", "true_lat", "true_lon", "error_km"]
     features = json.loads(geojson.read_text())["features"]
