@@ -34,14 +34,28 @@ def system_of_run(root: Path) -> str:
 
 
 def require_single_photo(cfg, command: str) -> None:
-    """`batch` and `demo` run the single-photo pipeline (cells → split → sanity → train → predict a photo).
+    """`demo` runs the single-photo pipeline (cells → split → sanity → train → predict a photo).
 
     A four-view config is refused in one line, before any step runs, rather than reaching v1's trainer.
     """
     if system_of(cfg) == SCOUT_SNIPER:
         raise UserError(f"`geolocate {command}` runs the single-photo pipeline, and profile {cfg.profile or '?'} trains the "
-                        "four-view scout-sniper: run `geolocate synth` (or fetch / import-locations), `prepare`, "
-                        "`locations`, `regions`, `train` and `evaluate` instead")
+                        "four-view scout-sniper: run `geolocate batch --batch 01 --synthetic` with the same profile, or "
+                        "`synth` (or fetch / import-locations), `prepare`, `locations`, `regions` and `train` instead")
+
+
+def four_view_locations(cfg, data):
+    """The four-view system's `locations` stage (views grouped into locations), for `ops/` through this seam."""
+    from geolocate.scout.locations import run_locations
+
+    return run_locations(cfg, data)
+
+
+def four_view_regions(cfg, data) -> dict:
+    """The four-view system's `regions` stage (labels and the split); its report."""
+    from geolocate.scout.regions import run_regions
+
+    return run_regions(cfg, data).report
 
 
 def _run_root(paths, run_ref: str) -> Path:

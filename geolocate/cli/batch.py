@@ -21,7 +21,11 @@ def batch_command(
     synthetic: bool = typer.Option(False, "--synthetic", help="Offline: synthetic photos of the batch's cities (synth.n_photos per batch) instead of fetching."),
     clean_raw: bool = typer.Option(False, "--clean-raw", help="Delete the raw downloads at the end (processed copies stay)."),
 ) -> None:
-    """fetch → prepare → cells → split → sanity → train → evaluate → export [→ clean-raw]; re-run to resume."""
+    """fetch → prepare → cells → split → sanity → train → evaluate → export [→ clean-raw]; re-run to resume.
+
+    A four-view profile (scout-sniper) runs fetch → prepare → locations → regions → train (every phase,
+    then evaluate) [→ clean-raw].
+    """
     from geolocate.evaluate.gates import gates_table
     from geolocate.ops.batch import Plan, run_batch
 
@@ -29,12 +33,13 @@ def batch_command(
     batch = _batch_option(batch, old_batch)
     result = run_batch(Plan(cfg, inv.paths, batch, synthetic, clean_raw))
     out = console if inv.as_json else stdout  # the tables are the result, unless --json is
-    out.print(kpi_table(result.kpi_history, cfg.cells.max_dominance))
+    if result.kpi_history is not None:
+        out.print(kpi_table(result.kpi_history, cfg.cells.max_dominance))
     if result.gates:
         out.print(gates_table(result.gates, f"gates of run {result.run_id}"))
     ran = sum(s["status"] == "ran" for s in result.steps)
-    out.print(f"[bold green]batch {result.batch} done[/]: {ran} steps ran, {len(result.steps) - ran} skipped; "
-              f"export {result.export}" + (f"; KPI figure {result.kpi_figure}" if result.kpi_figure else ""))
+    out.print(f"[bold green]batch {result.batch} done[/]: {ran} steps ran, {len(result.steps) - ran} skipped"
+              + (f"; export {result.export}" if result.export else "") + (f"; KPI figure {result.kpi_figure}" if result.kpi_figure else ""))
     inv.emit(result.to_dict())
 
 

@@ -1,7 +1,9 @@
 """`run_batch`: the card's per-batch plan, from cold, resumable.
 
 fetch (or synth) → prepare → cells → split → sanity → train (+ evaluate) → export (verified) →
-clean-raw (when asked). Each step is one library call, as the CLI commands make it. A finished
+clean-raw (when asked). A four-view (scout-sniper) profile runs its own middle: fetch (or synth) →
+prepare → locations → regions (labels and the split) → train (every phase, then evaluate) →
+clean-raw; it has no cells KPI history and no single-photo export. Each step is one library call, as the CLI commands make it. A finished
 step is recorded in `data/batches/<batch>.json` with a key of its inputs (`batch_state.py`), so
 running the same command again skips what is done and still valid and goes on from the first
 step that is not. The first failing step stops the plan with a one-line error naming it. A
@@ -38,9 +40,16 @@ class Plan:
     clean_raw: bool = False
 
     @property
+    def four_view(self) -> bool:
+        from geolocate.systems import SCOUT_SNIPER, system_of
+
+        return system_of(self.cfg) == SCOUT_SNIPER
+
+    @property
     def steps(self) -> list[str]:
         first = "synth" if self.synthetic else "fetch"
-        return [first, "prepare", "cells", "split", "sanity", "train", "export"] + (["clean-raw"] if self.clean_raw else [])
+        middle = ["locations", "regions", "train"] if self.four_view else ["cells", "split", "sanity", "train", "export"]
+        return [first, "prepare", *middle] + (["clean-raw"] if self.clean_raw else [])
 
 
 @dataclass
@@ -72,9 +81,7 @@ def run_batch(plan: Plan) -> BatchResult:
             directory is locked by another command.
     """
     from geolocate.acquire.catalog import batch_areas
-    from geolocate.systems import require_single_photo
 
-    require_single_photo(plan.cfg, "batch")
     batch = batch_areas(plan.batch, plan.cfg.fetch.catalog)[0].batch  # validates, and '3' → '03'
     plan.batch = batch
     with DataLock(plan.paths.data.lock, command=f"geolocate batch {batch}"):
@@ -182,6 +189,21 @@ def _sanity(plan: Plan, _resume: str | None) -> dict[str, Any]:
     return {"detail": f"{len(report.checks)} checks passed"}
 
 
+def _locations(plan: Plan, _resume: str | None) -> dict[str, Any]:
+    from geolocate.systems import four_view_locations
+
+    table = four_view_locations(plan.cfg, plan.paths.data)
+    return {"detail": f"{table.height} four-view locations"}
+
+
+def _regions(plan: Plan, _resume: str | None) -> dict[str, Any]:
+    from geolocate.systems import four_view_regions
+
+    report = four_view_regions(plan.cfg, plan.paths.data)
+    n = report["locations"]
+    return {"detail": f"{report['regions']} regions; locations train {n['train']} / val {n['val']} / test {n['test']}"}
+
+
 def _train(plan: Plan, resume: str | None) -> dict[str, Any]:
     from geolocate.systems import trainer
 
@@ -213,7 +235,8 @@ def _clean_raw(plan: Plan, _resume: str | None) -> dict[str, Any]:
 
 _STEPS: dict[str, Callable[[Plan, str | None], dict[str, Any]]] = {
     "fetch": _fetch, "synth": _synth, "prepare": _prepare, "cells": _cells, "split": _split,
-    "sanity": _sanity, "train": _train, "export": _export, "clean-raw": _clean_raw,
+    "sanity": _sanity, "locations": _locations, "regions": _regions, "train": _train, "export": _export,
+    "clean-raw": _clean_raw,
 }
 
 
@@ -259,8 +282,9 @@ def _finish(plan: Plan, state: BatchState, result: BatchResult) -> BatchResult:
 
     result.run_id = state.steps.get("train", {}).get("run_id")
     result.export = state.steps.get("export", {}).get("export")
-    kpi = run_kpi(plan.paths.data, plan.cfg.cells.max_dominance)
-    result.kpi_history, result.kpi_figure = kpi.history, kpi.figure
+    if not plan.four_view:  # the KPI history is the cells stage's; four views label locations with regions
+        kpi = run_kpi(plan.paths.data, plan.cfg.cells.max_dominance)
+        result.kpi_history, result.kpi_figure = kpi.history, kpi.figure
     if result.run_id:
         result.gates = read_gates(RunDir(plan.paths.run(result.run_id)), required=False)
     return result

@@ -41,7 +41,11 @@ _INPUTS: dict[str, list[tuple[str, tuple[str, ...] | None]]] = {
     "split": [(_M, ("image_id", "sequence_id", "creator_id", "captured_at", "lat", "lon")), ("cells", None),
               ("labels", None), ("split", None)],
     "sanity": [(_M, ("image_id", "sequence_id", "processed_path")), ("cells", None), ("labels", None), ("split", None)],
-    "train": [(_M, ("image_id", "processed_path", "lat", "lon")), ("cells", None), ("labels", None), ("split", None)],
+    "locations": [(_M, ("image_id", "processed_path", "lat", "lon", "compass_angle", "sequence_id", "creator_id", "captured_at"))],
+    "regions": [("locations", None), ("regions", None), ("location_split", None)],
+    # a four-view run reads the locations, regions and their split; a v1 run the cells, labels and split
+    "train": [(_M, ("image_id", "processed_path", "lat", "lon")), ("cells", None), ("labels", None), ("split", None),
+              ("locations", None), ("regions", None), ("location_split", None)],
     "export": [],
     "clean-raw": [],
 }
@@ -53,6 +57,8 @@ _CONFIG: dict[str, tuple[str, ...]] = {
     "cells": ("cells",),
     "split": ("split", "cells"),
     "sanity": ("cells",),
+    "locations": ("views",),
+    "regions": ("regions", "split"),
     "train": ("model", "train", "data", "eval"),
     "export": (),
     "clean-raw": (),
@@ -96,7 +102,8 @@ def step_key(step: str, cfg: GeolocateConfig, paths: ProjectPaths, record: dict[
     """The SHA-256 of everything `step`'s result depends on, as it is now."""
     digest = hashlib.sha256(step.encode())
     config = cfg.model_dump(mode="json")
-    for dotted in _CONFIG[step]:
+    four_view = step == "train" and cfg.train.phase  # the scout-sniper's settings train it too
+    for dotted in _CONFIG[step] + (("scout",) if four_view else ()):
         digest.update(f"{dotted}={json.dumps(_get(config, dotted), sort_keys=True)}".encode())
     data = paths.data
     for name, columns in _INPUTS[step]:

@@ -56,18 +56,30 @@ def test_predict_locates_the_model_of_its_system_once(tmp_path, monkeypatch):
         systems.locate_model("best", paths)
 
 
-def test_batch_and_demo_with_a_four_view_profile_never_reach_the_single_photo_trainer(cli, workdir, monkeypatch):
-    """`batch --profile tiny-scout-sniper` used to synthesise, label and split photos, then train v1 on them."""
+def test_batch_runs_the_four_view_pipeline_and_never_reaches_the_single_photo_trainer(cli, workdir, monkeypatch):
+    """`batch --profile tiny-scout-sniper` once synthesised, labelled and split photos, then trained v1 on
+    them; then it was refused. Now it runs the four-view steps, and a second run skips them all."""
+    import json
+
     import geolocate.train.run
 
     def v1_trainer(*args, **kwargs):
         raise AssertionError("the four-view profile reached v1's trainer")
 
     monkeypatch.setattr(geolocate.train.run, "run_train", v1_trainer)
-    result = cli("batch", "--profile", "tiny-scout-sniper", "--batch", "01", "--synthetic")
-    assert result.exit_code != 0 and "four-view scout-sniper" in result.output
-    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
-    assert not (workdir / "data").exists()  # refused before any step ran
+    args = ("batch", "--profile", "tiny-scout-sniper", "--batch", "01", "--synthetic", "--set", "synth.n_photos=480", "--json")
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [s["step"] for s in doc["steps"]] == ["synth", "prepare", "locations", "regions", "train"]
+    assert all(s["status"] == "ran" for s in doc["steps"]) and doc["export"] is None
+    assert (workdir / "runs" / doc["run_id"] / "scout_sniper.json").is_file() and doc["gates"]
+    assert not (workdir / "data" / "cells.parquet").exists()  # no single-photo stage ran
+    again = json.loads(cli(*args).stdout)
+    assert [s["status"] for s in again["steps"]] == ["skipped"] * 5 and again["run_id"] == doc["run_id"]
+
+
+def test_demo_with_a_four_view_profile_is_refused_in_one_line(cli, workdir):
     result = cli("demo", "--profile", "tiny-scout-sniper", "--workdir", str(workdir / "demo"))
     assert result.exit_code != 0 and "`geolocate demo` runs the single-photo pipeline" in result.output
 
