@@ -69,20 +69,22 @@ def refine_grid(probs: np.ndarray, embeddings: np.ndarray, index: RetrievalIndex
         rows = slice(start, start + _CHUNK)
         sims = normalise(embeddings[rows]) @ keys.T
         top = topk_indices(probs[rows], widest)
-        for k, n, method in settings:
-            near = [_nearest(s, members, cells[:k], n) for s, cells in zip(sims, top)]
-            place = _cluster if method == "cluster" else _median
-            out[(k, n, method)][rows] = place(probs[rows], sims, index, near)
+        for k in sorted({k for k, _, _ in settings}):
+            # each photo's candidates ranked once per number of cells; every neighbour count and method reads them
+            ranked = [_ranked(s, members, cells[:k]) for s, cells in zip(sims, top)]
+            for _, n, method in (setting for setting in settings if setting[0] == k):
+                place = _cluster if method == "cluster" else _median
+                out[(k, n, method)][rows] = place(probs[rows], sims, index, [r[:n] for r in ranked])
     return out
 
 
-def _nearest(sims: np.ndarray, members: dict, cells: np.ndarray, neighbours: int) -> np.ndarray:
-    """The `neighbours` train photos of `cells` most similar to one photo (empty: none in those cells)."""
+def _ranked(sims: np.ndarray, members: dict, cells: np.ndarray) -> np.ndarray:
+    """The train photos of `cells`, most similar to one photo first (empty: none in those cells)."""
     parts = [members[int(c)] for c in cells if int(c) in members]
     if not parts:  # no train photo in those cells (cannot happen for a model's own index)
         return np.zeros(0, dtype=np.int64)
     candidates = np.concatenate(parts)
-    return candidates[np.argsort(-sims[candidates], kind="stable")[:neighbours]]
+    return candidates[np.argsort(-sims[candidates], kind="stable")]
 
 
 def _cluster(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, near: list[np.ndarray]) -> np.ndarray:
