@@ -78,6 +78,13 @@ def refine_grid(probs: np.ndarray, embeddings: np.ndarray, index: RetrievalIndex
     return out
 
 
+def placed_or(positions: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """`positions` [N, 2], with each row that is not a finite position replaced by `fallback`'s row
+    (retrieval cannot place a photo whose top cells have no indexed photo: it gives NaN)."""
+    bad = ~np.isfinite(positions).all(axis=1)
+    return np.where(bad[:, None], fallback, positions) if bad.any() else positions
+
+
 def _ranked(sims: np.ndarray, members: dict, cells: np.ndarray) -> np.ndarray:
     """The train photos of `cells`, most similar to one photo first (empty: none in those cells)."""
     parts = [members[int(c)] for c in cells if int(c) in members]

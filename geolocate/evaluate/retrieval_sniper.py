@@ -7,7 +7,6 @@ not import it), and answers `place_inputs(inputs)` like the other index sniper
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -39,24 +38,27 @@ class RetrievalSniper(nn.Module):
            train_size: int | None = None) -> "RetrievalSniper":
         """A sniper over these locations (features [N, D], positions [N, 2], regions [N]; the first `train_size` from train)."""
         sniper = cls(features.shape[1], features.shape[0], setting["top_cells"], setting["neighbours"], setting["method"], train_size)
-        sniper.keys.copy_(torch.nn.functional.normalize(features.float(), dim=1))
-        sniper.latlon.copy_(latlon.double())
-        sniper.labels.copy_(labels.long())
+        index = location_index(features, latlon, labels)
+        for buffer, values in ((sniper.keys, index.embeddings), (sniper.latlon, index.latlon), (sniper.labels, index.labels)):
+            buffer.copy_(torch.from_numpy(values))
         return sniper
-
-    def index(self, inputs: SniperInputs | None = None):
-        from geolocate.evaluate.retrieval import RetrievalIndex
-
-        keys, latlon, labels = searched(self, inputs, self.keys, self.latlon, self.labels) if inputs else (self.keys, self.latlon, self.labels)
-        return RetrievalIndex(keys.numpy(), latlon.numpy(), labels.numpy())
 
     def place_inputs(self, inputs: SniperInputs) -> torch.Tensor:
         """Positions [B, 2] (float64) from the fused features and the ensemble's probabilities."""
-        from geolocate.evaluate.retrieval import refine_positions
+        from geolocate.evaluate.retrieval import RetrievalIndex, placed_or, refine_positions
 
         if inputs.probs is None:
             raise ValueError("a retrieval sniper needs the ensemble's probabilities (SniperInputs.probs)")
-        placed = refine_positions(inputs.probs.double().numpy(), inputs.features.float().numpy(), self.index(inputs),
+        index = RetrievalIndex(*(b.numpy() for b in searched(self, inputs, self.keys, self.latlon, self.labels)))
+        placed = refine_positions(inputs.probs.double().numpy(), inputs.features.float().numpy(), index,
                                   self.top_cells, self.neighbours, self.method)
-        start = inputs.centroid.double().numpy()
-        return torch.as_tensor(np.where(np.isfinite(placed).all(axis=1, keepdims=True), placed, start))
+        return torch.as_tensor(placed_or(placed, inputs.centroid.double().numpy()))
+
+
+def location_index(features: torch.Tensor, latlon: torch.Tensor, labels: torch.Tensor):
+    """Locations as a `RetrievalIndex`, as a `RetrievalSniper` holds them: unit features (float32),
+    positions (float64), regions; what val chooses the sniper's setting on."""
+    from geolocate.evaluate.retrieval import RetrievalIndex
+
+    return RetrievalIndex(torch.nn.functional.normalize(features.float(), dim=1).numpy(), latlon.double().numpy(),
+                          labels.long().numpy())

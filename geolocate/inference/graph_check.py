@@ -133,13 +133,6 @@ def check_outputs(logits: np.ndarray, embeddings: np.ndarray | None, rows: int, 
     return logits, embeddings
 
 
-def placed_or(positions: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """`positions` [N, 2], with each row that is not a finite position replaced by `fallback`'s row
-    (retrieval cannot place a photo whose top cells have no indexed photo: it gives NaN)."""
-    bad = ~np.isfinite(positions).all(axis=1)
-    return np.where(bad[:, None], fallback, positions) if bad.any() else positions
-
-
 def run_with_deadline(session, feeds: dict, seconds: float | None = None) -> list:
     """`session.run(None, feeds)`, stopped after `seconds` (onnxruntime's terminate flag).
 

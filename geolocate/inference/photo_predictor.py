@@ -25,7 +25,7 @@ from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import predicted_positions
 from geolocate.geo import haversine_km
 from geolocate.inference.geojson import cell_polygon
-from geolocate.inference.graph_check import check_outputs, placed_or
+from geolocate.inference.graph_check import check_outputs
 from geolocate.inference.preprocess import Preprocess
 from geolocate.inference.provenance import describe_model
 from geolocate.inference.result import Failure
@@ -131,7 +131,7 @@ class PhotoPredictor:
     def positions(self, probs: np.ndarray, embeddings: np.ndarray | None) -> tuple[np.ndarray, str]:
         """[N, 2] predicted (lat, lon) and how they were placed (retrieval when the model chose it on val)."""
         if self.index is not None and embeddings is not None:
-            from geolocate.evaluate.retrieval import refine_positions
+            from geolocate.evaluate.retrieval import placed_or, refine_positions
 
             # a record from before `method` existed was made by the cluster method
             refined = refine_positions(probs, embeddings, self.index, self.refine["top_cells"], self.refine["neighbours"],

@@ -114,11 +114,11 @@ def retrieval_candidate(train: SniperInputs, val: SniperInputs | None, bar) -> l
     """The retrieval sniper with the setting val prefers, or nothing when the inputs lack what it reads."""
     from geolocate.evaluate.position import position_errors_km
     from geolocate.evaluate.refine import choose_refinement
-    from geolocate.evaluate.retrieval_sniper import RetrievalSniper
+    from geolocate.evaluate.retrieval_sniper import RetrievalSniper, location_index
 
     if val is None or val.probs is None or train.labels is None or not len(val) or not len(train):
         return []
-    index = RetrievalSniper.of(train.features, train.truth, train.labels, {"top_cells": 1, "neighbours": 1, "method": "cluster"}).index()
+    index = location_index(train.features, train.truth, train.labels)
     truth = val.truth.numpy()
     base = position_errors_km(val.centroid.numpy(), truth)
     setting = choose_refinement(index, val.probs.double().numpy(), val.features.float().numpy(), truth, base,
