@@ -106,8 +106,15 @@ def finish_v1(cfg, paths, run, classes: Classes, val: Seen, test: Seen, device: 
 
     e = cfg.eval
     bar = trivial_bar(train_pool(paths, classes.cell_ids), _truth(val.truth), classes.centroids)
-    val, test, tta = choose_seen(e.tta, val, test, lambda side: bar_scores(_fit_on_val(e, side, classes, bar).scored.err_km, bar))
-    temperature, val_probs, mode, k, scores, val_scored = _fit_on_val(e, val, classes, bar)
+    fits: dict[int, _ValFit] = {}  # per val side (by identity): the side val keeps is not fitted twice
+
+    def fitted(side: Outputs) -> _ValFit:
+        if id(side) not in fits:
+            fits[id(side)] = _fit_on_val(e, side, classes, bar)
+        return fits[id(side)]
+
+    val, test, tta = choose_seen(e.tta, val, test, lambda side: bar_scores(fitted(side).scored.err_km, bar))
+    temperature, val_probs, mode, k, scores, val_scored = fitted(val)
     test_probs = softmax(test.logits, temperature)
     scored = _score(test, test_probs, classes, mode, k)
     retrieval, val_scored, scored = apply_retrieval(run.best, train, (val, val_probs, val_scored), (test, test_probs, scored), bar)
