@@ -15,21 +15,9 @@ from PIL import Image
 
 from geolocate.data.tta import average_views, n_views, tta_batch
 from geolocate.errors import UserError
+from tests.fakes.models import CITIES, classes_around, count_forward_rows
 
-CITIES = {"Paris": (48.857, 2.352), "Versailles": (48.804, 2.130), "Saint-Denis": (48.936, 2.357)}
 ON = {"setting": "on", "enabled": True, "crops": 3}
-
-
-def _classes() -> list[dict]:
-    import h3
-
-    classes = []
-    for city, (lat, lon) in CITIES.items():
-        for i in range(3):
-            cell = h3.latlng_to_cell(lat + 0.02 * (i % 2), lon + 0.03 * (i // 2), 7)
-            clat, clon = h3.cell_to_latlng(cell)
-            classes.append({"cell_id": cell, "centroid_lat": clat, "centroid_lon": clon, "city": city})
-    return classes
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +30,7 @@ def checkpoint(tmp_path_factory):
     from geolocate.models import create_model
 
     folder = tmp_path_factory.mktemp("tta_model")
-    classes = _classes()
+    classes = classes_around(CITIES, 3)
     torch.manual_seed(0)
     model = create_model("tiny_resnet", num_classes=len(classes), pretrained=False)
     with torch.no_grad():  # a random head is nearly uniform: sharpen it so views and engines can differ visibly
@@ -73,24 +61,6 @@ def _photos(n=4, seed=0):
     sizes = [(180, 134), (97, 131), (120, 120), (150, 90)]
     coarse = [Image.fromarray(rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)) for _ in range(n)]
     return [c.resize(size, Image.Resampling.BICUBIC) for c, size in zip(coarse, (sizes * n)[:n])]
-
-
-def _counting(monkeypatch, predictor) -> list[int]:
-    """Record the rows of every forward pass the predictor's class makes.
-
-    Patched on the class, not the instance: an instance holding a closure over its own method is a
-    reference cycle that keeps an ONNX session and its threads alive after the test, and a later
-    fork in the same worker (the synthetic photos' pool) can deadlock on them.
-    """
-    cls = type(predictor)
-    rows, forward = [], cls._forward
-
-    def counted(self, batch):
-        rows.append(len(batch))
-        return forward(self, batch)
-
-    monkeypatch.setattr(cls, "_forward", counted)
-    return rows
 
 
 def _probs(rows) -> np.ndarray:
@@ -124,7 +94,7 @@ def test_every_photos_views_go_through_one_forward_and_are_averaged(checkpoint, 
     from geolocate.inference.predictor import load_predictor
 
     predictor = load_predictor(checkpoint, engine=engine)
-    rows = _counting(monkeypatch, predictor)
+    rows = count_forward_rows(monkeypatch, type(predictor))
     photos = _photos(3)
     answers = predictor.predict_items(photos, top=9, batch_size=8)[0]
     assert rows == [3 * n_views(3)]
@@ -148,7 +118,7 @@ def test_without_tta_predict_runs_one_crop_per_photo(checkpoint, tmp_path, monke
     for engine in ("onnx", "torch"):
         predictor = load_predictor(stem, engine=engine)
         with monkeypatch.context() as patch:
-            rows = _counting(patch, predictor)
+            rows = count_forward_rows(patch, type(predictor))
             predictor.predict_items(_photos(3), batch_size=8)
         assert predictor.views == 1 and rows == [3]
 

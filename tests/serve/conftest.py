@@ -17,20 +17,9 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
 
-CITIES = {"Paris": (48.857, 2.352), "Versailles": (48.804, 2.130), "Saint-Denis": (48.936, 2.357)}
+from tests.fakes.models import CITIES, classes_around  # noqa: E402  after the extra is known to be there
+
 TOP = 5
-
-
-def _classes() -> list[dict]:
-    import h3
-
-    classes = []
-    for city, (lat, lon) in CITIES.items():
-        for i in range(4):
-            cell = h3.latlng_to_cell(lat + 0.02 * (i % 2), lon + 0.03 * (i // 2), 7)
-            clat, clon = h3.cell_to_latlng(cell)
-            classes.append({"cell_id": cell, "centroid_lat": clat, "centroid_lon": clon, "city": city})
-    return classes
 
 
 def _figures(median_km: float, acc: float) -> dict:
@@ -48,7 +37,7 @@ def served_checkpoint(tmp_path_factory) -> Path:
     from geolocate.models import create_model
 
     folder = tmp_path_factory.mktemp("served")
-    classes = _classes()
+    classes = classes_around(CITIES, 4)
     model = create_model("tiny_resnet", num_classes=len(classes), pretrained=False)
     radius = {"level": 0.9, "edges": [0.5], "radius_km": [12.0, 3.0], "n_val": 40}
     save_checkpoint(folder / "model", model, {"classes": classes, "radius": radius, "run_id": "serve-test-run",

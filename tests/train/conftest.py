@@ -75,3 +75,17 @@ def project(tiny_data, tmp_path, in_project):
 
     shutil.copytree(tiny_data / "data", tmp_path / "data")
     return in_project(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_trained, tmp_path_factory):
+    """A copy of the tiny run's best checkpoint with its ONNX graph (one per test module: a module may edit its sidecar)."""
+    import shutil
+
+    from geolocate.artifacts.onnx_export import export_onnx
+
+    folder = tmp_path_factory.mktemp("exported")
+    for src in tiny_trained["run_dir"].glob("best.*"):
+        shutil.copyfile(src, folder / src.name)
+    export_onnx(folder / "best")
+    return folder / "best"

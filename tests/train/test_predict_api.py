@@ -27,18 +27,6 @@ def _test_photo(root):
     return root / "data" / row["processed_path"], row
 
 
-@pytest.fixture(scope="module")
-def exported(tiny_trained, tmp_path_factory):
-    """A copy of the tiny run's best checkpoint with its ONNX graph."""
-    from geolocate.artifacts.onnx_export import export_onnx
-
-    folder = tmp_path_factory.mktemp("api-onnx")
-    for src in tiny_trained["run_dir"].glob("best.*"):
-        shutil.copyfile(src, folder / src.name)
-    export_onnx(folder / "best")
-    return folder / "best"
-
-
 def test_same_fields_as_predict_json_for_every_kind_of_photo(tiny_trained, cli, in_project):
     from geolocate import Geolocator
 

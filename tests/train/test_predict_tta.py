@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from geolocate.data.tta import n_views
+from tests.fakes.models import count_forward_rows
 
 pytestmark = pytest.mark.slow
 
@@ -26,29 +27,6 @@ def _set_tta(stem, enabled: bool) -> None:
     from geolocate.artifacts.checkpoint import update_sidecar
 
     update_sidecar(stem, lambda sidecar: sidecar.update(tta={**sidecar["tta"], "enabled": enabled}))
-
-
-@pytest.fixture(scope="module")
-def exported(tiny_trained, tmp_path_factory):
-    """A copy of the tiny run's best checkpoint with its ONNX graph; each test sets its sidecar's tta."""
-    from geolocate.artifacts.onnx_export import export_onnx
-
-    folder = tmp_path_factory.mktemp("tta-onnx")
-    for src in tiny_trained["run_dir"].glob("best.*"):
-        shutil.copyfile(src, folder / src.name)
-    export_onnx(folder / "best")
-    return folder / "best"
-
-
-def _forward_rows(monkeypatch, cls) -> list[int]:
-    rows, forward = [], cls._forward
-
-    def counted(self, batch):
-        rows.append(len(batch))
-        return forward(self, batch)
-
-    monkeypatch.setattr(cls, "_forward", counted)
-    return rows
 
 
 def test_evaluate_records_what_val_chose(tiny_trained):
@@ -76,7 +54,7 @@ def test_predict_follows_the_sidecar_on_both_engines_and_the_api(exported, tiny_
     views = n_views(3) if enabled else 1
     answers = {}
     for engine, cls in (("onnx", OnnxPredictor), ("torch", Predictor)):
-        rows = _forward_rows(monkeypatch, cls)
+        rows = count_forward_rows(monkeypatch, cls)
         g = Geolocator.load(exported.with_suffix(".safetensors"), engine=engine)
         answers[engine] = g.predict_many(photos, top=5).results
         assert g.engine == engine and rows == [3 * views]
@@ -116,7 +94,7 @@ def test_a_release_keeps_the_record_and_eval_tta_off_never_cuts_a_view(tiny_trai
     release = project / "releases" / "t1"
     assert json.loads((release / "model.json").read_text())["tta"] == json.loads(best.with_suffix(".json").read_text())["tta"]
     with monkeypatch.context() as patch:
-        rows = _forward_rows(patch, OnnxPredictor)
+        rows = count_forward_rows(patch, OnnxPredictor)
         out = cli("predict", *_test_photos(project, 2), "--checkpoint", release, "--json")
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["model"]["engine"] == "onnx" and rows == [2 * n_views(3)]
