@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from geolocate.models.sniper import SniperInputs, searched
+from geolocate.evaluate.retrieval import METHODS
+from geolocate.models.sniper import SniperInputs, checked_train_size, searched
 
 
 class RetrievalSniper(nn.Module):
@@ -28,7 +29,11 @@ class RetrievalSniper(nn.Module):
         super().__init__()
         self.model_kwargs = {"in_dim": in_dim, "size": size, "top_cells": top_cells, "neighbours": neighbours, "method": method,
                              "train_size": train_size}
-        self.top_cells, self.neighbours, self.method, self.train_size = int(top_cells), int(neighbours), str(method), train_size
+        if method not in METHODS or type(top_cells) is not int or type(neighbours) is not int or min(top_cells, neighbours) < 1:
+            raise ValueError(f"a retrieval setting is positive top_cells and neighbours and a method in {METHODS}, not "
+                             f"{top_cells!r}, {neighbours!r}, {method!r}")
+        self.top_cells, self.neighbours, self.method = top_cells, neighbours, method
+        self.train_size = checked_train_size(train_size, size)
         self.register_buffer("keys", torch.zeros(size, in_dim))
         self.register_buffer("latlon", torch.zeros(size, 2, dtype=torch.float64))
         self.register_buffer("labels", torch.zeros(size, dtype=torch.long))

@@ -122,7 +122,7 @@ class NeighbourSniper(nn.Module):
     def __init__(self, in_dim: int, size: int, k: int = 10, train_size: int | None = None) -> None:
         super().__init__()
         self.model_kwargs = {"in_dim": in_dim, "size": size, "k": k, "train_size": train_size}
-        self.k, self.train_size = k, train_size
+        self.k, self.train_size = k, checked_train_size(train_size, size)
         self.register_buffer("keys", torch.zeros(size, in_dim))
         self.register_buffer("latlon", torch.zeros(size, 2, dtype=torch.float64))
 
@@ -145,6 +145,17 @@ class NeighbourSniper(nn.Module):
         members = latlon[top.indices].numpy()  # [B, k, 2]
         lat, lon = spherical_mean(members[..., 0], members[..., 1], weights)
         return torch.as_tensor(np.stack([lat, lon], axis=1))
+
+
+def checked_train_size(train_size, size: int) -> int | None:
+    """An index sniper's `train_size` (from a sidecar a user may have edited): None, or an int in 0..size.
+
+    Raises:
+        ValueError: anything else (`load_checkpoint` turns it into one line naming the checkpoint).
+    """
+    if train_size is not None and (type(train_size) is not int or not 0 <= train_size <= size):
+        raise ValueError(f"train_size must be a whole number of locations in 0..{size}, not {train_size!r}")
+    return train_size
 
 
 def searched(sniper: nn.Module, inputs: SniperInputs, *buffers: torch.Tensor) -> tuple[torch.Tensor, ...]:

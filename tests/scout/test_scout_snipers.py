@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from geolocate.artifacts.checkpoint import save_checkpoint
@@ -123,3 +124,21 @@ def test_an_index_sniper_chosen_on_val_then_searches_val_too_but_val_never_finds
                                                        train_only=True))
         assert torch.allclose(honest, sniper_positions(sniper, val))  # the train part only: what val chose on
     assert with_val(SniperRegressor(2, 1), train, val).__class__ is SniperRegressor
+
+
+@pytest.mark.parametrize("model, kwargs", [
+    (NEIGHBOURS_MODEL, {"train_size": "40"}), (NEIGHBOURS_MODEL, {"train_size": 10**6}),
+    (RETRIEVAL_MODEL, {"train_size": -1}), (RETRIEVAL_MODEL, {"method": "evil"}), (RETRIEVAL_MODEL, {"neighbours": 0}),
+    (RETRIEVAL_MODEL, {"top_cells": 2.5}),
+])
+def test_an_edited_index_sniper_sidecar_is_refused_in_one_line(tmp_path, model, kwargs):
+    from geolocate.errors import UserError
+
+    train = _two_towns(40, 0, looks=True, sure=0.5)
+    sniper = (NeighbourSniper.of(train.features, train.truth, k=2, train_size=30) if model == NEIGHBOURS_MODEL else
+              RetrievalSniper.of(train.features, train.truth, train.labels, {"top_cells": 2, "neighbours": 5, "method": "median"}, 30))
+    save_checkpoint(tmp_path / "sniper", sniper, {"model": {"name": model, "kwargs": {**sniper.model_kwargs, **kwargs}, "num_classes": 0},
+                                                  "classes": [], "preprocessing": None})
+    with pytest.raises(UserError, match="cannot be built") as caught:
+        load_sniper(tmp_path / "sniper")
+    assert "\n" not in str(caught.value)
