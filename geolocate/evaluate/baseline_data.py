@@ -33,20 +33,39 @@ def train_pool(paths, cell_ids: list[str]) -> Pool:
     return _pool_frame(paths, cell_ids, ["train"])[1]
 
 
+def photo_val_bar(cfg, paths, cell_ids: list[str], centroids: np.ndarray, val_ids: list[str],
+                  val_latlon: np.ndarray) -> tuple[float, float]:
+    """The bar every choice on val ranks against (`baselines.target_bar`): the trivial baselines
+    drawn from the train photos, and with `eval.knn_baseline` 5-NN over their frozen embeddings,
+    the k-NN baseline evaluation reports (the same feature cache: nothing is embedded twice)."""
+    from geolocate.evaluate.baselines import target_bar
+
+    frame, pool = _pool_frame(paths, cell_ids, ["train"])
+    val = Pool(np.zeros(len(val_ids), dtype=np.int64), np.asarray(val_latlon, dtype=np.float64).reshape(-1, 2))
+    if cfg.eval.knn_baseline and len(val_ids):
+        pool, val = _embedded(cfg, paths, frame, pool, list(val_ids), val)
+    return target_bar(pool, val, centroids)
+
+
 def photo_baselines(cfg, paths, cell_ids: list[str], centroids: np.ndarray, test: Outputs) -> dict[str, dict]:
     """Every baseline on the run's test photos, drawn from its train + val photos."""
     frame, pool = _pool_frame(paths, cell_ids, ["train", "val"])
     truth = Pool(np.asarray(test.labels, dtype=np.int64), np.stack([test.lat, test.lon], 1))
     if cfg.eval.knn_baseline:
-        files = {i: paths.data.root / p for i, p in zip(frame["image_id"], frame["processed_path"])}
-        test_rows = pl.read_parquet(paths.data.manifest, columns=["image_id", "processed_path"])
-        test_rows = test_rows.filter(pl.col("image_id").is_in(test.image_ids))
-        files.update({i: paths.data.root / p for i, p in test_rows.iter_rows()})
-        vectors = frozen_embeddings(cfg, paths, files)
-        if vectors is not None:
-            pool = _with_embeddings(pool, frame["image_id"].to_list(), vectors)
-            truth = _with_embeddings(truth, test.image_ids, vectors)
+        pool, truth = _embedded(cfg, paths, frame, pool, list(test.image_ids), truth)
     return all_baselines(pool, truth, centroids)
+
+
+def _embedded(cfg, paths, frame: pl.DataFrame, pool: Pool, split_ids: list[str], split: Pool) -> tuple[Pool, Pool]:
+    """`pool` (the photos of `frame`) and `split` (photos `split_ids`) with their frozen embeddings;
+    unchanged when the backbone cannot be built."""
+    files = {i: paths.data.root / p for i, p in zip(frame["image_id"], frame["processed_path"])}
+    rows = pl.read_parquet(paths.data.manifest, columns=["image_id", "processed_path"]).filter(pl.col("image_id").is_in(split_ids))
+    files.update({i: paths.data.root / p for i, p in rows.iter_rows()})
+    vectors = frozen_embeddings(cfg, paths, files)
+    if vectors is None:
+        return pool, split
+    return _with_embeddings(pool, frame["image_id"].to_list(), vectors), _with_embeddings(split, split_ids, vectors)
 
 
 def _with_embeddings(pool: Pool, ids: list[str], vectors: dict[str, np.ndarray]) -> Pool:

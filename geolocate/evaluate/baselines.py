@@ -138,8 +138,28 @@ def trivial_bar(pool: Pool, split_latlon: np.ndarray, centroids: np.ndarray) -> 
     return min(s["median_km"] for s in scores), min(s["p90_km"] for s in scores)
 
 
+def target_bar(pool: Pool, split: Pool, centroids: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """The bar every choice on a split ranks against: the best (median, p90) of the trivial
+    baselines and, when both sides have frozen embeddings, the k-NN baseline, each figure taken
+    from whichever does better.
+
+    The release target asks for a median and p90 below the trivial baselines' and a median not
+    worse than 5-NN's. Against the trivial bar alone, val kept a head whose median lost to 5-NN
+    whenever its p90 was the better one (the hidden four-view set: 96.7 km beside 5-NN's 83.4).
+    5-NN's p90 joins too, though the target does not ask for it: with only the median tightened,
+    the median's ratio decided every choice and a candidate sending a tenth of val ten times
+    further won by a few metres of median.
+    """
+    median, p90 = trivial_bar(pool, split.latlon, centroids)
+    if pool.embeddings is not None and split.embeddings is not None and len(pool.labels) and len(split.latlon):
+        unlabelled = Pool(np.zeros(len(split.latlon), dtype=np.int64), split.latlon, split.embeddings)
+        neighbours = knn(pool, unlabelled, len(centroids), k)
+        median, p90 = min(median, neighbours["median_km"]), min(p90, neighbours["p90_km"])
+    return median, p90
+
+
 def bar_ratio(median_km: float, p90_km: float, bar: tuple[float, float]) -> float:
-    """How far a position is from beating the trivial `bar` on both median and p90: below 1 beats it.
+    """How far a position is from beating `bar` (`target_bar`) on both median and p90: below 1 beats it.
 
     Ranking heads and epochs on val by this (rather than by median alone) aims at what the release
     gate asks, both figures below the best trivial baseline's, and keeps a head that wins the median

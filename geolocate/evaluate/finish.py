@@ -59,7 +59,7 @@ class Measured:
     val: Split
     test: Split
     baselines: dict
-    val_history_km: list[float]  # val median km per epoch (stability)
+    val_history_km: list[float] | None  # val median km per epoch (stability); None: the model trained no epochs
     default: Any  # artifacts.best.DefaultModel
     store: Callable[[dict], None]  # records radius and provenance where the system's predictor reads them
     temperature: float | None = None  # the temperature its predictor applies (None: it applies none)
@@ -85,8 +85,9 @@ def finish_evaluation(cfg, paths, m: Measured, device: str = "cpu", seconds: flo
     collapse = collapse_warning(m.val.probs.argmax(1), m.val.labels, m.chosen_head)
     provenance = {"sources": manifest_sources(paths)}
     area_gates, why = gates_for_area(e.gates, provenance["sources"])
-    stability = stability_record(m.val_history_km, e.stability_last_k)
-    gates = evaluate_gates(m.test.scored.metrics, stability["std_km"], area_gates, m.baselines, stability["mean_km"])
+    stability = {**stability_record(m.val_history_km or [], e.stability_last_k), "trained_epochs": m.val_history_km is not None}
+    gates = evaluate_gates(m.test.scored.metrics, stability["std_km"], area_gates, m.baselines, stability["mean_km"],
+                           trained_epochs=m.val_history_km is not None)
     radius = _radius(e, m.val, m.test)
     m.store({"radius": {k: v for k, v in radius.items() if k != "test"}, "provenance": provenance})
     _write_predictions(m.run.predictions, m.test, m.classes)

@@ -2,7 +2,9 @@
 
 Accuracy must reach its minimum (≥); km errors must stay strictly below theirs (<), as the
 card words it ("median < 1.0 km"); stability may equal its ceiling (≤, "at most"). A missing or
-NaN value fails: a gate nobody could measure has not been passed.
+NaN value fails: a gate nobody could measure has not been passed. The one exception is stability
+of a model that trained no epochs (a four-view run whose sniper val chose is an index): it cannot
+swing between epochs it never had, so that gate reads N/A instead of failing on an empty history.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ class GateRow:
     threshold: float
     comparison: str
     passed: bool
+    applicable: bool = True
 
     @property
     def status(self) -> str:
-        return "PASS" if self.passed else "FAIL"
+        return "N/A" if not self.applicable else "PASS" if self.passed else "FAIL"
 
     def as_dict(self) -> dict:
         return {**asdict(self), "status": self.status}
@@ -62,13 +65,14 @@ def gates_for_area(gates: GatesConfig, sources: list[str]) -> tuple[GatesConfig,
 
 def evaluate_gates(metrics: Mapping[str, float], stability_std_km: float | None, gates: GatesConfig,
                    baselines: Mapping[str, Mapping[str, float]] | None = None,
-                   stability_mean_km: float | None = None) -> list[GateRow]:
+                   stability_mean_km: float | None = None, trained_epochs: bool = True) -> list[GateRow]:
     """The gates on test metrics (`acc_top1`, `median_km`, `p90_km`) and the val stability std.
 
     The fixed thresholds apply when `gates.absolute` (France v1); the baseline gates when
     `gates.beat_baselines` and `baselines` (the `evaluate.baselines.all_baselines` output) are given.
     Stability is France's 0.25 km with the fixed thresholds; elsewhere, where a 0.25 km swing can be
     noise (a world-wide set) or everything (a town), it is a share of the val median itself.
+    Without `trained_epochs` the stability gate is N/A (see the module's docstring).
     """
     rows = []
     if gates.absolute:
@@ -79,6 +83,9 @@ def evaluate_gates(metrics: Mapping[str, float], stability_std_km: float | None,
         ]
     if gates.beat_baselines and baselines:
         rows += baseline_gates(metrics, baselines)
+    if not trained_epochs:
+        name, threshold = ("stability_std_km", gates.max_std_km) if gates.absolute else ("stability_std_share", gates.max_std_share)
+        return rows + [GateRow(name, None, float(threshold), "<=", True, applicable=False)]
     if gates.absolute or stability_mean_km is None:
         return rows + [check_gate("stability_std_km", stability_std_km, "<=", gates.max_std_km)]
     share = None if stability_std_km is None or not stability_mean_km else stability_std_km / stability_mean_km
@@ -107,5 +114,6 @@ def gates_table(gates: list[Mapping], title: str = "gates"):
         table.add_column(name)
     for g in gates:
         value = "n/a" if g.get("value") is None else f"{g['value']:.3f}"
-        table.add_row(g["name"], value, f"{g['comparison']} {g['threshold']:g}", "[green]PASS[/]" if g["passed"] else "[red]FAIL[/]")
+        status = "[dim]N/A[/]" if g.get("applicable", True) is False else "[green]PASS[/]" if g["passed"] else "[red]FAIL[/]"
+        table.add_row(g["name"], value, f"{g['comparison']} {g['threshold']:g}", status)
     return table

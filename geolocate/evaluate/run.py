@@ -100,12 +100,12 @@ def finish_v1(cfg, paths, run, classes: Classes, val: Seen, test: Seen, device: 
               fit_seconds: float | None, train: Outputs | None = None, judged: dict | None = None) -> dict:
     """France v1's own part (test-time views, temperature, position mode and retrieval chosen on val), then the shared finish."""
     from geolocate.artifacts.best import checkpoint_default
-    from geolocate.evaluate.baseline_data import photo_baselines, train_pool
-    from geolocate.evaluate.baselines import bar_scores, trivial_bar
+    from geolocate.evaluate.baseline_data import photo_baselines, photo_val_bar
+    from geolocate.evaluate.baselines import bar_scores
     from geolocate.evaluate.tta import choose_seen
 
     e = cfg.eval
-    bar = trivial_bar(train_pool(paths, classes.cell_ids), _truth(val.truth), classes.centroids)
+    bar = photo_val_bar(cfg, paths, classes.cell_ids, classes.centroids, val.truth.image_ids, _truth(val.truth))
     fits: dict[int, _ValFit] = {}  # per val side (by identity): the side val keeps is not fitted twice
 
     def fitted(side: Outputs) -> _ValFit:

@@ -75,14 +75,20 @@ def gates_section(gates: Sequence[GateRow | Mapping[str, Any]], collapsed: bool 
     """The gates table and the overall verdict (which never reads as a pass when the model collapsed)."""
     rows = [g.as_dict() if isinstance(g, GateRow) else dict(g) for g in gates]
     table = [
-        [r["name"], format_value(r["name"], r["value"]), r["comparison"], format_value(r["name"], r["threshold"]),
-         "**PASS**" if r["passed"] else "**FAIL**"]
+        [r["name"], "—" if r.get("applicable", True) is False else format_value(r["name"], r["value"]), r["comparison"],
+         format_value(r["name"], r["threshold"]), _gate_result(r)]
         for r in rows
     ]  # fmt: skip
     verdict = "all gates pass" if rows and all(r["passed"] for r in rows) else "at least one gate fails"
     if collapsed and verdict == "all gates pass":
         verdict = "the gates pass, but the model collapsed onto one class (see the warning): its figures come from a prior"
     return ["## Gates", ""] + _table(["gate", "value", "must be", "threshold", "result"], table) + [f"Verdict: **{verdict}**.", ""]
+
+
+def _gate_result(row: Mapping[str, Any]) -> str:
+    if row.get("applicable", True) is False:
+        return "N/A (no training epochs)"
+    return "**PASS**" if row["passed"] else "**FAIL**"
 
 
 DISTANCES_KM = (1, 25, 200, 750, 2500)  # the Im2GPS3k / YFCC4k scale: street, city, region, country, continent
@@ -166,6 +172,9 @@ def calibration_section(calibration: Mapping[str, Any], claimed: bool = True) ->
 
 def stability_section(stability: Mapping[str, Any]) -> list[str]:
     """Std of val median km over the last K epochs, with the values it was computed from."""
+    if stability.get("trained_epochs") is False:
+        return ["## Stability", "", "Not measured: the model val chose trained no epochs (an index over the train "
+                "locations), so nothing could swing between them.", ""]
     history = ", ".join(f"{v:.2f}" for v in stability.get("val_median_km", []))
     lines = [
         "## Stability",

@@ -24,6 +24,7 @@ class PhaseContext:
     frame: pl.DataFrame
     regions: pl.DataFrame
     outputs: dict = field(default_factory=dict)  # phase → {split: (logits, fused)}
+    memo: dict = field(default_factory=dict)  # what one run computes once: frozen view embeddings, the val bar
 
     @property
     def run_id(self) -> str:
@@ -94,3 +95,45 @@ def scout_outputs(ctx: PhaseContext, phase: str) -> dict:
         views, _ = scout_views(ctx, model, sidecar["model"]["name"])
         ctx.outputs[phase] = split_outputs(model.head, views)
     return ctx.outputs[phase]
+
+
+def frozen_view_vectors(ctx: PhaseContext) -> dict | None:
+    """View image id → embedding by the first scout's backbone before any training (what the k-NN
+    baselines and the val bar read); None with `eval.knn_baseline` off or no backbone. Once per run."""
+    if "vectors" not in ctx.memo:
+        from geolocate.data.views import view_files
+        from geolocate.evaluate.baseline_data import frozen_embeddings
+
+        files = view_files(ctx.frame, ctx.paths.data)
+        ctx.memo["vectors"] = frozen_embeddings(ctx.cfg, ctx.paths, files) if ctx.cfg.eval.knn_baseline else None
+    return ctx.memo["vectors"]
+
+
+def location_pool(frame: pl.DataFrame, vectors: dict | None):
+    """Locations as a baseline `Pool`; with `vectors`, only those with at least one embedded view,
+    each the mean of its L2-normalised views."""
+    import numpy as np
+
+    from geolocate.evaluate.baselines import Pool, l2_normalise
+    from geolocate.schemas import VIEWS
+
+    pool = Pool(frame["label"].to_numpy().astype(np.int64), frame.select("lat", "lon").to_numpy())
+    if vectors is None:
+        return pool
+    views = [[vectors[i] for i in ids if i in vectors] for ids in frame.select(VIEWS).rows()]
+    keep = [r for r, found in enumerate(views) if found]
+    embeddings = np.stack([l2_normalise(np.stack(views[r])).mean(axis=0) for r in keep]) if keep else None
+    return Pool(pool.labels[keep], pool.latlon[keep], embeddings)
+
+
+def location_val_bar(ctx: PhaseContext) -> tuple[float, float]:
+    """The bar every choice of the run ranks against on val (`evaluate.baselines.target_bar`): the
+    trivial baselines drawn from the train locations, and 5-NN over their frozen embeddings."""
+    if "val_bar" not in ctx.memo:
+        from geolocate.evaluate.baselines import target_bar
+        from geolocate.scout.regions import centroids_of
+
+        vectors = frozen_view_vectors(ctx)
+        train, val = (location_pool(ctx.frame.filter(pl.col("split") == split), vectors) for split in ("train", "val"))
+        ctx.memo["val_bar"] = target_bar(train, val, centroids_of(ctx.regions))
+    return ctx.memo["val_bar"]

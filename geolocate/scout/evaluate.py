@@ -18,7 +18,6 @@ import polars as pl
 
 from geolocate.config import GeolocateConfig
 from geolocate.paths import ProjectPaths
-from geolocate.schemas import VIEWS
 from geolocate.scout.bundle import BUNDLE_NAME, SNIPER, combine, copy_bundle, load_sniper, position_of, require_bundle
 
 AFTER = "ensemble + sniper"
@@ -54,7 +53,7 @@ def _measure(cfg: GeolocateConfig, ctx, run, bundle: dict):
     scores = bundle.get("position_val_score") or {}
     return Measured(
         "scout-sniper", run, classes, splits["val"], splits["test"], location_baselines(cfg, ctx, classes.centroids),
-        _val_history(ctx.root), scout_default(run.root, ctx.paths), lambda extra: _store(ctx.root, extra),
+        _val_history(ctx.root, sniper), scout_default(run.root, ctx.paths), lambda extra: _store(ctx.root, extra),
         position={"mode": position_of(bundle)["position"], "k": position_of(bundle)["topk"], "title": "Position before the sniper",
                   "scores": {mode: {"score": v} for mode, v in scores.items()} if ctx.cfg.eval.position == "auto" else {}},
         extra={"phases": phases, "sniper_gain_median_km": _gain(phases["test"]), "head_selection": bundle.get("heads") or {}},
@@ -71,7 +70,13 @@ def _chosen_heads(bundle: dict) -> str | None:
     return ", ".join(chosen) or None
 
 
-def _val_history(root: Path) -> list[float]:
+def _val_history(root: Path, sniper) -> list[float] | None:
+    """The sniper MLP's val median per epoch; None when val chose an index sniper (it trained no epochs:
+    the MLP's history is not the model's, so it says nothing of its stability)."""
+    from geolocate.models.sniper import SniperRegressor
+
+    if not isinstance(sniper, SniperRegressor):
+        return None
     history = pl.read_csv(root / "sniper-metrics.csv") if (root / "sniper-metrics.csv").is_file() else pl.DataFrame()
     return history["val_median_km"].to_list() if "val_median_km" in history.columns else []
 
@@ -86,30 +91,15 @@ def _store(root: Path, extra: dict) -> None:
 def location_baselines(cfg: GeolocateConfig, ctx, centroids: np.ndarray) -> dict:
     """Every baseline on the test locations, drawn from train + val; k-NN on the mean of a location's
     L2-normalised frozen view embeddings (the first scout's backbone before any training)."""
-    from geolocate.evaluate.baseline_data import frozen_embeddings
     from geolocate.evaluate.baselines import all_baselines
-    from geolocate.data.views import view_files
+    from geolocate.scout.context import frozen_view_vectors, location_pool
 
     test = ctx.frame.filter(pl.col("split") == "test")
     if test.is_empty():
         return {}
-    files = view_files(ctx.frame, ctx.paths.data)
-    vectors = frozen_embeddings(ctx.cfg, ctx.paths, files) if cfg.eval.knn_baseline else None
+    vectors = frozen_view_vectors(ctx) if cfg.eval.knn_baseline else None
     pool = ctx.frame.filter(pl.col("split").is_in(["train", "val"]))
-    return all_baselines(_location_pool(pool, vectors), _location_pool(test, vectors), centroids)
-
-
-def _location_pool(frame: pl.DataFrame, vectors: dict | None):
-    """Locations as a baseline `Pool`; with `vectors`, only those with at least one embedded view."""
-    from geolocate.evaluate.baselines import Pool, l2_normalise
-
-    pool = Pool(frame["label"].to_numpy().astype(np.int64), frame.select("lat", "lon").to_numpy())
-    if vectors is None:
-        return pool
-    views = [[vectors[i] for i in ids if i in vectors] for ids in frame.select(VIEWS).rows()]
-    keep = [r for r, found in enumerate(views) if found]
-    embeddings = np.stack([l2_normalise(np.stack(views[r])).mean(axis=0) for r in keep]) if keep else None
-    return Pool(pool.labels[keep], pool.latlon[keep], embeddings)
+    return all_baselines(location_pool(pool, vectors), location_pool(test, vectors), centroids)
 
 
 def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper):

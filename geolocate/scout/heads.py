@@ -75,6 +75,7 @@ class FourViewSystem:
 
     def _judge(self, views):
         from geolocate.evaluate.choice import ValJudge
+        from geolocate.scout.context import location_val_bar
         from geolocate.scout.regions import centroids_of
 
-        return ValJudge.of(views, centroids_of(self.ctx.regions), self.ctx.cfg.eval.weighted_topk)
+        return ValJudge.of(views, centroids_of(self.ctx.regions), self.ctx.cfg.eval.weighted_topk, location_val_bar(self.ctx))

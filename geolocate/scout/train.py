@@ -221,11 +221,11 @@ def _run_sniper(ctx: PhaseContext, phase: str) -> None:
 
 
 def _val_bar(ctx: PhaseContext, centroids: np.ndarray) -> tuple[float, float]:
-    """The best trivial baseline's (median, p90) km on val, from the train locations."""
-    from geolocate.evaluate.choice import val_bar
+    """The run's bar on val (`scout.context.location_val_bar`), after checking a scout is trained."""
+    from geolocate.scout.context import location_val_bar
 
-    outs = scout_outputs(ctx, _trained_scouts(ctx)[0])
-    return val_bar(outs["train"]["labels"], outs["train"]["latlon"], outs["val"]["latlon"], centroids)
+    _trained_scouts(ctx)
+    return location_val_bar(ctx)
 
 
 RUNNERS = {"scout-clip": _run_scout, "scout-convnext": _run_scout, "ensemble": _run_ensemble, "sniper": _run_sniper}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from geolocate import atomic
 from geolocate.console import console
 from geolocate.train.fitting import FitResult
@@ -64,11 +66,15 @@ class SinglePhotoSystem:
 
 
 def _val_bar(s) -> tuple[float, float]:
-    """The best trivial (median, p90) km on the run's val photos, drawn from its train photos."""
-    from geolocate.evaluate.choice import val_bar
+    """The bar on the run's val photos (`evaluate.baseline_data.photo_val_bar`), drawn from its
+    train photos: computed once per run, every candidate ranks against the same one."""
+    from geolocate.evaluate.baseline_data import photo_val_bar
 
-    train, val = s.train_loader.dataset, s.val_loader.dataset
-    return val_bar(train.labels, list(zip(train.lats, train.lons)), list(zip(val.lats, val.lons)), s.centroids)
+    if "val_bar" not in s.extra:
+        val = s.val_loader.dataset
+        s.extra["val_bar"] = photo_val_bar(s.cfg, s.paths, s.classes["cell_id"].to_list(), s.centroids, val.image_ids,
+                                           np.stack([val.lats, val.lons], 1) if val.lats else np.zeros((0, 2)))
+    return s.extra["val_bar"]
 
 
 def train_heads(s, run, heads: list[str], resume: tuple[int, list[dict]] | None = None) -> FitResult:

@@ -67,4 +67,4 @@ def choose_head(system: System, heads: list[str], what: str = "head") -> tuple[C
 def _say(what: str, c: Candidate) -> None:
     v = c.val
     console.print(f"  {what} {c.head:<11} val median {v['val_median_km']:.2f} km, p90 {v['val_p90_km']:.2f} km "
-                  f"({v['val_score']:.2f} × the trivial bar), {c.fit.seconds:.1f} s")
+                  f"({v['val_score']:.2f} × the bar), {c.fit.seconds:.1f} s")

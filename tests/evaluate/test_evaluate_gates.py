@@ -35,7 +35,7 @@ def test_rows_carry_threshold_and_comparison():
     assert all_pass(rows)
     assert [(r.comparison, r.threshold) for r in rows] == [(">=", 0.5), ("<", 1.0), ("<", 5.0), ("<=", 0.25)]
     assert rows[1].as_dict() == {
-        "name": "median_km", "value": 0.5, "threshold": 1.0, "comparison": "<", "passed": True, "status": "PASS",
+        "name": "median_km", "value": 0.5, "threshold": 1.0, "comparison": "<", "passed": True, "applicable": True, "status": "PASS",
     }  # fmt: skip
     assert not all_pass([])
 
@@ -44,3 +44,16 @@ def test_check_gate_single():
     assert check_gate("x", 2.0, "<=", 2.0).passed
     with pytest.raises(KeyError):
         check_gate("x", 1.0, "==", 1.0)
+
+
+def test_stability_of_a_model_without_epochs_is_not_applicable_rather_than_failed():
+    from geolocate.config import GatesConfig
+    from geolocate.evaluate.gates import all_pass, evaluate_gates
+    from geolocate.evaluate.tables import gates_section
+
+    gates = GatesConfig(absolute=False, beat_baselines=False)
+    measured = evaluate_gates({}, float("nan"), gates, stability_mean_km=None)
+    assert measured[-1].status == "FAIL"  # a trained model with no usable history still fails
+    rows = evaluate_gates({}, float("nan"), gates, stability_mean_km=None, trained_epochs=False)
+    assert [(r.name, r.status) for r in rows] == [("stability_std_share", "N/A")] and all_pass(rows)
+    assert "N/A (no training epochs)" in "\n".join(gates_section(rows)) and "**FAIL**" not in "\n".join(gates_section(rows))

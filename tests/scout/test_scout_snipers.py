@@ -142,3 +142,16 @@ def test_an_edited_index_sniper_sidecar_is_refused_in_one_line(tmp_path, model, 
     with pytest.raises(UserError, match="cannot be built") as caught:
         load_sniper(tmp_path / "sniper")
     assert "\n" not in str(caught.value)
+
+
+def test_stability_reads_the_mlp_history_only_when_val_kept_the_mlp(tmp_path):
+    """An index sniper trained no epochs: the MLP's history is not its own, so stability is N/A."""
+    import polars as pl
+
+    from geolocate.models.sniper import NeighbourSniper, SniperRegressor
+    from geolocate.scout.evaluate import _val_history
+
+    pl.DataFrame({"epoch": [1, 2, 3], "val_median_km": [3.0, 2.0, 2.5]}).write_csv(tmp_path / "sniper-metrics.csv")
+    assert _val_history(tmp_path, SniperRegressor(8, 3)) == [3.0, 2.0, 2.5]
+    index = NeighbourSniper.__new__(NeighbourSniper)  # its buffers do not matter here, only what it is
+    assert _val_history(tmp_path, index) is None

@@ -55,7 +55,7 @@ def test_head_selection_section_marks_the_choice():
         rule=V1_HEAD_RULE)
     text = "\n".join(lines)
     assert "| **probe** | 1.50 km | 6.00 km | 0.80 | 2 |" in text and "| finetune | 3.20 km | 9.00 km | 1.20 | 600 |" in text
-    assert "best trivial baseline on both median and p90" in text  # one rule for both systems
+    assert "best baseline (trivial or 5-NN) on both median and p90" in text  # one rule for both systems
 
 
 # --------------------------------------------------------------- on the tiny project (slow)
