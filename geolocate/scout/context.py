@@ -100,7 +100,14 @@ def scout_outputs(ctx: PhaseContext, phase: str, side: str | None = None) -> dic
 
     crops = tta_crops(read_bundle(ctx.root)) if side is None else (CROPS if side == "tta" else 0)
     if phase not in ctx.outputs or (crops and phase not in ctx.tta_outputs):
-        _collect(ctx, phase, crops)
+        import contextlib
+
+        import torch
+
+        # Loading a scout draws on torch's global RNG; the test-time side must leave it where it was,
+        # or the phases after it (the sniper's initialisation) would train differently with eval.tta.
+        with torch.random.fork_rng(devices=[]) if crops else contextlib.nullcontext():
+            _collect(ctx, phase, crops)
     return {**ctx.outputs[phase], **ctx.tta_outputs[phase]} if crops else ctx.outputs[phase]
 
 
