@@ -111,6 +111,27 @@ def test_a_second_evaluate_reads_the_view_features_back(project, monkeypatch, cl
     assert pl.read_parquet(run / "predictions.parquet")["pred_lat"].to_list() == pytest.approx(before["pred_lat"].to_list())
 
 
+def test_the_views_leave_torchs_random_state_alone(project, monkeypatch):
+    """Loading a scout for its test-time side must not move the global RNG that the sniper's
+    initialisation draws on next: otherwise `eval.tta` would change what the sniper learns."""
+    from geolocate.config import load_config
+    from geolocate.paths import ProjectPaths
+    from geolocate.scout.context import PhaseContext, scout_outputs
+    from geolocate.scout.regions import load_regions, location_frame
+
+    root, _, run, _ = project
+    monkeypatch.chdir(root)
+    cfg = load_config(profile="tiny-scout-sniper")
+    paths = ProjectPaths.from_config(cfg.paths)
+    ctx = PhaseContext(cfg, paths, run, location_frame(paths.data), load_regions(paths.data))
+    plain = scout_outputs(ctx, "scout-clip", "plain")
+    state = torch.random.get_rng_state()
+    views = scout_outputs(ctx, "scout-clip", "tta")
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert views["train"] is plain["train"] and not np.allclose(views["val"]["logits"], plain["val"]["logits"])
+    assert scout_outputs(ctx, "scout-clip")["val"] is views["val"]  # the bundle (on) names the views
+
+
 # ---------------------------------------------------------------- the choice, on made-up outputs
 
 CENTROIDS = [(40.0, -70.0), (45.0, -60.0), (35.0, -80.0)]
