@@ -24,6 +24,7 @@ from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 from geolocate.train.run import RunSummary
 from geolocate.scout.context import PhaseContext, scout_model_name, scout_outputs
+from geolocate.train.ensemble import EnsembleFit
 from geolocate.train.view_heads import split_outputs
 from geolocate.scout.bundle import NEIGHBOURS_MODEL, PHASES, RETRIEVAL_MODEL, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
 
@@ -153,7 +154,7 @@ def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
 class _EnsembleFit(NamedTuple):
     """What val fits for the ensemble on one side (plain or test-time views)."""
 
-    fit: object  # train.ensemble.EnsembleFit: the weights and their val log-loss
+    fit: EnsembleFit  # the weights and their val log-loss
     position: str
     topk: int
     scores: dict  # every position's val score, when val chose the position
