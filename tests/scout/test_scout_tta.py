@@ -166,6 +166,7 @@ def fake_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train, "scout_outputs", scout_outputs)
     monkeypatch.setattr(train, "_trained_scouts", lambda ctx: ["scout-clip"])
+    monkeypatch.setattr(train, "_val_bar", lambda ctx, centroids: (500.0, 1000.0))  # what val is ranked against
     regions = pl.DataFrame({"label": [0, 1, 2], "centroid_lat": [c[0] for c in CENTROIDS], "centroid_lon": [c[1] for c in CENTROIDS]})
     cfg = load_config(profile="tiny-scout-sniper")
     cfg.eval.position = "top1"  # each location at its top region's centroid: right or 1,000 km off
