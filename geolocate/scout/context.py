@@ -28,8 +28,8 @@ class PhaseContext:
     root: Path
     frame: pl.DataFrame
     regions: pl.DataFrame
-    outputs: dict = field(default_factory=dict)  # phase → {split: (logits, fused)}, one centre crop a view
     tta_outputs: dict = field(default_factory=dict)  # phase → {val, test: (logits, fused)}, test-time views averaged
+    outputs: dict = field(default_factory=dict)  # phase → {split: (logits, fused)}
 
     @property
     def run_id(self) -> str:
@@ -92,34 +92,38 @@ def scout_views(ctx: PhaseContext, model, name: str, crops: int = 0):
     return split_views(frame, rows, feats), cache.fingerprint
 
 
+def _view_outputs(ctx: PhaseContext, phase: str, crops: int) -> dict:
+    """{val, test: (logits, fused)} of a trained scout whose view photos are each the mean of their
+    test-time views (`crops` crops and their mirror images), memoised."""
+    if phase not in ctx.tta_outputs:
+        import torch
+
+        from geolocate.artifacts.checkpoint import load_checkpoint
+        from geolocate.train.view_heads import split_outputs
+
+        # Loading a scout draws on torch's global RNG; the test-time side must leave it where it was,
+        # or the phases after it (the sniper's initialisation) would train differently with eval.tta.
+        with torch.random.fork_rng(devices=[]):
+            model, sidecar = load_checkpoint(ctx.root / phase)
+        views, _ = scout_views(ctx, model, sidecar["model"]["name"], crops)
+        ctx.tta_outputs[phase] = split_outputs(model.head, {split: views[split] for split in ("val", "test")})
+    return ctx.tta_outputs[phase]
+
+
 def scout_outputs(ctx: PhaseContext, phase: str, side: str | None = None) -> dict:
-    """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once, then memoised):
+    """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once a side, then memoised):
     val and test from `side` (`plain` or `tta`; None: the one the run's bundle chose), train plain."""
     from geolocate.evaluate.tta import CROPS
     from geolocate.scout.bundle import read_bundle, tta_crops
 
     crops = tta_crops(read_bundle(ctx.root)) if side is None else (CROPS if side == "tta" else 0)
-    if phase not in ctx.outputs or (crops and phase not in ctx.tta_outputs):
-        import contextlib
-
-        import torch
-
-        # Loading a scout draws on torch's global RNG; the test-time side must leave it where it was,
-        # or the phases after it (the sniper's initialisation) would train differently with eval.tta.
-        with torch.random.fork_rng(devices=[]) if crops else contextlib.nullcontext():
-            _collect(ctx, phase, crops)
-    return {**ctx.outputs[phase], **ctx.tta_outputs[phase]} if crops else ctx.outputs[phase]
-
-
-def _collect(ctx: PhaseContext, phase: str, crops: int) -> None:
-    """Load the scout once and fill what is missing: its plain outputs, and with `crops` its test-time ones."""
-    from geolocate.artifacts.checkpoint import load_checkpoint
-    from geolocate.train.view_heads import split_outputs
-
-    model, sidecar = load_checkpoint(ctx.root / phase)
-    name = sidecar["model"]["name"]
+    if crops:
+        return {**scout_outputs(ctx, phase, "plain"), **_view_outputs(ctx, phase, crops)}
     if phase not in ctx.outputs:
-        ctx.outputs[phase] = split_outputs(model.head, scout_views(ctx, model, name)[0])
-    if crops and phase not in ctx.tta_outputs:
-        views = scout_views(ctx, model, name, crops)[0]
-        ctx.tta_outputs[phase] = split_outputs(model.head, {split: views[split] for split in ("val", "test")})
+        from geolocate.artifacts.checkpoint import load_checkpoint
+        from geolocate.train.view_heads import split_outputs
+
+        model, sidecar = load_checkpoint(ctx.root / phase)
+        views, _ = scout_views(ctx, model, sidecar["model"]["name"])
+        ctx.outputs[phase] = split_outputs(model.head, views)
+    return ctx.outputs[phase]
