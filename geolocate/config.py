@@ -289,7 +289,7 @@ class EvalConfig(_Stage):
     radius_level: float = Field(0.9, gt=0, lt=1, description="Probability that the true place lies within a prediction's credible radius (split-conformal on val).")
     radius_bands: int = Field(3, ge=1, description="Confidence bands, each with its own conformal radius (fewer when val is small).")
     retrieval: bool = Field(True, description="Index the train photos' embeddings and refine positions by retrieval when that is better on val.")
-    tta: Literal["auto", "on", "off"] = Field("auto", description="Test-time augmentation: each photo also seen as 3 crops and their mirror images (6 views), logits and embeddings averaged; auto: on when val says it helps. predict and the ONNX path follow what evaluate chose.")
+    tta: Literal["auto", "on", "off"] = Field("auto", description="Test-time augmentation: each photo also seen as 3 crops and their mirror images (6 views), logits and embeddings averaged; auto: on when val says it helps. predict and the ONNX path follow what evaluate chose (four-view: what the ensemble phase chose, per view photo).")
     gates: GatesConfig = Field(default_factory=GatesConfig, description="The release gates, each PASS or FAIL.")
     knn_baseline: bool = Field(True, description="Score 1-NN and 5-NN on the frozen backbone's embeddings beside the model (cached in data/features/).")
 

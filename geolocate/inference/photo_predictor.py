@@ -19,7 +19,7 @@ import numpy as np
 
 from geolocate.artifacts.sidecar_schema import check_prediction_sidecar
 from geolocate.data.images import BadImage
-from geolocate.data.tta import average_views, flatten_views, n_views, tta_views
+from geolocate.data.tta import average_views, flatten_views, n_views
 from geolocate.evaluate.conformal import radius_for
 from geolocate.evaluate.metrics import softmax
 from geolocate.evaluate.position import predicted_positions
@@ -95,9 +95,7 @@ class PhotoPredictor:
 
     def _pixels(self, image) -> np.ndarray:
         """What the network sees of one photo: its centre crop [3, S, S], or with TTA its views [V, 3, S, S]."""
-        if self.views == 1:
-            return self.preprocess(image)
-        return tta_views(self.preprocess.uncropped(image), self.preprocess.size, self.crops)
+        return self.preprocess.pixels(image, self.crops)
 
     def _network(self, pixels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Logits and embeddings of decoded photos, one row per photo, from one forward pass.

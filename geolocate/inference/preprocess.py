@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from geolocate.data.tta import crop_offsets
+from geolocate.data.tta import crop_offsets, tta_views
 
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
 
@@ -36,6 +36,13 @@ class Preprocess:
         top, left = crop_offsets(h, w, self.size, crops=1)[0]
         # Crop before normalising: only the pixels the network sees are converted.
         return self._normalised(img.crop((left, top, left + self.size, top + self.size)))
+
+    def pixels(self, img: Image.Image, crops: int = 0) -> np.ndarray:
+        """What a network sees of a photo: its centre crop [3, S, S], or with `crops` (1 or 3) its
+        test-time views [2 · crops, 3, S, S] (`data.tta.tta_views`), as evaluation saw them."""
+        if not crops:
+            return self(img)
+        return tta_views(self.uncropped(img), self.size, crops)
 
     def uncropped(self, img: Image.Image) -> np.ndarray:
         """The resized, normalised photo before the centre crop, float32 [3, H, W]: what

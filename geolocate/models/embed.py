@@ -33,14 +33,23 @@ def embed_batch(model, images):
         return model.forward_features(images).float()
 
 
-def iter_embeddings(model, photos: list[Path], batch_size: int = 32, device: str = "cpu") -> Iterator[tuple[Path, list[float] | str]]:
-    """Yield (photo, embedding) per readable photo and (photo, reason) per bad one, in order."""
+def iter_embeddings(model, photos: list[Path], batch_size: int = 32, device: str = "cpu",
+                    crops: int = 0) -> Iterator[tuple[Path, list[float] | str]]:
+    """Yield (photo, embedding) per readable photo and (photo, reason) per bad one, in order.
+
+    Args:
+        crops: 0 for the eval transform's one centre crop; 1 or 3 for the test-time views
+            (`data.tta`: each crop and its mirror image), rows of one pass, their embeddings averaged.
+    """
     import torch
 
     from geolocate.data.images import BadImage, load_rgb
-    from geolocate.data.transforms import eval_transform, input_size
+    from geolocate.data.transforms import eval_transform, eval_tta_transform, input_size
+    from geolocate.data.tta import n_views
 
-    transform = eval_transform(model.data_config)
+    transform = eval_tta_transform(model.data_config, crops=crops) if crops else eval_transform(model.data_config)
+    views = n_views(crops) if crops else 1
+    per_batch = max(1, batch_size // views)  # about `batch_size` network rows a pass either way
     side = input_size(model.data_config)
     pending: list[tuple[Path, torch.Tensor]] = []
     for photo in photos:
@@ -48,19 +57,22 @@ def iter_embeddings(model, photos: list[Path], batch_size: int = 32, device: str
             pending.append((photo, transform(load_rgb(photo, min_side=side))))
         except BadImage as exc:
             yield photo, str(exc)
-        if len(pending) == batch_size:
-            yield from _flush(model, pending, device)
+        if len(pending) == per_batch:
+            yield from _flush(model, pending, device, views)
             pending = []
-    yield from _flush(model, pending, device)
+    yield from _flush(model, pending, device, views)
 
 
-def _flush(model, pending, device: str):
+def _flush(model, pending, device: str, views: int = 1):
     import torch
+
+    from geolocate.data.tta import average_views, flatten_views
 
     if not pending:
         return
-    vectors = embed_batch(model, torch.stack([tensor for _, tensor in pending]).to(device)).cpu()
-    for (photo, _), vector in zip(pending, vectors):
+    batch = torch.stack([tensor for _, tensor in pending])
+    vectors = embed_batch(model, (flatten_views(batch) if views > 1 else batch).to(device)).cpu()
+    for (photo, _), vector in zip(pending, average_views(vectors, views) if views > 1 else vectors):
         yield photo, vector.tolist()
 
 

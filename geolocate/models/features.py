@@ -69,8 +69,10 @@ class _ViewEmbedder:
         self.forward_features = embedding_fn(model)
 
 
-def embed_images(model: nn.Module, files: Sequence[Path], batch_size: int = 32, device: str | torch.device = "cpu"):
-    """Embeddings of photos through `geolocate embed`'s code path (`models.embed.iter_embeddings`).
+def embed_images(model: nn.Module, files: Sequence[Path], batch_size: int = 32, device: str | torch.device = "cpu",
+                 crops: int = 0):
+    """Embeddings of photos through `geolocate embed`'s code path (`models.embed.iter_embeddings`);
+    with `crops` (1 or 3) each photo's test-time views averaged (`data.tta`).
 
     Returns:
         (float32 tensor [N, D] in the order of `files`, list of (index, reason) for files that
@@ -79,14 +81,16 @@ def embed_images(model: nn.Module, files: Sequence[Path], batch_size: int = 32, 
     from geolocate.models.embed import iter_embeddings
 
     from geolocate.console import progress
+    from geolocate.data.tta import n_views
 
     model = model.to(device).eval()
     files = [Path(f) for f in files]
     results = {}
     # The first training of a project embeds every photo once: tens of seconds on a CPU, never in silence.
     with progress() as bar:
-        task = bar.add_task(f"embedding {len(files)} photos", total=len(files))
-        for photo, result in iter_embeddings(_ViewEmbedder(model), files, batch_size, str(device)):
+        what = f" as {n_views(crops)} test-time views each" if crops else ""
+        task = bar.add_task(f"embedding {len(files)} photos{what}", total=len(files))
+        for photo, result in iter_embeddings(_ViewEmbedder(model), files, batch_size, str(device), crops):
             results[str(photo)] = result
             bar.advance(task)
     vectors = [results[str(f)] for f in files]
@@ -102,13 +106,19 @@ def embed_images(model: nn.Module, files: Sequence[Path], batch_size: int = 32, 
 
 
 class FeatureCache:
-    """Features of one backbone (one fingerprint) under `root/<model_name>/`."""
+    """Features of one backbone (one fingerprint) under `root/<model_name>/`.
 
-    def __init__(self, root: Path, model_name: str, model: nn.Module, lock: Path | None = None) -> None:
+    With `crops` (1 or 3) a photo's feature is the mean over its test-time views (`data.tta`): the
+    crop count is part of the fingerprint, so these live in their own file (`<fingerprint>-tta<crops>`)
+    beside the one-crop features of the same backbone, and neither replaces the other.
+    """
+
+    def __init__(self, root: Path, model_name: str, model: nn.Module, lock: Path | None = None, crops: int = 0) -> None:
         self.lock = lock  # the data directory's lock, held while the cache file is replaced
-        self.preprocessing = preprocessing_of(model)
+        self.crops = crops
+        self.preprocessing = preprocessing_of(model) | ({"tta_crops": crops} if crops else {})
         self.fingerprint = fingerprint(model, self.preprocessing)
-        self.stem = Path(root) / model_name / self.fingerprint[:16]
+        self.stem = Path(root) / model_name / (self.fingerprint[:16] + (f"-tta{crops}" if crops else ""))
         self.model_name = model_name
 
     def load(self) -> tuple[list[str], torch.Tensor, list[str]]:
@@ -139,7 +149,7 @@ class FeatureCache:
         known = set(ids) | set(failed)
         todo = sorted(i for i in files if i not in known)
         if todo:
-            new, bad = embed_images(model, [files[i] for i in todo], batch_size, device)
+            new, bad = embed_images(model, [files[i] for i in todo], batch_size, device, self.crops)
             bad_ids = {todo[i] for i, _ in bad}
             feats = new if not ids else torch.cat([feats, new])
             ids, failed = ids + todo, sorted(set(failed) | bad_ids)

@@ -127,6 +127,12 @@ def position_of(bundle: dict) -> dict:
     return {"position": bundle.get("position") or "top1", "topk": int(bundle.get("position_topk") or 5)}
 
 
+def tta_crops(bundle: dict) -> int:
+    """Crops per view when the ensemble phase kept the test-time views (bundle `tta`), else 0: one centre crop."""
+    record = bundle.get("tta") or {}
+    return int(record.get("crops") or 0) if record.get("enabled") else 0
+
+
 def load_sniper(stem: Path):
     """The sniper of a checkpoint pair (it is not a registry model: its sidecar holds its kwargs)."""
     from geolocate.artifacts.checkpoint import load_checkpoint

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
+from geolocate.artifacts.sidecar_schema import TtaRecord
 from geolocate.errors import UserError
 from geolocate.evaluate.position import POSITION_MODES
 
@@ -57,6 +58,7 @@ class Bundle(BaseModel):
     position: Literal[POSITION_MODES] | None = None
     position_topk: StrictInt | None = Field(None, ge=1, le=1000)
     radius: RadiusTable | None = None
+    tta: TtaRecord | None = None  # absent (a bundle from before TTA): one centre crop a view
 
     @model_validator(mode="after")
     def _one_weight_per_scout(self) -> "Bundle":

@@ -1,5 +1,10 @@
 """What every scout-sniper phase, its evaluation and the seeds share: one run's context and the
 scouts' outputs over cached features (each scout is loaded from its checkpoint once per run).
+
+A scout's outputs have two sides (`evaluate.tta.SIDES`): `plain`, every view one centre crop, and
+`tta`, where each view of a val or test location is the mean of its test-time views' features
+(`data.tta`; train always stays plain). The ensemble phase chooses once (`eval.tta`) and records it
+in the bundle; every later reader (the sniper's val, evaluation) gets the side the bundle names.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class PhaseContext:
     root: Path
     frame: pl.DataFrame
     regions: pl.DataFrame
+    tta_outputs: dict = field(default_factory=dict)  # phase → {val, test: (logits, fused)}, test-time views averaged
     outputs: dict = field(default_factory=dict)  # phase → {split: (logits, fused)}
     memo: dict = field(default_factory=dict)  # what one run computes once: frozen view embeddings, the val bar
 
@@ -68,13 +74,15 @@ def trains_backbone(cfg: GeolocateConfig) -> bool:
     return not cfg.model.freeze_backbone or bool(cfg.model.train_last_n_blocks)
 
 
-def scout_views(ctx: PhaseContext, model, name: str):
-    """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split."""
+def scout_views(ctx: PhaseContext, model, name: str, crops: int = 0):
+    """The run's locations as cached features of `model`'s backbone, one `ViewSet` per split; with
+    `crops`, only val's and test's, each view the mean of its test-time views (train is empty)."""
     from geolocate.models.features import FeatureCache
     from geolocate.data.views import split_views, view_files
 
-    files = view_files(ctx.frame, ctx.paths.data)
-    cache = FeatureCache(ctx.paths.data.features, name, model, lock=ctx.paths.data.lock)
+    frame = ctx.frame.filter(pl.col("split") != "train") if crops else ctx.frame
+    files = view_files(frame, ctx.paths.data)
+    cache = FeatureCache(ctx.paths.data.features, name, model, lock=ctx.paths.data.lock, crops=crops)
     # The backbone pass is the only heavy step of scout-sniper training: it runs on train.device
     # (auto: the GPU when there is one).
     from geolocate.device import resolve_device
@@ -82,11 +90,36 @@ def scout_views(ctx: PhaseContext, model, name: str):
     device = str(resolve_device(ctx.cfg.train.device))
     rows, feats = cache.features(model, files, ctx.cfg.train.batch_size, device)
     model.to("cpu")
-    return split_views(ctx.frame, rows, feats), cache.fingerprint
+    return split_views(frame, rows, feats), cache.fingerprint
 
 
-def scout_outputs(ctx: PhaseContext, phase: str) -> dict:
-    """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once, then memoised)."""
+def _view_outputs(ctx: PhaseContext, phase: str, crops: int) -> dict:
+    """{val, test: (logits, fused)} of a trained scout whose view photos are each the mean of their
+    test-time views (`crops` crops and their mirror images), memoised."""
+    if phase not in ctx.tta_outputs:
+        import torch
+
+        from geolocate.artifacts.checkpoint import load_checkpoint
+        from geolocate.train.view_heads import split_outputs
+
+        # Loading a scout draws on torch's global RNG; the test-time side must leave it where it was,
+        # or the phases after it (the sniper's initialisation) would train differently with eval.tta.
+        with torch.random.fork_rng(devices=[]):
+            model, sidecar = load_checkpoint(ctx.root / phase)
+        views, _ = scout_views(ctx, model, sidecar["model"]["name"], crops)
+        ctx.tta_outputs[phase] = split_outputs(model.head, {split: views[split] for split in ("val", "test")})
+    return ctx.tta_outputs[phase]
+
+
+def scout_outputs(ctx: PhaseContext, phase: str, side: str | None = None) -> dict:
+    """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once a side, then memoised):
+    val and test from `side` (`plain` or `tta`; None: the one the run's bundle chose), train plain."""
+    from geolocate.evaluate.tta import CROPS
+    from geolocate.scout.bundle import read_bundle, tta_crops
+
+    crops = tta_crops(read_bundle(ctx.root)) if side is None else (CROPS if side == "tta" else 0)
+    if crops:
+        return {**scout_outputs(ctx, phase, "plain"), **_view_outputs(ctx, phase, crops)}
     if phase not in ctx.outputs:
         from geolocate.artifacts.checkpoint import load_checkpoint
         from geolocate.train.view_heads import split_outputs

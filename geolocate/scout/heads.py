@@ -46,6 +46,7 @@ class FourViewSystem:
 
     def train_head(self, head: str) -> Candidate:
         """A head on cached frozen features, or `finetune` through the backbone (then fresh features)."""
+        from geolocate.models.multiview import head_outputs
         from geolocate.train.view_heads import fit_fusion_head, fit_probe_head, fit_through_images, fit_vote_head
 
         cfg = self.ctx.cfg.model_copy(deep=True)

@@ -6,7 +6,9 @@ into compass views by `acquire.locations_table.compass_slots`, the code `import-
 means the same to both. Each view is decoded once (paths, bytes, PIL images or arrays, as for
 single photos); each scout embeds it with its own preprocessing (CLIP and ImageNet normalisations
 differ) and fuses the views with a mask for the missing ones; the ensemble and the sniper give a
-region ranking and a position (`scout.bundle.combine`, the code evaluation uses). Rows carry the
+region ranking and a position (`scout.bundle.combine`, the code evaluation uses). When the ensemble
+phase kept the test-time views (bundle `tta`), each view photo runs as its views (rows of the same
+backbone pass) and its feature is their mean, as evaluation computed it. Rows carry the
 fields of single-photo predictions: confidence, credible radius (the bundle's conformal table,
 fitted on val by `evaluate`), top-k regions, truth and error.
 """
@@ -101,7 +103,7 @@ class ScoutSniperPredictor:
     def __init__(self, scouts: list, weights: list[float], sniper, meta: dict, bundle: dict, device: str = "cpu") -> None:
         from geolocate.inference.preprocess import Preprocess
         from geolocate.models.features import preprocessing_of
-        from geolocate.scout.bundle import position_of
+        from geolocate.scout.bundle import position_of, tta_crops
 
         self.scouts, self.weights, self.sniper, self.meta = scouts, weights, sniper, meta
         self.regions = meta["classes"]
@@ -111,6 +113,7 @@ class ScoutSniperPredictor:
         self.device = torch.device(device)
         self.preprocess = [Preprocess(preprocessing_of(model)) for model in scouts]
         self.phases = list(bundle["scouts"])
+        self.crops = tta_crops(bundle)  # 0: one centre crop a view
         self.provenance = bundle.get("provenance")  # evaluate records it in the bundle, not in the scouts' sidecars
 
     @classmethod
@@ -187,20 +190,28 @@ class ScoutSniperPredictor:
 
     def _scout_outputs(self, model, preprocess, locations: list[_Location], mask: torch.Tensor):
         """(logits, fused features) of one scout for the locations' readable views."""
-        from geolocate.models.features import embedding_fn
+        from geolocate.data.tta import average_views, flatten_views, n_views
         from geolocate.data.views import ViewSet
         from geolocate.models.multiview import head_outputs
 
         slots = [(i, v) for i, loc in enumerate(locations) for v, d in enumerate(loc.views) if d is not None]
-        batch = torch.from_numpy(np.stack([preprocess(locations[i].views[v].image) for i, v in slots])).to(self.device)
-        with torch.inference_mode():
-            embedded = embedding_fn(model)(batch).float().cpu()
+        batch = np.stack([preprocess.pixels(locations[i].views[v].image, self.crops) for i, v in slots])
+        embedded = self._embed(model, flatten_views(batch) if self.crops else batch)
+        if self.crops:  # each view's test-time views were consecutive rows: their mean is the view's feature
+            embedded = average_views(embedded, n_views(self.crops))
         features = torch.zeros(len(locations), len(VIEWS), embedded.shape[1])
         for row, (i, v) in enumerate(slots):
             features[i, v] = embedded[row]
         n = len(locations)
         views = ViewSet([str(i) for i in range(n)], features, mask, torch.zeros(n, dtype=torch.long), torch.zeros(n, 2))
         return head_outputs(model.head.cpu(), views)
+
+    def _embed(self, model, batch: np.ndarray) -> torch.Tensor:
+        """Per-view embeddings [B, D] of a preprocessed batch [B, 3, S, S], one backbone pass."""
+        from geolocate.models.features import embedding_fn
+
+        with torch.inference_mode():
+            return embedding_fn(model)(torch.from_numpy(batch).to(self.device)).float().cpu()
 
 
 def location_inputs(photos: list[Path] | None, named: dict[str, Path | None], table: Path | None,

@@ -11,6 +11,7 @@ other than `scout-clip` continues the latest scout-sniper run (or the one `--res
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -23,6 +24,7 @@ from geolocate.errors import UserError
 from geolocate.paths import ProjectPaths
 from geolocate.train.run import RunSummary
 from geolocate.scout.context import PhaseContext, scout_model_name, scout_outputs
+from geolocate.train.ensemble import EnsembleFit
 from geolocate.train.view_heads import split_outputs
 from geolocate.scout.bundle import NEIGHBOURS_MODEL, PHASES, RETRIEVAL_MODEL, SCOUT_PHASES, SNIPER, phase_done, read_bundle, update_bundle
 
@@ -131,33 +133,64 @@ def _trained_scouts(ctx: PhaseContext) -> list[str]:
 
 
 def _run_ensemble(ctx: PhaseContext, phase: str) -> None:
-    from geolocate.train.ensemble import fit_ensemble_weights
+    """Ensemble weights and position fitted on val, on the side `eval.tta` keeps (`evaluate.tta.choose_seen`:
+    with auto, val's test-time views only when the ensemble's val position scores strictly better)."""
+    from functools import cache
+
+    from geolocate.evaluate.tta import Seen, choose_seen
 
     scouts = _trained_scouts(ctx)
-    fit = fit_ensemble_weights([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], scout_outputs(ctx, scouts[0])["val"]["labels"])
-    position, topk, scores = _choose_position(ctx, scouts, fit.weights)
+    fitted = cache(lambda side: _fit_ensemble(ctx, scouts, side))  # per side; the side kept is not fitted twice
+    sides = Seen("plain", "tta")  # side names: a side's outputs are computed only when it is fitted
+    side, _, tta = choose_seen(ctx.cfg.eval.tta, sides, sides, lambda name: fitted(name).val)
+    fit, position, topk, scores, _ = fitted(side)
     update_bundle(ctx.root, scouts=scouts, weights=fit.weights, ensemble_val_nll=fit.nll, single_val_nll=fit.single_nll,
-                  position=position, position_topk=topk, position_val_score=scores)
+                  position=position, position_topk=topk, position_val_score=scores, tta=tta)
     console.print(f"[green]✓[/] ensemble of {', '.join(scouts)}: weights {', '.join(f'{w:.2f}' for w in fit.weights)}, "
                   f"val log-loss {fit.nll:.3f} (scouts: {', '.join(f'{v:.3f}' for v in fit.single_nll)}); "
-                  f"position: {position}")
+                  f"position: {position}; test-time views: {'on' if tta['enabled'] else 'off'}")
 
 
-def _choose_position(ctx: PhaseContext, scouts: list[str], weights: list[float]) -> tuple[str, int, dict]:
+class _EnsembleFit(NamedTuple):
+    """What val fits for the ensemble on one side (plain or test-time views)."""
+
+    fit: EnsembleFit  # the weights and their val log-loss
+    position: str
+    topk: int
+    scores: dict  # every position's val score, when val chose the position
+    val: dict  # val's `bar_scores` at that position: what `eval.tta = auto` compares
+
+
+def _fit_ensemble(ctx: PhaseContext, scouts: list[str], side: str) -> _EnsembleFit:
+    from geolocate.evaluate.baselines import bar_scores
+    from geolocate.evaluate.position import position_errors_km
+    from geolocate.scout.bundle import combine
+    from geolocate.scout.regions import centroids_of
+    from geolocate.train.ensemble import fit_ensemble_weights
+
+    val = [scout_outputs(ctx, p, side)["val"] for p in scouts]
+    fit = fit_ensemble_weights([o["logits"] for o in val], val[0]["labels"])
+    position, topk, scores = _choose_position(ctx, val, fit.weights)
+    centroids = centroids_of(ctx.regions)
+    placed = combine([o["logits"] for o in val], [o["fused"] for o in val], fit.weights, centroids, position=position, topk=topk)
+    return _EnsembleFit(fit, position, topk, scores,
+                        bar_scores(position_errors_km(placed.before, val[0]["latlon"]), _val_bar(ctx, centroids)))
+
+
+def _choose_position(ctx: PhaseContext, val: list[dict], weights: list[float]) -> tuple[str, int, dict]:
     """(mode, regions it reads, every candidate's val score): `eval.position`, or with `auto` the one
-    val ranks best by the one rule (`evaluate.position.choose_position`)."""
+    val (`val`: each scout's val outputs) ranks best by the one rule (`evaluate.position.choose_position`)."""
     from geolocate.evaluate.metrics import softmax
     from geolocate.evaluate.position import choose_position
     from geolocate.scout.bundle import ensemble_of
     from geolocate.scout.regions import centroids_of
 
     e = ctx.cfg.eval
-    val = scout_outputs(ctx, scouts[0])["val"]
-    if e.position != "auto" or not len(val["labels"]):
+    if e.position != "auto" or not len(val[0]["labels"]):
         return ("top1" if e.position == "auto" else e.position), e.weighted_topk, {}
     centroids = centroids_of(ctx.regions)
-    probs = softmax(ensemble_of([scout_outputs(ctx, p)["val"]["logits"] for p in scouts], weights))
-    chosen = choose_position(probs, val["latlon"], centroids, e.weighted_topk, _val_bar(ctx, centroids))
+    probs = softmax(ensemble_of([o["logits"] for o in val], weights))
+    chosen = choose_position(probs, val[0]["latlon"], centroids, e.weighted_topk, _val_bar(ctx, centroids))
     return chosen.mode, chosen.k, {name: s["score"] for name, s in chosen.scores.items()}
 
 

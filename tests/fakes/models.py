@@ -19,18 +19,18 @@ def classes_around(cities: dict[str, tuple[float, float]], per_city: int) -> lis
     return classes
 
 
-def count_forward_rows(monkeypatch, cls) -> list[int]:
-    """Record the rows of every forward pass a predictor class makes (`_forward`).
+def count_forward_rows(monkeypatch, cls, method: str = "_forward") -> list[int]:
+    """Record the rows of every forward pass a predictor class makes (`method`, whose last argument is the batch).
 
     Patched on the class, not the instance: an instance holding a closure over its own method is a
     reference cycle that keeps an ONNX session and its threads alive after the test, and a later
     fork in the same worker (the synthetic photos' pool) can deadlock on them.
     """
-    rows, forward = [], cls._forward
+    rows, forward = [], getattr(cls, method)
 
-    def counted(self, batch):
-        rows.append(len(batch))
-        return forward(self, batch)
+    def counted(self, *args):
+        rows.append(len(args[-1]))
+        return forward(self, *args)
 
-    monkeypatch.setattr(cls, "_forward", counted)
+    monkeypatch.setattr(cls, method, counted)
     return rows

@@ -108,3 +108,20 @@ def test_embedding_shows_a_progress_bar_on_stderr(photos, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "embedding 6 photos" in captured.err and "6/6" in captured.err
     assert "embedding" not in captured.out  # stdout stays free for --json
+
+
+def test_test_time_view_features_are_the_mean_of_the_views_and_cached_apart(tmp_path, photos):
+    from geolocate.data.images import load_rgb
+    from geolocate.data.transforms import eval_tta_transform
+
+    model = _model().eval()
+    plain_rows, plain = FeatureCache(tmp_path, "tiny_convnext", model).features(model, photos, 4)
+    rows, feats = FeatureCache(tmp_path, "tiny_convnext", model, crops=3).features(model, photos, 4)
+    views = eval_tta_transform(model.data_config, crops=3)(load_rgb(photos["100"], 64))  # [6, 3, S, S]
+    with torch.no_grad():
+        assert torch.allclose(feats[rows["100"]], model.backbone(views).mean(0), atol=1e-5)
+    assert not torch.allclose(feats[rows["100"]], plain[plain_rows["100"]], atol=1e-4)
+    names = sorted(p.name for p in (tmp_path / "tiny_convnext").glob("*.safetensors"))
+    assert len(names) == 2 and names[1].endswith("-tta3.safetensors")  # both kinds kept side by side
+    again, reread = FeatureCache(tmp_path, "tiny_convnext", model).load()[:2]
+    assert torch.equal(reread[again.index("100")], plain[plain_rows["100"]])  # the one-crop file was not replaced
