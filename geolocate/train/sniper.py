@@ -66,8 +66,12 @@ def train_sniper(train: SniperInputs, val: SniperInputs, num_regions: int, cfg: 
     (sniper, one row per candidate, the MLP's fit)."""
     from geolocate.models.sniper import SniperRegressor
 
-    mlp = SniperRegressor(train.features.shape[1], num_regions, offset_scale_deg=offset_scale(train))
-    fit = fit_sniper(mlp, train, val, cfg, cfg.seed)
+    # Its initialisation and dropout draw on the run's seed, not on whatever the phases before left in
+    # torch's global generator: `--phase sniper` alone then trains the same MLP as `--phase all`.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        mlp = SniperRegressor(train.features.shape[1], num_regions, offset_scale_deg=offset_scale(train))
+        fit = fit_sniper(mlp, train, val, cfg, cfg.seed)
     mlp.load_state_dict(fit.state)
     sniper, table = choose_sniper(sniper_candidates(mlp, train, len(train) < cfg.small_data, val, bar), val, bar)
     return with_val(sniper, train, val), table, fit

@@ -197,3 +197,24 @@ def _rebuilt(name, num_classes, kwargs):
     model = create_model(name, num_classes=num_classes, **kwargs)
     model.head = FusionHead(32, num_classes, kind="probe", votes=kwargs["votes"])
     return model
+
+
+def test_the_sniper_mlp_starts_from_the_run_seed_whatever_ran_before():
+    """`--phase sniper` alone and after the other phases build the same MLP: its initialisation
+    does not depend on how much of torch's global generator earlier work used."""
+    from geolocate.train.sniper import train_sniper
+
+    gen = torch.Generator().manual_seed(1)
+    n, dim, regions = 48, 8, 3
+    region = torch.randint(0, regions, (n,), generator=gen)
+    centroid = torch.rand(regions, 2, generator=gen, dtype=torch.float64)[region] * 10 + 40
+    truth = centroid + torch.randn(n, 2, generator=gen, dtype=torch.float64) * 0.1
+    train = SniperInputs(torch.randn(n, dim, generator=gen), region, torch.ones(n), centroid, truth)
+    cfg = SNIPER.model_copy(update={"epochs": 2, "small_data": 0})
+    states = []
+    for draws in (0, 1000):
+        torch.manual_seed(123)
+        torch.rand(draws)  # earlier phases used the generator this much
+        sniper, _, _ = train_sniper(train, train, regions, cfg, (1.0, 1.0))
+        states.append({k: v.clone() for k, v in sniper.state_dict().items()})
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
