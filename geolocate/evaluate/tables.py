@@ -281,8 +281,10 @@ def radius_section(radius: Mapping[str, Any], claimed: bool = True) -> list[str]
 
 def summary_line(gates, duration_s: float | None, became_best: bool | None, already_best: bool = False,
              promotion: Mapping[str, Any] | None = None) -> str:
-    passed = [g.passed if isinstance(g, GateRow) else g["passed"] for g in gates]
-    parts = [f"Gates: {sum(passed)}/{len(passed)} pass."]
+    rows = [g.as_dict() if isinstance(g, GateRow) else g for g in gates]
+    measured = [g["passed"] for g in rows if g.get("applicable", True) is not False]
+    skipped = len(rows) - len(measured)
+    parts = [f"Gates: {sum(measured)}/{len(measured)} pass" + (f" ({skipped} not applicable)." if skipped else ".")]
     if duration_s is not None:
         parts.append(f"Duration: {format_duration(duration_s)}.")
     why = (promotion or {}).get("why")

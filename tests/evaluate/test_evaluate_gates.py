@@ -57,3 +57,13 @@ def test_stability_of_a_model_without_epochs_is_not_applicable_rather_than_faile
     rows = evaluate_gates({}, float("nan"), gates, stability_mean_km=None, trained_epochs=False)
     assert [(r.name, r.status) for r in rows] == [("stability_std_share", "N/A")] and all_pass(rows)
     assert "N/A (no training epochs)" in "\n".join(gates_section(rows)) and "**FAIL**" not in "\n".join(gates_section(rows))
+
+
+def test_the_summary_line_counts_a_gate_that_does_not_apply_apart():
+    from geolocate.config import GatesConfig
+    from geolocate.evaluate.gates import evaluate_gates
+    from geolocate.evaluate.tables import summary_line
+
+    rows = evaluate_gates({}, float("nan"), GatesConfig(absolute=False, beat_baselines=False), trained_epochs=False)
+    assert summary_line(rows, None, None).startswith("Gates: 0/0 pass (1 not applicable).")
+    assert summary_line([r.as_dict() for r in evaluate_gates({}, 0.1, GATES)], None, None).startswith("Gates: 1/4 pass.")
