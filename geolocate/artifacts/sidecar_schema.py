@@ -88,6 +88,17 @@ class TtaRecord(BaseModel):
     crops: Literal[1, 3] = Field(3, description="Crops per photo, each with its mirror image (`data.tta.CROPS`).")
 
 
+class RetrievalRecord(BaseModel):
+    """`sidecar["retrieval"]`: whether val kept retrieval refinement (`evaluate.refine`), and its setting."""
+
+    model_config = ConfigDict(extra="allow")  # val's figures, the index's size and digest are informative
+    enabled: StrictBool = Field(False, description="Predict refines positions with the index beside the weights.")
+    top_cells: StrictInt = Field(5, ge=1, le=MAX_CLASSES, description="Top cells whose indexed photos are searched.")
+    neighbours: StrictInt = Field(10, ge=1, le=10_000, description="Nearest indexed photos that place the photo.")
+    # `evaluate.retrieval.METHODS` (a layer above this one; a test keeps the two equal)
+    method: Literal["cluster", "median", "medoid"] = Field("cluster", description="How the neighbours place it.")
+
+
 class PredictionSidecar(BaseModel):
     """The fields `predict` uses; a stage's own keys (config, metrics, ...) are left as they are."""
 
@@ -99,6 +110,7 @@ class PredictionSidecar(BaseModel):
     position: Literal["top1", "weighted", "median"] = "top1"
     weighted_topk: StrictInt = Field(5, ge=1, le=1000)
     tta: TtaRecord | None = None  # absent: a checkpoint evaluated before TTA existed predicts from one crop
+    retrieval: RetrievalRecord | None = None  # absent: a checkpoint evaluated before retrieval predicts without it
 
 
 def check_model_spec(sidecar: Mapping[str, Any], state: Mapping[str, Any], source: object) -> ModelSpec:

@@ -73,7 +73,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _medoid(latlon: np.ndarray) -> np.ndarray:
+def medoid(latlon: np.ndarray) -> np.ndarray:
     """The point of `latlon` [k, 2] with the smallest summed distance to the others (robust to one stray)."""
     d = pairwise_haversine_km(latlon[:, 0], latlon[:, 1], latlon[:, 0], latlon[:, 1])
     return latlon[int(d.sum(axis=1).argmin())]
@@ -88,7 +88,7 @@ def knn(pool: Pool, test: Pool, n_classes: int, k: int) -> dict:
     for i, row in enumerate(top):
         # +1 so a negative similarity still counts as a vote; /1e3 keeps closer neighbours ahead on ties
         np.add.at(scores[i], pool.labels[row], 1.0 + sims[i, row] / 1e3)
-    pred = np.stack([_medoid(pool.latlon[row]) for row in top])
+    pred = np.stack([medoid(pool.latlon[row]) for row in top])
     return _score(pred, scores, test)
 
 

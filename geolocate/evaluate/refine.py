@@ -1,9 +1,10 @@
 """Whether, and how, retrieval refines positions: decided on val, measured on test.
 
 A small grid (cells searched × neighbours voting × how they place the photo) is scored on val by
-the one rule every choice on val follows (`evaluate.choice`: the ratio to the best trivial
-baseline's median and p90, then the median); the best setting is kept when it ranks ahead of the
-classifier's own position. Test is only measured, never used to choose, so its figures stay
+the one rule every choice on val follows (`evaluate.choice`: the ratio to the best baseline's
+median and p90, trivial or 5-NN, then the median); the best setting is kept when it ranks ahead of
+the classifier's own position. One setting of the grid is the 5-NN baseline itself (every cell,
+5 neighbours, their medoid), so a classifier that does worse on val than plain k-NN gives way to it. Test is only measured, never used to choose, so its figures stay
 honest.
 """
 
@@ -21,6 +22,13 @@ NEIGHBOURS = (5, 10, 20)
 SIDE_BY_SIDE = ("median_km", "p90_km", "p95_km", "over_25km", "over_200km", "over_500km")
 
 
+def cells_searched(n_classes: int) -> list[int]:
+    """How many of the top cells a setting may search: `TOP_CELLS` that exist, and every cell (the
+    plain k-NN over the whole index, which the `medoid` method with 5 neighbours turns into the
+    5-NN baseline)."""
+    return sorted({k for k in TOP_CELLS if k < n_classes} | {n_classes})
+
+
 def _rank(err_km: np.ndarray, bar: tuple[float, float]) -> tuple[float, float]:
     scores = bar_scores(err_km, bar)
     return scores["score"], scores["median_km"]
@@ -28,9 +36,9 @@ def _rank(err_km: np.ndarray, bar: tuple[float, float]) -> tuple[float, float]:
 
 def choose_refinement(index: RetrievalIndex, probs: np.ndarray, embeddings: np.ndarray, true_latlon: np.ndarray,
                       base_err: np.ndarray, bar: tuple[float, float] = (float("nan"), float("nan"))) -> dict:
-    """The best grid setting on val by the one rule against the trivial `bar` (without one, the
-    median), and whether it ranks ahead of the classifier's position there."""
-    settings = [(k, n, m) for k in TOP_CELLS if k <= probs.shape[1] for n in NEIGHBOURS for m in METHODS]
+    """The best grid setting on val by the one rule against `bar` (`baselines.target_bar`; without
+    one, the median), and whether it ranks ahead of the classifier's position there."""
+    settings = [(k, n, m) for k in cells_searched(probs.shape[1]) for n in NEIGHBOURS for m in METHODS]
     best, best_rank = None, None
     for setting, pos in refine_grid(probs, embeddings, index, settings).items():
         rank = _rank(position_errors_km(pos, true_latlon), bar)
@@ -60,7 +68,7 @@ def apply_retrieval(best_stem, train, val_side: tuple, test_side: tuple,
         best_stem: the run's best checkpoint (the index is written beside it when refinement is on).
         train: train `Outputs` with embeddings (None: retrieval off or a model without embeddings).
         val_side, test_side: (Outputs, calibrated probs, ScoredSplit by the classifier's position).
-        bar: the best trivial (median, p90) km on val, which the choice ranks against.
+        bar: the (median, p90) km bar on val (`baselines.target_bar`), which the choice ranks against.
 
     Returns:
         (record for metrics.json, val and test ScoredSplit by the chosen position).

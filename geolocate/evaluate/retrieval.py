@@ -9,7 +9,11 @@ the mean of all neighbours keeps a photo from landing halfway between two far-ap
 and a strong visual match in the second cell can overrule a wrong top-1 (the tail). The `median`
 method keeps every neighbour instead, each weighted by its similarity times its cell's
 probability, and places the photo at their spherical geometric median: the point of least
-expected distance to them, which stays with the heavier group rather than between groups.
+expected distance to them, which stays with the heavier group rather than between groups. The
+`medoid` method ignores the probabilities and places the photo on the neighbour closest to the
+others, as the k-NN baseline does (`baselines.knn`): searched over every cell with 5 neighbours it
+*is* that baseline on the model's embeddings (as the index holds them, float16), so val can always
+fall back on it.
 
 Plain numpy: a brute-force product over a train set of ~10⁵ photos × 512 floats is a few
 milliseconds per photo, so no ANN library (faiss, usearch) is needed at this size.
@@ -48,7 +52,7 @@ def build_index(embeddings: np.ndarray, latlon: np.ndarray, labels: np.ndarray) 
                           np.asarray(labels, dtype=np.int64))
 
 
-METHODS = ("cluster", "median")  # how the neighbours place a photo (see above)
+METHODS = ("cluster", "median", "medoid")  # how the neighbours place a photo (see above)
 
 
 def refine_positions(probs: np.ndarray, embeddings: np.ndarray, index: RetrievalIndex, top_cells: int = 5,
@@ -61,20 +65,22 @@ def refine_positions(probs: np.ndarray, embeddings: np.ndarray, index: Retrieval
 def refine_grid(probs: np.ndarray, embeddings: np.ndarray, index: RetrievalIndex,
                 settings: list[tuple[int, int, str]]) -> dict[tuple[int, int, str], np.ndarray]:
     """Refined positions for several (top_cells, neighbours, method) settings, computing the similarities once."""
+    unknown = sorted({method for _, _, method in settings} - set(METHODS))
+    if unknown:
+        raise ValueError(f"retrieval methods are {', '.join(METHODS)}, not {', '.join(map(repr, unknown))}")
     out = {setting: np.empty((len(probs), 2)) for setting in settings}
     keys = index.embeddings.astype(np.float32)
     members = {int(c): np.flatnonzero(index.labels == c) for c in np.unique(index.labels)}
-    widest = max(k for k, _, _ in settings)
+    widest, most = max(k for k, _, _ in settings), max(n for _, n, _ in settings)
     for start in range(0, len(probs), _CHUNK):
         rows = slice(start, start + _CHUNK)
         sims = normalise(embeddings[rows]) @ keys.T
         top = topk_indices(probs[rows], widest)
         for k in sorted({k for k, _, _ in settings}):
             # each photo's candidates ranked once per number of cells; every neighbour count and method reads them
-            ranked = [_ranked(s, members, cells[:k]) for s, cells in zip(sims, top)]
+            ranked = [_ranked(s, members, cells[:k], most) for s, cells in zip(sims, top)]
             for _, n, method in (setting for setting in settings if setting[0] == k):
-                place = _cluster if method == "cluster" else _median
-                out[(k, n, method)][rows] = place(probs[rows], sims, index, [r[:n] for r in ranked])
+                out[(k, n, method)][rows] = _PLACERS[method](probs[rows], sims, index, [r[:n] for r in ranked])
     return out
 
 
@@ -85,12 +91,15 @@ def placed_or(positions: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     return np.where(bad[:, None], fallback, positions) if bad.any() else positions
 
 
-def _ranked(sims: np.ndarray, members: dict, cells: np.ndarray) -> np.ndarray:
-    """The train photos of `cells`, most similar to one photo first (empty: none in those cells)."""
+def _ranked(sims: np.ndarray, members: dict, cells: np.ndarray, limit: int) -> np.ndarray:
+    """The `limit` train photos of `cells` most similar to one photo, most similar first (empty:
+    none in those cells). Searching every cell ranks the whole index: only the best `limit` are sorted."""
     parts = [members[int(c)] for c in cells if int(c) in members]
     if not parts:  # no train photo in those cells (cannot happen for a model's own index)
         return np.zeros(0, dtype=np.int64)
     candidates = np.concatenate(parts)
+    if len(candidates) > limit:
+        candidates = candidates[np.argpartition(-sims[candidates], limit - 1)[:limit]]
     return candidates[np.argsort(-sims[candidates], kind="stable")]
 
 
@@ -124,6 +133,20 @@ def _median(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, near: li
     placed = np.array([len(rows) > 0 for rows in near])
     out[placed] = geometric_median_latlon(latlon[placed], weight[placed])
     return out
+
+
+def _medoid(probs: np.ndarray, sims: np.ndarray, index: RetrievalIndex, near: list[np.ndarray]) -> np.ndarray:
+    """[N, 2] each photo's neighbour with the least summed distance to the others (the k-NN baseline's placement)."""
+    from geolocate.evaluate.baselines import medoid
+
+    out = np.full((len(near), 2), np.nan)
+    for i, rows in enumerate(near):
+        if len(rows):
+            out[i] = medoid(index.latlon[rows])
+    return out
+
+
+_PLACERS = {"cluster": _cluster, "median": _median, "medoid": _medoid}
 
 
 # ---------------------------------------------------------------- on disk, beside the checkpoint

@@ -254,10 +254,11 @@ def retrieval_section(retrieval: Mapping[str, Any]) -> list[str]:
     if "val" not in retrieval:
         return lines + [f"Not evaluated: {retrieval.get('reason', 'no index')}.", ""]
     verdict = "**on**" if retrieval["enabled"] else "**off** (not better on val)"
-    method = {"cluster": "the mean of the heaviest cell's", "median": "the geometric median of all"}.get(retrieval.get("method", "cluster"))
+    method = {"cluster": "the mean of the heaviest cell's", "median": "the geometric median of all",
+              "medoid": "the medoid (as k-NN places) of the"}.get(retrieval.get("method", "cluster"))
     of = retrieval.get("index_of", "train")
     lines += [f"Refinement is {verdict}: top {retrieval['top_cells']} cells, {method} {retrieval['neighbours']} nearest "
-              f"of {retrieval['index_size']:,} {of} photos (chosen on val against the trivial baseline, searching train only; "
+              f"of {retrieval['index_size']:,} {of} photos (chosen on val against the best baseline, searching train only; "
               f"test and predict search {of}).", ""]
     keys = list(retrieval["val"])
     rows = [[k] + [format_value(k, retrieval[split][k][side]) for split in ("val", "test") for side in ("classifier", "retrieval")]
