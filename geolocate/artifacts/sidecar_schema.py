@@ -97,6 +97,7 @@ class RetrievalRecord(BaseModel):
     neighbours: StrictInt = Field(10, ge=1, le=10_000, description="Nearest indexed photos that place the photo.")
     # `evaluate.retrieval.METHODS` (a layer above this one; a test keeps the two equal)
     method: Literal["cluster", "median", "medoid"] = Field("cluster", description="How the neighbours place it.")
+    index_sha256: StrictStr | None = Field(None, max_length=64, description="Digest of the index file beside the weights.")
 
 
 class PredictionSidecar(BaseModel):
@@ -136,6 +137,12 @@ def check_prediction_sidecar(sidecar: Mapping[str, Any], source: object = "check
     if len(checked.classes) != checked.model.num_classes:
         raise UserError(f"{source}: {len(checked.classes)} classes for a model with {checked.model.num_classes} outputs")
     return checked
+
+
+def check_retrieval_record(sidecar: Mapping[str, Any], source: object = "checkpoint sidecar") -> RetrievalRecord | None:
+    """The sidecar's retrieval record validated, before the index it names is opened (None: there is none)."""
+    record = sidecar.get("retrieval")
+    return None if record is None else _validated(RetrievalRecord, record, source, "retrieval")
 
 
 def _validated(model: type[BaseModel], value: Any, source: object, where: str | None):

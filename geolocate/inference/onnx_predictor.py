@@ -55,13 +55,21 @@ class OnnxPredictor(PhotoPredictor):
 
 
 def load_model_index(stem: Path, meta: dict):
-    """The retrieval index beside a checkpoint when its sidecar turned refinement on, else None."""
-    if not (meta.get("retrieval") or {}).get("enabled"):
+    """The retrieval index beside a checkpoint when its sidecar turned refinement on, else None.
+
+    Raises:
+        UserError: a malformed retrieval record (checked before the index is opened), or an index
+            that is missing, swapped or built for other weights.
+    """
+    from geolocate.artifacts.sidecar_schema import check_retrieval_record
+
+    record = check_retrieval_record(meta, f"checkpoint {stem}")
+    if record is None or not record.enabled:
         return None
     from geolocate.artifacts.resolve import INDEX_SUFFIX
     from geolocate.evaluate.retrieval import load_index
 
-    verify_companion(file_of(stem, INDEX_SUFFIX), meta["retrieval"].get("index_sha256"), "retrieval index")
+    verify_companion(file_of(stem, INDEX_SUFFIX), record.index_sha256, "retrieval index")
     index = load_index(file_of(stem, INDEX_SUFFIX), meta.get("weights_id"))
     check_index(index, meta)
     return index

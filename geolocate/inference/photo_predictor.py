@@ -50,9 +50,8 @@ class PhotoPredictor:
         self.crops = tta.crops if tta is not None and tta.enabled else 0  # 0: one centre crop, no views
         self.views = n_views(self.crops) if self.crops else 1
         self.radius = meta.get("radius")
-        refine = meta.get("retrieval") or {}
-        self.index = index if refine.get("enabled") else None
-        self.refine = refine
+        self.refine = checked.retrieval  # validated: predict reads its setting
+        self.index = index if self.refine is not None and self.refine.enabled else None
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
@@ -131,9 +130,9 @@ class PhotoPredictor:
         if self.index is not None and embeddings is not None:
             from geolocate.evaluate.retrieval import placed_or, refine_positions
 
-            # a record from before `method` existed was made by the cluster method
-            refined = refine_positions(probs, embeddings, self.index, self.refine["top_cells"], self.refine["neighbours"],
-                                       self.refine.get("method", "cluster"))
+            # a record from before `method` existed was made by the cluster method (the record's default)
+            refined = refine_positions(probs, embeddings, self.index, self.refine.top_cells, self.refine.neighbours,
+                                       self.refine.method)
         lat, lon = predicted_positions(probs, self.centroids, self.position, self.weighted_topk)
         if self.index is not None and embeddings is not None:  # a row the index cannot place keeps the classifier's
             return placed_or(refined, np.stack([lat, lon], axis=1)), "retrieval"

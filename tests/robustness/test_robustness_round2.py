@@ -280,3 +280,31 @@ def test_a_submission_never_replaces_its_locations_table(project, runner):
     before = (project / "t.csv").read_text()
     stderr = assert_one_line_refusal(project, runner, ["predict", "--locations", "t.csv", "--out", "t.csv", "--checkpoint", CKPT])
     assert "--out t.csv" in stderr and (project / "t.csv").read_text() == before  # refused for that, before any model loads
+
+
+RECORDS = {"not an object": "yes", "a method it does not have": {"enabled": True, "method": "nearest"},
+           "no cells": {"enabled": True, "top_cells": 0}, "a string count": {"enabled": True, "neighbours": "3"}}
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+@pytest.mark.parametrize("name", RECORDS)
+def test_a_hostile_retrieval_record_is_one_line_before_the_index_opens(name, engine, project, runner):
+    install_graph(project / CKPT, graph_bytes())
+    install_index(project / CKPT)
+    meta = json.loads((project / f"{CKPT}.json").read_text())
+    meta["retrieval"] = RECORDS[name]
+    (project / f"{CKPT}.json").write_text(json.dumps(meta))
+    assert "retrieval" in assert_one_line_refusal(project, runner, [*PREDICT, "--engine", engine])
+
+
+def test_a_record_naming_only_enabled_refines_with_the_defaults(project, runner):
+    """`{"enabled": true}` and the index's digest: the setting's defaults apply (it used to be a KeyError).
+    ONNX only: the test index is as wide as the test graph's embedding, not the torch model's."""
+    install_graph(project / CKPT, graph_bytes())
+    install_index(project / CKPT)
+    meta = json.loads((project / f"{CKPT}.json").read_text())
+    meta["retrieval"] = {"enabled": True, "index_sha256": meta["retrieval"]["index_sha256"]}
+    (project / f"{CKPT}.json").write_text(json.dumps(meta))
+    result = run(runner, [*PREDICT, "--engine", "onnx", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["predictions"][0]["position"] == "retrieval"
