@@ -28,11 +28,6 @@ def _pool_frame(paths, cell_ids: list[str], splits: list[str]) -> tuple[pl.DataF
     return frame, Pool(np.array([index[c] for c in frame["cell_id"]], dtype=np.int64), frame.select("lat", "lon").to_numpy())
 
 
-def train_pool(paths, cell_ids: list[str]) -> Pool:
-    """The train photos as a `Pool`: what the trivial bar on val is drawn from (`baselines.trivial_bar`)."""
-    return _pool_frame(paths, cell_ids, ["train"])[1]
-
-
 def photo_val_bar(cfg, paths, cell_ids: list[str], centroids: np.ndarray, val_ids: list[str],
                   val_latlon: np.ndarray) -> tuple[float, float]:
     """The bar every choice on val ranks against (`baselines.target_bar`): the trivial baselines
@@ -42,9 +37,8 @@ def photo_val_bar(cfg, paths, cell_ids: list[str], centroids: np.ndarray, val_id
 
     frame, pool = _pool_frame(paths, cell_ids, ["train"])
     val = Pool(np.zeros(len(val_ids), dtype=np.int64), np.asarray(val_latlon, dtype=np.float64).reshape(-1, 2))
-    if cfg.eval.knn_baseline and len(val_ids):
-        pool, val = _embedded(cfg, paths, frame, pool, list(val_ids), val)
-    return target_bar(pool, val, centroids)
+    embedded = _embedded(cfg, paths, frame, pool, list(val_ids), val) if cfg.eval.knn_baseline and len(val_ids) else None
+    return target_bar(pool, val, centroids, embedded)
 
 
 def photo_baselines(cfg, paths, cell_ids: list[str], centroids: np.ndarray, test: Outputs) -> dict[str, dict]:
@@ -84,14 +78,20 @@ def frozen_embeddings(cfg, paths, files: dict[str, Path]) -> dict[str, np.ndarra
     from geolocate.models import create_model
     from geolocate.models.features import FeatureCache
 
+    from geolocate.device import resolve_device
+
     m = cfg.model
-    torch.manual_seed(cfg.train.seed)  # a randomly initialised backbone (pretrained = false) embeds the same way every run
-    try:
-        model = create_model(m.name, num_classes=0, pretrained=m.pretrained, weights=m.weights).eval()
-    except Exception as exc:  # offline without local weights, or a hub error: the other baselines still stand
-        console.print(f"[yellow]![/] k-NN baselines skipped: the frozen backbone {m.name} cannot be built ({exc})")
-        return None
+    # A randomly initialised backbone (pretrained = false) embeds the same way every run; the fork
+    # leaves the generator as training left it (the bar is computed between two heads' fits).
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(cfg.train.seed)  # the CPU's only: the fork restores no other
+        try:
+            model = create_model(m.name, num_classes=0, pretrained=m.pretrained, weights=m.weights).eval()
+        except Exception as exc:  # offline without local weights, or a hub error: the other baselines still stand
+            console.print(f"[yellow]![/] k-NN baselines skipped: the frozen backbone {m.name} cannot be built ({exc})")
+            return None
     cache = FeatureCache(paths.data.features, m.name, model, lock=paths.data.lock)
-    rows, feats = cache.features(model, files, cfg.train.batch_size)
+    rows, feats = cache.features(model, files, cfg.train.batch_size, str(resolve_device(cfg.train.device)))
+    model.to("cpu")
     feats = feats.numpy()
     return {image_id: feats[row] for image_id, row in rows.items()}

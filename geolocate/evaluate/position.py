@@ -169,8 +169,8 @@ def choose_position(
     val_probs: np.ndarray, val_true_latlon: np.ndarray, centroids_latlon: np.ndarray, k: int = 5,
     bar: tuple[float, float] = (float("nan"), float("nan")),
 ) -> PositionChoice:
-    """The position val ranks best by the one small-data rule (`baselines.bar_scores` against the
-    trivial `bar`; without one, the median km), with every candidate's val figures.
+    """The position val ranks best by the one small-data rule (`baselines.bar_scores` against
+    `bar`, `baselines.target_bar`; without one, the median km), with every candidate's val figures.
 
     A tie keeps the earlier candidate of `position_candidates` (the simpler one).
     """

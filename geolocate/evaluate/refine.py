@@ -3,8 +3,9 @@
 A small grid (cells searched × neighbours voting × how they place the photo) is scored on val by
 the one rule every choice on val follows (`evaluate.choice`: the ratio to the best baseline's
 median and p90, trivial or 5-NN, then the median); the best setting is kept when it ranks ahead of
-the classifier's own position. One setting of the grid is the 5-NN baseline itself (every cell,
-5 neighbours, their medoid), so a classifier that does worse on val than plain k-NN gives way to it. Test is only measured, never used to choose, so its figures stay
+the classifier's own position. One setting of the grid is plain 5-NN on the model's embeddings
+(every cell, 5 neighbours, their medoid; the 5-NN baseline itself when the backbone is frozen, as
+for a probe or a vote head), so a classifier that does worse on val than k-NN gives way to it. Test is only measured, never used to choose, so its figures stay
 honest.
 """
 
@@ -45,7 +46,8 @@ def choose_refinement(index: RetrievalIndex, probs: np.ndarray, embeddings: np.n
         if best_rank is None or rank < best_rank:
             best, best_rank = setting, rank
     (k, n, method), enabled = best, best_rank < _rank(base_err, bar)
-    return {"enabled": bool(enabled), "top_cells": k, "neighbours": n, "method": method, "index_size": int(len(index.labels)),
+    return {"enabled": bool(enabled), "top_cells": k, "neighbours": n, "method": method, "classes": int(probs.shape[1]),
+            "index_size": int(len(index.labels)),
             "val_score": {"classifier": _rank(base_err, bar)[0], "retrieval": best_rank[0]}}
 
 

@@ -17,7 +17,7 @@ from geolocate.models.sniper import SniperInputs, checked_train_size, searched
 class RetrievalSniper(nn.Module):
     """Retrieval refinement over the training locations: the single-photo system's
     `evaluate.retrieval.refine_positions` (neighbours among the top regions, weighted by similarity
-    and the regions' probabilities; `method` "cluster" or "median"), on the fused features.
+    and the regions' probabilities; `method` one of `evaluate.retrieval.METHODS`), on the fused features.
 
     Nothing is fitted: `top_cells`, `neighbours` and `method` are chosen on val
     (`evaluate.refine.choose_refinement`), then the val locations join the index (`train_size`

@@ -173,8 +173,9 @@ def calibration_section(calibration: Mapping[str, Any], claimed: bool = True) ->
 def stability_section(stability: Mapping[str, Any]) -> list[str]:
     """Std of val median km over the last K epochs, with the values it was computed from."""
     if stability.get("trained_epochs") is False:
-        return ["## Stability", "", "Not measured: the model val chose trained no epochs (an index over the train "
-                "locations), so nothing could swing between them.", ""]
+        return ["## Stability", "", "Not measured: the last stage val chose (the sniper) is an index over the train "
+                "and val locations, which trains no epochs; the residual MLP's epochs describe a model this run does "
+                "not use.", ""]
     history = ", ".join(f"{v:.2f}" for v in stability.get("val_median_km", []))
     lines = [
         "## Stability",
@@ -257,7 +258,8 @@ def retrieval_section(retrieval: Mapping[str, Any]) -> list[str]:
     method = {"cluster": "the mean of the heaviest cell's", "median": "the geometric median of all",
               "medoid": "the medoid (as k-NN places) of the"}.get(retrieval.get("method", "cluster"))
     of = retrieval.get("index_of", "train")
-    lines += [f"Refinement is {verdict}: top {retrieval['top_cells']} cells, {method} {retrieval['neighbours']} nearest "
+    cells = "every cell" if retrieval.get("top_cells") == retrieval.get("classes") else f"top {retrieval['top_cells']} cells"
+    lines += [f"Refinement is {verdict}: {cells}, {method} {retrieval['neighbours']} nearest "
               f"of {retrieval['index_size']:,} {of} photos (chosen on val against the best baseline, searching train only; "
               f"test and predict search {of}).", ""]
     keys = list(retrieval["val"])

@@ -2,7 +2,7 @@
 
 `eval.tta` says what is measured: `off` one centre crop (nothing more runs), `on` the views only,
 `auto` both, and then val decides (`data.tta.use_tta`): the views are kept when val's positions
-score strictly better by the one small-data rule (`baselines.bar_scores` against the trivial bar;
+score strictly better by the one small-data rule (`baselines.bar_scores` against the val bar;
 each side with its own temperature and position mode, fitted as `evaluate.run.finish_v1` fits
 them). Test is measured with whichever val chose: it never chooses. The record goes into the
 checkpoint sidecar, where predict reads whether to run the views, and into metrics.json.

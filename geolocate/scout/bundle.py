@@ -129,8 +129,13 @@ def position_of(bundle: dict) -> dict:
 
 def tta_crops(bundle: dict) -> int:
     """Crops per view when the ensemble phase kept the test-time views (bundle `tta`), else 0: one centre crop."""
-    record = bundle.get("tta") or {}
-    return int(record.get("crops") or 0) if record.get("enabled") else 0
+    from geolocate.artifacts.sidecar_schema import TtaRecord
+
+    record = bundle.get("tta")
+    if not record:
+        return 0
+    checked = TtaRecord.model_validate(record)  # the single-photo sidecar's record and defaults: one reading
+    return checked.crops if checked.enabled else 0
 
 
 def load_sniper(stem: Path):

@@ -102,8 +102,8 @@ def _view_outputs(ctx: PhaseContext, phase: str, crops: int) -> dict:
         from geolocate.artifacts.checkpoint import load_checkpoint
         from geolocate.train.view_heads import split_outputs
 
-        # Loading a scout draws on torch's global RNG; the test-time side must leave it where it was,
-        # or the phases after it (the sniper's initialisation) would train differently with eval.tta.
+        # Loading a scout draws on torch's global RNG; the test-time side leaves it where it was, so
+        # whatever draws on it later runs the same with eval.tta on or off.
         with torch.random.fork_rng(devices=[]):
             model, sidecar = load_checkpoint(ctx.root / phase)
         views, _ = scout_views(ctx, model, sidecar["model"]["name"], crops)
@@ -132,13 +132,13 @@ def scout_outputs(ctx: PhaseContext, phase: str, side: str | None = None) -> dic
 
 def frozen_view_vectors(ctx: PhaseContext) -> dict | None:
     """View image id → embedding by the first scout's backbone before any training (what the k-NN
-    baselines and the val bar read); None with `eval.knn_baseline` off or no backbone. Once per run."""
+    baselines and the val bar read; each caller checks `eval.knn_baseline`); None when the backbone
+    cannot be built. Once per run."""
     if "vectors" not in ctx.memo:
         from geolocate.data.views import view_files
         from geolocate.evaluate.baseline_data import frozen_embeddings
 
-        files = view_files(ctx.frame, ctx.paths.data)
-        ctx.memo["vectors"] = frozen_embeddings(ctx.cfg, ctx.paths, files) if ctx.cfg.eval.knn_baseline else None
+        ctx.memo["vectors"] = frozen_embeddings(ctx.cfg, ctx.paths, view_files(ctx.frame, ctx.paths.data))
     return ctx.memo["vectors"]
 
 
@@ -166,7 +166,8 @@ def location_val_bar(ctx: PhaseContext) -> tuple[float, float]:
         from geolocate.evaluate.baselines import target_bar
         from geolocate.scout.regions import centroids_of
 
-        vectors = frozen_view_vectors(ctx)
-        train, val = (location_pool(ctx.frame.filter(pl.col("split") == split), vectors) for split in ("train", "val"))
-        ctx.memo["val_bar"] = target_bar(train, val, centroids_of(ctx.regions))
+        frames = [ctx.frame.filter(pl.col("split") == split) for split in ("train", "val")]
+        vectors = frozen_view_vectors(ctx) if ctx.cfg.eval.knn_baseline else None
+        embedded = tuple(location_pool(f, vectors) for f in frames) if vectors is not None else None
+        ctx.memo["val_bar"] = target_bar(*(location_pool(f, None) for f in frames), centroids_of(ctx.regions), embedded)
     return ctx.memo["val_bar"]

@@ -29,6 +29,8 @@ from geolocate.inference.sources import Decoded, decode
 from geolocate.schemas import VIEWS
 from geolocate.acquire.locations_table import FACES, compass_slots
 
+EMBED_ROWS = 64  # view photos (or their test-time views) per backbone pass in predict
+
 
 def resolve_bundle(ref: str | Path, paths) -> Path:
     """Directory holding a scout-sniper bundle: `best` (models/scout-sniper), a run, or a directory."""
@@ -207,11 +209,14 @@ class ScoutSniperPredictor:
         return head_outputs(model.head.cpu(), views)
 
     def _embed(self, model, batch: np.ndarray) -> torch.Tensor:
-        """Per-view embeddings [B, D] of a preprocessed batch [B, 3, S, S], one backbone pass."""
+        """Per-view embeddings [B, D] of a preprocessed batch [B, 3, S, S], `EMBED_ROWS` rows a backbone pass
+        (with test-time views a batch of 32 locations is 768 rows: at once, a CLIP ViT-L would not fit)."""
         from geolocate.models.features import embedding_fn
 
+        embed = embedding_fn(model)
         with torch.inference_mode():
-            return embedding_fn(model)(torch.from_numpy(batch).to(self.device)).float().cpu()
+            return torch.cat([embed(torch.from_numpy(batch[i:i + EMBED_ROWS]).to(self.device)).float().cpu()
+                              for i in range(0, len(batch), EMBED_ROWS) or range(1)])  # an empty batch: one empty pass, as before
 
 
 def location_inputs(photos: list[Path] | None, named: dict[str, Path | None], table: Path | None,

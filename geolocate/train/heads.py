@@ -53,11 +53,12 @@ class SinglePhotoSystem:
     def train_head(self, head: str) -> Candidate:
         from geolocate.evaluate.choice import scored_row
 
-        bar = _val_bar(self.s)
-        if head == "finetune":
+        if head == "finetune":  # the bar after the fit: under DDP the other ranks are in it already
             payload = None
             result = fit(self.s, self.run, start_epoch=self.resume[0], history=self.resume[1])
+            bar = _val_bar(self.s)
         else:  # each head on the frozen backbone gets its own net once `s.net` is taken
+            bar = _val_bar(self.s)
             payload = _frozen_head(self.s, head, fresh=self.net_used, bar=bar)
             result = payload[1]
         self.net_used = True

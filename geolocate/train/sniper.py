@@ -68,8 +68,8 @@ def train_sniper(train: SniperInputs, val: SniperInputs, num_regions: int, cfg: 
 
     # Its initialisation and dropout draw on the run's seed, not on whatever the phases before left in
     # torch's global generator: `--phase sniper` alone then trains the same MLP as `--phase all`.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with torch.random.fork_rng(devices=[]):  # it trains on the CPU: the fork restores the CPU's generator
+        torch.default_generator.manual_seed(cfg.seed)
         mlp = SniperRegressor(train.features.shape[1], num_regions, offset_scale_deg=offset_scale(train))
         fit = fit_sniper(mlp, train, val, cfg, cfg.seed)
     mlp.load_state_dict(fit.state)

@@ -59,3 +59,21 @@ def test_the_rule_keeps_the_head_that_beats_5nn_on_the_median():
     fusion, votes = (96.7, 178.4), (80.0, 190.0)
     assert choose([scored_row(*fusion, trivial), scored_row(*votes, trivial)]) == 0
     assert choose([scored_row(*fusion, target), scored_row(*votes, target)]) == 1
+
+
+def test_the_trivial_part_of_the_bar_reads_every_val_row_even_those_without_an_embedding():
+    from geolocate.evaluate.baselines import Pool, target_bar, trivial_bar
+
+    rng = np.random.default_rng(3)
+    centres = np.array([[44.0, -1.0], [46.0, 1.0]])
+    train_latlon, train_emb, train_labels = _places(rng, centres, 10, spread_deg=0.0)
+    val_latlon = np.repeat(centres, 3, axis=0)  # three val places on the majority's centroid, three 270 km away
+    misleading = np.tile([0.0, 1.0], (3, 1))  # the three embedded ones look like the other town
+    pool, val = Pool(train_labels, train_latlon), Pool(np.zeros(6, dtype=np.int64), val_latlon)
+    embedded = (Pool(train_labels, train_latlon, train_emb), Pool(np.zeros(3, dtype=np.int64), val_latlon[:3], misleading))
+    median, _ = target_bar(pool, val, centres, embedded)
+    # every row: the majority errs by 0 km on half of val, ~270 km on the rest; its median is half-way.
+    # Read on the three embedded rows alone it would be 0 km: a bar nothing can pass.
+    assert median == trivial_bar(pool, val_latlon, centres)[0] and median > 100
+    assert trivial_bar(pool, val_latlon[:3], centres)[0] < 1
+    assert target_bar(pool, val, centres) == trivial_bar(pool, val_latlon, centres)  # no embeddings: the trivial bar

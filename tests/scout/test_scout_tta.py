@@ -207,3 +207,35 @@ def test_a_tampered_tta_record_is_refused_in_one_line(tmp_path, record):
     with pytest.raises(UserError) as caught:
         read_bundle(tmp_path)
     assert "'tta" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_predict_embeds_a_large_batch_in_pieces_with_the_same_answers(project, monkeypatch):
+    """With test-time views a batch is 24 rows a location: predict passes them through the backbone
+    `EMBED_ROWS` at a time, and the answers do not depend on the size of the pieces."""
+    import geolocate.scout.predict as scout_predict
+
+    root, _, run, _ = project
+    items = [views for _, views in _test_locations(root, run, 3)]
+    whole, _ = scout_predict.ScoutSniperPredictor.load(run).predict_items(items)
+    sizes = []
+    from geolocate.models import features
+
+    real = features.embedding_fn
+
+    def spy(model):
+        embed = real(model)
+        return lambda x: (sizes.append(len(x)), embed(x))[1]
+
+    monkeypatch.setattr(features, "embedding_fn", spy)
+    monkeypatch.setattr(scout_predict, "EMBED_ROWS", 5)
+    pieces, _ = scout_predict.ScoutSniperPredictor.load(run).predict_items(items)
+    assert max(sizes) == 5 and sum(sizes) == 2 * 6 * sum(len(v) for v in items)  # two scouts
+    for a, b in zip(whole, pieces):
+        assert a["lat"] == pytest.approx(b["lat"], abs=1e-6) and a["confidence"] == pytest.approx(b["confidence"], abs=1e-5)
+
+
+def test_a_record_with_only_enabled_reads_as_the_single_photo_record_does():
+    from geolocate.scout.bundle import tta_crops
+
+    assert tta_crops({"tta": {"enabled": True}}) == 3 and tta_crops({"tta": {"enabled": False, "crops": 3}}) == 0
+    assert tta_crops({}) == 0
