@@ -11,9 +11,9 @@ method keeps every neighbour instead, each weighted by its similarity times its 
 probability, and places the photo at their spherical geometric median: the point of least
 expected distance to them, which stays with the heavier group rather than between groups. The
 `medoid` method ignores the probabilities and places the photo on the neighbour closest to the
-others, as the k-NN baseline does (`baselines.knn`): searched over every cell with 5 neighbours it
-*is* that baseline on the model's embeddings (as the index holds them, float16), so val can always
-fall back on it.
+others, as the k-NN baseline does (`baselines.knn`): searched over every cell with 5 neighbours
+(the one setting `evaluate.refine` scores it in) it *is* that baseline on the model's embeddings
+(as the index holds them, float16), so val can always fall back on it.
 
 Plain numpy: a brute-force product over a train set of ~10⁵ photos × 512 floats is a few
 milliseconds per photo, so no ANN library (faiss, usearch) is needed at this size.

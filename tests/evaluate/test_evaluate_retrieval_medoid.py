@@ -10,7 +10,7 @@ import pytest
 
 from geolocate.evaluate.baselines import Pool, knn
 from geolocate.evaluate.position import position_errors_km
-from geolocate.evaluate.refine import cells_searched, choose_refinement
+from geolocate.evaluate.refine import choose_refinement, refinement_grid
 from geolocate.evaluate.retrieval import METHODS, build_index, refine_positions
 
 
@@ -53,8 +53,11 @@ def test_val_falls_back_on_plain_knn_when_the_classifier_is_worse():
     assert record["val_score"]["retrieval"] < 0.2 * record["val_score"]["classifier"]
 
 
-def test_every_cell_is_always_one_of_the_settings():
-    assert cells_searched(4) == [1, 3, 4] and cells_searched(5) == [1, 3, 5] and cells_searched(300) == [1, 3, 5, 10, 300]
+def test_plain_5nn_is_the_one_setting_that_searches_every_cell_and_the_only_medoid():
+    for classes in (4, 5, 300):
+        grid = refinement_grid(classes)
+        assert [s for s in grid if s[2] == "medoid"] == [(classes, 5, "medoid")]
+        assert max(k for k, _, m in grid if m != "medoid") == max(k for k in (1, 3, 5, 10) if k <= classes)
 
 
 def test_an_unknown_method_is_refused_rather_than_read_as_another():
