@@ -5,15 +5,15 @@ the one rule every choice on val follows (`evaluate.choice`: the ratio to the be
 median and p90, trivial or 5-NN, then the median); the best setting is kept when it ranks ahead of
 the classifier's own position. One setting of the grid is plain 5-NN on the model's embeddings
 (every cell, 5 neighbours, their medoid; the 5-NN baseline itself when the backbone is frozen, as
-for a probe or a vote head), so a classifier that does worse on val than k-NN gives way to it. Test is only measured, never used to choose, so its figures stay
-honest.
+for a probe or a vote head), so a classifier that does worse on val than k-NN gives way to it.
+Test is only measured, never used to choose, so its figures stay honest.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from geolocate.evaluate.baselines import bar_scores
+from geolocate.evaluate.choice import error_row, rank
 from geolocate.evaluate.metrics import error_stats, geo_metrics
 from geolocate.evaluate.position import ScoredSplit, position_errors_km
 from geolocate.evaluate.retrieval import METHODS, RetrievalIndex, build_index, refine_grid, refine_positions, save_index
@@ -35,25 +35,17 @@ def refinement_grid(n_classes: int) -> list[tuple[int, int, str]]:
     return grid + [(n_classes, 5, "medoid")]
 
 
-def _rank(err_km: np.ndarray, bar: tuple[float, float]) -> tuple[float, float]:
-    scores = bar_scores(err_km, bar)
-    return scores["score"], scores["median_km"]
-
-
 def choose_refinement(index: RetrievalIndex, probs: np.ndarray, embeddings: np.ndarray, true_latlon: np.ndarray,
                       base_err: np.ndarray, bar: tuple[float, float] = (float("nan"), float("nan"))) -> dict:
     """The best grid setting on val by the one rule against `bar` (`baselines.target_bar`; without
     one, the median), and whether it ranks ahead of the classifier's position there."""
-    settings = refinement_grid(probs.shape[1])
-    best, best_rank = None, None
-    for setting, pos in refine_grid(probs, embeddings, index, settings).items():
-        rank = _rank(position_errors_km(pos, true_latlon), bar)
-        if best_rank is None or rank < best_rank:
-            best, best_rank = setting, rank
-    (k, n, method), enabled = best, best_rank < _rank(base_err, bar)
-    return {"enabled": bool(enabled), "top_cells": k, "neighbours": n, "method": method, "classes": int(probs.shape[1]),
-            "index_size": int(len(index.labels)),
-            "val_score": {"classifier": _rank(base_err, bar)[0], "retrieval": best_rank[0]}}
+    rows = {setting: error_row(position_errors_km(pos, true_latlon), bar)
+            for setting, pos in refine_grid(probs, embeddings, index, refinement_grid(probs.shape[1])).items()}
+    (k, n, method), best = min(rows.items(), key=lambda item: rank(item[1]))  # a tie keeps the earlier setting
+    classifier = error_row(base_err, bar)
+    return {"enabled": rank(best) < rank(classifier), "top_cells": k, "neighbours": n, "method": method,
+            "classes": int(probs.shape[1]), "index_size": int(len(index.labels)),
+            "val_score": {"classifier": classifier["val_score"], "retrieval": best["val_score"]}}
 
 
 def side_by_side(base_err: np.ndarray, refined_err: np.ndarray) -> dict:
