@@ -28,37 +28,46 @@ def _pool_frame(paths, cell_ids: list[str], splits: list[str]) -> tuple[pl.DataF
     return frame, Pool(np.array([index[c] for c in frame["cell_id"]], dtype=np.int64), frame.select("lat", "lon").to_numpy())
 
 
-def photo_val_bar(cfg, paths, cell_ids: list[str], centroids: np.ndarray, val_ids: list[str],
-                  val_latlon: np.ndarray) -> tuple[float, float]:
+def photo_vectors(cfg, paths, cell_ids: list[str], split_ids: list[str]) -> dict[str, np.ndarray] | None:
+    """image id → frozen embedding of the run's train and val photos and of `split_ids` (val or
+    test photos), for the val bar and the baselines to share; None with `eval.knn_baseline` off or
+    when the backbone cannot be built."""
+    if not cfg.eval.knn_baseline:
+        return None
+    frame, _ = _pool_frame(paths, cell_ids, ["train", "val"])
+    files = {i: paths.data.root / p for i, p in zip(frame["image_id"], frame["processed_path"])}
+    rows = pl.read_parquet(paths.data.manifest, columns=["image_id", "processed_path"]).filter(pl.col("image_id").is_in(split_ids))
+    files.update({i: paths.data.root / p for i, p in rows.iter_rows()})
+    return frozen_embeddings(cfg, paths, files)
+
+
+def photo_val_bar(paths, cell_ids: list[str], centroids: np.ndarray, val_ids: list[str], val_latlon: np.ndarray,
+                  vectors: dict[str, np.ndarray] | None) -> tuple[float, float]:
     """The bar every choice on val ranks against (`baselines.target_bar`): the trivial baselines
-    drawn from the train photos, and with `eval.knn_baseline` 5-NN over their frozen embeddings,
-    the k-NN baseline evaluation reports (the same feature cache: nothing is embedded twice)."""
+    drawn from the train photos and, with `vectors` (`photo_vectors`), 5-NN over their frozen
+    embeddings, the k-NN baseline evaluation reports."""
     from geolocate.evaluate.baselines import target_bar
 
     frame, pool = _pool_frame(paths, cell_ids, ["train"])
     val = Pool(np.zeros(len(val_ids), dtype=np.int64), np.asarray(val_latlon, dtype=np.float64).reshape(-1, 2))
-    embedded = _embedded(cfg, paths, frame, pool, list(val_ids), val) if cfg.eval.knn_baseline and len(val_ids) else None
+    embedded = _embedded(frame, pool, list(val_ids), val, vectors) if vectors is not None and len(val_ids) else None
     return target_bar(pool, val, centroids, embedded)
 
 
-def photo_baselines(cfg, paths, cell_ids: list[str], centroids: np.ndarray, test: Outputs) -> dict[str, dict]:
-    """Every baseline on the run's test photos, drawn from its train + val photos."""
+def photo_baselines(paths, cell_ids: list[str], centroids: np.ndarray, test: Outputs,
+                    vectors: dict[str, np.ndarray] | None) -> dict[str, dict]:
+    """Every baseline on the run's test photos, drawn from its train + val photos; the k-NN ones
+    with `vectors` (`photo_vectors`)."""
     frame, pool = _pool_frame(paths, cell_ids, ["train", "val"])
     truth = Pool(np.asarray(test.labels, dtype=np.int64), np.stack([test.lat, test.lon], 1))
-    if cfg.eval.knn_baseline:
-        pool, truth = _embedded(cfg, paths, frame, pool, list(test.image_ids), truth)
+    if vectors is not None:
+        pool, truth = _embedded(frame, pool, list(test.image_ids), truth, vectors)
     return all_baselines(pool, truth, centroids)
 
 
-def _embedded(cfg, paths, frame: pl.DataFrame, pool: Pool, split_ids: list[str], split: Pool) -> tuple[Pool, Pool]:
-    """`pool` (the photos of `frame`) and `split` (photos `split_ids`) with their frozen embeddings;
-    unchanged when the backbone cannot be built."""
-    files = {i: paths.data.root / p for i, p in zip(frame["image_id"], frame["processed_path"])}
-    rows = pl.read_parquet(paths.data.manifest, columns=["image_id", "processed_path"]).filter(pl.col("image_id").is_in(split_ids))
-    files.update({i: paths.data.root / p for i, p in rows.iter_rows()})
-    vectors = frozen_embeddings(cfg, paths, files)
-    if vectors is None:
-        return pool, split
+def _embedded(frame: pl.DataFrame, pool: Pool, split_ids: list[str], split: Pool,
+              vectors: dict[str, np.ndarray]) -> tuple[Pool, Pool]:
+    """`pool` (the photos of `frame`) and `split` (photos `split_ids`) with their frozen embeddings."""
     return _with_embeddings(pool, frame["image_id"].to_list(), vectors), _with_embeddings(split, split_ids, vectors)
 
 

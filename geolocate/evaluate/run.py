@@ -100,12 +100,14 @@ def finish_v1(cfg, paths, run, classes: Classes, val: Seen, test: Seen, device: 
               fit_seconds: float | None, train: Outputs | None = None, judged: dict | None = None) -> dict:
     """France v1's own part (test-time views, temperature, position mode and retrieval chosen on val), then the shared finish."""
     from geolocate.artifacts.best import checkpoint_default
-    from geolocate.evaluate.baseline_data import photo_baselines, photo_val_bar
+    from geolocate.evaluate.baseline_data import photo_baselines, photo_val_bar, photo_vectors
     from geolocate.evaluate.baselines import bar_scores
     from geolocate.evaluate.tta import choose_seen
 
     e = cfg.eval
-    bar = photo_val_bar(cfg, paths, classes.cell_ids, classes.centroids, val.truth.image_ids, _truth(val.truth))
+    # One pass of the frozen backbone serves the val bar and the test baselines.
+    vectors = photo_vectors(cfg, paths, classes.cell_ids, [*val.truth.image_ids, *test.truth.image_ids])
+    bar = photo_val_bar(paths, classes.cell_ids, classes.centroids, val.truth.image_ids, _truth(val.truth), vectors)
     fits: dict[int, _ValFit] = {}  # per val side (by identity): the side val keeps is not fitted twice
 
     def fitted(side: Outputs) -> _ValFit:
@@ -122,7 +124,7 @@ def finish_v1(cfg, paths, run, classes: Classes, val: Seen, test: Seen, device: 
                     extra={"tta": tta})
     measured = Measured(
         "v1", run, classes, _split(val, val_probs, val_scored), _split(test, test_probs, scored),
-        photo_baselines(cfg, paths, classes.cell_ids, classes.centroids, test), _val_history(run),
+        photo_baselines(paths, classes.cell_ids, classes.centroids, test, vectors), _val_history(run),
         checkpoint_default(run.best, paths), lambda extra: _update_sidecar(run.best, extra=extra), temperature,
         position={"mode": mode, "k": k, "scores": scores}, extra={"retrieval": retrieval, "tta": tta, **_head_selection(run)},
         data={"classes": len(classes.cell_ids), **_kpis(paths)}, chosen_head=_chosen_head(run))

@@ -69,12 +69,13 @@ class SinglePhotoSystem:
 def _val_bar(s) -> tuple[float, float]:
     """The bar on the run's val photos (`evaluate.baseline_data.photo_val_bar`), drawn from its
     train photos: computed once per run, every candidate ranks against the same one."""
-    from geolocate.evaluate.baseline_data import photo_val_bar
+    from geolocate.evaluate.baseline_data import photo_val_bar, photo_vectors
 
     if "val_bar" not in s.extra:
-        val = s.val_loader.dataset
-        s.extra["val_bar"] = photo_val_bar(s.cfg, s.paths, s.classes["cell_id"].to_list(), s.centroids, val.image_ids,
-                                           np.stack([val.lats, val.lons], 1) if val.lats else np.zeros((0, 2)))
+        val, cell_ids = s.val_loader.dataset, s.classes["cell_id"].to_list()
+        vectors = photo_vectors(s.cfg, s.paths, cell_ids, val.image_ids)
+        s.extra["val_bar"] = photo_val_bar(s.paths, cell_ids, s.centroids, val.image_ids,
+                                           np.stack([val.lats, val.lons], 1) if val.lats else np.zeros((0, 2)), vectors)
     return s.extra["val_bar"]
 
 

@@ -189,6 +189,22 @@ def test_v1_evaluation_reads_its_knn_embeddings_from_the_cache(tiny_trained, in_
     assert embedded == [] and summary["baselines"]["5-NN"]["n"] == summary["metrics"]["test"]["n"]
 
 
+def test_v1_evaluation_builds_the_frozen_backbone_once_for_the_val_bar_and_the_baselines(
+        tiny_trained, in_project, monkeypatch, tmp_path):
+    from geolocate.evaluate import baseline_data
+    from geolocate.evaluate.run import run_evaluate
+    from geolocate.paths import ProjectPaths
+    from tests.train.conftest import tiny_config
+
+    in_project(shutil.copytree(tiny_trained["root"], tmp_path / "project", symlinks=True))
+    calls = []
+    real = baseline_data.frozen_embeddings
+    monkeypatch.setattr(baseline_data, "frozen_embeddings", lambda *a: calls.append(len(a[2])) or real(*a))
+    cfg = tiny_config()
+    summary = run_evaluate(cfg, ProjectPaths.from_config(cfg.paths), tiny_trained["run_id"])
+    assert len(calls) == 1 and "5-NN" in summary["baselines"]
+
+
 @pytest.mark.slow
 def test_vote_heads_are_v1_candidates_saved_evaluated_and_predicted(project, tiny_config, cli):
     from geolocate.artifacts.checkpoint import load_checkpoint
