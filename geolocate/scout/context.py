@@ -1,5 +1,6 @@
 """What every scout-sniper phase, its evaluation and the seeds share: one run's context and the
-scouts' outputs over cached features (each scout is loaded from its checkpoint once per run).
+scouts' outputs over cached features (each scout is loaded from its checkpoint once for the sides
+still missing, then memoised).
 
 A scout's outputs have two sides (`evaluate.tta.SIDES`): `plain`, every view one centre crop, and
 `tta`, where each view of a val or test location is the mean of its test-time views' features
@@ -93,41 +94,40 @@ def scout_views(ctx: PhaseContext, model, name: str, crops: int = 0):
     return split_views(frame, rows, feats), cache.fingerprint
 
 
-def _view_outputs(ctx: PhaseContext, phase: str, crops: int) -> dict:
-    """{val, test: (logits, fused)} of a trained scout whose view photos are each the mean of their
-    test-time views (`crops` crops and their mirror images), memoised."""
-    if phase not in ctx.tta_outputs:
-        import torch
-
-        from geolocate.artifacts.checkpoint import load_checkpoint
-        from geolocate.train.view_heads import split_outputs
-
-        # Loading a scout draws on torch's global RNG; the test-time side leaves it where it was, so
-        # whatever draws on it later runs the same with eval.tta on or off.
-        with torch.random.fork_rng(devices=[]):
-            model, sidecar = load_checkpoint(ctx.root / phase)
-        views, _ = scout_views(ctx, model, sidecar["model"]["name"], crops)
-        ctx.tta_outputs[phase] = split_outputs(model.head, {split: views[split] for split in ("val", "test")})
-    return ctx.tta_outputs[phase]
-
-
 def scout_outputs(ctx: PhaseContext, phase: str, side: str | None = None) -> dict:
-    """{split: (logits, fused)} of a trained scout (loaded from its checkpoint once a side, then memoised):
-    val and test from `side` (`plain` or `tta`; None: the one the run's bundle chose), train plain."""
+    """{split: (logits, fused)} of a trained scout, memoised: val and test from `side` (`plain` or
+    `tta`; None: the one the run's bundle chose), train always plain."""
     from geolocate.evaluate.tta import CROPS
     from geolocate.scout.bundle import read_bundle, tta_crops
 
     crops = tta_crops(read_bundle(ctx.root)) if side is None else (CROPS if side == "tta" else 0)
-    if crops:
-        return {**scout_outputs(ctx, phase, "plain"), **_view_outputs(ctx, phase, crops)}
-    if phase not in ctx.outputs:
-        from geolocate.artifacts.checkpoint import load_checkpoint
-        from geolocate.train.view_heads import split_outputs
+    if phase not in ctx.outputs or (crops and phase not in ctx.tta_outputs):
+        _compute_outputs(ctx, phase, crops)
+    return {**ctx.outputs[phase], **ctx.tta_outputs[phase]} if crops else ctx.outputs[phase]
 
+
+def _compute_outputs(ctx: PhaseContext, phase: str, crops: int) -> None:
+    """The sides of a scout's outputs not memoised yet, from one load of its checkpoint: the plain
+    side, and with `crops` the test-time side of val and test (each view the mean of its views)."""
+    from contextlib import nullcontext
+
+    import torch
+
+    from geolocate.artifacts.checkpoint import load_checkpoint
+    from geolocate.train.view_heads import split_outputs
+
+    plain_missing = phase not in ctx.outputs
+    # Loading a scout draws on torch's global RNG. A load for the test-time side alone is forked, so
+    # a run draws the same with eval.tta on or off (a load for both sides draws what the plain one did).
+    with nullcontext() if plain_missing else torch.random.fork_rng(devices=[]):
         model, sidecar = load_checkpoint(ctx.root / phase)
-        views, _ = scout_views(ctx, model, sidecar["model"]["name"])
+    name = sidecar["model"]["name"]
+    if plain_missing:
+        views, _ = scout_views(ctx, model, name)
         ctx.outputs[phase] = split_outputs(model.head, views)
-    return ctx.outputs[phase]
+    if crops and phase not in ctx.tta_outputs:
+        views, _ = scout_views(ctx, model, name, crops)
+        ctx.tta_outputs[phase] = split_outputs(model.head, {split: views[split] for split in ("val", "test")})
 
 
 def frozen_view_vectors(ctx: PhaseContext) -> dict | None:

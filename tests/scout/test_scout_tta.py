@@ -111,6 +111,18 @@ def test_a_second_evaluate_reads_the_view_features_back(project, monkeypatch, cl
     assert pl.read_parquet(run / "predictions.parquet")["pred_lat"].to_list() == pytest.approx(before["pred_lat"].to_list())
 
 
+def test_evaluate_loads_each_scout_once_for_both_sides(project, monkeypatch, cli):
+    import geolocate.artifacts.checkpoint as checkpoint
+
+    root, _, run, _ = project
+    loaded = []
+    real = checkpoint.load_checkpoint
+    monkeypatch.setattr(checkpoint, "load_checkpoint", lambda stem, *a, **k: loaded.append(Path(stem).name) or real(stem, *a, **k))
+    monkeypatch.chdir(root)
+    assert cli("evaluate", *P, "--run", run.name).exit_code == 0
+    assert sorted(name for name in loaded if name.startswith("scout")) == ["scout-clip", "scout-convnext"]
+
+
 def test_the_views_leave_torchs_random_state_alone(project, monkeypatch):
     """Loading a scout for its test-time side must not move the global RNG that the sniper's
     initialisation draws on next: otherwise `eval.tta` would change what the sniper learns."""
