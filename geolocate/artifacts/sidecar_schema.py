@@ -87,6 +87,11 @@ class TtaRecord(BaseModel):
     enabled: StrictBool = Field(False, description="Predict averages each photo's views (on when val said it helps).")
     crops: Literal[1, 3] = Field(3, description="Crops per photo, each with its mirror image (`data.tta.CROPS`).")
 
+    @property
+    def crops_run(self) -> int:
+        """Crops predict runs per photo: `crops` when enabled, 0 (one centre crop) otherwise."""
+        return self.crops if self.enabled else 0
+
 
 class RetrievalRecord(BaseModel):
     """`sidecar["retrieval"]`: whether val kept retrieval refinement (`evaluate.refine`), and its setting."""

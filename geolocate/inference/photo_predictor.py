@@ -46,8 +46,7 @@ class PhotoPredictor:
         self.position = checked.position
         self.weighted_topk = checked.weighted_topk
         self.preprocess = Preprocess(checked.preprocessing.model_dump())
-        tta = checked.tta
-        self.crops = tta.crops if tta is not None and tta.enabled else 0  # 0: one centre crop, no views
+        self.crops = checked.tta.crops_run if checked.tta is not None else 0  # 0: one centre crop, no views
         self.views = n_views(self.crops) if self.crops else 1
         self.radius = meta.get("radius")
         self.refine = checked.retrieval  # validated: predict reads its setting
@@ -90,11 +89,7 @@ class PhotoPredictor:
             photo = decode(source, self.preprocess.resize)
         except BadImage as exc:
             return Failure(name, str(exc))
-        return name, self._pixels(photo.image), truth or photo.gps
-
-    def _pixels(self, image) -> np.ndarray:
-        """What the network sees of one photo: its centre crop [3, S, S], or with TTA its views [V, 3, S, S]."""
-        return self.preprocess.pixels(image, self.crops)
+        return name, self.preprocess.pixels(photo.image, self.crops), truth or photo.gps  # [3, S, S], with TTA [V, 3, S, S]
 
     def _network(self, pixels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Logits and embeddings of decoded photos, one row per photo, from one forward pass.

@@ -132,10 +132,7 @@ def tta_crops(bundle: dict) -> int:
     from geolocate.artifacts.sidecar_schema import TtaRecord
 
     record = bundle.get("tta")
-    if not record:
-        return 0
-    checked = TtaRecord.model_validate(record)  # the single-photo sidecar's record and defaults: one reading
-    return checked.crops if checked.enabled else 0
+    return TtaRecord.model_validate(record).crops_run if record else 0  # the single-photo sidecar's reading
 
 
 def load_sniper(stem: Path):
