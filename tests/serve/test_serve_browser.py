@@ -47,7 +47,10 @@ def test_dropping_a_photo_draws_the_answer(browser_page, live_server, photo_byte
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.goto(live_server + "/")
     page.wait_for_selector("#figures tr.model")  # the model card arrived
-    page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path').length > 100")  # country outlines
+    # More than 100 country outlines drawn. A locator wait, not `wait_for_function`: a string predicate
+    # that is not yet true is polled through eval inside the page, which the page's CSP (script-src
+    # 'self') refuses; the test then failed whenever the outlines came late (a loaded machine).
+    page.locator(".leaflet-overlay-pane path").nth(100).wait_for(state="attached")
     page.evaluate(DROP, ["paris.jpg", base64.b64encode(photo_bytes).decode()])
     page.wait_for_selector("#result:not([hidden])", timeout=60_000)
 
