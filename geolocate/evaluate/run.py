@@ -26,12 +26,10 @@ from geolocate.paths import ProjectPaths
 def evaluate_session(s, run, fit_seconds: float | None = None) -> dict:
     """Evaluate the run `s` just trained (its data loaders are already built)."""
     from geolocate.artifacts.checkpoint import read_checkpoint, read_sidecar
-    from geolocate.evaluate.tta import collect_seen
 
     s.net.load_state_dict(read_checkpoint(run.best)[1])
     meta = read_sidecar(run.best)
-    val, test = [collect_seen(s.net, loader, s.dist.device, s.cfg.eval.tta, meta["preprocessing"], s.amp_dtype)
-                 for loader in (s.val_loader, s.test_loader)]
+    val, test = _seen_splits(s.net, (s.val_loader, s.test_loader), s.dist.device, s.cfg.eval.tta, meta["preprocessing"], s.amp_dtype)
     classes = Classes.from_sidecar(meta)
     train = _train_outputs(s.cfg, s.paths, s.net, meta, classes, s.dist.device) if s.cfg.eval.retrieval else None
     from geolocate.evaluate.judge import judged_record
@@ -53,17 +51,28 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
     from geolocate.cells import load_classes
     from geolocate.artifacts.consistency import check_same_data
     from geolocate.evaluate.judge import judged_record
-    from geolocate.evaluate.tta import collect_seen
 
     run = resolve_run(run_ref, paths)
     atomic.sweep_temps(run.root)  # what a killed evaluate or train left in the run
     model, meta = load_checkpoint(run.best, paths)
     classes = Classes.from_sidecar(meta)
     check_same_data(meta, paths.data, load_classes(paths.data)["cell_id"].to_list(), f"evaluate run {run.run_id}")
-    val, test = [collect_seen(model, loader, torch.device("cpu"), cfg.eval.tta, meta["preprocessing"])
-                 for loader in _loaders_from_disk(cfg, paths, meta, classes, ("val", "test"))]
+    val, test = _seen_splits(model, _loaders_from_disk(cfg, paths, meta, classes, ("val", "test")), torch.device("cpu"),
+                             cfg.eval.tta, meta["preprocessing"])
     train = _train_outputs(cfg, paths, model, meta, classes, "cpu") if cfg.eval.retrieval else None
     return finish_v1(cfg, paths, run, classes, val, test, "cpu", None, train, judged_record(cfg, run))
+
+
+def _seen_splits(model, loaders, device, tta: str, preprocessing: dict, amp_dtype=None) -> tuple[Seen, Seen]:
+    """Val's and test's outputs (`tta.collect_seen`); val held out of a vote head's index, which it
+    joined once it had chosen (`models.votes`), so every choice made on val stays out-of-sample."""
+    from geolocate.evaluate.tta import collect_seen
+    from geolocate.models.votes import held_out
+
+    val_loader, test_loader = loaders
+    with held_out(model):
+        val = collect_seen(model, val_loader, device, tta, preprocessing, amp_dtype)
+    return val, collect_seen(model, test_loader, device, tta, preprocessing, amp_dtype)
 
 
 def _train_outputs(cfg, paths, model, meta, classes: Classes, device) -> Outputs | None:

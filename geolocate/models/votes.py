@@ -8,9 +8,18 @@ plain k-NN beat the trained head on small four-view sets (issue 20), and a mix o
 both. `VoteClassifier` is a drop-in for a head's `nn.Linear`: it returns log-probabilities, which
 every consumer of logits (softmax, calibration, ensembles) reads as logits. The train embeddings
 and classes are buffers, so a checkpoint carries its own index.
+
+Once val has chosen k and the mixing weight, the val examples join the index (`train_size` rows
+of train first, then val), as the k-NN baselines and retrieval search train + val: otherwise a
+test photo near a val place has no neighbour there. Val itself is then measured `held_out`,
+searching the train rows only, so val's figures (temperature, position, conformal radius, every
+later choice) stay out-of-sample; test and predict search the whole index.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -50,32 +59,65 @@ class VoteClassifier(nn.Module):
         size: number of train examples in the index.
         k: neighbours that vote.
         alpha: weight of the votes (1: a pure k-NN head; its linear layer is then unused).
+        train_size: the first rows of the index that are train examples (the rest are val's);
+            None: all of them. A `held_out` head searches only these.
     """
 
-    def __init__(self, in_dim: int, num_classes: int, size: int, k: int = 10, alpha: float = 1.0) -> None:
+    def __init__(self, in_dim: int, num_classes: int, size: int, k: int = 10, alpha: float = 1.0,
+                 train_size: int | None = None) -> None:
         super().__init__()
+        train_size = size if train_size is None else train_size
+        if isinstance(train_size, bool) or not isinstance(train_size, int) or not 0 < train_size <= size:
+            raise ValueError(f"votes.train_size must be a whole number from 1 to the index size {size}, not {train_size!r}")
         self.linear = nn.Linear(in_dim, num_classes)
-        self.k, self.alpha, self.out_features = int(k), float(alpha), num_classes
+        self.k, self.alpha, self.out_features, self.train_size = int(k), float(alpha), num_classes, train_size
+        self.held_out = False  # set by `held_out`: a state of the evaluation, never of the checkpoint
         self.register_buffer("keys", torch.zeros(size, in_dim))
         self.register_buffer("labels", torch.zeros(size, dtype=torch.long))
 
     @classmethod
-    def of(cls, linear: nn.Linear, features: torch.Tensor, labels: torch.Tensor, k: int, alpha: float) -> "VoteClassifier":
-        """A vote head over these train examples (features [N, D], classes [N]) mixed with `linear`."""
-        head = cls(linear.in_features, linear.out_features, features.shape[0], k, alpha)
+    def of(cls, linear: nn.Linear, features: torch.Tensor, labels: torch.Tensor, k: int, alpha: float,
+           train_size: int | None = None) -> "VoteClassifier":
+        """A vote head over these examples (features [N, D], classes [N]; the first `train_size` of
+        them train's, None: all) mixed with `linear`."""
+        head = cls(linear.in_features, linear.out_features, features.shape[0], k, alpha, train_size)
         head.linear.load_state_dict(linear.state_dict())
         with torch.no_grad():
             head.keys.copy_(F.normalize(features.float(), dim=1))
             head.labels.copy_(labels.long())
         return head
 
+    @classmethod
+    def joined(cls, linear: nn.Linear, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+               k: int, alpha: float) -> "VoteClassifier":
+        """The head val chose (k, α), its index train's (features, classes) then val's."""
+        features, labels = (torch.cat([a, b]) for a, b in zip(train, val))
+        return cls.of(linear, features, labels, k, alpha, train_size=int(train[0].shape[0]))
+
     @property
     def settings(self) -> dict:
-        """What rebuilds this head's shape (`FusionHead(votes=…)`): the index size, k and α."""
-        return {"size": int(self.keys.shape[0]), "k": self.k, "alpha": self.alpha}
+        """What rebuilds this head's shape (`FusionHead(votes=…)`): the index size, k, α and the train rows."""
+        return {"size": int(self.keys.shape[0]), "k": self.k, "alpha": self.alpha, "train_size": self.train_size}
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        votes = knn_votes(features, self.keys, self.labels, self.out_features, self.k)
+        keys, labels = self.keys, self.labels  # unsliced unless held out: the exported graph holds the whole index
+        if self.held_out:
+            keys, labels = keys[:self.train_size], labels[:self.train_size]
+        votes = knn_votes(features, keys, labels, self.out_features, self.k)
         if self.alpha >= 1.0:
             return votes.log()
         return mix(self.linear(features).float().softmax(dim=1), votes, self.alpha).log()
+
+
+@contextlib.contextmanager
+def held_out(model: nn.Module) -> Iterator[None]:
+    """Every vote head inside `model` searches only its train rows: how val is measured once val
+    has joined the index (test and predict search all of it)."""
+    heads = [m for m in model.modules() if isinstance(m, VoteClassifier)]
+    for head in heads:
+        head.held_out = True
+    try:
+        yield
+    finally:
+        for head in heads:
+            head.held_out = False

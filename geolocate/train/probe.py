@@ -70,7 +70,8 @@ def train_probe(s, net: nn.Module, splits: dict[str, SplitFeatures] | None = Non
 def train_vote_head(s, net: nn.Module, with_probe: bool, bar: tuple[float, float]) -> FitResult:
     """A k-NN vote head (`models.votes`) over the train photos' cached embeddings: the k nearest vote
     across cells, alone or mixed with the probe's probabilities (`with_probe`: the probe trains first);
-    k and the mixing weight chosen on val by the one rule (`evaluate.choice`, against `bar`).
+    k and the mixing weight chosen on val by the one rule (`evaluate.choice`, against `bar`), then
+    the val photos join the index.
     `net.head` becomes the chosen `VoteClassifier` and `net.model_kwargs` names its settings."""
     from geolocate.evaluate.choice import rank, scored_row
     from geolocate.models.votes import VOTE_ALPHAS, VOTE_KS, VoteClassifier
@@ -91,7 +92,9 @@ def train_vote_head(s, net: nn.Module, with_probe: bool, bar: tuple[float, float
                 **scored_row(scores["median_km"], scores["p90_km"], bar)}
 
     fit = fit_epochs(run_epoch, range(1, max(len(settings), 1) + 1), rank, 0)
-    net.head = VoteClassifier.of(linear, train.x, train.labels, fit.best_row["k"], fit.best_row["alpha"]).to(s.dist.device)
+    # Val joins the index now that it has chosen; evaluation measures val held out (`models.votes`).
+    net.head = VoteClassifier.joined(linear, (train.x, train.labels), (val.x, val.labels),
+                                     fit.best_row["k"], fit.best_row["alpha"]).to(s.dist.device)
     net.model_kwargs = {**net.model_kwargs, "votes": net.head.settings}
     fit.seconds = time.perf_counter() - started
     return fit

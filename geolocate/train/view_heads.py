@@ -9,6 +9,7 @@ state out; no disk I/O.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -98,7 +99,8 @@ def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, s
                   with_probe: bool) -> FitResult:
     """A k-NN vote head (`models.votes`) over the train locations' probe features: the k nearest vote
     across regions, alone (`with_probe` False) or mixed with the probe's probabilities (the probe
-    fitted first, `fit_probe_head`); k (and the mixing weight) chosen on val by `judge`. `history`
+    fitted first, `fit_probe_head`); k (and the mixing weight) chosen on val by `judge`, then the val
+    locations join the index. `history`
     has one row per setting; `head.classifier` ends as the chosen `VoteClassifier`."""
     from geolocate.models.votes import VOTE_ALPHAS, VOTE_KS, VoteClassifier
 
@@ -120,7 +122,10 @@ def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, s
 
     fit = fit_epochs(run_epoch, range(1, len(settings) + 1), judge.key, 0)
     k, alpha = settings[fit.best_epoch - 1]
-    head.classifier = VoteClassifier.of(linear, keys, train.labels, k, alpha)
+    val = data["val"]  # joins the index now that it has chosen; evaluation measures val held out (`models.votes`)
+    with torch.no_grad():
+        val_keys = head.fuse(val.features, val.mask)
+    head.classifier = VoteClassifier.joined(linear, (keys, train.labels), (val_keys, val.labels), k, alpha)
     head.model_kwargs["votes"] = head.classifier.settings
     fit.state = head.state_dict()
     return fit
@@ -128,9 +133,12 @@ def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, s
 
 def split_outputs(head: nn.Module, views: dict[str, ViewSet]) -> dict:
     """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's `ViewSet`."""
+    from geolocate.models.votes import held_out
+
     out = {}
     for split, v in views.items():
-        logits, fused = head_outputs(head, v)
+        with held_out(head) if split == "val" else contextlib.nullcontext():  # val is out of the index it joined
+            logits, fused = head_outputs(head, v)
         out[split] = {"logits": logits, "fused": fused, "labels": v.labels.numpy(), "latlon": v.latlon.numpy(),
                       "ids": v.location_ids}
     return out

@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 from geolocate.models.multiview import FusionHead
-from geolocate.models.votes import SMOOTHING, VoteClassifier, knn_votes, mix
+import pytest
+
+from geolocate.models.votes import SMOOTHING, VoteClassifier, held_out, knn_votes, mix
 
 # Four train examples in three classes; a query sits between the two of class 2 and one of class 0.
 KEYS = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [-1.0, 0.0]]), dim=1)
@@ -43,5 +45,25 @@ def test_a_vote_head_is_a_drop_in_classifier_and_rebuilds_from_its_settings():
     assert logits.shape == (2, 3) and torch.allclose(logits.exp().sum(1), torch.ones(2))
     fusion = FusionHead(2, 3, kind="probe", votes=head.settings)  # what a checkpoint rebuilds
     fusion.classifier.load_state_dict(head.state_dict())
-    assert fusion.model_kwargs["votes"] == {"size": 4, "k": 2, "alpha": 0.5}
+    assert fusion.model_kwargs["votes"] == {"size": 4, "k": 2, "alpha": 0.5, "train_size": 4}
     assert torch.allclose(fusion.classifier(torch.tensor([[0.9, 0.1]])), logits[:1])
+
+
+def test_val_joins_the_index_and_a_held_out_head_searches_only_the_train_rows():
+    torch.manual_seed(0)
+    linear = nn.Linear(2, 3)
+    train, val = (KEYS[:3], LABELS[:3]), (KEYS[3:], LABELS[3:])  # val's one example is the only class 1
+    joined = VoteClassifier.joined(linear, train, val, k=1, alpha=1.0)
+    alone = VoteClassifier.of(linear, *train, k=1, alpha=1.0)
+    query = torch.tensor([[-1.0, 0.05]])  # nearest to val's example
+    assert joined.settings == {"size": 4, "k": 1, "alpha": 1.0, "train_size": 3}
+    assert joined(query).argmax() == 1  # test and predict: val's example is a neighbour
+    with held_out(nn.Sequential(joined)):  # any model holding vote heads
+        assert torch.equal(joined(query), alone(query))  # val measured as if it had never joined
+    assert not joined.held_out and joined(query).argmax() == 1  # the state ends with the block
+
+
+@pytest.mark.parametrize("train_size", [0, 5, 2.5, True, "3"])
+def test_a_train_size_that_is_no_part_of_the_index_is_refused(train_size):
+    with pytest.raises(ValueError, match="votes.train_size"):
+        VoteClassifier(2, 3, size=4, train_size=train_size)

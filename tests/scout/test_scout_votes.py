@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pytest
 
 P = ("--profile", "tiny-scout-sniper")
 
@@ -29,3 +30,43 @@ def test_vote_heads_are_candidates_a_scout_run_saves_and_predicts_with(cli, work
     result = cli("predict", *P, "--checkpoint", root, "--north", data / manifest[loc["north"]], "--json")
     assert result.exit_code == 0, result.output
     assert -90 <= json.loads(result.stdout)["predictions"][0]["lat"] <= 90
+
+
+def _locations(n: int, centres, gen) -> "ViewSet":
+    import torch
+
+    from geolocate.data.views import ViewSet
+
+    labels = torch.arange(n) % len(centres)
+    features = centres[labels][:, None, :] + 3.0 * torch.randn(n, 4, centres.shape[1], generator=gen)
+    latlon = torch.stack([labels.double(), labels.double()], 1) + 0.01 * torch.rand(n, 2, generator=gen, dtype=torch.float64)
+    return ViewSet([f"loc{i}" for i in range(n)], features, torch.ones(n, 4, dtype=torch.bool), labels, latlon)
+
+
+def test_val_locations_join_a_vote_head_and_its_val_outputs_stay_held_out():
+    """The vote head val chose searches train + val afterwards; `split_outputs` measures val as the
+    choice saw it (train only), test against the whole index."""
+    import numpy as np
+    import torch
+
+    from geolocate.config import TrainConfig
+    from geolocate.evaluate.choice import ValJudge
+    from geolocate.models.multiview import FusionHead
+    from geolocate.models.votes import VoteClassifier
+    from geolocate.train.view_heads import fit_vote_head, split_outputs
+
+    gen = torch.Generator().manual_seed(0)
+    centres = 2.0 * torch.randn(3, 8, generator=gen)
+    data = {"train": _locations(30, centres, gen), "val": _locations(12, centres, gen)}
+    centroids = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    judge = ValJudge(data["val"].labels.numpy(), data["val"].latlon.numpy(), centroids, (50.0, 100.0))
+    head = FusionHead(8, 3, kind="probe")
+    fit = fit_vote_head(head, data, TrainConfig(), 0, judge, with_probe=False)
+
+    votes = head.classifier.settings
+    assert (votes["train_size"], votes["size"]) == (30, 42)
+    outputs = split_outputs(head, {"val": data["val"], "test": data["val"]})  # the same locations under both names
+    chosen = {key: fit.best_row[key] for key in ("val_median_km", "val_p90_km", "val_acc_top1")}
+    assert {key: judge.score(outputs["val"]["logits"])[key] for key in chosen} == pytest.approx(chosen)
+    assert not np.allclose(outputs["test"]["logits"], outputs["val"]["logits"])  # as test, each finds itself
+    assert isinstance(head.classifier, VoteClassifier) and not head.classifier.held_out

@@ -209,14 +209,22 @@ def test_v1_evaluation_builds_the_frozen_backbone_once_for_the_val_bar_and_the_b
 def test_vote_heads_are_v1_candidates_saved_evaluated_and_predicted(project, tiny_config, cli):
     from geolocate.artifacts.checkpoint import load_checkpoint
 
-    cfg, paths, summary = _train(tiny_config, ["train.small_data=100000", "train.small_data_heads=['knn', 'knn+probe']"])
+    cfg, paths, summary = _train(tiny_config, ["train.small_data=100000", "train.small_data_heads=['knn', 'knn+probe']",
+                                               "eval.tta=off"])
     run = project / summary.run_dir
-    rows = json.loads((run / "metrics.json").read_text())["head_selection"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    rows = metrics["head_selection"]
     assert [r["head"] for r in rows] == ["knn", "knn+probe"] and sum(r["chosen"] for r in rows) == 1
     assert all(r["val_score"] > 0 for r in rows)
     model, meta = load_checkpoint(run / "best")
     votes = meta["model"]["kwargs"]["votes"]
     assert model.head.settings == votes and votes["size"] == int(model.head.keys.shape[0]) > 0
+    # val joined the index once it had chosen, and evaluation measured val held out of it: the
+    # evaluated val top-1 is the one the choice saw (with val's own photos voting it would be higher)
+    split = pl.read_parquet(paths.data.root / "split.parquet")["split"].to_list()
+    assert (votes["train_size"], votes["size"]) == (split.count("train"), split.count("train") + split.count("val"))
+    chosen = next(r for r in rows if r["chosen"])
+    assert metrics["metrics"]["val"]["acc_top1"] == pytest.approx(chosen["val_acc_top1"])
     assert _backbone_equal(model, _untrained(tiny_config, cfg, len(meta["classes"])))  # nothing but the head learned
     image = pl.read_parquet(paths.data.manifest)["processed_path"][0]
     from geolocate.artifacts.onnx_export import export_onnx
