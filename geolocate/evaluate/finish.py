@@ -69,6 +69,7 @@ class Measured:
     chosen_head: str | None = None  # the head val chose, when it chose one (the collapse advice)
     area: str = "city"  # what a class's `cities` name
     artifacts: tuple[str, ...] = ()
+    no_history: str = ""  # with `val_history_km` None: why the model has no epochs to judge (REPORT.md says it)
 
 
 def finish_evaluation(cfg, paths, m: Measured, device: str = "cpu", seconds: float | None = None,
@@ -86,6 +87,8 @@ def finish_evaluation(cfg, paths, m: Measured, device: str = "cpu", seconds: flo
     provenance = {"sources": manifest_sources(paths)}
     area_gates, why = gates_for_area(e.gates, provenance["sources"])
     stability = {**stability_record(m.val_history_km or [], e.stability_last_k), "trained_epochs": m.val_history_km is not None}
+    if m.val_history_km is None:
+        stability["not_measured"] = m.no_history
     gates = evaluate_gates(m.test.scored.metrics, stability["std_km"], area_gates, m.baselines, stability["mean_km"],
                            trained_epochs=m.val_history_km is not None)
     radius = _radius(e, m.val, m.test)

@@ -3,8 +3,9 @@
 Accuracy must reach its minimum (≥); km errors must stay strictly below theirs (<), as the
 card words it ("median < 1.0 km"); stability may equal its ceiling (≤, "at most"). A missing or
 NaN value fails: a gate nobody could measure has not been passed. The one exception is stability
-of a model that trained no epochs (a four-view run whose sniper val chose is an index): it cannot
-swing between epochs it never had, so that gate reads N/A instead of failing on an empty history.
+of a model that trained no epochs (a four-view run whose sniper val chose is an index, a v1 run
+whose head val chose is a k-NN vote head): it cannot swing between epochs it never had, so that
+gate reads N/A instead of failing on an empty history or passing on a sweep of settings.
 """
 
 from __future__ import annotations

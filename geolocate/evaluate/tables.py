@@ -173,9 +173,7 @@ def calibration_section(calibration: Mapping[str, Any], claimed: bool = True) ->
 def stability_section(stability: Mapping[str, Any]) -> list[str]:
     """Std of val median km over the last K epochs, with the values it was computed from."""
     if stability.get("trained_epochs") is False:
-        return ["## Stability", "", "Not measured: the last stage val chose (the sniper) is an index over the train "
-                "and val locations, which trains no epochs; the residual MLP's epochs describe a model this run does "
-                "not use.", ""]
+        return ["## Stability", "", f"Not measured: {stability.get('not_measured') or 'the model trained no epochs.'}", ""]
     history = ", ".join(f"{v:.2f}" for v in stability.get("val_median_km", []))
     lines = [
         "## Stability",

@@ -61,6 +61,8 @@ def _measure(cfg: GeolocateConfig, ctx, run, bundle: dict):
         data={"regions": ctx.regions.height, "offset_at": ctx.cfg.scout.sniper_offset_at,
               "ensemble_weights": ", ".join(f"{p} {w:.3f}" for p, w in zip(bundle["scouts"], bundle["weights"]))},
         chosen_head=_chosen_heads(bundle), area="region",
+        no_history="the last stage val chose (the sniper) is an index over the train and val locations, which trains "
+                   "no epochs; the residual MLP's epochs describe a model this run does not use.",
         artifacts=("confusion_matrix.png", "geo_error.png", "error_map.png", "predictions.parquet", "metrics.json", BUNDLE_NAME))
 
 
