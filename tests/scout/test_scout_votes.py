@@ -70,3 +70,31 @@ def test_val_locations_join_a_vote_head_and_its_val_outputs_stay_held_out():
     assert {key: judge.score(outputs["val"]["logits"])[key] for key in chosen} == pytest.approx(chosen)
     assert not np.allclose(outputs["test"]["logits"], outputs["val"]["logits"])  # as test, each finds itself
     assert isinstance(head.classifier, VoteClassifier) and not head.classifier.held_out
+
+
+def test_the_four_view_probe_is_refitted_on_train_and_val_and_its_val_outputs_stay_held_out():
+    import numpy as np
+    import torch
+
+    from geolocate.config import TrainConfig
+    from geolocate.evaluate.choice import ValJudge
+    from geolocate.models.held_out import RefitLinear
+    from geolocate.models.multiview import FusionHead
+    from geolocate.train.view_heads import fit_probe_head, refit_probe_head, split_outputs
+
+    gen = torch.Generator().manual_seed(1)
+    centres = 2.0 * torch.randn(3, 8, generator=gen)
+    data = {"train": _locations(30, centres, gen), "val": _locations(12, centres, gen)}
+    centroids = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    judge = ValJudge(data["val"].labels.numpy(), data["val"].latlon.numpy(), centroids, (50.0, 100.0))
+    head = FusionHead(8, 3, kind="probe")
+    fit = fit_probe_head(head, data, TrainConfig(), 0, judge)
+    head.load_state_dict(fit.state)
+    refit_probe_head(head, data, fit.best_row["l2"])
+
+    assert isinstance(head.classifier, RefitLinear) and head.model_kwargs["refit"] is True
+    assert not torch.allclose(head.classifier.weight, head.classifier.held_weight)  # val moved the fit
+    outputs = split_outputs(head, {"val": data["val"], "test": data["val"]})
+    chosen = {key: fit.best_row[key] for key in ("val_median_km", "val_p90_km", "val_acc_top1", "val_nll")}
+    assert {key: judge.score(outputs["val"]["logits"])[key] for key in chosen} == pytest.approx(chosen)
+    assert not np.allclose(outputs["test"]["logits"], outputs["val"]["logits"])
