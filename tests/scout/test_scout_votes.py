@@ -32,7 +32,9 @@ def test_vote_heads_are_candidates_a_scout_run_saves_and_predicts_with(cli, work
     assert -90 <= json.loads(result.stdout)["predictions"][0]["lat"] <= 90
 
 
-def _locations(n: int, centres, gen) -> "ViewSet":
+
+def _locations(n: int, centres, gen):
+    """`n` locations of a `ViewSet`, each class's views scattered widely around its centre."""
     import torch
 
     from geolocate.data.views import ViewSet
@@ -43,58 +45,61 @@ def _locations(n: int, centres, gen) -> "ViewSet":
     return ViewSet([f"loc{i}" for i in range(n)], features, torch.ones(n, 4, dtype=torch.bool), labels, latlon)
 
 
-def test_val_locations_join_a_vote_head_and_its_val_outputs_stay_held_out():
-    """The vote head val chose searches train + val afterwards; `split_outputs` measures val as the
-    choice saw it (train only), test against the whole index."""
+def _head_on_cached_views(seed: int):
+    """(an untrained probe-fusion head, 30 train and 12 val locations in 3 classes, a judge of val)."""
     import numpy as np
     import torch
 
-    from geolocate.config import TrainConfig
     from geolocate.evaluate.choice import ValJudge
     from geolocate.models.multiview import FusionHead
-    from geolocate.models.votes import VoteClassifier
-    from geolocate.train.view_heads import fit_vote_head, split_outputs
 
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     centres = 2.0 * torch.randn(3, 8, generator=gen)
     data = {"train": _locations(30, centres, gen), "val": _locations(12, centres, gen)}
     centroids = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
     judge = ValJudge(data["val"].labels.numpy(), data["val"].latlon.numpy(), centroids, (50.0, 100.0))
-    head = FusionHead(8, 3, kind="probe")
+    return FusionHead(8, 3, kind="probe"), data, judge
+
+
+def _held_out_as_chosen(head, data, judge, chosen_row: dict, keys) -> None:
+    """`split_outputs` measures val as the choice saw it (train only) and the same locations as test
+    with what joined since."""
+    import numpy as np
+
+    from geolocate.train.view_heads import split_outputs
+
+    outputs = split_outputs(head, {"val": data["val"], "test": data["val"]})  # the same locations under both names
+    chosen = {key: chosen_row[key] for key in keys}
+    assert {key: judge.score(outputs["val"]["logits"])[key] for key in chosen} == pytest.approx(chosen)
+    assert not np.allclose(outputs["test"]["logits"], outputs["val"]["logits"])
+
+
+def test_val_locations_join_a_vote_head_and_its_val_outputs_stay_held_out():
+    from geolocate.config import TrainConfig
+    from geolocate.models.votes import VoteClassifier
+    from geolocate.train.view_heads import fit_vote_head
+
+    head, data, judge = _head_on_cached_views(0)
     fit = fit_vote_head(head, data, TrainConfig(), 0, judge, with_probe=False)
 
     votes = head.classifier.settings
     assert (votes["train_size"], votes["size"]) == (30, 42)
-    outputs = split_outputs(head, {"val": data["val"], "test": data["val"]})  # the same locations under both names
-    chosen = {key: fit.best_row[key] for key in ("val_median_km", "val_p90_km", "val_acc_top1")}
-    assert {key: judge.score(outputs["val"]["logits"])[key] for key in chosen} == pytest.approx(chosen)
-    assert not np.allclose(outputs["test"]["logits"], outputs["val"]["logits"])  # as test, each finds itself
+    _held_out_as_chosen(head, data, judge, fit.best_row, ("val_median_km", "val_p90_km", "val_acc_top1"))
     assert isinstance(head.classifier, VoteClassifier) and not head.classifier.held_out
 
 
 def test_the_four_view_probe_is_refitted_on_train_and_val_and_its_val_outputs_stay_held_out():
-    import numpy as np
     import torch
 
     from geolocate.config import TrainConfig
-    from geolocate.evaluate.choice import ValJudge
     from geolocate.models.held_out import RefitLinear
-    from geolocate.models.multiview import FusionHead
-    from geolocate.train.view_heads import fit_probe_head, refit_probe_head, split_outputs
+    from geolocate.train.view_heads import fit_probe_head, refit_probe_head
 
-    gen = torch.Generator().manual_seed(1)
-    centres = 2.0 * torch.randn(3, 8, generator=gen)
-    data = {"train": _locations(30, centres, gen), "val": _locations(12, centres, gen)}
-    centroids = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
-    judge = ValJudge(data["val"].labels.numpy(), data["val"].latlon.numpy(), centroids, (50.0, 100.0))
-    head = FusionHead(8, 3, kind="probe")
+    head, data, judge = _head_on_cached_views(1)
     fit = fit_probe_head(head, data, TrainConfig(), 0, judge)
     head.load_state_dict(fit.state)
     refit_probe_head(head, data, fit.best_row["l2"])
 
     assert isinstance(head.classifier, RefitLinear) and head.model_kwargs["refit"] is True
     assert not torch.allclose(head.classifier.weight, head.classifier.held_weight)  # val moved the fit
-    outputs = split_outputs(head, {"val": data["val"], "test": data["val"]})
-    chosen = {key: fit.best_row[key] for key in ("val_median_km", "val_p90_km", "val_acc_top1", "val_nll")}
-    assert {key: judge.score(outputs["val"]["logits"])[key] for key in chosen} == pytest.approx(chosen)
-    assert not np.allclose(outputs["test"]["logits"], outputs["val"]["logits"])
+    _held_out_as_chosen(head, data, judge, fit.best_row, ("val_median_km", "val_p90_km", "val_acc_top1", "val_nll"))
