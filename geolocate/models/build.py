@@ -27,14 +27,12 @@ def build_model(
     fusion_heads: int = 8,
     fusion_dim: int = 512,
     votes: dict | None = None,
-    refit: bool = False,
 ):
     """Build a single-view `GeoClassifier`, or a `MultiViewClassifier` when `views` is given.
 
     The fusion options only shape multi-view models; single-view models accept and ignore them
     so that one `[model]` config table serves both. `votes` (a k-NN vote head's
-    `VoteClassifier.settings`) replaces the linear head of either; `refit` makes it a probe
-    refitted on train + val that keeps its train-only fit (`models.held_out.RefitLinear`).
+    `VoteClassifier.settings`) replaces the linear head of either.
     """
     from geolocate.models.classifier import GeoClassifier, set_backbone_trainable
     from geolocate.models.multiview import FusionHead, MultiViewClassifier
@@ -46,10 +44,10 @@ def build_model(
     embed_dim = spec.projection_dim or backbone.num_features
     if views:
         head = FusionHead(embed_dim, num_classes, kind=fusion, num_views=views, fusion_dim=fusion_dim,
-                          layers=fusion_layers, heads=fusion_heads, dropout=dropout, votes=votes, refit=refit)
+                          layers=fusion_layers, heads=fusion_heads, dropout=dropout, votes=votes)
         model = MultiViewClassifier(backbone, head, data_config, embed_dim)
     else:
-        model = GeoClassifier(backbone, num_classes, dropout, data_config, embed_dim, votes, refit)
+        model = GeoClassifier(backbone, num_classes, dropout, data_config, embed_dim, votes)
     if weights is not None:
         load_weights(model, weights, spec)
     set_backbone_trainable(model, freeze_backbone or train_last_n_blocks is not None, train_last_n_blocks)

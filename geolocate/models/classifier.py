@@ -35,7 +35,7 @@ class GeoClassifier(FreezableBackbone):
     """
 
     def __init__(self, backbone: nn.Module, num_classes: int, dropout: float, data_config: dict[str, Any], embed_dim: int,
-                 votes: dict | None = None, refit: bool = False) -> None:
+                 votes: dict | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.data_config = data_config
@@ -47,10 +47,6 @@ class GeoClassifier(FreezableBackbone):
             from geolocate.models.votes import VoteClassifier
 
             self.head = VoteClassifier(embed_dim, num_classes, **votes)
-        elif refit and num_classes:  # a probe refitted on train + val, its train-only fit beside it
-            from geolocate.models.held_out import RefitLinear
-
-            self.head = RefitLinear(embed_dim, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, H, W] → pooled embeddings [B, D]."""

@@ -97,8 +97,7 @@ class FusionHead(nn.Module):
     """Per-view features [B, V, D] + mask [B, V] → logits; `fuse` gives the fused features."""
 
     def __init__(self, in_dim: int, num_classes: int, kind: str = "transformer", num_views: int = 4,
-                 fusion_dim: int = 512, layers: int = 2, heads: int = 8, dropout: float = 0.1, votes: dict | None = None,
-                 refit: bool = False) -> None:
+                 fusion_dim: int = 512, layers: int = 2, heads: int = 8, dropout: float = 0.1, votes: dict | None = None) -> None:
         super().__init__()
         if kind == "mean":
             self.fusion = MeanFusion(in_dim)
@@ -119,11 +118,6 @@ class FusionHead(nn.Module):
 
             self.classifier = VoteClassifier(self.out_dim, num_classes, **votes)
             self.model_kwargs["votes"] = dict(votes)
-        elif refit and num_classes:  # a probe refitted on train + val, its train-only fit beside it
-            from geolocate.models.held_out import RefitLinear
-
-            self.classifier = RefitLinear(self.out_dim, num_classes)
-            self.model_kwargs["refit"] = True
 
     def fuse(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Fused location features [B, out_dim] (the sniper's input)."""

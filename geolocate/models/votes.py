@@ -11,18 +11,19 @@ and classes are buffers, so a checkpoint carries its own index.
 
 Once val has chosen k and the mixing weight, the val examples join the index (`train_size` rows
 of train first, then val), as the k-NN baselines and retrieval search train + val: otherwise a
-test photo near a val place has no neighbour there. Val itself is then measured `held_out`
-(`models.held_out`), searching the train rows only, so val's figures (temperature, position,
-conformal radius, every later choice) stay out-of-sample; test and predict search the whole index.
+test photo near a val place has no neighbour there. Val itself is then measured `held_out`,
+searching the train rows only, so val's figures (temperature, position, conformal radius, every
+later choice) stay out-of-sample; test and predict search the whole index.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from geolocate.models.held_out import HoldsOut
 
 VOTE_KS = (5, 10, 20)  # neighbours that vote, chosen on val
 VOTE_ALPHAS = (0.25, 0.5, 0.75)  # weight of the votes beside a probe's probabilities, chosen on val
@@ -49,7 +50,7 @@ def mix(classifier_probs: torch.Tensor, vote_probs: torch.Tensor, alpha: float) 
     return (1.0 - alpha) * classifier_probs + alpha * vote_probs
 
 
-class VoteClassifier(HoldsOut, nn.Module):
+class VoteClassifier(nn.Module):
     """Fused features [B, D] → log((1 − α)·softmax(linear) + α·votes of the k nearest train examples).
 
     Args:
@@ -70,6 +71,7 @@ class VoteClassifier(HoldsOut, nn.Module):
             raise ValueError(f"votes.train_size must be a whole number from 1 to the index size {size}, not {train_size!r}")
         self.linear = nn.Linear(in_dim, num_classes)
         self.k, self.alpha, self.out_features, self.train_size = int(k), float(alpha), num_classes, train_size
+        self.held_out = False  # set by `held_out`: a state of the evaluation, never of the checkpoint
         self.register_buffer("keys", torch.zeros(size, in_dim))
         self.register_buffer("labels", torch.zeros(size, dtype=torch.long))
 
@@ -106,3 +108,16 @@ class VoteClassifier(HoldsOut, nn.Module):
             return votes.log()
         return mix(self.linear(features).float().softmax(dim=1), votes, self.alpha).log()
 
+
+@contextlib.contextmanager
+def held_out(model: nn.Module) -> Iterator[None]:
+    """Every vote head inside `model` searches only its train rows: how val is measured once val
+    has joined the index (test and predict search all of it)."""
+    heads = [m for m in model.modules() if isinstance(m, VoteClassifier)]
+    for head in heads:
+        head.held_out = True
+    try:
+        yield
+    finally:
+        for head in heads:
+            head.held_out = False

@@ -6,14 +6,12 @@ train locations, `model.head = auto` therefore trains every candidate of `train.
 and the shared head choice keeps one by the val rule (`evaluate.choice`):
 
 - `probe`: a linear probe on the standardised mean of L2-normalised views, along an L2 path
-  (seconds on cached features), then solved again on train + val with the strength val chose;
+  (seconds on cached features);
 - `mean`, `transformer`: the fusion heads, trained on cached features with early stopping on val;
 - `finetune`: `model.fusion` trained through the backbone (its last `model.train_last_n_blocks`
   blocks, or all of it), reading images: the slow one;
 - `knn`, `knn+probe` (opt-in): the k nearest train locations vote across regions, alone or mixed
-  with the probe (`models.votes`); val's locations join the index once val has chosen.
-
-Every head that takes val in keeps its train-only answer for val (`models.held_out`).
+  with the probe (`models.votes`).
 
 Above the threshold, or with `model.head` set, one head trains as asked.
 """
@@ -49,8 +47,7 @@ class FourViewSystem:
     def train_head(self, head: str) -> Candidate:
         """A head on cached frozen features, or `finetune` through the backbone (then fresh features)."""
         from geolocate.models.multiview import head_outputs
-        from geolocate.train.view_heads import (fit_fusion_head, fit_probe_head, fit_through_images, fit_vote_head,
-                                                refit_probe_head)
+        from geolocate.train.view_heads import fit_fusion_head, fit_probe_head, fit_through_images, fit_vote_head
 
         cfg = self.ctx.cfg.model_copy(deep=True)
         if head == "finetune":  # the backbone trains: its last N blocks when set, otherwise all of it
@@ -75,9 +72,6 @@ class FourViewSystem:
             fit = (fit_probe_head if head == "probe" else fit_fusion_head)(model.head, views, cfg.train, cfg.train.seed, judge)
             model.head.load_state_dict(fit.state)
             val = fit.best_row
-            if head == "probe":  # refitted on train + val once val has chosen (`models.held_out`)
-                refit_probe_head(model.head, views, fit.best_row["l2"])
-                model.model_kwargs["refit"] = True
         return Candidate(head, fit, val, (model, views, fingerprint))
 
     def _judge(self, views):

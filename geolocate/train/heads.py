@@ -103,8 +103,8 @@ def _frozen_head(s, head: str, fresh: bool, bar: tuple[float, float]):
     from geolocate.train.probe import train_probe, train_vote_head
 
     net = _untrained_net(s) if fresh else s.net
-    if head == "probe":  # refitted on train + val once val has chosen (`models.held_out`)
-        return net, train_probe(s, net, refit=True)
+    if head == "probe":
+        return net, train_probe(s, net)
     return net, train_vote_head(s, net, with_probe=head == "knn+probe", bar=bar)
 
 

@@ -48,13 +48,10 @@ class SplitFeatures:
         return Outputs(logits.numpy(), self.labels.numpy(), ll[:, 0], ll[:, 1], self.ids)
 
 
-def train_probe(s, net: nn.Module, splits: dict[str, SplitFeatures] | None = None, refit: bool = False) -> FitResult:
+def train_probe(s, net: nn.Module, splits: dict[str, SplitFeatures] | None = None) -> FitResult:
     """Embed the run's photos with `net`'s backbone (cached), fit the probe, copy it into `net.head`.
 
-    With `refit`, the sweep point val chose is then fitted again on train + val for as many epochs
-    as val kept, and `net.head` becomes a `models.held_out.RefitLinear` (the train-only probe
-    beside it, for val). The result's `state` is the folded train-only probe (`weight`, `bias`);
-    its rows name the sweep point (`lr`, `weight_decay`)."""
+    The result's `state` is the folded probe (`weight`, `bias`); its rows name the sweep point (`lr`, `weight_decay`)."""
     started = time.perf_counter()
     splits = splits or embed_splits(s, net)
     train, val = splits["train"], splits["val"]
@@ -65,27 +62,9 @@ def train_probe(s, net: nn.Module, splits: dict[str, SplitFeatures] | None = Non
     s.loss_fn.to(s.dist.device)
     best = min(runs, key=lambda r: (r.best_val["median_km"], r.best_val["p90_km"]))
     best.state = dict(zip(("weight", "bias"), fold_standardisation(best.state["weight"], best.state["bias"], mean, std)))
-    if refit and len(val.labels):
-        layer = _refit_linear(_joined(*scaled), s.loss_fn.cpu(), len(s.centroids), best, s.cfg.train.seed)
-        s.loss_fn.to(s.dist.device)
-        install_refit(net, (best.state["weight"], best.state["bias"]), fold_standardisation(layer.weight, layer.bias, mean, std))
-    else:
-        copy_into_head(net, best.state)
     best.seconds = time.perf_counter() - started
+    copy_into_head(net, best.state)
     return best
-
-
-def install_refit(net: nn.Module, train_only: tuple[torch.Tensor, torch.Tensor], refit: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """`net.head` becomes the probe refitted on train + val, its train-only fit beside it; the checkpoint says so."""
-    from geolocate.models.held_out import RefitLinear
-
-    net.head = RefitLinear.of(train_only, refit).to(net.head.weight.device)
-    net.model_kwargs = {**net.model_kwargs, "refit": True}
-
-
-def _joined(train: SplitFeatures, val: SplitFeatures) -> SplitFeatures:
-    return SplitFeatures(torch.cat([train.x, val.x]), torch.cat([train.labels, val.labels]),
-                         torch.cat([train.latlon, val.latlon]), [*train.ids, *val.ids])
 
 
 def train_vote_head(s, net: nn.Module, with_probe: bool, bar: tuple[float, float]) -> FitResult:
@@ -175,28 +154,14 @@ def copy_into_head(net: nn.Module, probe: dict) -> None:
         net.head.bias.copy_(probe["bias"])
 
 
-def _linear(width: int, classes: int, lr: float, wd: float) -> tuple[nn.Linear, torch.optim.Optimizer]:
-    layer = nn.Linear(width, classes)
+def _fit_linear(train: SplitFeatures, val: SplitFeatures, loss_fn, centroids: np.ndarray, lr: float, wd: float,
+                patience: int, seed: int) -> FitResult:
+    """One sweep point: AdamW epochs over shuffled batches, keeping the weights of the best val epoch."""
+    layer = nn.Linear(train.x.shape[1], len(centroids))
     nn.init.zeros_(layer.weight)  # convex problem: a fixed start makes the sweep reproducible
     nn.init.zeros_(layer.bias)
     optimizer = torch.optim.AdamW([{"params": [layer.weight], "weight_decay": wd},
                                    {"params": [layer.bias], "weight_decay": 0.0}], lr=lr)
-    return layer, optimizer
-
-
-def _refit_linear(data: SplitFeatures, loss_fn, classes: int, chosen: FitResult, seed: int) -> nn.Linear:
-    """The sweep point val chose (`lr`, `weight_decay`) fitted on `data` for the epochs val kept."""
-    layer, optimizer = _linear(data.x.shape[1], classes, chosen.best_row["lr"], chosen.best_row["weight_decay"])
-    order = torch.Generator().manual_seed(seed)
-    for _ in range(int(chosen.best_row["epoch"])):
-        _epoch(layer, optimizer, loss_fn, data, order)
-    return layer
-
-
-def _fit_linear(train: SplitFeatures, val: SplitFeatures, loss_fn, centroids: np.ndarray, lr: float, wd: float,
-                patience: int, seed: int) -> FitResult:
-    """One sweep point: AdamW epochs over shuffled batches, keeping the weights of the best val epoch."""
-    layer, optimizer = _linear(train.x.shape[1], len(centroids), lr, wd)
     order, started = torch.Generator().manual_seed(seed), time.perf_counter()
 
     def run_epoch(epoch: int) -> dict:

@@ -95,25 +95,6 @@ def fit_probe_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, 
         return fit_epochs(run_epoch, range(1, len(PROBE_L2) + 1), judge.key, 0, module=head)
 
 
-def refit_probe_head(head: nn.Module, data: dict[str, ViewSet], strength: float) -> None:
-    """The probe val chose (its L2 `strength`) solved again on the train + val locations, with
-    train's standardisation; `head.classifier` becomes a `models.held_out.RefitLinear` that keeps
-    the train-only probe for val. Nothing changes without val locations."""
-    from geolocate.models.held_out import RefitLinear
-    from geolocate.train.probe import solve_logistic
-
-    train, val = data["train"], data["val"]
-    if not len(val):
-        return
-    with small_ops():
-        with torch.no_grad():
-            x = torch.cat([head.fuse(train.features, train.mask), head.fuse(val.features, val.mask)]).double()
-        refit = nn.Linear(head.out_dim, head.classifier.out_features)
-        solve_logistic(refit, x, torch.cat([train.labels, val.labels]), strength)
-    head.classifier = RefitLinear.of((head.classifier.weight, head.classifier.bias), (refit.weight, refit.bias))
-    head.model_kwargs["refit"] = True
-
-
 def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, seed: int, judge: ValJudge,
                   with_probe: bool) -> FitResult:
     """A k-NN vote head (`models.votes`) over the train locations' probe features: the k nearest vote
@@ -152,7 +133,7 @@ def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, s
 
 def split_outputs(head: nn.Module, views: dict[str, ViewSet]) -> dict:
     """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's `ViewSet`."""
-    from geolocate.models.held_out import held_out
+    from geolocate.models.votes import held_out
 
     out = {}
     for split, v in views.items():

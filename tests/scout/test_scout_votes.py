@@ -87,19 +87,3 @@ def test_val_locations_join_a_vote_head_and_its_val_outputs_stay_held_out():
     _held_out_as_chosen(head, data, judge, fit.best_row, ("val_median_km", "val_p90_km", "val_acc_top1"))
     assert isinstance(head.classifier, VoteClassifier) and not head.classifier.held_out
 
-
-def test_the_four_view_probe_is_refitted_on_train_and_val_and_its_val_outputs_stay_held_out():
-    import torch
-
-    from geolocate.config import TrainConfig
-    from geolocate.models.held_out import RefitLinear
-    from geolocate.train.view_heads import fit_probe_head, refit_probe_head
-
-    head, data, judge = _head_on_cached_views(1)
-    fit = fit_probe_head(head, data, TrainConfig(), 0, judge)
-    head.load_state_dict(fit.state)
-    refit_probe_head(head, data, fit.best_row["l2"])
-
-    assert isinstance(head.classifier, RefitLinear) and head.model_kwargs["refit"] is True
-    assert not torch.allclose(head.classifier.weight, head.classifier.held_weight)  # val moved the fit
-    _held_out_as_chosen(head, data, judge, fit.best_row, ("val_median_km", "val_p90_km", "val_acc_top1", "val_nll"))
