@@ -4,7 +4,10 @@ Every candidate is ranked by `bar_ratio`: the larger of its val median and p90 k
 the bar on the same val (`baselines.target_bar`: for each figure the best of the trivial baselines,
 majority class or train centroid, and 5-NN on the frozen features); then by its median. Below 1 a
 candidate beats every baseline on both figures, which covers what the release target asks: below
-the trivial baselines on median and p90, a median not worse than 5-NN's.
+the trivial baselines on median and p90, a median not worse than 5-NN's. Where the candidate's
+val errors are at hand (`error_row`, `baselines.bar_scores`) its median and p90 in the score are
+Harrell–Davis estimates (`evaluate.quantiles`), which weigh every error: on a dozen val places a
+plain p90 is one place's error.
 Ranking by the median alone would keep a head that wins the median by sending a tenth of the photos
 far away, or one that learnt nothing but the majority class: on small data that is the common case.
 Ties keep the first candidate (a system lists its usual head first).
@@ -19,7 +22,8 @@ import numpy as np
 from geolocate.evaluate.baselines import Pool, bar_ratio, bar_scores, target_bar
 
 RULE = ("val keeps the one whose position is closest to beating the best baseline (trivial or 5-NN) on both median "
-        "and p90 (score = the larger of its two ratios to them; below 1 beats them), then the lowest median.")
+        "and p90 (score = the larger of its two ratios to them, from Harrell–Davis estimates where its val errors are "
+        "at hand; below 1 beats them), then the lowest median.")
 
 
 def rank(row: dict) -> tuple[float, float]:
