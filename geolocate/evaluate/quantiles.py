@@ -65,7 +65,11 @@ def _weights(n: int, q: float) -> np.ndarray:
 
 def harrell_davis(values, q: float) -> float:
     """The Harrell–Davis estimate of the `q`-quantile (0 < q < 1) of `values` (NaN when empty)."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"a Harrell–Davis quantile is strictly between 0 and 1, not {q!r}")
     ordered = np.sort(np.asarray(values, dtype=np.float64).ravel())
     if not len(ordered):
         return float("nan")
-    return float(_weights(len(ordered), float(q)) @ ordered)
+    weights = _weights(len(ordered), float(q))
+    used = weights > 0.0  # an infinite error whose weight underflowed to 0 must not make the estimate NaN
+    return float(weights[used] @ ordered[used])

@@ -131,14 +131,13 @@ def finish_v1(cfg, paths, run, classes: Classes, val: Seen, test: Seen, device: 
     retrieval, val_scored, scored = apply_retrieval(run.best, train, (val, val_probs, val_scored), (test, test_probs, scored), bar)
     _update_sidecar(run.best, temperature, mode, k, val_scored.metrics, scored.metrics, public_record(retrieval),
                     extra={"tta": tta})
+    history, no_history = _val_history(run)
     measured = Measured(
         "v1", run, classes, _split(val, val_probs, val_scored), _split(test, test_probs, scored),
-        photo_baselines(paths, classes.cell_ids, classes.centroids, test, vectors), _val_history(run),
+        photo_baselines(paths, classes.cell_ids, classes.centroids, test, vectors), history,
         checkpoint_default(run.best, paths), lambda extra: _update_sidecar(run.best, extra=extra), temperature,
         position={"mode": mode, "k": k, "scores": scores}, extra={"retrieval": retrieval, "tta": tta, **_head_selection(run)},
-        data={"classes": len(classes.cell_ids), **_kpis(paths)}, chosen_head=_chosen_head(run),
-        no_history=f"val chose a k-NN vote head ({_VOTE_HEADS_SAID}): its rows in metrics.csv are the neighbour "
-                   "counts and mixes it tried, not epochs, so they say nothing of how steadily it trains.")
+        data={"classes": len(classes.cell_ids), **_kpis(paths)}, chosen_head=_chosen_head(run), no_history=no_history)
     return finish_evaluation(cfg, paths, measured, device, fit_seconds, judged)
 
 
@@ -198,19 +197,19 @@ def _score(out: Outputs, probs, classes: Classes, mode: str, k: int) -> ScoredSp
     return score_split(probs, out.labels, _truth(out), classes.centroids, mode, k)
 
 
-VOTE_HEADS = ("knn", "knn+probe")  # heads whose metrics.csv rows are settings tried, not epochs
-_VOTE_HEADS_SAID = " or ".join(f"`{h}`" for h in VOTE_HEADS)
-
-
-def _val_history(run) -> list[float] | None:
-    """Val median km per epoch (the stability gate); None when val kept a k-NN vote head (its rows
-    are the settings it tried: the gate is N/A, as for a four-view index sniper)."""
+def _val_history(run) -> tuple[list[float] | None, str]:
+    """(val median km per epoch, for the stability gate; why there is none): None when val kept a
+    k-NN vote head, whose metrics.csv rows are the settings it tried (the gate is N/A, as for a
+    four-view index sniper)."""
     from geolocate.artifacts.rundir import read_metrics_rows
+    from geolocate.models.votes import VOTE_HEADS
 
     rows = _head_selection(run).get("head_selection") or []
-    if any(row.get("chosen") and row.get("head") in VOTE_HEADS for row in rows):
-        return None
-    return [float(r["val_median_km"]) for r in read_metrics_rows(run.metrics_csv) if r.get("val_median_km")]
+    chosen = next((row["head"] for row in rows if row.get("chosen") and row.get("head") in VOTE_HEADS), None)
+    if chosen:
+        return None, (f"val chose a k-NN vote head (`{chosen}`): its rows in metrics.csv are the neighbour counts "
+                      "and mixes it tried, not epochs, so they say nothing of how steadily it trains.")
+    return [float(r["val_median_km"]) for r in read_metrics_rows(run.metrics_csv) if r.get("val_median_km")], ""
 
 
 def _update_sidecar(stem, temperature: float | None = None, mode: str | None = None, k: int | None = None,

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+VOTE_HEADS = ("knn", "knn+probe")  # the heads built on this module, as `train.small_data_heads` names them
 VOTE_KS = (5, 10, 20)  # neighbours that vote, chosen on val
 VOTE_ALPHAS = (0.25, 0.5, 0.75)  # weight of the votes beside a probe's probabilities, chosen on val
 SMOOTHING = 1e-3  # probability floor per class before renormalising: a class no neighbour voted for is unlikely, not impossible
@@ -51,12 +52,12 @@ def mix(classifier_probs: torch.Tensor, vote_probs: torch.Tensor, alpha: float) 
 
 
 class VoteClassifier(nn.Module):
-    """Fused features [B, D] → log((1 − α)·softmax(linear) + α·votes of the k nearest train examples).
+    """Fused features [B, D] → log((1 − α)·softmax(linear) + α·votes of the k nearest indexed examples).
 
     Args:
         in_dim: width of the features.
         num_classes: number of classes.
-        size: number of train examples in the index.
+        size: number of examples in the index (train's, then val's once val has chosen).
         k: neighbours that vote.
         alpha: weight of the votes (1: a pure k-NN head; its linear layer is then unused).
         train_size: the first rows of the index that are train examples (the rest are val's);
@@ -111,13 +112,14 @@ class VoteClassifier(nn.Module):
 
 @contextlib.contextmanager
 def held_out(model: nn.Module) -> Iterator[None]:
-    """Every vote head inside `model` searches only its train rows: how val is measured once val
-    has joined the index (test and predict search all of it)."""
+    """Every vote head inside `model` searches only its train rows: how val (and train) are measured
+    once val has joined the index (test and predict search all of it). Blocks nest."""
     heads = [m for m in model.modules() if isinstance(m, VoteClassifier)]
+    before = [head.held_out for head in heads]
     for head in heads:
         head.held_out = True
     try:
         yield
     finally:
-        for head in heads:
-            head.held_out = False
+        for head, was in zip(heads, before):
+            head.held_out = was

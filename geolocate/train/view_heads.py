@@ -132,12 +132,16 @@ def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, s
 
 
 def split_outputs(head: nn.Module, views: dict[str, ViewSet]) -> dict:
-    """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's `ViewSet`."""
+    """{split: {logits, fused, labels, latlon, ids}} of a fusion head over each split's `ViewSet`.
+
+    Only test reads a vote head's whole index: val is held out of the index it joined (its figures
+    and every choice on them stay out-of-sample), and so is train, whose outputs the sniper learns
+    from (votes from val's places would carry val's answers into it)."""
     from geolocate.models.votes import held_out
 
     out = {}
     for split, v in views.items():
-        with held_out(head) if split == "val" else contextlib.nullcontext():  # val is out of the index it joined
+        with held_out(head) if split != "test" else contextlib.nullcontext():
             logits, fused = head_outputs(head, v)
         out[split] = {"logits": logits, "fused": fused, "labels": v.labels.numpy(), "latlon": v.latlon.numpy(),
                       "ids": v.location_ids}

@@ -56,3 +56,15 @@ def test_the_val_score_reads_the_estimates_and_the_figures_stay_plain():
     assert scored["median_km"] == pytest.approx(np.median(errors)) and scored["p90_km"] == pytest.approx(np.percentile(errors, 90))
     assert scored["score"] == pytest.approx(bar_ratio(harrell_davis(errors, 0.5), harrell_davis(errors, 0.9), bar))
     assert scored["score"] != pytest.approx(bar_ratio(scored["median_km"], scored["p90_km"], bar))
+
+
+@pytest.mark.parametrize("q", [0.0, 1.0, -0.1, 1.5])
+def test_a_quantile_outside_the_open_interval_is_refused(q):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        harrell_davis([1.0, 2.0], q)
+
+
+def test_an_infinite_error_past_the_weights_reach_leaves_the_estimate_finite():
+    errors = np.append(np.random.default_rng(2).random(2999), np.inf)
+    assert np.isfinite(harrell_davis(errors, 0.5)) and harrell_davis(errors, 0.5) == pytest.approx(np.median(errors[:-1]), abs=0.02)
+    assert harrell_davis([1.0, np.inf], 0.9) == np.inf  # when the infinite error carries weight, the estimate is infinite

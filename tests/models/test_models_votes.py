@@ -67,3 +67,29 @@ def test_val_joins_the_index_and_a_held_out_head_searches_only_the_train_rows():
 def test_a_train_size_that_is_no_part_of_the_index_is_refused(train_size):
     with pytest.raises(ValueError, match="votes.train_size"):
         VoteClassifier(2, 3, size=4, train_size=train_size)
+
+
+def test_held_out_blocks_nest():
+    head = VoteClassifier.of(nn.Linear(2, 3), KEYS, LABELS, k=1, alpha=1.0, train_size=3)
+    with held_out(head):
+        with held_out(head):
+            pass
+        assert head.held_out  # the inner block gave back what the outer one set
+    assert not head.held_out
+
+
+@pytest.mark.parametrize("train_size", [10**6, 0, "3"])
+def test_a_vote_head_checkpoint_with_an_edited_train_size_is_refused_in_one_line(tmp_path, train_size):
+    from geolocate.artifacts.checkpoint import load_checkpoint, save_checkpoint
+    from geolocate.errors import UserError
+    from geolocate.models import create_model
+
+    votes = {"size": 4, "k": 2, "alpha": 1.0, "train_size": 3}
+    model = create_model("tiny_resnet", num_classes=3, votes=votes)
+    classes = [{"cell_id": f"c{i}", "centroid_lat": 0.0, "centroid_lon": float(i), "city": None} for i in range(3)]
+    meta = {"model": {"name": "tiny_resnet", "kwargs": {**model.model_kwargs, "votes": {**votes, "train_size": train_size}},
+                      "num_classes": 3}, "classes": classes, "preprocessing": model.data_config}
+    save_checkpoint(tmp_path / "best", model, meta)
+    with pytest.raises(UserError, match="cannot be built") as caught:
+        load_checkpoint(tmp_path / "best")
+    assert "\n" not in str(caught.value) and "train_size" in str(caught.value)

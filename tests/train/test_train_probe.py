@@ -228,7 +228,7 @@ def test_vote_heads_are_v1_candidates_saved_evaluated_and_predicted(project, tin
     # metrics.csv holds the settings the vote head tried, not epochs: no stability verdict from them
     stability = next(g for g in metrics["gates"] if g["name"].startswith("stability"))
     assert stability["applicable"] is False and metrics["stability"]["trained_epochs"] is False
-    assert "Not measured: val chose a k-NN vote head" in (run / "REPORT.md").read_text()
+    assert "Not measured: val chose a k-NN vote head (`" in (run / "REPORT.md").read_text()
     assert _backbone_equal(model, _untrained(tiny_config, cfg, len(meta["classes"])))  # nothing but the head learned
     image = pl.read_parquet(paths.data.manifest)["processed_path"][0]
     from geolocate.artifacts.onnx_export import export_onnx
