@@ -147,14 +147,15 @@ class NeighbourSniper(nn.Module):
         return torch.as_tensor(np.stack([lat, lon], axis=1))
 
 
-def checked_train_size(train_size, size: int) -> int | None:
-    """An index sniper's `train_size` (from a sidecar a user may have edited): None, or an int in 0..size.
+def checked_train_size(train_size, size: int, least: int = 0, name: str = "train_size") -> int | None:
+    """An index's `train_size` (from a sidecar a user may have edited): None, or an int in least..size
+    (an index sniper's, and a vote head's with `least` 1).
 
     Raises:
         ValueError: anything else (`load_checkpoint` turns it into one line naming the checkpoint).
     """
-    if train_size is not None and (type(train_size) is not int or not 0 <= train_size <= size):
-        raise ValueError(f"train_size must be a whole number of locations in 0..{size}, not {train_size!r}")
+    if train_size is not None and (type(train_size) is not int or not least <= train_size <= size):
+        raise ValueError(f"{name} must be a whole number in {least}..{size}, not {train_size!r}")
     return train_size
 
 

@@ -67,9 +67,10 @@ class VoteClassifier(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, size: int, k: int = 10, alpha: float = 1.0,
                  train_size: int | None = None) -> None:
         super().__init__()
+        from geolocate.models.sniper import checked_train_size
+
+        train_size = checked_train_size(train_size, size, least=1, name="votes.train_size")  # k-NN needs a neighbour
         train_size = size if train_size is None else train_size
-        if isinstance(train_size, bool) or not isinstance(train_size, int) or not 0 < train_size <= size:
-            raise ValueError(f"votes.train_size must be a whole number from 1 to the index size {size}, not {train_size!r}")
         self.linear = nn.Linear(in_dim, num_classes)
         self.k, self.alpha, self.out_features, self.train_size = int(k), float(alpha), num_classes, train_size
         self.held_out = False  # set by `held_out`: a state of the evaluation, never of the checkpoint

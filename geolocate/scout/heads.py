@@ -19,6 +19,7 @@ Above the threshold, or with `model.head` set, one head trains as asked.
 from __future__ import annotations
 
 from geolocate.config import GeolocateConfig
+from geolocate.models.votes import VOTE_HEADS
 from geolocate.scout.context import PhaseContext, build_scout, scout_model_name, scout_views, trains_backbone
 from geolocate.train.system import Candidate
 
@@ -53,7 +54,7 @@ class FourViewSystem:
         if head == "finetune":  # the backbone trains: its last N blocks when set, otherwise all of it
             cfg.model.freeze_backbone = bool(cfg.model.train_last_n_blocks)
         else:  # the vote heads read the probe's features (standardised mean of unit views)
-            fusion = "probe" if head.startswith("knn") else head
+            fusion = "probe" if head in VOTE_HEADS else head
             cfg.model.fusion, cfg.model.freeze_backbone, cfg.model.train_last_n_blocks = fusion, True, None
         model = build_scout(cfg, self.phase, self.ctx.regions.height)
         if head == "finetune":
@@ -65,7 +66,7 @@ class FourViewSystem:
         judge = self._judge(views)
         if head == "finetune":  # its epochs were ranked by log-loss: the rule reads the tuned model's position
             val = {**fit.best_row, **judge.score(head_outputs(model.head, views["val"])[0])}
-        elif head.startswith("knn"):
+        elif head in VOTE_HEADS:
             fit = fit_vote_head(model.head, views, cfg.train, cfg.train.seed, judge, with_probe=head == "knn+probe")
             model.model_kwargs["votes"], val = model.head.classifier.settings, fit.best_row
         else:

@@ -100,8 +100,8 @@ def fit_vote_head(head: nn.Module, data: dict[str, ViewSet], cfg: TrainConfig, s
     """A k-NN vote head (`models.votes`) over the train locations' probe features: the k nearest vote
     across regions, alone (`with_probe` False) or mixed with the probe's probabilities (the probe
     fitted first, `fit_probe_head`); k (and the mixing weight) chosen on val by `judge`, then the val
-    locations join the index. `history`
-    has one row per setting; `head.classifier` ends as the chosen `VoteClassifier`."""
+    locations join the index. `history` has one row per setting; `head.classifier` ends as the
+    chosen `VoteClassifier`."""
     from geolocate.models.votes import VOTE_ALPHAS, VOTE_KS, VoteClassifier
 
     train = data["train"]
