@@ -214,11 +214,17 @@ def per_area_section(rows: Sequence[Mapping[str, Any]], by: str = "city") -> lis
 
 def samples_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """A strip of test predictions from the best to the worst: photo, truth, guess, error."""
-    table = [[f"`{r['image_id']}`", f"{r['true_city']} ({r['true_lat']:.4f}, {r['true_lon']:.4f})",
-              f"{r['pred_city']} ({r['pred_lat']:.4f}, {r['pred_lon']:.4f})", format_value("error_km", r["error_km"])]
+    table = [[f"`{r['image_id']}`", _place(r.get("true_city"), r["true_lat"], r["true_lon"]),
+              _place(r.get("pred_city"), r["pred_lat"], r["pred_lon"]), format_value("error_km", r["error_km"])]
              for r in rows]  # fmt: skip
     head = ["## Sample predictions (test, best to worst)", ""]
     return head + _table(["photo", "truth", "guess", "error"], table)
+
+
+def _place(city: str | None, lat: float, lon: float) -> str:
+    """"Bordeaux (44.8378, -0.5792)", or the coordinates alone where the place has no city (imported photos)."""
+    where = f"({lat:.4f}, {lon:.4f})"
+    return f"{city} {where}" if city else where
 
 
 _SCOUT_HEAD_RULE = V1_HEAD_RULE = HEAD_RULE  # one rule for both systems (`evaluate.choice`)

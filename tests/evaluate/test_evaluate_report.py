@@ -128,6 +128,17 @@ def test_per_city_and_sample_predictions():
     assert "| `d` | Gap (45.0000, 4.0000) | Lyon (45.1000, 4.1000) | 200.00 km |" in text
 
 
+def test_a_sample_without_a_city_shows_its_coordinates_alone():
+    import numpy as np
+
+    from geolocate.evaluate.breakdown import sample_predictions
+
+    truth = np.array([[44.6241, -1.1507]])
+    samples = sample_predictions(["x"], truth, truth, np.array([0.0]), [None], [None], k=1)
+    text = _report(samples=samples)
+    assert "| `x` | (44.6241, -1.1507) | (44.6241, -1.1507) | 0.00 km |" in text and "None" not in text
+
+
 def test_too_few_examples_are_said_and_coverage_and_ece_are_not_claimed():
     from geolocate.evaluate.report import small_sample_warning
 
