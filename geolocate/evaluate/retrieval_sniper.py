@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from geolocate.evaluate.retrieval import METHODS
-from geolocate.models.sniper import SniperInputs, checked_train_size, searched
+from geolocate.models.held_out import TrainRowsIndex
+from geolocate.models.sniper import SniperInputs, checked_train_size
 
 
-class RetrievalSniper(nn.Module):
+class RetrievalSniper(TrainRowsIndex, nn.Module):
     """Retrieval refinement over the training locations: the single-photo system's
     `evaluate.retrieval.refine_positions` (neighbours among the top regions, weighted by similarity
     and the regions' probabilities; `method` one of `evaluate.retrieval.METHODS`), on the fused features.
@@ -54,7 +55,7 @@ class RetrievalSniper(nn.Module):
 
         if inputs.probs is None:
             raise ValueError("a retrieval sniper needs the ensemble's probabilities (SniperInputs.probs)")
-        index = RetrievalIndex(*(b.numpy() for b in searched(self, inputs, self.keys, self.latlon, self.labels)))
+        index = RetrievalIndex(*(b.numpy() for b in self.searchable(self.keys, self.latlon, self.labels)))
         placed = refine_positions(inputs.probs.double().numpy(), inputs.features.float().numpy(), index,
                                   self.top_cells, self.neighbours, self.method)
         return torch.as_tensor(placed_or(placed, inputs.centroid.double().numpy()))

@@ -65,9 +65,9 @@ def run_evaluate(cfg: GeolocateConfig, paths: ProjectPaths, run_ref: str) -> dic
 
 def _seen_splits(model, loaders, device, tta: str, preprocessing: dict, amp_dtype=None) -> tuple[Seen, Seen]:
     """Val's and test's outputs (`tta.collect_seen`); val held out of a vote head's index, which it
-    joined once it had chosen (`models.votes`), so every choice made on val stays out-of-sample."""
+    joined once it had chosen (`models.held_out`), so every choice made on val stays out-of-sample."""
     from geolocate.evaluate.tta import collect_seen
-    from geolocate.models.votes import held_out
+    from geolocate.models.held_out import held_out
 
     val_loader, test_loader = loaders
     with held_out(model):

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from geolocate.models.held_out import TrainRowsIndex
+
 
 @dataclass
 class SniperInputs:
@@ -30,14 +32,13 @@ class SniperInputs:
     truth: torch.Tensor  # [L, 2] true position, float64
     probs: torch.Tensor | None = None  # [L, C] the ensemble's region probabilities (what retrieval weighs)
     labels: torch.Tensor | None = None  # [L] true regions (what a retrieval index over these locations holds)
-    train_only: bool = False  # these are val locations: an index that holds them searches its train part only
 
     def __len__(self) -> int:
         return len(self.region)
 
     def take(self, index: torch.Tensor) -> "SniperInputs":
         parts = (self.features, self.region, self.confidence, self.centroid, self.truth, self.probs, self.labels)
-        return SniperInputs(*(None if t is None else t[index] for t in parts), self.train_only)
+        return SniperInputs(*(None if t is None else t[index] for t in parts))
 
 
 def sniper_positions(sniper: nn.Module, inputs: SniperInputs) -> torch.Tensor:
@@ -107,7 +108,7 @@ class SniperRegressor(nn.Module):
         return torch.stack([lat, lon], dim=1)
 
 
-class NeighbourSniper(nn.Module):
+class NeighbourSniper(TrainRowsIndex, nn.Module):
     """The mean position of the `k` training locations most similar (cosine) to a location, weighted
     by similarity.
 
@@ -138,7 +139,7 @@ class NeighbourSniper(nn.Module):
         """Positions [B, 2] (float64) from the fused features alone."""
         from geolocate.geo import spherical_mean
 
-        keys, latlon = searched(self, inputs, self.keys, self.latlon)
+        keys, latlon = self.searchable(self.keys, self.latlon)
         sims = torch.nn.functional.normalize(inputs.features.float(), dim=1) @ keys.T
         top = sims.topk(min(self.k, len(keys)), dim=1)
         weights = (top.values.clamp(min=0.0) + 1e-6).double().numpy()
@@ -157,11 +158,3 @@ def checked_train_size(train_size, size: int, least: int = 0, name: str = "train
     if train_size is not None and (type(train_size) is not int or not least <= train_size <= size):
         raise ValueError(f"{name} must be a whole number in {least}..{size}, not {train_size!r}")
     return train_size
-
-
-def searched(sniper: nn.Module, inputs: SniperInputs, *buffers: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The part of an index sniper's buffers `inputs` may search: all of it, or the train locations
-    when the inputs are val locations the index also holds (one would find itself)."""
-    if inputs.train_only and sniper.train_size is not None:
-        return tuple(b[: sniper.train_size] for b in buffers)
-    return buffers

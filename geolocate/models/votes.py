@@ -10,20 +10,17 @@ every consumer of logits (softmax, calibration, ensembles) reads as logits. The 
 and classes are buffers, so a checkpoint carries its own index.
 
 Once val has chosen k and the mixing weight, the val examples join the index (`train_size` rows
-of train first, then val), as the k-NN baselines and retrieval search train + val: otherwise a
-test photo near a val place has no neighbour there. Val itself is then measured `held_out`,
-searching the train rows only, so val's figures (temperature, position, conformal radius, every
-later choice) stay out-of-sample; test and predict search the whole index.
+of train first, then val); val itself is then measured `models.held_out.held_out`, searching the
+train rows only, as every index that takes in val is.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from geolocate.models.held_out import TrainRowsIndex
 
 VOTE_HEADS = ("knn", "knn+probe")  # the heads built on this module, as `train.small_data_heads` names them
 VOTE_KS = (5, 10, 20)  # neighbours that vote, chosen on val
@@ -51,7 +48,7 @@ def mix(classifier_probs: torch.Tensor, vote_probs: torch.Tensor, alpha: float) 
     return (1.0 - alpha) * classifier_probs + alpha * vote_probs
 
 
-class VoteClassifier(nn.Module):
+class VoteClassifier(TrainRowsIndex, nn.Module):
     """Fused features [B, D] → log((1 − α)·softmax(linear) + α·votes of the k nearest indexed examples).
 
     Args:
@@ -61,7 +58,7 @@ class VoteClassifier(nn.Module):
         k: neighbours that vote.
         alpha: weight of the votes (1: a pure k-NN head; its linear layer is then unused).
         train_size: the first rows of the index that are train examples (the rest are val's);
-            None: all of them. A `held_out` head searches only these.
+            None: all of them. Inside `models.held_out.held_out` the head searches only these.
     """
 
     def __init__(self, in_dim: int, num_classes: int, size: int, k: int = 10, alpha: float = 1.0,
@@ -73,7 +70,6 @@ class VoteClassifier(nn.Module):
         train_size = size if train_size is None else train_size
         self.linear = nn.Linear(in_dim, num_classes)
         self.k, self.alpha, self.out_features, self.train_size = int(k), float(alpha), num_classes, train_size
-        self.held_out = False  # set by `held_out`: a state of the evaluation, never of the checkpoint
         self.register_buffer("keys", torch.zeros(size, in_dim))
         self.register_buffer("labels", torch.zeros(size, dtype=torch.long))
 
@@ -102,25 +98,8 @@ class VoteClassifier(nn.Module):
         return {"size": int(self.keys.shape[0]), "k": self.k, "alpha": self.alpha, "train_size": self.train_size}
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        keys, labels = self.keys, self.labels  # unsliced unless held out: the exported graph holds the whole index
-        if self.held_out:
-            keys, labels = keys[:self.train_size], labels[:self.train_size]
+        keys, labels = self.searchable(self.keys, self.labels)  # unsliced unless held out: the exported graph holds the whole index
         votes = knn_votes(features, keys, labels, self.out_features, self.k)
         if self.alpha >= 1.0:
             return votes.log()
         return mix(self.linear(features).float().softmax(dim=1), votes, self.alpha).log()
-
-
-@contextlib.contextmanager
-def held_out(model: nn.Module) -> Iterator[None]:
-    """Every vote head inside `model` searches only its train rows: how val (and train) are measured
-    once val has joined the index (test and predict search all of it). Blocks nest."""
-    heads = [m for m in model.modules() if isinstance(m, VoteClassifier)]
-    before = [head.held_out for head in heads]
-    for head in heads:
-        head.held_out = True
-    try:
-        yield
-    finally:
-        for head, was in zip(heads, before):
-            head.held_out = was

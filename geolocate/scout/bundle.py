@@ -98,11 +98,11 @@ def ensemble_of(logits: list[np.ndarray], weights: list[float]) -> np.ndarray:
 
 
 def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[float], centroids: np.ndarray,
-            sniper: torch.nn.Module | None = None, position: str = "top1", topk: int = 5, train_only: bool = False) -> Combined:
+            sniper: torch.nn.Module | None = None, position: str = "top1", topk: int = 5) -> Combined:
     """Ensemble the scouts' logits, place each location (`position`: the top-1 region's centroid, the
     probability-weighted mean or the geometric median of the top-`topk` regions' centroids:
-    `evaluate.position`) and let the sniper move it (`train_only`: these are val locations, which an
-    index sniper must not find in itself)."""
+    `evaluate.position`) and let the sniper move it (val locations: inside `models.held_out.held_out`,
+    so that an index sniper never finds them in itself)."""
     from geolocate.evaluate.metrics import softmax
     from geolocate.evaluate.position import predicted_positions
     from geolocate.models.sniper import SniperInputs, sniper_positions
@@ -115,7 +115,7 @@ def combine(logits: list[np.ndarray], fused: list[torch.Tensor], weights: list[f
     after = None
     if sniper is not None and len(top1):
         inputs = SniperInputs(torch.cat(fused, dim=1).float(), torch.as_tensor(top1), torch.as_tensor(confidence).float(),
-                              torch.as_tensor(before), torch.as_tensor(before), torch.as_tensor(probs), train_only=train_only)
+                              torch.as_tensor(before), torch.as_tensor(before), torch.as_tensor(probs))
         sniper.eval()
         with torch.inference_mode():
             after = sniper_positions(sniper, inputs).numpy()

@@ -10,6 +10,7 @@ REPORT.md from its list of sections.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper)
     from geolocate.evaluate.finish import Split
     from geolocate.evaluate.metrics import geo_metrics
     from geolocate.evaluate.position import ScoredSplit, position_errors_km
+    from geolocate.models.held_out import held_out
     from geolocate.scout.context import scout_outputs
 
     outs = [scout_outputs(ctx, p)[split] for p in bundle["scouts"]]
@@ -121,8 +123,10 @@ def _split_metrics(ctx, bundle: dict, split: str, centroids: np.ndarray, sniper)
     for phase, out in zip(bundle["scouts"], outs):
         pred = centroids[out["logits"].argmax(axis=1)]
         table[phase] = geo_metrics(position_errors_km(pred, truth), out["logits"], labels)
-    combined = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids, sniper,
-                       **position_of(bundle), train_only=split == "val")
+    # Val is held out of an index sniper that took it in (`models.held_out`): it would find itself.
+    with held_out(sniper) if sniper is not None and split != "test" else contextlib.nullcontext():
+        combined = combine([o["logits"] for o in outs], [o["fused"] for o in outs], bundle["weights"], centroids, sniper,
+                           **position_of(bundle))
     table["ensemble"] = geo_metrics(position_errors_km(combined.before, truth), combined.logits, labels)
     err = position_errors_km(combined.after, truth)
     table[AFTER] = geo_metrics(err, combined.logits, labels)

@@ -80,7 +80,7 @@ def train_sniper(train: SniperInputs, val: SniperInputs, num_regions: int, cfg: 
 def with_val(sniper: nn.Module, train: SniperInputs, val: SniperInputs) -> nn.Module:
     """An index sniper (neighbours, retrieval) chosen on val, now searching the val locations too, as
     the k-NN baselines search train + val; the MLP as it is. Val's own figures stay the train
-    part's (`SniperInputs.train_only`)."""
+    part's (`models.held_out`)."""
     from geolocate.evaluate.retrieval_sniper import RetrievalSniper
     from geolocate.models.sniper import NeighbourSniper
 

@@ -137,7 +137,7 @@ def split_outputs(head: nn.Module, views: dict[str, ViewSet]) -> dict:
     Only test reads a vote head's whole index: val is held out of the index it joined (its figures
     and every choice on them stay out-of-sample), and so is train, whose outputs the sniper learns
     from (votes from val's places would carry val's answers into it)."""
-    from geolocate.models.votes import held_out
+    from geolocate.models.held_out import held_out
 
     out = {}
     for split, v in views.items():

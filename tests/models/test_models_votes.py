@@ -8,7 +8,8 @@ from torch import nn
 from geolocate.models.multiview import FusionHead
 import pytest
 
-from geolocate.models.votes import SMOOTHING, VoteClassifier, held_out, knn_votes, mix
+from geolocate.models.held_out import held_out
+from geolocate.models.votes import SMOOTHING, VoteClassifier, knn_votes, mix
 
 # Four train examples in three classes; a query sits between the two of class 2 and one of class 0.
 KEYS = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [-1.0, 0.0]]), dim=1)

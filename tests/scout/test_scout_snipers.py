@@ -8,6 +8,7 @@ import torch
 
 from geolocate.artifacts.checkpoint import save_checkpoint
 from geolocate.evaluate.retrieval_sniper import RetrievalSniper
+from geolocate.models.held_out import held_out
 from geolocate.models.sniper import NeighbourSniper, SniperInputs, SniperRegressor, sniper_positions
 from geolocate.scout.bundle import NEIGHBOURS_MODEL, RETRIEVAL_MODEL, combine, load_sniper
 from geolocate.train.sniper import choose_sniper, sniper_candidates
@@ -119,10 +120,10 @@ def test_an_index_sniper_chosen_on_val_then_searches_val_too_but_val_never_finds
         assert len(joined.keys) == 60 and joined.train_size == 40
         exact = sniper_positions(joined, val)  # val searching everything: each finds itself
         assert torch.allclose(exact, val.truth)
-        honest = sniper_positions(joined, SniperInputs(*(getattr(val, f) for f in
-                                                         ("features", "region", "confidence", "centroid", "truth", "probs", "labels")),
-                                                       train_only=True))
+        with held_out(joined):
+            honest = sniper_positions(joined, val)
         assert torch.allclose(honest, sniper_positions(sniper, val))  # the train part only: what val chose on
+        assert torch.allclose(sniper_positions(joined, val), exact)  # the state ends with the block
     assert with_val(SniperRegressor(2, 1), train, val).__class__ is SniperRegressor
 
 
