@@ -131,13 +131,14 @@ def finish_v1(cfg, paths, run, classes: Classes, val: Seen, test: Seen, device: 
     retrieval, val_scored, scored = apply_retrieval(run.best, train, (val, val_probs, val_scored), (test, test_probs, scored), bar)
     _update_sidecar(run.best, temperature, mode, k, val_scored.metrics, scored.metrics, public_record(retrieval),
                     extra={"tta": tta})
-    history, no_history = _val_history(run)
+    heads = _head_rows(run)
+    history, no_history = _val_history(run, heads)
     measured = Measured(
         "v1", run, classes, _split(val, val_probs, val_scored), _split(test, test_probs, scored),
         photo_baselines(paths, classes.cell_ids, classes.centroids, test, vectors), history,
         checkpoint_default(run.best, paths), lambda extra: _update_sidecar(run.best, extra=extra), temperature,
-        position={"mode": mode, "k": k, "scores": scores}, extra={"retrieval": retrieval, "tta": tta, **_head_selection(run)},
-        data={"classes": len(classes.cell_ids), **_kpis(paths)}, chosen_head=_chosen_head(run), no_history=no_history)
+        position={"mode": mode, "k": k, "scores": scores}, extra={"retrieval": retrieval, "tta": tta, **({"head_selection": heads} if heads else {})},
+        data={"classes": len(classes.cell_ids), **_kpis(paths)}, chosen_head=_chosen_head(heads), no_history=no_history)
     return finish_evaluation(cfg, paths, measured, device, fit_seconds, judged)
 
 
@@ -169,19 +170,17 @@ def _split(out: Outputs, probs: np.ndarray, scored: ScoredSplit) -> Split:
     return Split(probs, out.logits, out.labels, _truth(out), list(out.image_ids), scored)
 
 
-def _head_selection(run) -> dict:
-    """`{"head_selection": rows}` when training chose a head on val (train/heads.py), else nothing."""
+def _head_rows(run) -> list[dict]:
+    """The candidates' val rows when training chose a head on val (train/heads.py), else none."""
     import json
 
     if not run.head_selection.is_file():
-        return {}
-    rows = json.loads(run.head_selection.read_text()).get("rows") or []
-    return {"head_selection": rows} if rows else {}
+        return []
+    return json.loads(run.head_selection.read_text()).get("rows") or []
 
 
-def _chosen_head(run) -> str | None:
+def _chosen_head(rows: list[dict]) -> str | None:
     """The head val chose among several candidates (None when there was no choice)."""
-    rows = _head_selection(run).get("head_selection") or []
     return next((r["head"] for r in rows if r.get("chosen")), None) if len(rows) > 1 else None
 
 
@@ -197,15 +196,14 @@ def _score(out: Outputs, probs, classes: Classes, mode: str, k: int) -> ScoredSp
     return score_split(probs, out.labels, _truth(out), classes.centroids, mode, k)
 
 
-def _val_history(run) -> tuple[list[float] | None, str]:
+def _val_history(run, heads: list[dict]) -> tuple[list[float] | None, str]:
     """(val median km per epoch, for the stability gate; why there is none): None when val kept a
     k-NN vote head, whose metrics.csv rows are the settings it tried (the gate is N/A, as for a
     four-view index sniper)."""
     from geolocate.artifacts.rundir import read_metrics_rows
     from geolocate.models.votes import VOTE_HEADS
 
-    rows = _head_selection(run).get("head_selection") or []
-    chosen = next((row["head"] for row in rows if row.get("chosen") and row.get("head") in VOTE_HEADS), None)
+    chosen = next((row["head"] for row in heads if row.get("chosen") and row.get("head") in VOTE_HEADS), None)
     if chosen:
         return None, (f"val chose a k-NN vote head (`{chosen}`): its rows in metrics.csv are the neighbour counts "
                       "and mixes it tried, not epochs, so they say nothing of how steadily it trains.")
