@@ -15,7 +15,9 @@ filesystem's business (README, "Security").
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import stat
 from pathlib import Path
 
 from geolocate.artifacts.digest import parse_sha256sums, sha256_file
@@ -65,11 +67,11 @@ def verify_file(path: Path | str) -> None:
         _check(path, _read_sums(sums).get(path.name), sums)
 
 
-def _require_own_file(path: Path) -> None:
+def _require_own_file(path: Path, what: str | None = None) -> None:
     if path.is_symlink():
         raise UserError(f"{path} is a symbolic link; a model's files are never read through links (copy the file itself)")
     if (reason := not_regular_reason(path)) is not None:  # a FIFO would block the hash forever
-        raise UserError(f"{path}: {reason}")
+        raise UserError(f"{what} {path}: {reason}" if what else f"{path}: {reason}")
 
 
 def _release_sums(folder: Path) -> Path | None:
@@ -91,13 +93,46 @@ def verify_companion(path: Path | str, recorded: object, what: str) -> None:
     if recorded is None:
         return
     path = Path(path)
-    if path.is_symlink():
-        raise UserError(f"{path} is a symbolic link; a model's files are never read through links (copy the file itself)")
-    if (reason := not_regular_reason(path)) is not None:
-        raise UserError(f"{what} {path}: {reason}")
+    _require_own_file(path, what)
     if not isinstance(recorded, str) or _digest(path) != recorded.lower():
-        raise UserError(f"{path} is not the {what} its checkpoint was written with (SHA-256 differs from the sidecar's); "
-                        f"export the graph again with `geolocate export-model` or re-run `geolocate evaluate`")
+        raise _not_the_companion(path, what)
+
+
+def read_companion(path: Path | str, recorded: object, what: str) -> bytes:
+    """The bytes of `path` (a graph), read once, refused as `verify_companion` refuses the file,
+    the digest taken of those very bytes.
+
+    The caller uses the bytes returned, never the file again: a file swapped after its digest
+    was checked is not the one that runs. Links and special files are refused even when an
+    older sidecar recorded no digest (a FIFO would block the read).
+
+    Raises:
+        UserError: a link, not a regular file, unreadable, or a SHA-256 other than `recorded`.
+    """
+    path = Path(path)
+    _require_own_file(path, what)
+    data = _read_regular(path, what)
+    if recorded is not None and (not isinstance(recorded, str) or hashlib.sha256(data).hexdigest() != recorded.lower()):
+        raise _not_the_companion(path, what)
+    return data
+
+
+def _read_regular(path: Path, what: str) -> bytes:
+    """`path`'s bytes through a descriptor opened without following a link, and refused unless a
+    regular file's: the checks by name above cannot see a swap between them and the open."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # a FIFO opens at once, then is refused
+    try:
+        with open(os.open(path, flags), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise UserError(f"{what} {path}: not a regular file (a FIFO, device or socket)")
+            return handle.read()
+    except OSError as exc:  # ELOOP: a link put there since the check
+        raise UserError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _not_the_companion(path: Path, what: str) -> UserError:
+    return UserError(f"{path} is not the {what} its checkpoint was written with (SHA-256 differs from the sidecar's); "
+                     f"export the graph again with `geolocate export-model` or re-run `geolocate evaluate`")
 
 
 def _read_sums(sums: Path) -> dict[str, str]:

@@ -36,13 +36,16 @@ def inference_timeout_s() -> float:
     return value if 0 < value < float("inf") else DEFAULT_TIMEOUT_S
 
 
-def check_graph(session, meta: dict, path: Path | str) -> None:
+def check_graph(session, meta: dict, path: Path | str, graph_bytes: bytes) -> None:
     """Refuse a graph whose signature is not the one the sidecar describes (see module docstring).
+
+    `graph_bytes` are the bytes the session was opened from (`path` only names them): the
+    operators checked are those of the graph that runs.
 
     Raises:
         UserError: one line naming what differs.
     """
-    problem = signature_problem(session, meta) or control_flow_problem(path)
+    problem = signature_problem(session, meta) or control_flow_problem(graph_bytes)
     if problem:
         raise UserError(f"{path} is not this checkpoint's graph: {problem}; export it again with `geolocate export-model`")
 
@@ -67,7 +70,7 @@ def signature_problem(session, meta: dict) -> str | None:
     return None
 
 
-def control_flow_problem(path: Path | str) -> str | None:
+def control_flow_problem(graph_bytes: bytes) -> str | None:
     """'holds a Loop' when the graph (a subgraph or a model-local function included) has control flow, else None.
 
     Read by `onnx_ops` from the protobuf bytes: `import onnx` alone costs about a second of a cold predict.
@@ -75,8 +78,8 @@ def control_flow_problem(path: Path | str) -> str | None:
     from geolocate.inference.onnx_ops import NotAnOnnxModel, op_types
 
     try:
-        found = op_types(Path(path).read_bytes())
-    except (NotAnOnnxModel, OSError):  # onnxruntime already parsed it; a second reader's doubt is a refusal
+        found = op_types(graph_bytes)
+    except NotAnOnnxModel:  # onnxruntime already parsed it; a second reader's doubt is a refusal
         return "it does not parse as an ONNX model"
     flow = sorted(found & CONTROL_FLOW)
     return f"it holds a {flow[0]} (control flow an exported classifier never has)" if flow else None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geolocate.artifacts.integrity import verify_companion
+from geolocate.artifacts.integrity import read_companion, verify_companion
 from geolocate.artifacts.resolve import file_of
 from geolocate.artifacts.sidecar_schema import check_prediction_sidecar
 from geolocate.errors import UserError
@@ -31,27 +31,38 @@ class OnnxPredictor(PhotoPredictor):
         self.outputs = [o.name for o in session.get_outputs()]
 
     @classmethod
-    def load(cls, stem: Path, meta: dict, threads: int | None = None, graph: Path | None = None) -> "OnnxPredictor":
-        """The session of `graph` (default `<stem>.onnx`) for the checkpoint `stem` whose sidecar is `meta`."""
-        import onnxruntime as ort
+    def load(cls, stem: Path, meta: dict, threads: int | None = None, graph: Path | None = None,
+             graph_sha256: object = None) -> "OnnxPredictor":
+        """The session of `graph` (default `<stem>.onnx`) for the checkpoint `stem` whose sidecar is `meta`.
 
+        The graph is read once: its digest (`graph_sha256`, a twin's from its own sidecar, else
+        `meta`'s `onnx.sha256`), the session and the control-flow check all see those bytes.
+        """
         source = f"checkpoint {stem}"
         check_prediction_sidecar(meta, source)  # before any session opens: a refused sidecar leaves no session's threads behind
         graph = graph or file_of(stem, ".onnx")
-        verify_companion(graph, (meta.get("onnx") or {}).get("sha256"), "graph")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-        options.log_severity_level = 3  # errors only: its warnings are not the user's business
-        try:
-            session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
-            raise UserError(f"{graph} is not a usable ONNX graph ({type(exc).__name__}); export it again with `geolocate export-model`") from None
-        check_graph(session, meta, graph)
+        recorded = graph_sha256 if graph_sha256 is not None else (meta.get("onnx") or {}).get("sha256")
+        graph_bytes = read_companion(graph, recorded, "graph")
+        session = _open_session(graph, graph_bytes, threads)
+        check_graph(session, meta, graph, graph_bytes)
         return cls(session, meta, load_model_index(stem, meta), source=source)
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         out = dict(zip(self.outputs, run_with_deadline(self.session, {"image": np.ascontiguousarray(batch, dtype=np.float32)})))
         return out["logits"], out.get("embedding")
+
+
+def _open_session(graph: Path, graph_bytes: bytes, threads: int | None):
+    """An onnxruntime session of `graph_bytes` (`graph` names them in the error)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+    options.log_severity_level = 3  # errors only: its warnings are not the user's business
+    try:
+        return ort.InferenceSession(graph_bytes, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        raise UserError(f"{graph} is not a usable ONNX graph ({type(exc).__name__}); export it again with `geolocate export-model`") from None
 
 
 def load_model_index(stem: Path, meta: dict):

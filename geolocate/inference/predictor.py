@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,6 +18,13 @@ from geolocate.errors import UserError
 from geolocate.inference.photo_predictor import PhotoPredictor
 
 ENGINES = ("auto", "onnx", "torch")
+
+
+class ExportedGraph(NamedTuple):
+    """A graph exported from a checkpoint's weights, and the SHA-256 its own sidecar records for it (None: none)."""
+
+    path: Path
+    sha256: object
 
 
 class Predictor(PhotoPredictor):
@@ -94,7 +102,7 @@ def load_predictor(stem: Path, engine: str = "auto", device: str = "cpu", runs: 
     if graph is not None:
         from geolocate.inference.onnx_predictor import OnnxPredictor
 
-        return OnnxPredictor.load(stem, meta, graph=graph)
+        return OnnxPredictor.load(stem, meta, graph=graph.path, graph_sha256=graph.sha256)
     if engine == "onnx":
         raise UserError(f"checkpoint {stem} has no exported graph; write one with `geolocate export-model --run <run>` "
                         f"(or freeze the run), or use --engine torch")
@@ -103,15 +111,18 @@ def load_predictor(stem: Path, engine: str = "auto", device: str = "cpu", runs: 
     return Predictor.load_stem(stem, device=str(resolve_device(device)))
 
 
-def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> Path | None:
+def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> ExportedGraph | None:
     """The ONNX graph exported from these very weights: beside the checkpoint, or beside the run
-    checkpoint it was promoted from (`export-model` writes it there; `models/best` is a copy)."""
+    checkpoint it was promoted from (`export-model` writes it there; `models/best` is a copy).
+
+    Its digest is checked as it is read (`OnnxPredictor.load`), so the bytes checked are the bytes run.
+    """
     from geolocate.artifacts.checkpoint import read_sidecar
     from geolocate.artifacts.resolve import GRAPH_SUFFIX, file_of
     from geolocate.paths import slug
 
     if has_graph(stem, meta):
-        return file_of(stem, GRAPH_SUFFIX)
+        return ExportedGraph(file_of(stem, GRAPH_SUFFIX), (meta.get("onnx") or {}).get("sha256"))
     run_id = meta.get("run_id")
     if runs is None or not isinstance(run_id, str) or not run_id or slug(run_id) != run_id:
         return None  # an id that is not a plain name never becomes a path
@@ -122,10 +133,7 @@ def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> Path | None:
     same = twin_meta.get("weights_id") == meta.get("weights_id")
     if not (same and has_graph(twin, twin_meta)):
         return None
-    from geolocate.artifacts.integrity import verify_companion
-
-    verify_companion(file_of(twin, GRAPH_SUFFIX), (twin_meta.get("onnx") or {}).get("sha256"), "graph")
-    return file_of(twin, GRAPH_SUFFIX)
+    return ExportedGraph(file_of(twin, GRAPH_SUFFIX), (twin_meta.get("onnx") or {}).get("sha256"))
 
 
 def has_graph(stem: Path, meta: dict) -> bool:

@@ -70,7 +70,7 @@ def test_a_deep_nest_of_subgraphs_is_walked_without_recursion():
 def test_the_control_flow_check_imports_no_onnx(tmp_path):
     path = tmp_path / "g.onnx"
     path.write_bytes(graph_bytes(loop=True))
-    code = ("import sys; from geolocate.inference.graph_check import control_flow_problem; "
-            f"print(control_flow_problem({str(path)!r})); print('onnx' in sys.modules)")
+    code = ("import sys, pathlib; from geolocate.inference.graph_check import control_flow_problem; "
+            f"print(control_flow_problem(pathlib.Path({str(path)!r}).read_bytes())); print('onnx' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0].startswith("it holds a Loop") and out[1] == "False"
