@@ -133,7 +133,14 @@ def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> ExportedGraph 
     same = twin_meta.get("weights_id") == meta.get("weights_id")
     if not (same and has_graph(twin, twin_meta)):
         return None
-    return ExportedGraph(file_of(twin, GRAPH_SUFFIX), (twin_meta.get("onnx") or {}).get("sha256"))
+    return ExportedGraph(file_of(twin, GRAPH_SUFFIX), _vouched_digest(meta) or (twin_meta.get("onnx") or {}).get("sha256"))
+
+
+def _vouched_digest(meta: dict) -> object:
+    """The graph digest the promoted copy's own sidecar records for these weights, or None: the copy
+    is what the user chose to trust, so its record wins over the twin's (which a run folder may have rewritten)."""
+    graph = meta.get("onnx") or {}
+    return graph.get("sha256") if graph.get("weights_id") is not None and graph.get("weights_id") == meta.get("weights_id") else None
 
 
 def has_graph(stem: Path, meta: dict) -> bool:

@@ -173,3 +173,21 @@ def test_a_graph_that_is_a_fifo_is_refused_by_the_loader(project):
     os.mkfifo(graph)
     with pytest.raises(UserError, match=f"graph {graph}: not a regular file"):
         OnnxPredictor.load(stem, read_sidecar(stem))
+
+
+def test_a_twin_graph_rewritten_with_its_own_sidecar_is_refused_by_the_promoted_copys_digest(project):
+    """The copy (`ckpt/model`, no graph beside it) vouches for the graph it was promoted with; a run
+    folder whose graph and sidecar were both rewritten since does not get to vouch for itself."""
+    import hashlib
+    import json
+
+    copy = project / "ckpt" / "model.json"
+    meta = json.loads(copy.read_text())
+    meta["onnx"] = {"file": "best.onnx", "weights_id": meta["weights_id"], "sha256": hashlib.sha256(graph_bytes()).hexdigest()}
+    copy.write_text(json.dumps(meta))
+    graph = _install(project, "twin", graph_bytes(scale=2.0))  # the twin's own sidecar vouches for the new bytes
+    with pytest.raises(UserError, match="SHA-256 differs from the sidecar's") as caught:
+        _load(project)
+    assert str(caught.value).startswith(str(graph))
+    _install(project, "twin", graph_bytes())  # the graph the copy was promoted with loads
+    assert np.allclose(_logits(_load(project).session), _logits(graph_bytes()))
