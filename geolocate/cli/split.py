@@ -56,10 +56,9 @@ def _table(report: dict) -> Table:
 
 def _counts_line(report: dict) -> str:
     """'64 labelled photos, 26 in the split: 38 train photos left out under the dominance cap'."""
+    from geolocate.split.run import left_out
+
     kept = sum(report["photos"].values())
     line = f"{report['labelled']:,} labelled photos, {kept:,} in the split"
-    reasons = [(report["dominance"]["downsampled_rows"], "train photos left out under the dominance cap (cells.max_dominance)"),
-               (report.get("buffer_dropped", 0), "train photos dropped by the spatial buffer (split.buffer)"),
-               (report.get("untrained_dropped", 0), "photos of classes left without a train photo")]
-    said = [f"{n:,} {why}" for n, why in reasons if n]
+    said = left_out(report)
     return line + (": " + "; ".join(said) if said else " (all of them)")

@@ -195,7 +195,22 @@ def stage_counts(paths) -> dict[str, Any]:
         if path.exists():
             split = pl.read_parquet(path, columns=["split"])["split"].value_counts().sort("split")
             counts[name] = " / ".join(f"{r['split']} {r['count']:,}" for r in split.iter_rows(named=True))
+    if data.split.exists() and data.split_report.exists():
+        counts.update(_left_out_of_split(data.split_report))
     return counts
+
+
+def _left_out_of_split(report_path) -> dict[str, str]:
+    """{"labelled photos left out of the split": the reasons}, from the split's own report (none left: nothing)."""
+    import json
+
+    from geolocate.split.run import left_out
+
+    try:
+        said = left_out(json.loads(report_path.read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):  # a report from an older split, or edited: the counts above still stand
+        return {}
+    return {"labelled photos left out of the split": "; ".join(said)} if said else {}
 
 
 def _closer_looks(m: Measured) -> dict:

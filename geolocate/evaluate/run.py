@@ -229,4 +229,5 @@ def _kpis(paths: ProjectPaths) -> dict:
     if not paths.data.kpi_history.exists():
         return {}
     last = pl.read_parquet(paths.data.kpi_history).tail(1).to_dicts()
-    return {k: v for k, v in (last[0] if last else {}).items() if k != "timestamp"}
+    # No batches (imported photos) is an empty string: a row without a value says nothing.
+    return {k: v for k, v in (last[0] if last else {}).items() if k != "timestamp" and v not in (None, "")}

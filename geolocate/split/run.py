@@ -118,6 +118,15 @@ def run_split(cfg: GeolocateConfig, data: DataPaths, given: Iterable[str] = ()) 
     return SplitResult(split, report)
 
 
+def left_out(report: dict) -> list[str]:
+    """Why labelled photos are not in the split, one phrase per reason that left any out
+    ("31 train photos left out under the dominance cap (cells.max_dominance)"), from a split report."""
+    reasons = [((report.get("dominance") or {}).get("downsampled_rows", 0), "train photos left out under the dominance cap (cells.max_dominance)"),
+               (report.get("buffer_dropped", 0), "train photos dropped by the spatial buffer (split.buffer)"),
+               (report.get("untrained_dropped", 0), "photos of classes left without a train photo")]
+    return [f"{n:,} {why}" for n, why in reasons if n]
+
+
 def check_held_out(frame: pl.DataFrame, why: str) -> None:
     """Refuse a split whose val or test is empty (evaluation would have nothing to measure)."""
     empty = [s for s in ("val", "test") if frame.filter(pl.col("split") == s).is_empty()]

@@ -205,3 +205,45 @@ def test_report_is_rendered_from_metrics_json_and_rerendered_when_seeds_arrive(t
     assert "## Seeds (2 runs: r0, r1; test split)" in run.report.read_text()  # rendered again, not appended
     assert json.loads(run.metrics_json.read_text())["seeds"]["runs"] == ["r0", "r1"]
     assert run.report.read_text().count("## Metrics") == 1
+
+
+def test_the_data_table_says_why_labelled_photos_are_not_in_the_split(tmp_path):
+    """400 labelled, 365 in the split: the report says the 31 + 4 it left out, from the split's own report."""
+    import json
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from geolocate.evaluate.finish import stage_counts
+    from geolocate.paths import DataPaths
+
+    data = DataPaths(tmp_path / "data")
+    data.root.mkdir()
+    pl.DataFrame({"image_id": [str(i) for i in range(365)],
+                  "split": ["train"] * 229 + ["val"] * 68 + ["test"] * 68}).write_parquet(data.split)
+    counts = stage_counts(SimpleNamespace(data=data))
+    assert counts == {"photos in the split": "test 68 / train 229 / val 68"}  # no report: nothing said of it
+    report = {"dominance": {"downsampled_rows": 31}, "buffer_dropped": 4, "untrained_dropped": 0, "photos": {}, "labelled": 400}
+    data.split_report.write_text(json.dumps(report))
+    said = stage_counts(SimpleNamespace(data=data))["labelled photos left out of the split"]
+    assert said == ("31 train photos left out under the dominance cap (cells.max_dominance); "
+                    "4 train photos dropped by the spatial buffer (split.buffer)")
+    data.split_report.write_text("[1, 2]")  # edited into something else: the counts still stand
+    assert stage_counts(SimpleNamespace(data=data)) == counts
+    text = _report(data={"labelled photos left out of the split": said})
+    assert "| labelled photos left out of the split | 31 train photos" in text
+
+
+def test_the_data_table_leaves_out_a_kpi_without_a_value(tmp_path):
+    """Imported photos have no fetch batches: the KPI row's empty `batches` is not printed as an empty row."""
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from geolocate.evaluate.run import _kpis
+    from geolocate.paths import DataPaths
+
+    data = DataPaths(tmp_path / "data")
+    data.root.mkdir()
+    pl.DataFrame({"timestamp": [1, 2], "batches": ["01", ""], "photos": [10, 400]}).write_parquet(data.kpi_history)
+    assert _kpis(SimpleNamespace(data=data)) == {"photos": 400}
