@@ -120,7 +120,8 @@ def read_companion(path: Path | str, recorded: object, what: str) -> bytes:
 def _read_regular(path: Path, what: str) -> bytes:
     """`path`'s bytes through a descriptor opened without following a link, and refused unless a
     regular file's: the checks by name above cannot see a swap between them and the open."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # a FIFO opens at once, then is refused
+    # O_NONBLOCK: a FIFO opens at once, then is refused; O_BINARY: Windows would translate line ends.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
         with open(os.open(path, flags), "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):

@@ -35,8 +35,9 @@ class OnnxPredictor(PhotoPredictor):
              graph_sha256: object = None) -> "OnnxPredictor":
         """The session of `graph` (default `<stem>.onnx`) for the checkpoint `stem` whose sidecar is `meta`.
 
-        The graph is read once: its digest (`graph_sha256`, a twin's from its own sidecar, else
-        `meta`'s `onnx.sha256`), the session and the control-flow check all see those bytes.
+        The graph is read once: its digest check (against `graph_sha256`, the digest `graph_of` chose
+        for a twin graph, else `meta`'s `onnx.sha256`), the session and the control-flow check all
+        see those bytes.
         """
         source = f"checkpoint {stem}"
         check_prediction_sidecar(meta, source)  # before any session opens: a refused sidecar leaves no session's threads behind

@@ -133,12 +133,16 @@ def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> ExportedGraph 
     same = twin_meta.get("weights_id") == meta.get("weights_id")
     if not (same and has_graph(twin, twin_meta)):
         return None
-    return ExportedGraph(file_of(twin, GRAPH_SUFFIX), _vouched_digest(meta) or (twin_meta.get("onnx") or {}).get("sha256"))
+    vouched, own = _vouched_digest(meta), (twin_meta.get("onnx") or {}).get("sha256")
+    if vouched is not None and own is not None and vouched != own:
+        return None  # exported again since the promotion: not the graph this copy was promoted with
+    return ExportedGraph(file_of(twin, GRAPH_SUFFIX), vouched if vouched is not None else own)
 
 
 def _vouched_digest(meta: dict) -> object:
     """The graph digest the promoted copy's own sidecar records for these weights, or None: the copy
-    is what the user chose to trust, so its record wins over the twin's (which a run folder may have rewritten)."""
+    is what the user chose to trust, so its record wins over the twin's (which a run folder may have rewritten;
+    the loader checks the bytes against it)."""
     graph = meta.get("onnx") or {}
     return graph.get("sha256") if graph.get("weights_id") is not None and graph.get("weights_id") == meta.get("weights_id") else None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 
 import numpy as np
@@ -20,7 +21,9 @@ from tests.robustness.hostile_round2 import SIDE, graph_bytes, install_graph
 
 RUN_ID = "20260101-000000-tiny-abcd"
 PLACES = ("beside", "twin")
-_opens: dict[str, list[str] | None] = {"seen": None}
+# Audit hooks cannot be removed: this one is added once per test process and idles (records
+# nothing) outside the `opened` fixture.
+_opens: dict[str, object] = {"seen": None, "hooked": False}
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +174,24 @@ def test_a_graph_that_is_a_fifo_is_refused_by_the_loader(project):
     graph = _install(project, "beside", graph_bytes())
     graph.unlink()
     os.mkfifo(graph)
-    with pytest.raises(UserError, match=f"graph {graph}: not a regular file"):
-        OnnxPredictor.load(stem, read_sidecar(stem))
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(10)  # a blocking open or read would otherwise hang the suite
+    try:
+        with pytest.raises(UserError, match=f"graph {graph}: not a regular file"):
+            OnnxPredictor.load(stem, read_sidecar(stem))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
-def test_a_twin_graph_rewritten_with_its_own_sidecar_is_refused_by_the_promoted_copys_digest(project):
-    """The copy (`ckpt/model`, no graph beside it) vouches for the graph it was promoted with; a run
-    folder whose graph and sidecar were both rewritten since does not get to vouch for itself."""
+def _hung(*_):
+    raise TimeoutError("opening a FIFO blocked: the loader must refuse it without reading")
+
+
+def test_a_twin_graph_is_checked_against_the_promoted_copys_digest(project):
+    """The copy (`ckpt/model`, no graph beside it) vouches for the graph it was promoted with. A twin
+    exported again since (its own sidecar records another digest) is not that graph: no graph for
+    the copy (auto falls back to torch). A twin whose bytes changed under the copy's digest is refused."""
     import hashlib
     import json
 
@@ -186,6 +200,10 @@ def test_a_twin_graph_rewritten_with_its_own_sidecar_is_refused_by_the_promoted_
     meta["onnx"] = {"file": "best.onnx", "weights_id": meta["weights_id"], "sha256": hashlib.sha256(graph_bytes()).hexdigest()}
     copy.write_text(json.dumps(meta))
     graph = _install(project, "twin", graph_bytes(scale=2.0))  # the twin's own sidecar vouches for the new bytes
+    with pytest.raises(UserError, match="has no exported graph"):
+        _load(project)
+    _install(project, "twin", graph_bytes())
+    graph.write_bytes(graph_bytes(scale=2.0))  # the bytes change, the records do not
     with pytest.raises(UserError, match="SHA-256 differs from the sidecar's") as caught:
         _load(project)
     assert str(caught.value).startswith(str(graph))

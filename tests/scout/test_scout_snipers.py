@@ -156,3 +156,25 @@ def test_stability_reads_the_mlp_history_only_when_val_kept_the_mlp(tmp_path):
     assert _val_history(tmp_path, SniperRegressor(8, 3)) == [3.0, 2.0, 2.5]
     index = NeighbourSniper.__new__(NeighbourSniper)  # its buffers do not matter here, only what it is
     assert _val_history(tmp_path, index) is None
+
+
+def test_the_four_view_evaluation_holds_val_out_of_an_index_sniper_that_took_it_in(tmp_path):
+    """`scout.evaluate` measures val with the sniper searching its train rows (val would find
+    itself: zero error), test with the whole index."""
+    from types import SimpleNamespace
+
+    from geolocate.scout.evaluate import _split_metrics
+    from geolocate.train.sniper import with_val
+
+    train, val = _two_towns(40, 0, looks=True, sure=0.5), _two_towns(20, 1, looks=True, sure=0.5)
+    joined = with_val(NeighbourSniper.of(train.features, train.truth, k=1), train, val)
+    out = {"logits": np.zeros((len(val), 2)), "fused": val.features, "labels": val.labels.numpy(),
+           "latlon": val.truth.numpy(), "ids": [str(i) for i in range(len(val))]}
+    ctx = SimpleNamespace(root=tmp_path, outputs={"scout-clip": {"val": out, "test": out}}, tta_outputs={})
+    bundle = {"scouts": ["scout-clip"], "weights": [1.0]}
+    centroids = np.array([[44.60, -1.20], [44.70, -1.20]])
+    _, measured_val = _split_metrics(ctx, bundle, "val", centroids, joined)
+    _, measured_test = _split_metrics(ctx, bundle, "test", centroids, joined)
+    train_only = sniper_positions(NeighbourSniper.of(train.features, train.truth, k=1), val).numpy()
+    assert np.allclose(measured_val.scored.pred_latlon, train_only) and measured_val.scored.err_km.min() > 0
+    assert np.allclose(measured_test.scored.err_km, 0.0, atol=1e-9)  # test searches everything: here, itself
