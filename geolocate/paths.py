@@ -150,6 +150,11 @@ class DataPaths:
         return self.root / "location_split.parquet"
 
     @property
+    def location_split_report(self) -> Path:
+        """What `regions` printed: the regions, the split's counts, what it left out, leakage."""
+        return self.root / "location_split_report.json"
+
+    @property
     def lock(self) -> Path:
         return self.root / ".lock"
 

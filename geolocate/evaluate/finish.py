@@ -195,22 +195,26 @@ def stage_counts(paths) -> dict[str, Any]:
         if path.exists():
             split = pl.read_parquet(path, columns=["split"])["split"].value_counts().sort("split")
             counts[name] = " / ".join(f"{r['split']} {r['count']:,}" for r in split.iter_rows(named=True))
-    if data.split.exists() and data.split_report.exists():
-        counts.update(_left_out_of_split(data.split_report))
+    from geolocate.split.run import left_out as photos_left_out
+    from geolocate.split.run import locations_left_out
+
+    for name, split, report, left_out in (("labelled photos left out of the split", data.split, data.split_report, photos_left_out),
+                                          ("locations left out of the split", data.location_split, data.location_split_report,
+                                           locations_left_out)):
+        if split.exists() and report.exists():
+            counts.update(_left_out_of_split(name, report, left_out))
     return counts
 
 
-def _left_out_of_split(report_path) -> dict[str, str]:
-    """{"labelled photos left out of the split": the reasons}, from the split's own report (none left: nothing)."""
+def _left_out_of_split(name: str, report_path, left_out) -> dict[str, str]:
+    """{name: the reasons}, from the split's own report (none left out: nothing)."""
     import json
-
-    from geolocate.split.run import left_out
 
     try:
         said = left_out(json.loads(report_path.read_text()))
     except (OSError, ValueError, TypeError, AttributeError):  # a report from an older split, or edited: the counts above still stand
         return {}
-    return {"labelled photos left out of the split": "; ".join(said)} if said else {}
+    return {name: "; ".join(said)} if said else {}
 
 
 def _closer_looks(m: Measured) -> dict:

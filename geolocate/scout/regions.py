@@ -102,10 +102,11 @@ def run_regions(cfg, data, given=()) -> RegionsResult:
     split = split.filter(pl.col("region").is_in(regions["region"].to_list()))
     check_held_out(split, "the spatial buffer (split.buffer) left some regions without train locations")
     report = {"regions": regions.height, **choice.summary(), "dropped_sparse": dropped, "buffer_dropped": buffered,
-              "located": labelled.height, "locations": {s: split.filter(pl.col("split") == s).height for s in ("train", "val", "test")},
+              "table_locations": locations.height, "located": labelled.height, "locations": {s: split.filter(pl.col("split") == s).height for s in ("train", "val", "test")},
               "leakage": audit(split.rename({"location_id": "image_id"}), cfg.split.near_m)}
     atomic.write_parquet(data.regions, regions)
     atomic.write_parquet(data.location_split, split.select("location_id", "region", "split").sort("location_id"))
+    atomic.write_json(data.location_split_report, report)  # what the report's Data table reads (`split.run.locations_left_out`)
     record_settings(data, "regions", stage_values(cfg, "regions", choice.recorded()))
     return RegionsResult(regions, split, report)
 

@@ -127,6 +127,16 @@ def left_out(report: dict) -> list[str]:
     return [f"{n:,} {why}" for n, why in reasons if n]
 
 
+def locations_left_out(report: dict) -> list[str]:
+    """`left_out` of the four-view locations, from a `regions` report (`scout.regions.run_regions`)."""
+    kept = sum((report.get("locations") or {}).values())
+    located, buffered = report.get("located", 0), report.get("buffer_dropped", 0)
+    reasons = [(report.get("table_locations", located) - located, "locations without a position or in a sparse region (regions.min_samples)"),
+               (buffered, "train locations dropped by the spatial buffer (split.buffer)"),
+               (located - buffered - kept, "locations of regions left without a train location")]
+    return [f"{n:,} {why}" for n, why in reasons if n > 0]
+
+
 def check_held_out(frame: pl.DataFrame, why: str) -> None:
     """Refuse a split whose val or test is empty (evaluation would have nothing to measure)."""
     empty = [s for s in ("val", "test") if frame.filter(pl.col("split") == s).is_empty()]

@@ -247,3 +247,24 @@ def test_the_data_table_leaves_out_a_kpi_without_a_value(tmp_path):
     data.root.mkdir()
     pl.DataFrame({"timestamp": [1, 2], "batches": ["01", ""], "photos": [10, 400]}).write_parquet(data.kpi_history)
     assert _kpis(SimpleNamespace(data=data)) == {"photos": 400}
+
+
+def test_the_data_table_says_why_four_view_locations_are_not_in_the_split(tmp_path):
+    """100 locations, 2 without a position, 3 dropped by the buffer, 1 in a region left without train: 94 in the split."""
+    import json
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from geolocate.evaluate.finish import stage_counts
+    from geolocate.paths import DataPaths
+
+    data = DataPaths(tmp_path / "data")
+    data.root.mkdir()
+    pl.DataFrame({"location_id": [str(i) for i in range(94)], "split": ["train"] * 66 + ["val"] * 14 + ["test"] * 14}).write_parquet(
+        data.location_split)
+    data.location_split_report.write_text(json.dumps({"table_locations": 100, "located": 98, "buffer_dropped": 3,
+                                                      "locations": {"train": 66, "val": 14, "test": 14}}))
+    assert stage_counts(SimpleNamespace(data=data))["locations left out of the split"] == (
+        "2 locations without a position or in a sparse region (regions.min_samples); "
+        "3 train locations dropped by the spatial buffer (split.buffer); 1 locations of regions left without a train location")

@@ -131,6 +131,7 @@ def test_regions_without_a_region_column_are_h3_cells_of_the_auto_resolution_and
     assert result.report["source"] == "h3" and result.report["h3_resolution"] == choice.resolution
     assert result.report["located"] == locations.height + 1 and "lone" in result.split["location_id"].to_list()
     assert json.loads(data.stage_settings.read_text())["regions"]["regions.h3_resolution"] == choice.resolution
+    assert json.loads(data.location_split_report.read_text()) == json.loads(json.dumps(result.report))  # the report's Data table reads it
 
 
 def test_regions_prints_a_table_and_json_only_when_asked(workdir, cli):
