@@ -202,6 +202,9 @@ def test_a_twin_graph_is_checked_against_the_promoted_copys_digest(project):
     graph = _install(project, "twin", graph_bytes(scale=2.0))  # the twin's own sidecar vouches for the new bytes
     with pytest.raises(UserError, match="has no exported graph"):
         _load(project)
+    from geolocate.inference.predictor import load_predictor
+
+    assert load_predictor(project / "ckpt" / "model", engine="auto", runs=project / "runs").engine == "torch"
     _install(project, "twin", graph_bytes())
     graph.write_bytes(graph_bytes(scale=2.0))  # the bytes change, the records do not
     with pytest.raises(UserError, match="SHA-256 differs from the sidecar's") as caught:
