@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from geolocate.evaluate.retrieval import METHODS
-from geolocate.models.held_out import TrainRowsIndex
-from geolocate.models.sniper import SniperInputs, checked_train_size
+from geolocate.models.held_out import TrainRowsIndex, checked_train_size
+from geolocate.models.sniper import SniperInputs
 
 
 class RetrievalSniper(TrainRowsIndex, nn.Module):

@@ -122,7 +122,7 @@ def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> ExportedGraph 
     from geolocate.paths import slug
 
     if has_graph(stem, meta):
-        return ExportedGraph(file_of(stem, GRAPH_SUFFIX), (meta.get("onnx") or {}).get("sha256"))
+        return ExportedGraph(file_of(stem, GRAPH_SUFFIX), _graph_record(meta).get("sha256"))
     run_id = meta.get("run_id")
     if runs is None or not isinstance(run_id, str) or not run_id or slug(run_id) != run_id:
         return None  # an id that is not a plain name never becomes a path
@@ -133,24 +133,22 @@ def graph_of(stem: Path, meta: dict, runs: Path | None = None) -> ExportedGraph 
     same = twin_meta.get("weights_id") == meta.get("weights_id")
     if not (same and has_graph(twin, twin_meta)):
         return None
-    vouched, own = _vouched_digest(meta), (twin_meta.get("onnx") or {}).get("sha256")
+    # The promoted copy is what the user chose to trust: the digest its own sidecar records for these
+    # weights wins over the twin's (which a run folder may have rewritten; the loader checks the bytes).
+    vouched, own = _graph_record(meta).get("sha256"), _graph_record(twin_meta).get("sha256")
     if vouched is not None and own is not None and vouched != own:
         return None  # exported again since the promotion: not the graph this copy was promoted with
     return ExportedGraph(file_of(twin, GRAPH_SUFFIX), vouched if vouched is not None else own)
 
 
-def _vouched_digest(meta: dict) -> object:
-    """The graph digest the promoted copy's own sidecar records for these weights, or None: the copy
-    is what the user chose to trust, so its record wins over the twin's (which a run folder may have rewritten;
-    the loader checks the bytes against it)."""
-    graph = meta.get("onnx") or {}
-    return graph.get("sha256") if graph.get("weights_id") is not None and graph.get("weights_id") == meta.get("weights_id") else None
+def _graph_record(meta: dict) -> dict:
+    """The sidecar's `onnx` record when it was exported from these very weights, else {}."""
+    graph, weights_id = meta.get("onnx") or {}, meta.get("weights_id")
+    return graph if weights_id is not None and graph.get("weights_id") == weights_id else {}
 
 
 def has_graph(stem: Path, meta: dict) -> bool:
     """True when `<stem>.onnx` exists and was exported from these very weights."""
     from geolocate.artifacts.resolve import file_of
 
-    graph = meta.get("onnx") or {}
-    weights_id = meta.get("weights_id")
-    return weights_id is not None and graph.get("weights_id") == weights_id and file_of(stem, ".onnx").is_file()
+    return bool(_graph_record(meta)) and file_of(stem, ".onnx").is_file()

@@ -33,6 +33,18 @@ class TrainRowsIndex:
         return buffers
 
 
+def checked_train_size(train_size, size: int, least: int = 0, name: str = "train_size") -> int | None:
+    """An index's `train_size` (from a sidecar a user may have edited): None, or an int in least..size
+    (an index sniper's, and a vote head's with `least` 1).
+
+    Raises:
+        ValueError: anything else (`load_checkpoint` turns it into one line naming the checkpoint).
+    """
+    if train_size is not None and (type(train_size) is not int or not least <= train_size <= size):
+        raise ValueError(f"{name} must be a whole number in {least}..{size}, not {train_size!r}")
+    return train_size
+
+
 @contextlib.contextmanager
 def held_out(model: nn.Module) -> Iterator[None]:
     """Every index inside `model` searches only its train rows: how val (and train) are measured once

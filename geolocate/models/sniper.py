@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from geolocate.models.held_out import TrainRowsIndex
+from geolocate.models.held_out import TrainRowsIndex, checked_train_size
 
 
 @dataclass
@@ -146,15 +146,3 @@ class NeighbourSniper(TrainRowsIndex, nn.Module):
         members = latlon[top.indices].numpy()  # [B, k, 2]
         lat, lon = spherical_mean(members[..., 0], members[..., 1], weights)
         return torch.as_tensor(np.stack([lat, lon], axis=1))
-
-
-def checked_train_size(train_size, size: int, least: int = 0, name: str = "train_size") -> int | None:
-    """An index's `train_size` (from a sidecar a user may have edited): None, or an int in least..size
-    (an index sniper's, and a vote head's with `least` 1).
-
-    Raises:
-        ValueError: anything else (`load_checkpoint` turns it into one line naming the checkpoint).
-    """
-    if train_size is not None and (type(train_size) is not int or not least <= train_size <= size):
-        raise ValueError(f"{name} must be a whole number in {least}..{size}, not {train_size!r}")
-    return train_size

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geolocate.models.held_out import TrainRowsIndex
+from geolocate.models.held_out import TrainRowsIndex, checked_train_size
 
 VOTE_HEADS = ("knn", "knn+probe")  # the heads built on this module, as `train.small_data_heads` names them
 VOTE_KS = (5, 10, 20)  # neighbours that vote, chosen on val
@@ -64,8 +64,6 @@ class VoteClassifier(TrainRowsIndex, nn.Module):
     def __init__(self, in_dim: int, num_classes: int, size: int, k: int = 10, alpha: float = 1.0,
                  train_size: int | None = None) -> None:
         super().__init__()
-        from geolocate.models.sniper import checked_train_size
-
         train_size = checked_train_size(train_size, size, least=1, name="votes.train_size")  # k-NN needs a neighbour
         train_size = size if train_size is None else train_size
         self.linear = nn.Linear(in_dim, num_classes)
